@@ -1,0 +1,211 @@
+//! One TCP connection to one broker: framing, correlation ids and the API
+//! versions that broker accepts.
+//!
+//! This is the only place in binlog2kafka that touches a Kafka socket. It is
+//! blocking on purpose (the daemon is thread-based): a request is written,
+//! then its answer is read, with socket timeouts so a silent broker turns
+//! into an error instead of a hung thread.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+use super::KafkaError;
+
+/// The versions binlog2kafka will speak for each API it uses: at least what a
+/// Kafka 2.1 client sends (Apache Kafka 4 refuses older ones, KIP-896), at
+/// most what this code has been written and tested for.
+pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 7, 12),
+    (ApiKey::Fetch, 10, 12),
+    (ApiKey::ListOffsets, 4, 9),
+    (ApiKey::Metadata, 7, 12),
+    (ApiKey::CreateTopics, 3, 7),
+];
+
+/// ApiVersions v2 is what a Kafka 2.1 client sends first; every broker from
+/// 2.0 to 4.x answers it.
+const API_VERSIONS_VERSION: i16 = 2;
+
+/// Largest response we accept; bigger means a corrupt stream or a
+/// misconfigured port (e.g. pointing at an HTTP server).
+const MAX_RESPONSE: usize = 256 * 1024 * 1024;
+
+pub(crate) struct BrokerConn {
+    stream: TcpStream,
+    addr: String,
+    client_id: StrBytes,
+    correlation: i32,
+    versions: HashMap<i16, i16>,
+    /// Every (api key, version) sent on this connection, for tests and logs.
+    pub(crate) sent: Vec<(i16, i16)>,
+}
+
+impl BrokerConn {
+    /// Connects, then negotiates versions with ApiVersions.
+    pub(crate) fn connect(
+        addr: &str,
+        client_id: &str,
+        timeout: Duration,
+    ) -> Result<Self, KafkaError> {
+        let unreachable = |detail: String| KafkaError::Unreachable {
+            broker: addr.to_string(),
+            detail,
+        };
+        let addrs: Vec<SocketAddr> = addr
+            .to_socket_addrs()
+            .map_err(|e| unreachable(format!("cannot resolve: {e}")))?
+            .collect();
+        let mut last_err = String::from("no address");
+        let mut stream = None;
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, timeout) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last_err = e.to_string(),
+            }
+        }
+        let stream = stream.ok_or_else(|| unreachable(last_err))?;
+        stream.set_nodelay(true).ok();
+        stream.set_read_timeout(Some(timeout)).ok();
+        stream.set_write_timeout(Some(timeout)).ok();
+        let mut conn = BrokerConn {
+            stream,
+            addr: addr.to_string(),
+            client_id: StrBytes::from_string(client_id.to_string()),
+            correlation: 0,
+            versions: HashMap::new(),
+            sent: Vec::new(),
+        };
+        conn.negotiate()?;
+        Ok(conn)
+    }
+
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    fn negotiate(&mut self) -> Result<(), KafkaError> {
+        let resp: ApiVersionsResponse = self.send_versioned(
+            ApiKey::ApiVersions,
+            API_VERSIONS_VERSION,
+            &ApiVersionsRequest::default(),
+        )?;
+        if resp.error_code != 0 {
+            return Err(KafkaError::TooOld {
+                broker: self.addr.clone(),
+                detail: format!(
+                    "ApiVersions v{API_VERSIONS_VERSION} failed with error code {}",
+                    resp.error_code
+                ),
+            });
+        }
+        let broker: HashMap<i16, (i16, i16)> = resp
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        for &(key, ours_min, ours_max) in SUPPORTED {
+            let (b_min, b_max) = *broker
+                .get(&(key as i16))
+                .ok_or_else(|| KafkaError::TooOld {
+                    broker: self.addr.clone(),
+                    detail: format!("it does not offer the {key:?} API"),
+                })?;
+            let hi = ours_max.min(b_max);
+            if hi < ours_min || hi < b_min {
+                return Err(KafkaError::TooOld {
+                    broker: self.addr.clone(),
+                    detail: format!(
+                        "{key:?} versions {b_min}..{b_max} on the broker, binlog2kafka needs {ours_min}..{ours_max} (Kafka 2.1 or newer)"
+                    ),
+                });
+            }
+            self.versions.insert(key as i16, hi);
+        }
+        Ok(())
+    }
+
+    /// The version negotiated for `key`.
+    pub(crate) fn version(&self, key: ApiKey) -> i16 {
+        self.versions[&(key as i16)]
+    }
+
+    /// Sends `req` at the negotiated version and decodes its answer.
+    pub(crate) fn send<R: Request>(
+        &mut self,
+        key: ApiKey,
+        req: &R,
+    ) -> Result<R::Response, KafkaError> {
+        let version = self.version(key);
+        self.send_versioned(key, version, req)
+    }
+
+    fn send_versioned<R: Request>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        req: &R,
+    ) -> Result<R::Response, KafkaError> {
+        self.correlation = self.correlation.wrapping_add(1);
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation)
+            .with_client_id(Some(self.client_id.clone()));
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(&[0, 0, 0, 0]);
+        let codec = |detail: String| KafkaError::Protocol {
+            broker: self.addr.clone(),
+            detail,
+        };
+        header
+            .encode(&mut buf, R::header_version(version))
+            .map_err(|e| codec(e.to_string()))?;
+        req.encode(&mut buf, version)
+            .map_err(|e| codec(e.to_string()))?;
+        let len = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&len.to_be_bytes());
+        self.sent.push((key as i16, version));
+        self.stream.write_all(&buf).map_err(|e| self.io_error(e))?;
+
+        let mut len_buf = [0u8; 4];
+        self.stream
+            .read_exact(&mut len_buf)
+            .map_err(|e| self.io_error(e))?;
+        let len = i32::from_be_bytes(len_buf);
+        if len < 4 || len as usize > MAX_RESPONSE {
+            return Err(codec(format!("response length {len} is out of range")));
+        }
+        let mut body = vec![0u8; len as usize];
+        self.stream
+            .read_exact(&mut body)
+            .map_err(|e| self.io_error(e))?;
+        let mut body = Bytes::from(body);
+        let resp_header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
+            .map_err(|e| codec(e.to_string()))?;
+        if resp_header.correlation_id != self.correlation {
+            return Err(codec(format!(
+                "correlation id {} does not match request {}",
+                resp_header.correlation_id, self.correlation
+            )));
+        }
+        R::Response::decode(&mut body, version).map_err(|e| codec(e.to_string()))
+    }
+
+    fn io_error(&self, e: std::io::Error) -> KafkaError {
+        KafkaError::Io {
+            broker: self.addr.clone(),
+            detail: e.to_string(),
+        }
+    }
+}

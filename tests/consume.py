@@ -1,0 +1,59 @@
+"""Reads a topic from the beginning with kafka-python, an independent Kafka
+client, and prints one JSON line per record: partition, offset, key, value.
+
+usage: consume.py BOOTSTRAP TOPIC [EXPECTED_COUNT] [IDLE_SECONDS]
+Stops when EXPECTED_COUNT records were read, or after IDLE_SECONDS with no
+new record (default 5).
+"""
+import json
+import sys
+import time
+
+from kafka import KafkaConsumer, TopicPartition
+
+
+def main():
+    bootstrap, topic = sys.argv[1], sys.argv[2]
+    expected = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] != "-" else None
+    idle = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        consumer_timeout_ms=200,
+    )
+    deadline = time.time() + 30
+    parts = None
+    while time.time() < deadline:
+        parts = consumer.partitions_for_topic(topic)
+        if parts:
+            break
+        time.sleep(0.2)
+    if not parts:
+        print(f"topic {topic} not found", file=sys.stderr)
+        sys.exit(2)
+    tps = [TopicPartition(topic, p) for p in sorted(parts)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    count = 0
+    last_new = time.time()
+    while True:
+        got = False
+        for msg in consumer:
+            got = True
+            count += 1
+            print(json.dumps({
+                "partition": msg.partition,
+                "offset": msg.offset,
+                "key": msg.key.decode("utf-8", "replace") if msg.key is not None else None,
+                "value": msg.value.decode("utf-8", "replace") if msg.value is not None else None,
+            }), flush=True)
+            if expected is not None and count >= expected:
+                return
+        if got:
+            last_new = time.time()
+        elif time.time() - last_new > idle:
+            return
+
+
+if __name__ == "__main__":
+    main()
