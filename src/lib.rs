@@ -2,5 +2,16 @@
 //! every row change to Kafka as JSON, in order, resuming exactly where it
 //! stopped. The binary (`src/main.rs`) wires these modules together; they are
 //! a library so that the integration tests can drive each stage.
+//!
+//! Data flow: [`source::reader`] → bounded channel → [`pipeline::producer`]
+//! → Kafka; [`pipeline::watcher`] releases the acknowledged prefix of the
+//! waiting queue and writes it to the commit-log topic ([`checkpoint`]).
 
+pub mod app;
+pub mod checkpoint;
+pub mod config;
+pub mod event;
+pub mod format;
 pub mod kafka;
+pub mod pipeline;
+pub mod source;

@@ -1,1 +1,125 @@
-fn main() {}
+//! binlog2kafka's command line: parse arguments, load the config, run or
+//! check, and turn any error into one line and a non-zero exit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use binlog2kafka::app;
+use binlog2kafka::config::{self, Config};
+
+const USAGE: &str = "\
+binlog2kafka: stream MySQL/MariaDB binlog row changes to Kafka as JSON
+
+usage: binlog2kafka [run|check] [--config FILE]
+       binlog2kafka --help | --version
+
+commands:
+  run      stream changes until SIGTERM/SIGINT (the default)
+  check    validate the config and the servers' settings and privileges,
+           print what was found, exit 0 when all is well, 1 otherwise
+
+options:
+  -c, --config FILE   a .properties file (key = value, # comments)
+  -h, --help          this text
+  -V, --version       the version
+
+Every key can be set by an environment variable instead: B2K_ and the key in
+capitals with dots as underscores (mysql.host -> B2K_MYSQL_HOST), which wins
+over the file. Log verbosity: RUST_LOG=debug|info|warn|error (default info).
+
+config keys:
+";
+
+enum Command {
+    Run,
+    Check,
+}
+
+fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
+    let mut cmd = None;
+    let mut config = None;
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        let a = a.to_string_lossy().into_owned();
+        match a.as_str() {
+            "-h" | "--help" => {
+                print!("{USAGE}{}", config::keys_help());
+                std::process::exit(0);
+            }
+            "-V" | "--version" => {
+                println!("binlog2kafka {}", env!("CARGO_PKG_VERSION"));
+                std::process::exit(0);
+            }
+            "-c" | "--config" => {
+                let v = args.next().ok_or("--config needs a file name")?;
+                config = Some(PathBuf::from(v));
+            }
+            s if s.starts_with("--config=") => {
+                config = Some(PathBuf::from(&s["--config=".len()..]))
+            }
+            "run" if cmd.is_none() => cmd = Some(Command::Run),
+            "check" if cmd.is_none() => cmd = Some(Command::Check),
+            other => {
+                return Err(format!(
+                    "unexpected argument `{other}`; see binlog2kafka --help"
+                ))
+            }
+        }
+    }
+    Ok((cmd.unwrap_or(Command::Run), config))
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_target(false)
+        .init();
+    let fail = |msg: &dyn std::fmt::Display| {
+        eprintln!("binlog2kafka: error: {msg}");
+        ExitCode::FAILURE
+    };
+    let (cmd, path) = match parse_args() {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let cfg = match Config::load(path.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    match cmd {
+        Command::Check => {
+            let report = app::check(&cfg);
+            for l in &report.lines {
+                println!("{l}");
+            }
+            if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::Run => {
+            let term = Arc::new(AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+                if let Err(e) = signal_hook::flag::register(sig, term.clone()) {
+                    return fail(&format!("cannot install signal handler: {e}"));
+                }
+            }
+            match app::run(cfg, term) {
+                Ok(summary) => {
+                    log::info!(
+                        "stopped cleanly: {} rows sent; checkpoint {}",
+                        summary.rows,
+                        summary
+                            .last_checkpoint
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "unchanged".into())
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+    }
+}

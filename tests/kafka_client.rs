@@ -101,6 +101,16 @@ fn records_written_are_read_back_by_kafka_python_in_order() {
         .collect();
     assert_eq!(lines.len(), 153);
     for p in 0..3 {
+        let offsets: Vec<i64> = lines
+            .iter()
+            .filter(|m| m["partition"] == p)
+            .map(|m| m["offset"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            offsets,
+            (0..51).collect::<Vec<i64>>(),
+            "partition {p}: each record has its own offset"
+        );
         let values: Vec<i64> = lines
             .iter()
             .filter(|m| m["partition"] == p)

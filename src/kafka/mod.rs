@@ -437,9 +437,12 @@ impl Client {
         records: &[OutRecord],
     ) -> Result<i64, KafkaError> {
         let mut batch = BytesMut::new();
+        // The encoder derives each record's offset delta from `offset`: they
+        // must run 0, 1, 2... within the batch (Kafka rejects anything else).
         let recs: Vec<Record> = records
             .iter()
-            .map(|r| Record {
+            .enumerate()
+            .map(|(i, r)| Record {
                 transactional: false,
                 control: false,
                 delete_horizon: false,
@@ -447,7 +450,7 @@ impl Client {
                 producer_id: -1,
                 producer_epoch: -1,
                 timestamp_type: TimestampType::Creation,
-                offset: 0,
+                offset: i as i64,
                 sequence: -1,
                 timestamp: r.timestamp_ms,
                 key: r.key.clone(),

@@ -1,0 +1,300 @@
+//! The two things the binary does: `run` the pipeline, and `check` the
+//! configuration and the servers. Both return typed errors; `main` turns
+//! them into one line and an exit code.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::checkpoint;
+use crate::config::{Config, ConfigError};
+use crate::event::Position;
+use crate::kafka::{Client, ClientConfig, KafkaError};
+use crate::pipeline::{producer, watcher, PipelineError, Shared};
+use crate::source::{self, reader, ServerInfo, SourceError};
+
+/// Every way the daemon can fail, one variant per boundary.
+#[derive(Debug)]
+pub enum AppError {
+    Config(ConfigError),
+    Source(SourceError),
+    Kafka { during: String, err: KafkaError },
+    Pipeline(PipelineError),
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppError::Config(e) => write!(f, "{e}"),
+            AppError::Source(e) => write!(f, "{e}"),
+            AppError::Kafka { during, err } => write!(f, "{during}: {err}"),
+            AppError::Pipeline(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl From<ConfigError> for AppError {
+    fn from(e: ConfigError) -> Self {
+        AppError::Config(e)
+    }
+}
+impl From<SourceError> for AppError {
+    fn from(e: SourceError) -> Self {
+        AppError::Source(e)
+    }
+}
+impl From<PipelineError> for AppError {
+    fn from(e: PipelineError) -> Self {
+        AppError::Pipeline(e)
+    }
+}
+
+fn kafka(during: &str) -> impl FnOnce(KafkaError) -> AppError + '_ {
+    move |err| AppError::Kafka {
+        during: during.to_string(),
+        err,
+    }
+}
+
+pub fn kafka_client(cfg: &Config, role: &str) -> Result<Client, KafkaError> {
+    Client::connect(ClientConfig {
+        brokers: cfg.brokers.clone(),
+        client_id: format!("{}-{role}", cfg.client_id),
+        timeout: cfg.kafka_timeout,
+        request_timeout: cfg.kafka_timeout,
+        compression: cfg.compression,
+    })
+}
+
+/// What `check` found, printed line by line.
+pub struct CheckReport {
+    pub lines: Vec<String>,
+    pub ok: bool,
+}
+
+/// Validates the servers for `cfg` without changing anything.
+pub fn check(cfg: &Config) -> CheckReport {
+    let mut lines = Vec::new();
+    let mut ok = true;
+    let mut fail = |lines: &mut Vec<String>, what: &str, e: &dyn fmt::Display| {
+        lines.push(format!("FAIL {what}: {e}"));
+        ok = false;
+    };
+    lines.push(format!(
+        "ok   config: pipeline '{}', topic {}, commit topic {}",
+        cfg.pipeline_name, cfg.topic, cfg.commit_topic
+    ));
+    let mut binlogs = Vec::new();
+    match source::connect(cfg).and_then(|mut c| source::check_server(&mut c, cfg)) {
+        Ok(info) => {
+            lines.push(format!(
+                "ok   mysql {}:{}: {} (server_id {}), binlog_format={}, binlog_row_image={}, binlog_row_metadata={}, gtid: {}",
+                cfg.mysql_host,
+                cfg.mysql_port,
+                info.version,
+                info.server_id,
+                info.binlog_format,
+                info.row_image,
+                if info.row_metadata.is_empty() { "(none)" } else { &info.row_metadata },
+                info.gtid_mode
+            ));
+            if !info.row_metadata.eq_ignore_ascii_case("FULL") {
+                lines.push("warn binlog_row_metadata is not FULL: column names come from information_schema and may be wrong for rows written before an ALTER TABLE; set binlog_row_metadata=FULL".into());
+            }
+            lines.push(format!(
+                "ok   privileges of '{}': replication and SELECT; {} binlog files on the server ({} .. {})",
+                cfg.mysql_user,
+                info.binlogs.len(),
+                info.binlogs.first().map(|b| b.0.as_str()).unwrap_or("-"),
+                info.binlogs.last().map(|b| b.0.as_str()).unwrap_or("-")
+            ));
+            binlogs = info.binlogs;
+        }
+        Err(e) => fail(&mut lines, "mysql", &e),
+    }
+    match kafka_client(cfg, "check") {
+        Ok(mut client) => {
+            lines.push(format!(
+                "ok   kafka {}: reachable, protocol versions negotiated (Kafka 2.1+ floor)",
+                cfg.brokers.join(",")
+            ));
+            match checkpoint::read_latest(&mut client, &cfg.commit_topic, &cfg.pipeline_name) {
+                Ok(Some(rec)) => {
+                    lines.push(format!(
+                        "ok   checkpoint: {} (written {} ms since epoch)",
+                        rec.position(),
+                        rec.ts_ms
+                    ));
+                    if !binlogs.is_empty() {
+                        if let Err(e) = source::ensure_kept(&rec.file, &binlogs) {
+                            fail(&mut lines, "checkpoint", &e);
+                        }
+                    }
+                }
+                Ok(None) => lines.push(format!(
+                    "ok   checkpoint: none yet for '{}'; will start at start.position={}",
+                    cfg.pipeline_name,
+                    match &cfg.start_position {
+                        crate::config::StartPosition::Earliest => "earliest".to_string(),
+                        crate::config::StartPosition::Latest => "latest".to_string(),
+                        crate::config::StartPosition::At { file, pos } => format!("{file}:{pos}"),
+                    }
+                )),
+                Err(e) => fail(&mut lines, "reading the checkpoint", &e),
+            }
+        }
+        Err(e) => fail(&mut lines, "kafka", &e),
+    }
+    CheckReport { lines, ok }
+}
+
+/// Summary of a finished run.
+pub struct RunSummary {
+    pub rows: u64,
+    pub last_checkpoint: Option<Position>,
+}
+
+/// Runs the pipeline until `term` is set (SIGTERM/SIGINT) or a thread fails.
+pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
+    // MySQL first: a wrong setting is the likeliest mistake, and it costs
+    // nothing on the Kafka side to find it.
+    let mut conn = source::connect(&cfg)?;
+    let info: ServerInfo = source::check_server(&mut conn, &cfg)?;
+    log::info!(
+        "connected to {} at {}:{} (server_id {}); binlog_row_metadata={}",
+        info.version,
+        cfg.mysql_host,
+        cfg.mysql_port,
+        info.server_id,
+        if info.row_metadata.is_empty() {
+            "(none)"
+        } else {
+            &info.row_metadata
+        }
+    );
+    if !info.row_metadata.eq_ignore_ascii_case("FULL") {
+        log::warn!("binlog_row_metadata is not FULL; column names come from information_schema (set binlog_row_metadata=FULL for exact names)");
+    }
+
+    let mut admin = kafka_client(&cfg, "admin").map_err(kafka("connecting to Kafka"))?;
+    checkpoint::ensure_topic(&mut admin, &cfg.commit_topic, cfg.replication_factor)
+        .map_err(kafka("preparing the commit-log topic"))?;
+    let start = match checkpoint::read_latest(&mut admin, &cfg.commit_topic, &cfg.pipeline_name)
+        .map_err(kafka("reading the checkpoint"))?
+    {
+        Some(rec) => {
+            source::ensure_kept(&rec.file, &info.binlogs)?;
+            let p = rec.position();
+            log::info!(
+                "resuming pipeline '{}' from checkpoint {p}",
+                cfg.pipeline_name
+            );
+            p
+        }
+        None => {
+            let (file, pos) = source::resolve_start(&mut conn, &cfg, &info.binlogs)?;
+            log::info!(
+                "no checkpoint for pipeline '{}'; starting at {file}:{pos} (start.position)",
+                cfg.pipeline_name
+            );
+            Position {
+                file: file.into(),
+                pos,
+                rows: 0,
+                gtid: None,
+            }
+        }
+    };
+    drop(conn);
+
+    let partitions = match admin
+        .partitions(&cfg.topic)
+        .map_err(kafka("reading data topic metadata"))?
+    {
+        Some(n) => n,
+        None => {
+            admin
+                .create_topic(
+                    &cfg.topic,
+                    cfg.topic_partitions,
+                    cfg.replication_factor,
+                    &[],
+                )
+                .map_err(kafka("creating the data topic"))?;
+            log::info!(
+                "created data topic {} ({} partitions)",
+                cfg.topic,
+                cfg.topic_partitions
+            );
+            admin
+                .partitions(&cfg.topic)
+                .map_err(kafka("reading data topic metadata"))?
+                .unwrap_or(cfg.topic_partitions as usize)
+        }
+    };
+    let producer_client =
+        kafka_client(&cfg, "producer").map_err(kafka("connecting the producer"))?;
+
+    let shared = Arc::new(Shared::new());
+    let (pending_tx, pending_rx) = crossbeam_channel::bounded(cfg.pending_events);
+    let (finish_tx, finish_rx) = crossbeam_channel::bounded::<()>(0);
+    let watcher = watcher::spawn(cfg.clone(), shared.clone(), admin, finish_rx);
+    let producer = producer::spawn(
+        cfg.clone(),
+        shared.clone(),
+        pending_rx,
+        producer_client,
+        partitions,
+    );
+    let reader = reader::spawn(cfg.clone(), shared.clone(), pending_tx, start);
+    log::info!(
+        "pipeline '{}' running: {}:{} -> {} ({} partitions), checkpoints to {}",
+        cfg.pipeline_name,
+        cfg.mysql_host,
+        cfg.mysql_port,
+        cfg.topic,
+        partitions,
+        cfg.commit_topic
+    );
+
+    // Wait for a signal or a failed thread.
+    let mut last_report = std::time::Instant::now();
+    while !shared.stopping() && !reader.join.is_finished() && !producer.is_finished() {
+        if term.load(Ordering::SeqCst) {
+            log::info!("signal received: stopping the reader, flushing what is in flight");
+            shared.request_stop();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if last_report.elapsed() >= Duration::from_secs(60) {
+            last_report = std::time::Instant::now();
+            log::info!(
+                "{} rows read, {} sent; waiting queue {}; checkpoint {}",
+                shared.stats.rows_read.load(Ordering::Relaxed),
+                shared.stats.rows_acked.load(Ordering::Relaxed),
+                shared.depth(),
+                shared
+                    .released()
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+    }
+    shared.request_stop();
+    let reader_result = reader.join.join().expect("reader thread panicked");
+    let producer_result = producer.join().expect("producer thread panicked");
+    drop(finish_tx);
+    let watcher_result = watcher.join().expect("watcher thread panicked");
+
+    // The first failure is the cause; later ones are its consequences.
+    reader_result?;
+    producer_result?;
+    let outcome = watcher_result?;
+    Ok(RunSummary {
+        rows: shared.stats.rows_acked.load(Ordering::Relaxed),
+        last_checkpoint: outcome.last_written.or_else(|| shared.released()),
+    })
+}

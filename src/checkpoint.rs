@@ -1,0 +1,154 @@
+//! Checkpoints: the released position, written to the commit-log topic with
+//! the pipeline name as key (one partition, compacted, so several pipelines
+//! can share it), and read back at start.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Position;
+use crate::kafka::{Client, KafkaError};
+
+/// The commit-log record's value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Record {
+    pub pipeline: String,
+    pub file: String,
+    /// Start of the transaction the position is in.
+    pub pos: u64,
+    /// Rows of that transaction already released.
+    pub rows: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
+    /// When it was written, ms since the epoch.
+    pub ts_ms: u64,
+}
+
+impl Record {
+    pub fn new(pipeline: &str, p: &Position) -> Record {
+        Record {
+            pipeline: pipeline.to_string(),
+            file: p.file.to_string(),
+            pos: p.pos,
+            rows: p.rows,
+            gtid: p.gtid.as_deref().map(str::to_string),
+            ts_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        }
+    }
+
+    pub fn position(&self) -> Position {
+        Position {
+            file: self.file.as_str().into(),
+            pos: self.pos,
+            rows: self.rows,
+            gtid: self.gtid.as_deref().map(Into::into),
+        }
+    }
+}
+
+/// Creates the commit-log topic if it is missing: one partition, compacted.
+pub fn ensure_topic(client: &mut Client, topic: &str, replication: i16) -> Result<(), KafkaError> {
+    if client.partitions(topic)?.is_none() {
+        if client.create_topic(topic, 1, replication, &[("cleanup.policy", "compact")])? {
+            log::info!("created commit-log topic {topic} (1 partition, cleanup.policy=compact)");
+        }
+    }
+    Ok(())
+}
+
+/// Writes one checkpoint record.
+pub fn write(
+    client: &mut Client,
+    topic: &str,
+    pipeline: &str,
+    p: &Position,
+) -> Result<(), KafkaError> {
+    let rec = Record::new(pipeline, p);
+    let value = serde_json::to_vec(&rec).expect("a checkpoint serializes");
+    client.produce(
+        topic,
+        0,
+        &[crate::kafka::OutRecord {
+            key: Some(pipeline.as_bytes().to_vec().into()),
+            value: Some(value.into()),
+            timestamp_ms: rec.ts_ms as i64,
+        }],
+    )?;
+    Ok(())
+}
+
+/// The newest checkpoint of `pipeline`, scanning the commit-log topic
+/// backwards in windows so a long, uncompacted topic is not read whole.
+pub fn read_latest(
+    client: &mut Client,
+    topic: &str,
+    pipeline: &str,
+) -> Result<Option<Record>, KafkaError> {
+    if client.partitions(topic)?.is_none() {
+        return Ok(None);
+    }
+    let (earliest, latest) = client.offsets(topic, 0)?;
+    let mut window = 256i64;
+    let mut end = latest;
+    while end > earliest {
+        let from = (end - window).max(earliest);
+        // Some(None) = the newest record of this pipeline is a tombstone.
+        let mut newest: Option<Option<Record>> = None;
+        let mut at = from;
+        while at < end {
+            let recs = client.fetch(topic, 0, at, 4 << 20)?;
+            if recs.is_empty() {
+                break;
+            }
+            for r in &recs {
+                if r.offset >= end {
+                    break;
+                }
+                if r.key.as_deref() == Some(pipeline.as_bytes()) {
+                    if let Some(v) = &r.value {
+                        match serde_json::from_slice::<Record>(v) {
+                            Ok(rec) => newest = Some(Some(rec)),
+                            Err(e) => log::warn!(
+                                "ignoring unreadable checkpoint at {topic} offset {}: {e}",
+                                r.offset
+                            ),
+                        }
+                    } else {
+                        // A tombstone resets the pipeline.
+                        newest = Some(None);
+                    }
+                }
+            }
+            at = recs.last().map(|r| r.offset + 1).unwrap_or(end);
+        }
+        if let Some(found) = newest {
+            return Ok(found);
+        }
+        end = from;
+        window *= 4;
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_a_position() {
+        let p = Position {
+            file: "binlog.000007".into(),
+            pos: 4711,
+            rows: 3,
+            gtid: Some("0-1-9".into()),
+        };
+        let rec = Record::new("orders", &p);
+        let text = serde_json::to_string(&rec).unwrap();
+        let back: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.position(), p);
+        assert_eq!(back.pipeline, "orders");
+    }
+}

@@ -1,0 +1,490 @@
+//! The configuration: a `.properties` file (`key = value`, `#` comments, as
+//! Kafka and Maxwell users know it) with every key overridable by an
+//! environment variable (`B2K_MYSQL_HOST` for `mysql.host`) for init scripts
+//! and containers.
+//!
+//! One table, [`KEYS`], lists every key with its default and meaning; parsing,
+//! validation, `--help` and the docs all come from it, so they cannot drift
+//! apart.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::kafka::Compression;
+
+/// A configuration key: its name, default ("" = no default / empty), and
+/// what it does.
+pub struct Key {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+pub const KEYS: &[Key] = &[
+    Key { name: "mysql.host", default: "127.0.0.1", help: "MySQL/MariaDB server to replicate from" },
+    Key { name: "mysql.port", default: "3306", help: "its TCP port" },
+    Key { name: "mysql.user", default: "binlog2kafka", help: "user with REPLICATION SLAVE, REPLICATION CLIENT and SELECT" },
+    Key { name: "mysql.password", default: "", help: "its password" },
+    Key { name: "mysql.server_id", default: "6379", help: "replica server id; unique among the server's replicas" },
+    Key { name: "mysql.timeout_ms", default: "10000", help: "connect timeout; the binlog stream is declared dead after 3x this with no event" },
+    Key { name: "kafka.brokers", default: "127.0.0.1:9092", help: "comma-separated bootstrap brokers, host:port" },
+    Key { name: "kafka.topic", default: "binlog2kafka", help: "data topic for row changes" },
+    Key { name: "kafka.topic_partitions", default: "1", help: "partitions when binlog2kafka creates the data topic" },
+    Key { name: "kafka.replication_factor", default: "-1", help: "replication factor for topics it creates; -1 = the broker's default" },
+    Key { name: "kafka.commit_topic", default: "binlog2kafka_commits", help: "checkpoint topic (1 partition, compacted; created if missing)" },
+    Key { name: "kafka.client_id", default: "binlog2kafka", help: "client id sent to the brokers" },
+    Key { name: "kafka.compression", default: "none", help: "record batch compression: none, gzip or snappy" },
+    Key { name: "kafka.batch_max_bytes", default: "1048576", help: "largest record batch per partition; a batch is sent when full or on the 100 ms tick" },
+    Key { name: "kafka.timeout_ms", default: "30000", help: "socket and request timeout towards the brokers" },
+    Key { name: "pipeline.name", default: "default", help: "names this pipeline's checkpoint (the commit-log record key)" },
+    Key { name: "pipeline.pending_events", default: "256", help: "bounded channel from reader to producer, in rows events (each usually <= 8 KB); a full channel pauses the reader" },
+    Key { name: "pipeline.txn_buffer_rows", default: "1000", help: "rows of an open transaction held back so they carry its xid; larger transactions stream on and only later rows carry it" },
+    Key { name: "pipeline.checkpoint_interval_ms", default: "1000", help: "how often the newest released position is written to the commit topic" },
+    Key { name: "pipeline.shutdown_timeout_ms", default: "30000", help: "on SIGTERM, how long to keep trying to flush before giving up (exit 1, checkpoint unmoved)" },
+    Key { name: "start.position", default: "latest", help: "where to start when no checkpoint exists: earliest, latest or FILE:POS" },
+];
+
+/// Errors of the configuration boundary; each names the key or file.
+#[derive(Debug)]
+pub enum ConfigError {
+    Missing {
+        path: String,
+        detail: String,
+    },
+    Syntax {
+        path: String,
+        line: usize,
+        text: String,
+    },
+    UnknownKey {
+        key: String,
+        origin: String,
+        hint: Option<&'static str>,
+    },
+    BadValue {
+        key: String,
+        value: String,
+        expected: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Missing { path, detail } => {
+                write!(f, "cannot read config file {path}: {detail}")
+            }
+            ConfigError::Syntax { path, line, text } => {
+                write!(f, "{path}:{line}: expected `key = value`, found `{text}`")
+            }
+            ConfigError::UnknownKey { key, origin, hint } => {
+                write!(f, "unknown config key `{key}` ({origin})")?;
+                match hint {
+                    Some(h) => write!(f, "; did you mean `{h}`?"),
+                    None => write!(f, "; `binlog2kafka --help` lists every key"),
+                }
+            }
+            ConfigError::BadValue {
+                key,
+                value,
+                expected,
+            } => {
+                write!(f, "bad value `{value}` for {key}: expected {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where to start reading when no checkpoint exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartPosition {
+    Earliest,
+    Latest,
+    At { file: String, pos: u64 },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mysql_host: String,
+    pub mysql_port: u16,
+    pub mysql_user: String,
+    pub mysql_password: String,
+    pub server_id: u32,
+    pub mysql_timeout: Duration,
+    pub brokers: Vec<String>,
+    pub topic: String,
+    pub topic_partitions: i32,
+    pub replication_factor: i16,
+    pub commit_topic: String,
+    pub client_id: String,
+    pub compression: Compression,
+    pub batch_max_bytes: usize,
+    pub kafka_timeout: Duration,
+    pub pipeline_name: String,
+    pub pending_events: usize,
+    pub txn_buffer_rows: usize,
+    pub checkpoint_interval: Duration,
+    pub shutdown_timeout: Duration,
+    pub start_position: StartPosition,
+}
+
+impl Config {
+    /// Reads `path` (if any), then the `B2K_*` variables of `env`, then
+    /// validates every value.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut values: BTreeMap<&'static str, String> = KEYS
+            .iter()
+            .map(|k| (k.name, k.default.to_string()))
+            .collect();
+        if let Some(path) = path {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Missing {
+                path: shown.clone(),
+                detail: e.to_string(),
+            })?;
+            for (key, value, line) in parse_properties(&text, &shown)? {
+                let k = known(&key, &format!("{shown}:{line}"))?;
+                values.insert(k, value);
+            }
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("B2K_") else {
+                continue;
+            };
+            let key = rest.to_ascii_lowercase().replacen('_', ".", 1);
+            let k = known(&key, &format!("environment variable {name}"))?;
+            values.insert(k, value);
+        }
+        Self::from_values(&values)
+    }
+
+    fn from_values(v: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
+        let get = |k: &str| v[k].trim().to_string();
+        let num = |k: &str, lo: i64, hi: i64| -> Result<i64, ConfigError> {
+            let s = get(k);
+            s.parse::<i64>()
+                .ok()
+                .filter(|n| (lo..=hi).contains(n))
+                .ok_or_else(|| ConfigError::BadValue {
+                    key: k.to_string(),
+                    value: s,
+                    expected: format!("a whole number from {lo} to {hi}"),
+                })
+        };
+        let ms = |k: &str| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_millis(num(k, 1, 86_400_000)? as u64))
+        };
+        let nonempty = |k: &str| -> Result<String, ConfigError> {
+            let s = get(k);
+            if s.is_empty() {
+                Err(ConfigError::BadValue {
+                    key: k.to_string(),
+                    value: s,
+                    expected: "a non-empty value".into(),
+                })
+            } else {
+                Ok(s)
+            }
+        };
+        let brokers: Vec<String> = get("kafka.brokers")
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if brokers.is_empty() || brokers.iter().any(|b| !b.contains(':')) {
+            return Err(ConfigError::BadValue {
+                key: "kafka.brokers".into(),
+                value: get("kafka.brokers"),
+                expected: "a comma-separated list of host:port".into(),
+            });
+        }
+        let compression = match get("kafka.compression").as_str() {
+            "none" => Compression::None,
+            "gzip" => Compression::Gzip,
+            "snappy" => Compression::Snappy,
+            other => {
+                return Err(ConfigError::BadValue {
+                    key: "kafka.compression".into(),
+                    value: other.into(),
+                    expected: "none, gzip or snappy".into(),
+                })
+            }
+        };
+        Ok(Config {
+            mysql_host: nonempty("mysql.host")?,
+            mysql_port: num("mysql.port", 1, 65535)? as u16,
+            mysql_user: nonempty("mysql.user")?,
+            mysql_password: v["mysql.password"].clone(),
+            server_id: num("mysql.server_id", 1, u32::MAX as i64)? as u32,
+            mysql_timeout: ms("mysql.timeout_ms")?,
+            brokers,
+            topic: topic_name("kafka.topic", &get("kafka.topic"))?,
+            topic_partitions: num("kafka.topic_partitions", 1, 100_000)? as i32,
+            replication_factor: num("kafka.replication_factor", -1, 32_767)? as i16,
+            commit_topic: topic_name("kafka.commit_topic", &get("kafka.commit_topic"))?,
+            client_id: nonempty("kafka.client_id")?,
+            compression,
+            batch_max_bytes: num("kafka.batch_max_bytes", 1024, 1 << 30)? as usize,
+            kafka_timeout: ms("kafka.timeout_ms")?,
+            pipeline_name: nonempty("pipeline.name")?,
+            pending_events: num("pipeline.pending_events", 1, 1 << 20)? as usize,
+            txn_buffer_rows: num("pipeline.txn_buffer_rows", 1, 1 << 24)? as usize,
+            checkpoint_interval: ms("pipeline.checkpoint_interval_ms")?,
+            shutdown_timeout: ms("pipeline.shutdown_timeout_ms")?,
+            start_position: parse_start(&get("start.position"))?,
+        })
+    }
+}
+
+fn known(key: &str, origin: &str) -> Result<&'static str, ConfigError> {
+    KEYS.iter()
+        .find(|k| k.name == key)
+        .map(|k| k.name)
+        .ok_or_else(|| ConfigError::UnknownKey {
+            key: key.to_string(),
+            origin: origin.to_string(),
+            hint: KEYS
+                .iter()
+                .map(|k| (edit_distance(key, k.name), k.name))
+                .filter(|(d, _)| *d <= 3)
+                .min()
+                .map(|(_, n)| n),
+        })
+}
+
+fn topic_name(key: &str, s: &str) -> Result<String, ConfigError> {
+    let ok = !s.is_empty()
+        && s.len() <= 249
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(ConfigError::BadValue {
+            key: key.to_string(),
+            value: s.to_string(),
+            expected: "a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)".into(),
+        })
+    }
+}
+
+fn parse_start(s: &str) -> Result<StartPosition, ConfigError> {
+    match s {
+        "earliest" => return Ok(StartPosition::Earliest),
+        "latest" => return Ok(StartPosition::Latest),
+        _ => {}
+    }
+    if let Some((file, pos)) = s.rsplit_once(':') {
+        if let Ok(pos) = pos.parse::<u64>() {
+            if !file.is_empty() && pos >= 4 {
+                return Ok(StartPosition::At {
+                    file: file.to_string(),
+                    pos,
+                });
+            }
+        }
+    }
+    Err(ConfigError::BadValue {
+        key: "start.position".into(),
+        value: s.into(),
+        expected: "earliest, latest or FILE:POS (e.g. binlog.000003:4)".into(),
+    })
+}
+
+/// `key = value` lines (also `key: value` and `key value`, as Java's
+/// Properties reads them); `#` and `!` start comments; no escapes beyond
+/// trimming. Returns (key, value, line number).
+fn parse_properties(text: &str, path: &str) -> Result<Vec<(String, String, usize)>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let split = line
+            .find(['=', ':'])
+            .or_else(|| line.find(char::is_whitespace));
+        let Some(at) = split else {
+            return Err(ConfigError::Syntax {
+                path: path.to_string(),
+                line: i + 1,
+                text: line.to_string(),
+            });
+        };
+        let key = line[..at].trim();
+        let value = line[at + 1..].trim();
+        if key.is_empty() {
+            return Err(ConfigError::Syntax {
+                path: path.to_string(),
+                line: i + 1,
+                text: line.to_string(),
+            });
+        }
+        out.push((key.to_string(), value.to_string(), i + 1));
+    }
+    Ok(out)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The key table as text, for `--help`.
+pub fn keys_help() -> String {
+    let mut s = String::new();
+    for k in KEYS {
+        let default = if k.default.is_empty() {
+            "(empty)"
+        } else {
+            k.default
+        };
+        s.push_str(&format!(
+            "  {:<32} {}\n  {:<32}   default: {default}\n",
+            k.name, k.help, ""
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir =
+            std::env::temp_dir().join(format!("b2k-config-{}-{}", std::process::id(), text.len()));
+        std::fs::write(&dir, text).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let r = Config::load(Some(&dir), env);
+        std::fs::remove_file(&dir).ok();
+        r
+    }
+
+    #[test]
+    fn reads_properties_with_comments_and_defaults() {
+        let c = load_text(
+            "# a comment\n! another\nmysql.host = db.example\nmysql.port: 3307\nkafka.topic cdc\n\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.mysql_host, "db.example");
+        assert_eq!(c.mysql_port, 3307);
+        assert_eq!(c.topic, "cdc");
+        assert_eq!(c.commit_topic, "binlog2kafka_commits");
+        assert_eq!(c.start_position, StartPosition::Latest);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let c = load_text(
+            "mysql.host = a\n",
+            &[
+                ("B2K_MYSQL_HOST", "b"),
+                ("B2K_PIPELINE_NAME", "orders"),
+                ("HOME", "/root"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.mysql_host, "b");
+        assert_eq!(c.pipeline_name, "orders");
+        // Keys whose second part has underscores map back exactly.
+        let c = load_text("", &[("B2K_MYSQL_SERVER_ID", "77")]).unwrap();
+        assert_eq!(c.server_id, 77);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_a_suggestion() {
+        let e = load_text("mysql.hots = x\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("unknown config key `mysql.hots`"), "{e}");
+        assert!(e.contains(":1"), "names the line: {e}");
+        assert!(e.contains("did you mean `mysql.host`"), "{e}");
+        let e = load_text("", &[("B2K_KAFKA_TOPICS", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("B2K_KAFKA_TOPICS"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_say_what_is_expected() {
+        let e = load_text("mysql.port = 99999\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mysql.port") && e.contains("1 to 65535"), "{e}");
+        let e = load_text("start.position = yesterday\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("earliest, latest or FILE:POS"), "{e}");
+        let e = load_text("kafka.compression = zstd\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("none, gzip or snappy"), "{e}");
+        let e = load_text("kafka.topic = a/b\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("kafka.topic"), "{e}");
+    }
+
+    #[test]
+    fn start_position_forms() {
+        assert_eq!(parse_start("earliest").unwrap(), StartPosition::Earliest);
+        assert_eq!(
+            parse_start("binlog.000003:1234").unwrap(),
+            StartPosition::At {
+                file: "binlog.000003".into(),
+                pos: 1234
+            }
+        );
+        assert!(parse_start("binlog.000003:").is_err());
+        assert!(parse_start(":4").is_err());
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let e = Config::load(Some(Path::new("/nonexistent/b2k.properties")), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/b2k.properties"), "{e}");
+    }
+
+    #[test]
+    fn example_config_lists_every_key() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/conf/binlog2kafka.properties"
+        ))
+        .unwrap();
+        let keys: Vec<String> = parse_properties(&text, "example")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _, _)| k)
+            .collect();
+        for k in KEYS {
+            assert!(
+                keys.iter().any(|x| x == k.name),
+                "conf/binlog2kafka.properties lacks {}",
+                k.name
+            );
+        }
+        load_text(&text, &[]).expect("the example config is valid");
+    }
+}

@@ -1,0 +1,159 @@
+//! The plain data that flows between the pipeline's threads: a row change,
+//! the table it belongs to, and the binlog position it releases.
+
+use std::fmt;
+use std::sync::Arc;
+
+use mysql::consts::ColumnType;
+
+/// Where a restart resumes: the start of a transaction plus how many of its
+/// rows are already released. A restart re-reads the transaction's table maps
+/// and skips `rows` rows, so duplicates after a crash are bounded by what was
+/// in flight, never by the size of the transaction. `rows == 0` names a
+/// transaction boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub file: Arc<str>,
+    /// Byte offset of the transaction's first event (its GTID or BEGIN).
+    pub pos: u64,
+    /// Rows of that transaction already released.
+    pub rows: u64,
+    /// The GTID of the transaction at `pos`, when the server has GTIDs.
+    pub gtid: Option<Arc<str>>,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.pos)?;
+        if self.rows > 0 {
+            write!(f, " (+{} rows)", self.rows)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl RowKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowKind::Insert => "insert",
+            RowKind::Update => "update",
+            RowKind::Delete => "delete",
+        }
+    }
+}
+
+/// Where a table's column names came from, so logs can say how far to trust
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameSource {
+    /// The table map's own FULL metadata: exact at the event's point in time.
+    TableMap,
+    /// information_schema now: history before a later DDL may be misnamed.
+    InformationSchema,
+    /// Neither was available: columns are called `@1`, `@2`, ...
+    Positional,
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnSchema {
+    pub name: String,
+    pub col_type: ColumnType,
+    /// The table map's per-column metadata (fsp, precision, length bytes).
+    pub meta: Vec<u8>,
+    pub unsigned: bool,
+    /// Character set id (63 = binary); 0 when unknown.
+    pub charset: u16,
+    /// ENUM or SET labels, in definition order.
+    pub labels: Vec<String>,
+}
+
+impl ColumnSchema {
+    /// Fractional-second digits of a temporal column.
+    pub fn fsp(&self) -> usize {
+        match self.col_type {
+            ColumnType::MYSQL_TYPE_TIMESTAMP2
+            | ColumnType::MYSQL_TYPE_DATETIME2
+            | ColumnType::MYSQL_TYPE_TIME2 => {
+                self.meta.first().copied().unwrap_or(0).min(6) as usize
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// What a table looked like when its table map was read.
+#[derive(Debug, Clone)]
+pub struct TableSchema {
+    pub database: String,
+    pub table: String,
+    pub columns: Vec<ColumnSchema>,
+    /// Indexes into `columns` of the primary key, in key order.
+    pub primary_key: Vec<usize>,
+    pub names_from: NameSource,
+}
+
+/// One column of a row image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    /// Not in this image (binlog_row_image other than FULL).
+    Absent,
+    Null,
+    /// The value's bytes, as logged, within [`RowImage::buf`].
+    Data {
+        start: u32,
+        end: u32,
+    },
+}
+
+/// A row image as the binlog holds it: the rows event's bytes (shared by all
+/// its rows) and where each column's value lies in them.
+#[derive(Debug, Clone)]
+pub struct RowImage {
+    pub buf: Arc<[u8]>,
+    pub cells: Vec<Cell>,
+}
+
+impl RowImage {
+    /// The bytes of column `i`, `None` when NULL or absent.
+    pub fn cell(&self, i: usize) -> Option<&[u8]> {
+        match self.cells.get(i) {
+            Some(Cell::Data { start, end }) => self.buf.get(*start as usize..*end as usize),
+            _ => None,
+        }
+    }
+}
+
+/// One row of a WRITE/UPDATE/DELETE rows event. Values stay as bytes:
+/// turning them into JSON is the producer thread's work, so the reader only
+/// decodes.
+#[derive(Debug)]
+pub struct RowChange {
+    /// Strictly increasing within one run of the daemon.
+    pub seq: u64,
+    pub kind: RowKind,
+    pub table: Arc<TableSchema>,
+    /// Before image (update, delete).
+    pub before: Option<RowImage>,
+    /// After image (insert, update).
+    pub after: Option<RowImage>,
+    /// Server timestamp of the event, in seconds.
+    pub ts: u32,
+    pub xid: Option<u64>,
+    /// Index of this row within its transaction.
+    pub xoffset: u64,
+    /// Last row of its transaction.
+    pub commit: bool,
+    /// The rows event's own coordinate, shown to consumers (`file:offset`).
+    pub event_file: Arc<str>,
+    pub event_pos: u64,
+    pub server_id: u32,
+    /// Releasing this row moves the checkpoint here.
+    pub checkpoint: Position,
+}

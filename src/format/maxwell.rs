@@ -1,0 +1,295 @@
+//! Maxwell's JSON, so Maxwell consumers and Flink's `maxwell-json` read the
+//! output unchanged.
+//!
+//! Value: `database`, `table`, `type`, `ts`, `xid`, `xoffset`, `commit`
+//! (last row of its transaction only), `position`, `gtid`, `server_id`,
+//! `primary_key`, `primary_key_columns`, `data`, `old` (updates: previous
+//! values of changed columns). Key: `{"database","table","pk.<col>"...}`, so
+//! one row's changes land in one partition.
+
+use super::json::{write_i64, write_key, write_str, write_u64};
+use super::value::write_cell;
+use crate::event::{Cell, ColumnSchema, RowChange, RowImage, RowKind, TableSchema};
+
+/// The image whose values name the row: after for inserts and updates,
+/// before for deletes.
+fn row_image(r: &RowChange) -> Option<&RowImage> {
+    match r.kind {
+        RowKind::Delete => r.before.as_ref(),
+        _ => r.after.as_ref(),
+    }
+}
+
+/// Appends column `i`'s value from `img` (null when NULL or absent).
+fn write_col(out: &mut Vec<u8>, col: &ColumnSchema, img: Option<&RowImage>, i: usize) {
+    match img.and_then(|m| m.cell(i)) {
+        Some(b) => write_cell(out, col, b),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends the message key.
+pub fn write_key_json(out: &mut Vec<u8>, r: &RowChange) {
+    let t = &r.table;
+    out.push(b'{');
+    write_key(out, "database");
+    write_str(out, &t.database);
+    out.extend_from_slice(b",");
+    write_key(out, "table");
+    write_str(out, &t.table);
+    let image = row_image(r);
+    for &i in &t.primary_key {
+        if let Some(col) = t.columns.get(i) {
+            out.push(b',');
+            write_str(out, &format!("pk.{}", col.name));
+            out.push(b':');
+            write_col(out, col, image, i);
+        }
+    }
+    out.push(b'}');
+}
+
+/// Appends the message value.
+pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange) {
+    let t: &TableSchema = &r.table;
+    out.push(b'{');
+    write_key(out, "database");
+    write_str(out, &t.database);
+    out.push(b',');
+    write_key(out, "table");
+    write_str(out, &t.table);
+    out.push(b',');
+    write_key(out, "type");
+    write_str(out, r.kind.as_str());
+    out.push(b',');
+    write_key(out, "ts");
+    write_u64(out, r.ts as u64);
+    if let Some(xid) = r.xid {
+        out.push(b',');
+        write_key(out, "xid");
+        write_u64(out, xid);
+    }
+    out.push(b',');
+    write_key(out, "xoffset");
+    write_u64(out, r.xoffset);
+    if r.commit {
+        out.extend_from_slice(b",\"commit\":true");
+    }
+    out.push(b',');
+    write_key(out, "position");
+    write_str(out, &format!("{}:{}", r.event_file, r.event_pos));
+    if let Some(g) = &r.checkpoint.gtid {
+        out.push(b',');
+        write_key(out, "gtid");
+        write_str(out, g);
+    }
+    out.push(b',');
+    write_key(out, "server_id");
+    write_i64(out, r.server_id as i64);
+    let image = row_image(r);
+    out.push(b',');
+    write_key(out, "primary_key");
+    out.push(b'[');
+    for (n, &i) in t.primary_key.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        match t.columns.get(i) {
+            Some(col) => write_col(out, col, image, i),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    out.extend_from_slice(b"],");
+    write_key(out, "primary_key_columns");
+    out.push(b'[');
+    for (n, &i) in t.primary_key.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_str(out, t.columns.get(i).map(|c| c.name.as_str()).unwrap_or(""));
+    }
+    out.push(b']');
+    out.push(b',');
+    write_key(out, "data");
+    write_row(out, t, image);
+    if let (RowKind::Update, Some(before), Some(after)) = (r.kind, &r.before, &r.after) {
+        // Changed columns are those whose logged bytes differ: no need to
+        // render both sides to compare them.
+        out.push(b',');
+        write_key(out, "old");
+        out.push(b'{');
+        let mut first = true;
+        for (i, col) in t.columns.iter().enumerate() {
+            let (old, new) = (before.cells.get(i), after.cells.get(i));
+            if matches!(old, None | Some(Cell::Absent)) || matches!(new, None | Some(Cell::Absent))
+            {
+                continue;
+            }
+            if before.cell(i) == after.cell(i)
+                && old.map(|c| matches!(c, Cell::Null)) == new.map(|c| matches!(c, Cell::Null))
+            {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_key(out, &col.name);
+            write_col(out, col, Some(before), i);
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+fn write_row(out: &mut Vec<u8>, t: &TableSchema, image: Option<&RowImage>) {
+    out.push(b'{');
+    let mut first = true;
+    for (i, col) in t.columns.iter().enumerate() {
+        if image.is_some_and(|m| matches!(m.cells.get(i), Some(Cell::Absent) | None)) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_key(out, &col.name);
+        write_col(out, col, image, i);
+    }
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mysql::consts::ColumnType;
+
+    use super::*;
+    use crate::event::{ColumnSchema, NameSource, Position};
+
+    fn table() -> Arc<TableSchema> {
+        let c = |name: &str, t, unsigned| ColumnSchema {
+            name: name.into(),
+            col_type: t,
+            meta: vec![],
+            unsigned,
+            charset: 45,
+            labels: vec![],
+        };
+        Arc::new(TableSchema {
+            database: "shop".into(),
+            table: "orders".into(),
+            columns: vec![
+                c("id", ColumnType::MYSQL_TYPE_LONGLONG, true),
+                c("note", ColumnType::MYSQL_TYPE_VARCHAR, false),
+                c("qty", ColumnType::MYSQL_TYPE_LONG, false),
+            ],
+            primary_key: vec![0],
+            names_from: NameSource::TableMap,
+        })
+    }
+
+    /// A row image of (id BIGINT UNSIGNED, note VARCHAR, qty INT); `None`
+    /// is NULL.
+    fn image(id: u64, note: Option<&str>, qty: i32) -> RowImage {
+        let mut buf = id.to_le_bytes().to_vec();
+        let mut cells = vec![Cell::Data { start: 0, end: 8 }];
+        match note {
+            Some(n) => {
+                let start = buf.len() as u32;
+                buf.extend_from_slice(n.as_bytes());
+                cells.push(Cell::Data {
+                    start,
+                    end: buf.len() as u32,
+                });
+            }
+            None => cells.push(Cell::Null),
+        }
+        let start = buf.len() as u32;
+        buf.extend_from_slice(&qty.to_le_bytes());
+        cells.push(Cell::Data {
+            start,
+            end: buf.len() as u32,
+        });
+        RowImage {
+            buf: buf.into(),
+            cells,
+        }
+    }
+
+    fn change(kind: RowKind, before: Option<RowImage>, after: Option<RowImage>) -> RowChange {
+        RowChange {
+            seq: 1,
+            kind,
+            table: table(),
+            before,
+            after,
+            ts: 1_700_000_000,
+            xid: Some(42),
+            xoffset: 0,
+            commit: true,
+            event_file: "binlog.000003".into(),
+            event_pos: 1234,
+            server_id: 1,
+            checkpoint: Position {
+                file: "binlog.000003".into(),
+                pos: 1000,
+                rows: 1,
+                gtid: Some("0-1-7".into()),
+            },
+        }
+    }
+
+    fn encode(r: &RowChange) -> (serde_json::Value, serde_json::Value) {
+        let (mut k, mut v) = (Vec::new(), Vec::new());
+        write_key_json(&mut k, r);
+        write_value_json(&mut v, r);
+        (
+            serde_json::from_slice(&k).unwrap(),
+            serde_json::from_slice(&v).unwrap(),
+        )
+    }
+
+    #[test]
+    fn insert_has_maxwell_fields() {
+        let r = change(RowKind::Insert, None, Some(image(7, Some("hi"), 3)));
+        let (k, v) = encode(&r);
+        assert_eq!(
+            k,
+            serde_json::json!({"database":"shop","table":"orders","pk.id":7})
+        );
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "database":"shop","table":"orders","type":"insert","ts":1700000000,
+                "xid":42,"xoffset":0,"commit":true,"position":"binlog.000003:1234",
+                "gtid":"0-1-7","server_id":1,"primary_key":[7],"primary_key_columns":["id"],
+                "data":{"id":7,"note":"hi","qty":3}
+            })
+        );
+    }
+
+    #[test]
+    fn update_old_holds_only_changed_columns() {
+        let r = change(
+            RowKind::Update,
+            Some(image(7, Some("hi"), 3)),
+            Some(image(7, Some("hi"), 4)),
+        );
+        let (_, v) = encode(&r);
+        assert_eq!(v["type"], "update");
+        assert_eq!(v["data"]["qty"], 4);
+        assert_eq!(v["old"], serde_json::json!({"qty":3}));
+    }
+
+    #[test]
+    fn delete_carries_the_deleted_row() {
+        let r = change(RowKind::Delete, Some(image(7, None, 3)), None);
+        let (k, v) = encode(&r);
+        assert_eq!(k["pk.id"], 7);
+        assert_eq!(v["type"], "delete");
+        assert_eq!(v["data"], serde_json::json!({"id":7,"note":null,"qty":3}));
+        assert!(v.get("old").is_none());
+    }
+}

@@ -1,0 +1,653 @@
+//! The one place that turns a MySQL column value, as the binlog stores it,
+//! into JSON.
+//!
+//! Rules (README "Values"): integers keep their full 64-bit range and
+//! signedness; DECIMAL keeps exactly the digits MySQL prints (written as a
+//! number token, never through a float); DATETIME/TIMESTAMP carry exactly the
+//! column's fractional digits, TIMESTAMP in UTC; zero dates are null; text is
+//! decoded from its character set; binary values are base64; ENUM and SET
+//! give their labels.
+//!
+//! The input is the cell's bytes from [`crate::source::rows`], already cut to
+//! the right length for the column, so reads here cannot run past the value.
+//! Malformed bytes render as null with a warning, never a panic.
+
+use mysql::consts::ColumnType;
+
+use super::json::{write_base64, write_i64, write_str, write_u64};
+use crate::event::ColumnSchema;
+use crate::source::schema::real_type;
+
+const BINARY_CHARSET: u16 = 63;
+
+fn le(b: &[u8]) -> u64 {
+    b.iter().rev().fold(0u64, |acc, x| acc << 8 | *x as u64)
+}
+
+fn be(b: &[u8]) -> u64 {
+    b.iter().fold(0u64, |acc, x| acc << 8 | *x as u64)
+}
+
+/// Sign-extends the low `bytes` bytes of `v`.
+fn signed(v: u64, bytes: usize) -> i64 {
+    let shift = 64 - 8 * bytes as u32;
+    ((v << shift) as i64) >> shift
+}
+
+/// Appends the JSON for `b`, the bytes of a non-NULL value of `col`.
+pub fn write_cell(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8]) {
+    match real_type(col) {
+        ColumnType::MYSQL_TYPE_TINY
+        | ColumnType::MYSQL_TYPE_SHORT
+        | ColumnType::MYSQL_TYPE_INT24
+        | ColumnType::MYSQL_TYPE_LONG
+        | ColumnType::MYSQL_TYPE_LONGLONG => {
+            let v = le(b);
+            if col.unsigned {
+                write_u64(out, v);
+            } else {
+                write_i64(out, signed(v, b.len()));
+            }
+        }
+        ColumnType::MYSQL_TYPE_FLOAT => match <[u8; 4]>::try_from(b) {
+            Ok(a) => write_float(out, f32::from_le_bytes(a) as f64, true),
+            Err(_) => bad(out, col, "FLOAT"),
+        },
+        ColumnType::MYSQL_TYPE_DOUBLE => match <[u8; 8]>::try_from(b) {
+            Ok(a) => write_float(out, f64::from_le_bytes(a), false),
+            Err(_) => bad(out, col, "DOUBLE"),
+        },
+        ColumnType::MYSQL_TYPE_NEWDECIMAL => {
+            let (p, s) = (
+                col.meta.first().copied().unwrap_or(0),
+                col.meta.get(1).copied().unwrap_or(0),
+            );
+            if !write_decimal(out, b, p as usize, s as usize) {
+                bad(out, col, "DECIMAL");
+            }
+        }
+        ColumnType::MYSQL_TYPE_YEAR => {
+            let y = le(b);
+            write_u64(out, if y == 0 { 0 } else { 1900 + y });
+        }
+        ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => {
+            let v = le(b);
+            let (d, m, y) = (v & 31, (v >> 5) & 15, v >> 9);
+            write_date(out, y, m, d, None);
+        }
+        ColumnType::MYSQL_TYPE_DATETIME => {
+            // Pre-5.6 DATETIME: the decimal number YYYYMMDDhhmmss.
+            let v = le(b);
+            let (date, time) = (v / 1_000_000, v % 1_000_000);
+            write_date(
+                out,
+                date / 10_000,
+                date / 100 % 100,
+                date % 100,
+                Some((time / 10_000, time / 100 % 100, time % 100, 0, 0)),
+            );
+        }
+        ColumnType::MYSQL_TYPE_DATETIME2 => {
+            if b.len() < 5 {
+                return bad(out, col, "DATETIME");
+            }
+            let packed = be(&b[..5]) as i64 - 0x80_0000_0000;
+            let ymd = packed >> 17;
+            let ym = ymd >> 5;
+            let hms = packed & 0x1_ffff;
+            let micros = frac_micros(&b[5..], col.fsp());
+            write_date(
+                out,
+                (ym / 13) as u64,
+                (ym % 13) as u64,
+                (ymd & 31) as u64,
+                Some((
+                    (hms >> 12) as u64,
+                    ((hms >> 6) & 63) as u64,
+                    (hms & 63) as u64,
+                    micros,
+                    col.fsp(),
+                )),
+            );
+        }
+        ColumnType::MYSQL_TYPE_TIMESTAMP => write_timestamp(out, le(b) as i64, 0, 0),
+        ColumnType::MYSQL_TYPE_TIMESTAMP2 => {
+            if b.len() < 4 {
+                return bad(out, col, "TIMESTAMP");
+            }
+            write_timestamp(
+                out,
+                be(&b[..4]) as i64,
+                frac_micros(&b[4..], col.fsp()),
+                col.fsp(),
+            );
+        }
+        ColumnType::MYSQL_TYPE_TIME => {
+            // Pre-5.6 TIME: the signed decimal number HHMMSS.
+            let v = signed(le(b), 3);
+            let a = v.unsigned_abs();
+            write_time(out, v < 0, a / 10_000, a / 100 % 100, a % 100, 0, 0);
+        }
+        ColumnType::MYSQL_TYPE_TIME2 => write_time2(out, col, b),
+        ColumnType::MYSQL_TYPE_BIT => write_u64(out, be(b)),
+        ColumnType::MYSQL_TYPE_ENUM => write_enum(out, col, le(b)),
+        ColumnType::MYSQL_TYPE_SET => write_set(out, col, le(b)),
+        ColumnType::MYSQL_TYPE_JSON => write_json(out, col, b),
+        ColumnType::MYSQL_TYPE_GEOMETRY | ColumnType::MYSQL_TYPE_VECTOR => write_base64(out, b),
+        _ => write_text(out, col.charset, b),
+    }
+}
+
+fn bad(out: &mut Vec<u8>, col: &ColumnSchema, what: &str) {
+    log::warn!(
+        "column {}: malformed {what} value; written as null",
+        col.name
+    );
+    out.extend_from_slice(b"null");
+}
+
+/// Microseconds from the 0-3 fractional bytes of a temporal value.
+fn frac_micros(b: &[u8], fsp: usize) -> u32 {
+    let v = be(&b[..b.len().min(3)]) as u32;
+    match fsp {
+        1 | 2 => v * 10_000,
+        3 | 4 => v * 100,
+        5 | 6 => v,
+        _ => 0,
+    }
+}
+
+/// TIME2: a 3-byte offset-binary HH:MM:SS plus a fraction stored with the
+/// same sign as the value (MySQL's my_time_packed_from_binary, with signed
+/// arithmetic throughout).
+fn write_time2(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8]) {
+    const INT_OFS: i64 = 0x80_0000;
+    let fsp = col.fsp();
+    if b.len() < 3 + fsp.div_ceil(2) {
+        return bad(out, col, "TIME");
+    }
+    let packed: i64 = match fsp {
+        1 | 2 => {
+            let mut int = be(&b[..3]) as i64 - INT_OFS;
+            let mut frac = b[3] as i64;
+            if int < 0 && frac > 0 {
+                int += 1;
+                frac -= 0x100;
+            }
+            (int << 24) + frac * 10_000
+        }
+        3 | 4 => {
+            let mut int = be(&b[..3]) as i64 - INT_OFS;
+            let mut frac = be(&b[3..5]) as i64;
+            if int < 0 && frac > 0 {
+                int += 1;
+                frac -= 0x1_0000;
+            }
+            (int << 24) + frac * 100
+        }
+        5 | 6 => be(&b[..6]) as i64 - 0x8000_0000_0000,
+        _ => (be(&b[..3]) as i64 - INT_OFS) << 24,
+    };
+    let neg = packed < 0;
+    let a = packed.unsigned_abs();
+    let hms = a >> 24;
+    let micros = (a % (1 << 24)) as u32;
+    write_time(
+        out,
+        neg,
+        (hms >> 12) % 1024,
+        (hms >> 6) % 64,
+        hms % 64,
+        micros,
+        fsp,
+    );
+}
+
+fn push_2(out: &mut Vec<u8>, v: u64) {
+    out.push(b'0' + (v / 10 % 10) as u8);
+    out.push(b'0' + (v % 10) as u8);
+}
+
+fn push_fraction(out: &mut Vec<u8>, micros: u32, fsp: usize) {
+    if fsp > 0 {
+        out.push(b'.');
+        let mut div = 100_000;
+        for _ in 0..fsp.min(6) {
+            out.push(b'0' + (micros / div % 10) as u8);
+            div /= 10;
+        }
+    }
+}
+
+fn write_time(out: &mut Vec<u8>, neg: bool, h: u64, m: u64, s: u64, micros: u32, fsp: usize) {
+    out.push(b'"');
+    if neg {
+        out.push(b'-');
+    }
+    if h >= 100 {
+        write_u64(out, h);
+    } else {
+        push_2(out, h);
+    }
+    out.push(b':');
+    push_2(out, m);
+    out.push(b':');
+    push_2(out, s);
+    push_fraction(out, micros, fsp);
+    out.push(b'"');
+}
+
+/// `"YYYY-MM-DD"` or `"YYYY-MM-DD HH:MM:SS[.f]"`; a zero or partly-zero date
+/// is null.
+fn write_date(
+    out: &mut Vec<u8>,
+    y: u64,
+    m: u64,
+    d: u64,
+    time: Option<(u64, u64, u64, u32, usize)>,
+) {
+    if y == 0 || m == 0 || d == 0 || m > 12 || d > 31 || y > 9999 {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    out.push(b'"');
+    push_2(out, y / 100);
+    push_2(out, y % 100);
+    out.push(b'-');
+    push_2(out, m);
+    out.push(b'-');
+    push_2(out, d);
+    if let Some((h, mi, s, micros, fsp)) = time {
+        out.push(b' ');
+        push_2(out, h);
+        out.push(b':');
+        push_2(out, mi);
+        out.push(b':');
+        push_2(out, s);
+        push_fraction(out, micros, fsp);
+    }
+    out.push(b'"');
+}
+
+/// Seconds since the epoch → `"YYYY-MM-DD HH:MM:SS[.f]"` in UTC; 0 (the zero
+/// TIMESTAMP) → null.
+fn write_timestamp(out: &mut Vec<u8>, secs: i64, micros: u32, fsp: usize) {
+    if secs == 0 && micros == 0 {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400) as u64;
+    write_date(
+        out,
+        y as u64,
+        m as u64,
+        d as u64,
+        Some((rem / 3600, rem % 3600 / 60, rem % 60, micros, fsp)),
+    );
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
+/// calendar (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// MySQL's packed DECIMAL → its exact text: groups of 9 digits in 4 bytes,
+/// leading/trailing partial groups in fewer, the sign in the top bit of the
+/// first byte (inverted, with every byte complemented for negatives).
+/// Returns false when the bytes do not fit the declared precision.
+pub fn write_decimal(out: &mut Vec<u8>, b: &[u8], precision: usize, scale: usize) -> bool {
+    const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
+    if b.is_empty()
+        || scale > precision
+        || b.len() != crate::source::rows::decimal_size(precision, scale)
+    {
+        return false;
+    }
+    let intg = precision - scale;
+    let negative = b[0] & 0x80 == 0;
+    let mask: u8 = if negative { 0xff } else { 0 };
+    let byte = |i: usize| -> u8 {
+        let v = b[i] ^ mask;
+        if i == 0 {
+            v ^ 0x80
+        } else {
+            v
+        }
+    };
+    let mut at = 0usize;
+    let mut group = |n: usize| -> u64 {
+        let v = (at..at + n).fold(0u64, |acc, i| acc << 8 | byte(i) as u64);
+        at += n;
+        v
+    };
+    let mut int_digits = String::with_capacity(intg + 1);
+    let lead = intg % 9;
+    if lead > 0 {
+        int_digits.push_str(&format!("{:0width$}", group(DIG2BYTES[lead]), width = lead));
+    }
+    for _ in 0..intg / 9 {
+        int_digits.push_str(&format!("{:09}", group(4)));
+    }
+    let mut frac_digits = String::with_capacity(scale);
+    for _ in 0..scale / 9 {
+        frac_digits.push_str(&format!("{:09}", group(4)));
+    }
+    let tail = scale % 9;
+    if tail > 0 {
+        frac_digits.push_str(&format!("{:0width$}", group(DIG2BYTES[tail]), width = tail));
+    }
+    // A corrupt group can hold more digits than declared.
+    if int_digits.len() != intg || frac_digits.len() != scale {
+        return false;
+    }
+    let int_trimmed = int_digits.trim_start_matches('0');
+    let is_zero = int_trimmed.is_empty() && frac_digits.bytes().all(|c| c == b'0');
+    if negative && !is_zero {
+        out.push(b'-');
+    }
+    out.extend_from_slice(if int_trimmed.is_empty() {
+        b"0"
+    } else {
+        int_trimmed.as_bytes()
+    });
+    if scale > 0 {
+        out.push(b'.');
+        out.extend_from_slice(frac_digits.as_bytes());
+    }
+    true
+}
+
+/// Text in its character set; binary data (charset 63) as base64. With no
+/// charset known (no FULL metadata), valid UTF-8 is text, anything else
+/// base64.
+fn write_text(out: &mut Vec<u8>, charset: u16, b: &[u8]) {
+    match charset {
+        BINARY_CHARSET => write_base64(out, b),
+        // latin1 collations: every byte is one code point.
+        5 | 8 | 15 | 31 | 47 | 48 | 49 | 94 => {
+            let s: String = b.iter().map(|&c| c as char).collect();
+            write_str(out, &s);
+        }
+        _ => match std::str::from_utf8(b) {
+            Ok(s) => write_str(out, s),
+            Err(_) if charset == 0 => write_base64(out, b),
+            Err(_) => write_str(out, &String::from_utf8_lossy(b)),
+        },
+    }
+}
+
+fn write_enum(out: &mut Vec<u8>, col: &ColumnSchema, index: u64) {
+    if col.labels.is_empty() {
+        write_u64(out, index);
+    } else if index >= 1 && (index as usize) <= col.labels.len() {
+        write_str(out, &col.labels[index as usize - 1]);
+    } else {
+        // 0 is MySQL's "invalid value" entry: the empty string.
+        write_str(out, "");
+    }
+}
+
+fn write_set(out: &mut Vec<u8>, col: &ColumnSchema, bits: u64) {
+    if col.labels.is_empty() {
+        write_u64(out, bits);
+        return;
+    }
+    out.push(b'[');
+    let mut first = true;
+    for (i, label) in col.labels.iter().enumerate().take(64) {
+        if bits & (1 << i) != 0 {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(out, label);
+        }
+    }
+    out.push(b']');
+}
+
+/// MySQL's binary JSON, embedded as a JSON value.
+fn write_json(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8]) {
+    use mysql_common::binlog::jsonb;
+    use mysql_common::io::ParseBuf;
+    if b.is_empty() {
+        // MySQL logs an empty JSON column value for JSON null.
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let parsed: std::io::Result<jsonb::Value<'_>> = ParseBuf(b).parse(());
+    match parsed
+        .ok()
+        .and_then(|v| serde_json::Value::try_from(v).ok())
+    {
+        Some(doc) => out.extend_from_slice(doc.to_string().as_bytes()),
+        None => bad(out, col, "JSON"),
+    }
+}
+
+/// The shortest text that reads back to the same float (FLOAT as f32).
+fn write_float(out: &mut Vec<u8>, v: f64, single: bool) {
+    if !v.is_finite() {
+        out.extend_from_slice(b"null");
+    } else if single {
+        out.extend_from_slice(format!("{}", v as f32).as_bytes());
+    } else {
+        out.extend_from_slice(format!("{v}").as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(t: ColumnType, meta: &[u8], unsigned: bool) -> ColumnSchema {
+        ColumnSchema {
+            name: "c".into(),
+            col_type: t,
+            meta: meta.to_vec(),
+            unsigned,
+            charset: 45,
+            labels: Vec::new(),
+        }
+    }
+
+    fn render(c: &ColumnSchema, b: &[u8]) -> String {
+        let mut out = Vec::new();
+        write_cell(&mut out, c, b);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn integers_keep_sign_and_full_range() {
+        let bigint = col(ColumnType::MYSQL_TYPE_LONGLONG, &[], false);
+        assert_eq!(
+            render(&bigint, &i64::MIN.to_le_bytes()),
+            "-9223372036854775808"
+        );
+        let ubigint = col(ColumnType::MYSQL_TYPE_LONGLONG, &[], true);
+        assert_eq!(
+            render(&ubigint, &u64::MAX.to_le_bytes()),
+            "18446744073709551615"
+        );
+        assert_eq!(
+            render(&col(ColumnType::MYSQL_TYPE_TINY, &[], true), &[255]),
+            "255"
+        );
+        assert_eq!(
+            render(&col(ColumnType::MYSQL_TYPE_TINY, &[], false), &[255]),
+            "-1"
+        );
+        assert_eq!(
+            render(
+                &col(ColumnType::MYSQL_TYPE_INT24, &[], false),
+                &[0, 0, 0x80]
+            ),
+            "-8388608"
+        );
+        assert_eq!(
+            render(
+                &col(ColumnType::MYSQL_TYPE_INT24, &[], true),
+                &[0xff, 0xff, 0xff]
+            ),
+            "16777215"
+        );
+    }
+
+    #[test]
+    fn decimal_keeps_its_exact_digits() {
+        // DECIMAL(10,2): 8 integer digits (4 bytes) + 2 fraction digits (1 byte).
+        let dec = col(ColumnType::MYSQL_TYPE_NEWDECIMAL, &[10, 2], false);
+        assert_eq!(render(&dec, &[0x80, 0, 0, 12, 50]), "12.50");
+        // Negative: every byte complemented.
+        assert_eq!(render(&dec, &[!0x80, !0, !0, !0, !1]), "-0.01");
+        assert_eq!(render(&dec, &[0x80, 0, 0, 0, 0]), "0.00");
+        // DECIMAL(65,30), the widest: 35 integer digits, 30 fraction digits.
+        // The leading 8-digit group is 4 bytes (0x01000000 = 16777216), then
+        // three 9-digit groups, then the fraction.
+        let wide = col(ColumnType::MYSQL_TYPE_NEWDECIMAL, &[65, 30], false);
+        let mut b = vec![0u8; 30];
+        b[0] = 0x80 | 0x01;
+        let want = format!("16777216{}.{}", "0".repeat(27), "0".repeat(30));
+        assert_eq!(render(&wide, &b), want);
+        // Wrong size is rejected, not misread.
+        assert_eq!(render(&dec, &[0x80, 0]), "null");
+    }
+
+    #[test]
+    fn temporal_values_carry_exactly_fsp_digits() {
+        // DATETIME2(3) 2024-01-02 03:04:05.120
+        let ymd: i64 = ((2024 * 13 + 1) << 5) | 2;
+        let packed: i64 = ((ymd << 17) | (3 << 12) | (4 << 6) | 5) + 0x80_0000_0000;
+        let mut b = packed.to_be_bytes()[3..].to_vec();
+        b.extend_from_slice(&1200u16.to_be_bytes());
+        assert_eq!(
+            render(&col(ColumnType::MYSQL_TYPE_DATETIME2, &[3], false), &b),
+            "\"2024-01-02 03:04:05.120\""
+        );
+        // DATE 2024-01-02 and the zero date.
+        let d: u32 = (2024 << 9) | (1 << 5) | 2;
+        assert_eq!(
+            render(
+                &col(ColumnType::MYSQL_TYPE_DATE, &[], false),
+                &d.to_le_bytes()[..3]
+            ),
+            "\"2024-01-02\""
+        );
+        assert_eq!(
+            render(&col(ColumnType::MYSQL_TYPE_DATE, &[], false), &[0, 0, 0]),
+            "null"
+        );
+        // TIMESTAMP2(6) 1700000000.000123 UTC; TIMESTAMP2(2) with no fraction.
+        let mut ts = 1_700_000_000u32.to_be_bytes().to_vec();
+        ts.extend_from_slice(&123u32.to_be_bytes()[1..]);
+        assert_eq!(
+            render(&col(ColumnType::MYSQL_TYPE_TIMESTAMP2, &[6], false), &ts),
+            "\"2023-11-14 22:13:20.000123\""
+        );
+        let mut ts2 = 1_700_000_000u32.to_be_bytes().to_vec();
+        ts2.push(0);
+        assert_eq!(
+            render(&col(ColumnType::MYSQL_TYPE_TIMESTAMP2, &[2], false), &ts2),
+            "\"2023-11-14 22:13:20.00\""
+        );
+    }
+
+    #[test]
+    fn negative_time_with_fraction_is_exact() {
+        // MySQL's my_time_packed_to_binary for TIME(2) '-838:59:59.50':
+        // packed = -((hms << 24) + 500000); it stores packed >> 24 (floor)
+        // offset by 0x800000, then (char)((packed % 2^24) / 10000).
+        let hms: i64 = (838 << 12) | (59 << 6) | 59;
+        let packed = -((hms << 24) + 50 * 10_000);
+        let int_part = (packed >> 24) + 0x80_0000;
+        let frac = ((packed % (1 << 24)) / 10_000) as i8 as u8;
+        let bytes = [
+            (int_part >> 16) as u8,
+            (int_part >> 8) as u8,
+            int_part as u8,
+            frac,
+        ];
+        assert_eq!(
+            render(&col(ColumnType::MYSQL_TYPE_TIME2, &[2], false), &bytes),
+            "\"-838:59:59.50\""
+        );
+        // TIME(0) 12:34:56
+        let v: i64 = ((12 << 12) | (34 << 6) | 56) + 0x80_0000;
+        let b = [(v >> 16) as u8, (v >> 8) as u8, v as u8];
+        assert_eq!(
+            render(&col(ColumnType::MYSQL_TYPE_TIME2, &[0], false), &b),
+            "\"12:34:56\""
+        );
+    }
+
+    #[test]
+    fn calendar_conversion_matches_known_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(24_855), (2038, 1, 19));
+    }
+
+    #[test]
+    fn text_binary_enum_set_and_float() {
+        let vc = col(ColumnType::MYSQL_TYPE_VARCHAR, &[0, 1], false);
+        assert_eq!(render(&vc, "né 😀".as_bytes()), "\"né 😀\"");
+        let mut latin1 = vc.clone();
+        latin1.charset = 8;
+        assert_eq!(render(&latin1, &[0x6e, 0xe9]), "\"né\"");
+        let mut bin = vc.clone();
+        bin.charset = 63;
+        assert_eq!(render(&bin, &[0, 255]), "\"AP8=\"");
+        let mut e = col(
+            ColumnType::MYSQL_TYPE_STRING,
+            &[ColumnType::MYSQL_TYPE_ENUM as u8, 1],
+            false,
+        );
+        e.labels = vec!["small".into(), "large".into()];
+        assert_eq!(render(&e, &[2]), "\"large\"");
+        let mut s = col(
+            ColumnType::MYSQL_TYPE_STRING,
+            &[ColumnType::MYSQL_TYPE_SET as u8, 1],
+            false,
+        );
+        s.labels = vec!["a".into(), "b".into(), "c".into()];
+        assert_eq!(render(&s, &[0b101]), "[\"a\",\"c\"]");
+        assert_eq!(
+            render(
+                &col(ColumnType::MYSQL_TYPE_FLOAT, &[4], false),
+                &1.1f32.to_le_bytes()
+            ),
+            "1.1"
+        );
+        assert_eq!(
+            render(
+                &col(ColumnType::MYSQL_TYPE_DOUBLE, &[8], false),
+                &2.5e-7f64.to_le_bytes()
+            ),
+            "0.00000025"
+        );
+        assert_eq!(
+            render(&col(ColumnType::MYSQL_TYPE_BIT, &[0, 2], false), &[1, 2]),
+            "258"
+        );
+        assert_eq!(
+            render(&col(ColumnType::MYSQL_TYPE_YEAR, &[], false), &[124]),
+            "2024"
+        );
+        assert_eq!(
+            render(&col(ColumnType::MYSQL_TYPE_YEAR, &[], false), &[0]),
+            "0"
+        );
+    }
+}

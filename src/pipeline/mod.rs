@@ -1,0 +1,220 @@
+//! The state the three threads share: the waiting queue (every sequence
+//! number the reader produced, in binlog order) and the commit log (the
+//! sequence numbers Kafka acknowledged).
+//!
+//! Why both: Kafka may acknowledge event 4 before event 3 (different
+//! partitions, a retry). Only the contiguous acknowledged prefix may be
+//! checkpointed, or a crash would skip event 3 for ever. The watcher pops that
+//! prefix; the position of the last popped entry is the checkpoint.
+//!
+//! Each method takes the lock once per batch, never once per row.
+
+pub mod producer;
+pub mod watcher;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::event::Position;
+
+#[derive(Default)]
+struct Inner {
+    waiting: VecDeque<(u64, Position)>,
+    /// seq → Kafka offset (-1 for position markers that produce no record).
+    commit_log: HashMap<u64, i64>,
+    released: Option<Position>,
+    released_count: u64,
+}
+
+/// Counters for logs and the final summary.
+#[derive(Default)]
+pub struct Stats {
+    pub rows_read: AtomicU64,
+    pub rows_acked: AtomicU64,
+    pub bytes_acked: AtomicU64,
+    pub checkpoints_written: AtomicU64,
+}
+
+/// The waiting queue and commit log behind one lock, plus the pipeline-wide
+/// stop flag.
+pub struct Shared {
+    inner: Mutex<Inner>,
+    stop: AtomicBool,
+    pub stats: Stats,
+    pub started: Instant,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shared {
+    pub fn new() -> Self {
+        Shared {
+            inner: Mutex::new(Inner::default()),
+            stop: AtomicBool::new(false),
+            stats: Stats::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Appends the reader's new events, in binlog order. Called before the
+    /// events are sent to the producer, so an acknowledgement always finds its
+    /// entry.
+    pub fn push_batch<'a>(&self, items: impl IntoIterator<Item = (u64, &'a Position)>) {
+        let mut g = self.inner.lock();
+        for (seq, pos) in items {
+            g.waiting.push_back((seq, pos.clone()));
+        }
+    }
+
+    /// A position that needs no Kafka record (a transaction boundary, a
+    /// skipped DDL): it is released as soon as everything before it is, so an
+    /// idle pipeline's checkpoint still moves forward.
+    pub fn push_marker(&self, seq: u64, pos: Position) {
+        let mut g = self.inner.lock();
+        g.waiting.push_back((seq, pos));
+        g.commit_log.insert(seq, -1);
+    }
+
+    /// Records that Kafka acknowledged these events.
+    pub fn ack_batch(&self, acks: impl IntoIterator<Item = (u64, i64)>) {
+        let mut g = self.inner.lock();
+        g.commit_log.extend(acks);
+    }
+
+    /// Pops the acknowledged prefix of the waiting queue. Returns the newest
+    /// released position when anything was released.
+    pub fn release_prefix(&self) -> Option<Position> {
+        let mut g = self.inner.lock();
+        let g = &mut *g;
+        let mut last = None;
+        let mut n = 0;
+        while let Some((seq, _)) = g.waiting.front() {
+            if g.commit_log.remove(seq).is_none() {
+                break;
+            }
+            last = g.waiting.pop_front().map(|(_, p)| p);
+            n += 1;
+        }
+        if let Some(p) = &last {
+            g.released = Some(p.clone());
+            g.released_count += n;
+        }
+        last
+    }
+
+    /// Entries waiting for an acknowledgement.
+    pub fn depth(&self) -> usize {
+        self.inner.lock().waiting.len()
+    }
+
+    /// The newest released position, if any.
+    pub fn released(&self) -> Option<Position> {
+        self.inner.lock().released.clone()
+    }
+
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(n: u64) -> Position {
+        Position {
+            file: "binlog.000001".into(),
+            pos: n,
+            rows: 0,
+            gtid: None,
+        }
+    }
+
+    #[test]
+    fn releases_only_the_contiguous_acknowledged_prefix() {
+        let s = Shared::new();
+        let positions: Vec<Position> = (1..=4).map(pos).collect();
+        s.push_batch((1..=4).zip(positions.iter()));
+        // Kafka acknowledges 2 and 4 first (other partitions).
+        s.ack_batch([(2, 10), (4, 11)]);
+        assert_eq!(
+            s.release_prefix(),
+            None,
+            "1 is unacknowledged: nothing may be released"
+        );
+        s.ack_batch([(1, 12)]);
+        assert_eq!(
+            s.release_prefix(),
+            Some(pos(2)),
+            "1 and 2 go; 3 still blocks 4"
+        );
+        assert_eq!(s.depth(), 2);
+        s.ack_batch([(3, 13)]);
+        assert_eq!(s.release_prefix(), Some(pos(4)));
+        assert_eq!(s.depth(), 0);
+        assert_eq!(s.released(), Some(pos(4)));
+    }
+
+    #[test]
+    fn markers_move_the_checkpoint_once_rows_before_them_are_acked() {
+        let s = Shared::new();
+        let p1 = pos(100);
+        s.push_batch([(1, &p1)]);
+        s.push_marker(2, pos(200));
+        assert_eq!(s.release_prefix(), None);
+        s.ack_batch([(1, 0)]);
+        assert_eq!(s.release_prefix(), Some(pos(200)));
+        // An idle pipeline: a marker alone releases at once.
+        s.push_marker(3, pos(300));
+        assert_eq!(s.release_prefix(), Some(pos(300)));
+    }
+}
+
+/// Errors that stop the pipeline on the Kafka side.
+#[derive(Debug)]
+pub enum PipelineError {
+    Kafka {
+        during: String,
+        err: crate::kafka::KafkaError,
+    },
+    RecordTooLarge {
+        table: String,
+        position: String,
+        bytes: usize,
+        topic: String,
+    },
+    FlushTimeout {
+        unflushed: usize,
+        waited: std::time::Duration,
+    },
+}
+
+impl std::fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PipelineError::Kafka { during, err } => write!(f, "{during}: {err}"),
+            PipelineError::RecordTooLarge { table, position, bytes, topic } => write!(
+                f,
+                "the change to {table} at {position} makes a {bytes}-byte record, larger than topic {topic} accepts; raise max.message.bytes on the topic (and message.max.bytes on the broker), then restart: the checkpoint stays before it"
+            ),
+            PipelineError::FlushTimeout { unflushed, waited } => write!(
+                f,
+                "stopped with {unflushed} changes not acknowledged by Kafka after {waited:?}; the checkpoint stays before them and they are sent again on restart"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PipelineError {}

@@ -1,0 +1,322 @@
+//! The binlog side: connecting as a replica, checking that the server's
+//! settings allow row-level CDC, resolving where to start, and (in
+//! [`reader`]) streaming and decoding the binlog.
+
+pub mod reader;
+pub mod rows;
+pub mod schema;
+
+use std::fmt;
+use std::time::Duration;
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, OptsBuilder};
+
+use crate::config::{Config, StartPosition};
+
+/// Errors of the MySQL boundary, each saying what to change.
+#[derive(Debug)]
+pub enum SourceError {
+    /// Network-level: refused, timed out, connection lost.
+    Unreachable { addr: String, detail: String },
+    /// Wrong user or password.
+    Auth { user: String, detail: String },
+    /// A server setting prevents row-level CDC.
+    Setting { detail: String },
+    /// The user lacks a privilege.
+    Privilege { detail: String },
+    /// The position to resume from is no longer on the server.
+    Purged { file: String, oldest: String },
+    /// The binlog could not be decoded.
+    Corrupt { position: String, detail: String },
+    /// Another query failed.
+    Query { what: String, detail: String },
+}
+
+impl SourceError {
+    /// Whether reconnecting may help (a restart, a network cut).
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, SourceError::Unreachable { .. })
+    }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceError::Unreachable { addr, detail } => write!(
+                f,
+                "cannot reach MySQL at {addr} ({detail}); check mysql.host, mysql.port and that the server is running"
+            ),
+            SourceError::Auth { user, detail } => write!(
+                f,
+                "MySQL refused user '{user}' ({detail}); check mysql.user and mysql.password"
+            ),
+            SourceError::Setting { detail } => write!(f, "{detail}"),
+            SourceError::Privilege { detail } => write!(f, "{detail}"),
+            SourceError::Purged { file, oldest } => write!(
+                f,
+                "the checkpoint points to binlog {file}, which the server has purged (oldest kept: {oldest}); changes since then are lost to binlog2kafka. Re-snapshot the data, then start a new pipeline (pipeline.name) with start.position=earliest or latest"
+            ),
+            SourceError::Corrupt { position, detail } => write!(
+                f,
+                "cannot decode the binlog at {position}: {detail}; the checkpoint stays before it"
+            ),
+            SourceError::Query { what, detail } => write!(f, "MySQL query failed ({what}): {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// Classifies a driver error: auth and privilege failures are final, network
+/// failures retriable.
+pub(crate) fn classify(cfg: &Config, what: &str, e: mysql::Error) -> SourceError {
+    let addr = format!("{}:{}", cfg.mysql_host, cfg.mysql_port);
+    match e {
+        mysql::Error::MySqlError(me) => match me.code {
+            1045 | 1044 | 1698 => SourceError::Auth {
+                user: cfg.mysql_user.clone(),
+                detail: me.message,
+            },
+            1227 | 1142 | 1143 => SourceError::Privilege {
+                detail: format!(
+                    "{what}: {}; grant the user REPLICATION SLAVE, REPLICATION CLIENT (MariaDB: also BINLOG MONITOR) and SELECT",
+                    me.message
+                ),
+            },
+            1236 => SourceError::Query {
+                what: what.to_string(),
+                detail: format!("{} (the server cannot send the binlog from there)", me.message),
+            },
+            // Server shutting down, too many connections, lost connection.
+            1053 | 1040 | 2013 | 2006 => SourceError::Unreachable { addr, detail: me.message },
+            _ => SourceError::Query {
+                what: what.to_string(),
+                detail: format!("{} (error {})", me.message, me.code),
+            },
+        },
+        mysql::Error::IoError(io) => SourceError::Unreachable { addr, detail: io.to_string() },
+        mysql::Error::DriverError(d) => SourceError::Unreachable { addr, detail: d.to_string() },
+        other => SourceError::Query {
+            what: what.to_string(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Opens a plain SQL connection with the configured credentials.
+pub fn connect(cfg: &Config) -> Result<Conn, SourceError> {
+    let opts = OptsBuilder::new()
+        .ip_or_hostname(Some(cfg.mysql_host.clone()))
+        .tcp_port(cfg.mysql_port)
+        .user(Some(cfg.mysql_user.clone()))
+        .pass(Some(cfg.mysql_password.clone()))
+        .tcp_connect_timeout(Some(cfg.mysql_timeout))
+        .read_timeout(Some(cfg.mysql_timeout * 3))
+        .write_timeout(Some(cfg.mysql_timeout))
+        .prefer_socket(false);
+    Conn::new(opts).map_err(|e| classify(cfg, "connect", e))
+}
+
+/// What `check` found on the server.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub version: String,
+    pub mariadb: bool,
+    pub server_id: u32,
+    pub binlog_format: String,
+    pub row_image: String,
+    /// FULL, MINIMAL, or empty when the server has no such setting.
+    pub row_metadata: String,
+    pub gtid_mode: String,
+    /// (file, size) of every binlog the server keeps, oldest first.
+    pub binlogs: Vec<(String, u64)>,
+}
+
+fn variable(conn: &mut Conn, cfg: &Config, name: &str) -> Result<Option<String>, SourceError> {
+    let rows: Vec<(String, Option<String>)> = conn
+        .query(format!("SHOW GLOBAL VARIABLES LIKE '{name}'"))
+        .map_err(|e| classify(cfg, "SHOW GLOBAL VARIABLES", e))?;
+    Ok(rows.into_iter().next().and_then(|(_, v)| v))
+}
+
+/// Checks the server allows row-level CDC for this user, and refuses with a
+/// message that says exactly what to change. Warnings (e.g. no FULL row
+/// metadata) go to the log and into the returned info.
+pub fn check_server(conn: &mut Conn, cfg: &Config) -> Result<ServerInfo, SourceError> {
+    let version: String = conn
+        .query_first("SELECT VERSION()")
+        .map_err(|e| classify(cfg, "SELECT VERSION()", e))?
+        .unwrap_or_default();
+    let mariadb = version.to_ascii_lowercase().contains("mariadb");
+    let log_bin = variable(conn, cfg, "log_bin")?.unwrap_or_default();
+    if !log_bin.eq_ignore_ascii_case("ON") && log_bin != "1" {
+        return Err(SourceError::Setting {
+            detail: "binary logging is off on the server (log_bin=OFF); start it with --log-bin and binlog_format=ROW".into(),
+        });
+    }
+    let binlog_format = variable(conn, cfg, "binlog_format")?.unwrap_or_default();
+    if !binlog_format.eq_ignore_ascii_case("ROW") {
+        return Err(SourceError::Setting {
+            detail: format!(
+                "binlog_format is {binlog_format} on the server; binlog2kafka needs row events: set binlog_format=ROW (SET GLOBAL binlog_format=ROW, and in my.cnf so it survives a restart)"
+            ),
+        });
+    }
+    let row_image = variable(conn, cfg, "binlog_row_image")?.unwrap_or_else(|| "FULL".into());
+    if !row_image.eq_ignore_ascii_case("FULL") {
+        return Err(SourceError::Setting {
+            detail: format!(
+                "binlog_row_image is {row_image}; binlog2kafka needs whole rows: set binlog_row_image=FULL"
+            ),
+        });
+    }
+    let row_metadata = variable(conn, cfg, "binlog_row_metadata")?.unwrap_or_default();
+    let server_id: u32 = variable(conn, cfg, "server_id")?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    if server_id == cfg.server_id {
+        return Err(SourceError::Setting {
+            detail: format!(
+                "mysql.server_id {} is the server's own server_id; choose another value, unique among its replicas",
+                cfg.server_id
+            ),
+        });
+    }
+    let gtid_mode = if mariadb {
+        variable(conn, cfg, "gtid_binlog_pos")?
+            .map(|p| {
+                if p.is_empty() {
+                    "none yet".to_string()
+                } else {
+                    p
+                }
+            })
+            .unwrap_or_default()
+    } else {
+        variable(conn, cfg, "gtid_mode")?.unwrap_or_else(|| "OFF".into())
+    };
+    check_privileges(conn, cfg)?;
+    let binlogs = binary_logs(conn, cfg)?;
+    Ok(ServerInfo {
+        version,
+        mariadb,
+        server_id,
+        binlog_format,
+        row_image,
+        row_metadata,
+        gtid_mode,
+        binlogs,
+    })
+}
+
+fn check_privileges(conn: &mut Conn, cfg: &Config) -> Result<(), SourceError> {
+    let grants: Vec<String> = conn
+        .query("SHOW GRANTS FOR CURRENT_USER()")
+        .map_err(|e| classify(cfg, "SHOW GRANTS", e))?;
+    let all = grants.join("\n").to_ascii_uppercase();
+    let global: Vec<&str> = all.lines().filter(|g| g.contains(" ON *.* ")).collect();
+    let has = |p: &str| {
+        global
+            .iter()
+            .any(|g| g.contains("ALL PRIVILEGES") || g.contains(p))
+    };
+    let mut missing = Vec::new();
+    if !(has("REPLICATION SLAVE") || has("REPLICATION REPLICA") || has("REPLICATION SLAVE ADMIN")) {
+        missing.push("REPLICATION SLAVE");
+    }
+    if !(has("REPLICATION CLIENT") || has("BINLOG MONITOR") || has("SUPER")) {
+        missing.push("REPLICATION CLIENT");
+    }
+    if !has("SELECT") {
+        missing.push("SELECT");
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(SourceError::Privilege {
+            detail: format!(
+                "user '{}' lacks {} on *.*; run: GRANT {} ON *.* TO '{}'@'%'",
+                cfg.mysql_user,
+                missing.join(", "),
+                missing.join(", "),
+                cfg.mysql_user
+            ),
+        })
+    }
+}
+
+/// `SHOW BINARY LOGS`: the files the server still has, oldest first.
+pub fn binary_logs(conn: &mut Conn, cfg: &Config) -> Result<Vec<(String, u64)>, SourceError> {
+    let rows: Vec<mysql::Row> = conn
+        .query("SHOW BINARY LOGS")
+        .map_err(|e| classify(cfg, "SHOW BINARY LOGS", e))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let name: String = r.get(0).unwrap_or_default();
+            let size: u64 = r.get(1).unwrap_or_default();
+            (name, size)
+        })
+        .collect())
+}
+
+/// The server's current write position (`SHOW MASTER STATUS`, or
+/// `SHOW BINARY LOG STATUS` on MySQL 8.4+).
+pub fn head_position(conn: &mut Conn, cfg: &Config) -> Result<(String, u64), SourceError> {
+    let row: Option<mysql::Row> = match conn.query_first("SHOW MASTER STATUS") {
+        Ok(r) => r,
+        Err(_) => conn
+            .query_first("SHOW BINARY LOG STATUS")
+            .map_err(|e| classify(cfg, "SHOW BINARY LOG STATUS", e))?,
+    };
+    let row = row.ok_or_else(|| SourceError::Setting {
+        detail:
+            "the server reports no binlog position (SHOW MASTER STATUS is empty); is log_bin on?"
+                .into(),
+    })?;
+    Ok((row.get(0).unwrap_or_default(), row.get(1).unwrap_or(4)))
+}
+
+/// Where to read from when there is no checkpoint yet.
+pub fn resolve_start(
+    conn: &mut Conn,
+    cfg: &Config,
+    binlogs: &[(String, u64)],
+) -> Result<(String, u64), SourceError> {
+    match &cfg.start_position {
+        StartPosition::Earliest => {
+            binlogs
+                .first()
+                .map(|(f, _)| (f.clone(), 4))
+                .ok_or_else(|| SourceError::Setting {
+                    detail: "the server lists no binary logs".into(),
+                })
+        }
+        StartPosition::Latest => head_position(conn, cfg),
+        StartPosition::At { file, pos } => {
+            ensure_kept(file, binlogs)?;
+            Ok((file.clone(), *pos))
+        }
+    }
+}
+
+/// Errors with [`SourceError::Purged`] when `file` is no longer on the server.
+pub fn ensure_kept(file: &str, binlogs: &[(String, u64)]) -> Result<(), SourceError> {
+    if binlogs.iter().any(|(f, _)| f == file) {
+        Ok(())
+    } else {
+        Err(SourceError::Purged {
+            file: file.to_string(),
+            oldest: binlogs
+                .first()
+                .map(|(f, _)| f.clone())
+                .unwrap_or_else(|| "none".into()),
+        })
+    }
+}
+
+/// Back-off between reconnect attempts: 0.5 s doubling to 30 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6)).min(30_000))
+}

@@ -1,0 +1,558 @@
+//! The reader thread: streams the binlog as a replica, keeps the table maps,
+//! and turns each row of a rows event into a [`RowChange`] with a sequence
+//! number and the position that releasing it makes safe.
+//!
+//! It only decodes. JSON encoding and partitioning happen on the producer
+//! thread, so the two cores share the work. The pending channel is bounded:
+//! when Kafka is slow the reader blocks on it, and memory stays bounded
+//! whatever the transaction size.
+
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::Sender;
+use mysql::binlog::events::{Event, EventData, RowsEventData};
+use mysql::prelude::Queryable;
+use mysql::BinlogRequest;
+
+use crate::config::Config;
+use crate::event::{Position, RowChange, RowKind, TableSchema};
+use crate::pipeline::Shared;
+
+use super::rows::{split_rows, Images};
+use super::schema::SchemaCache;
+use super::{backoff, binary_logs, classify, connect, ensure_kept, SourceError};
+
+const MARIADB_ANNOTATE_ROWS: u8 = 160;
+const MARIADB_BINLOG_CHECKPOINT: u8 = 161;
+const MARIADB_GTID: u8 = 162;
+const MARIADB_GTID_LIST: u8 = 163;
+/// MariaDB GTID flag: the event group has no BEGIN/COMMIT (DDL).
+const FL_STANDALONE: u8 = 1;
+
+pub struct ReaderHandle {
+    pub join: JoinHandle<Result<(), SourceError>>,
+}
+
+/// Starts the `b2k-reader` thread, streaming from `start`.
+pub fn spawn(
+    cfg: Config,
+    shared: Arc<Shared>,
+    pending: Sender<Vec<RowChange>>,
+    start: Position,
+) -> ReaderHandle {
+    let join = thread::Builder::new()
+        .name("b2k-reader".into())
+        .spawn(move || {
+            let mut r = Reader::new(cfg, shared.clone(), pending, start);
+            let result = r.run();
+            if result.is_err() {
+                shared.request_stop();
+            }
+            result
+        })
+        .expect("spawn reader thread");
+    ReaderHandle { join }
+}
+
+/// The transaction being read.
+struct Txn {
+    start: u64,
+    gtid: Option<Arc<str>>,
+    xid: Option<u64>,
+    /// Rows seen so far, skipped ones included.
+    rows: u64,
+    /// Rows to skip: already released before a restart.
+    skip: u64,
+    /// Rows held back so they can carry the xid when it arrives.
+    held: Vec<RowChange>,
+    /// Opened by BEGIN (or a MariaDB GTID that implies it): only COMMIT or
+    /// XID ends it. Otherwise the next statement is a standalone DDL.
+    explicit: bool,
+}
+
+/// The decoding state machine. It is fed events one at a time, so the same
+/// code serves a live stream and, later, binlog files.
+pub struct Reader {
+    cfg: Config,
+    shared: Arc<Shared>,
+    pending: Sender<Vec<RowChange>>,
+    file: Arc<str>,
+    /// Offset where the next event starts.
+    next_pos: u64,
+    txn: Option<Txn>,
+    /// Rows of the first transaction to skip after (re)connecting.
+    skip_next: u64,
+    /// Start of the first table map after the last rows event: where a
+    /// transaction without GTID/BEGIN (a stream started mid-way) can resume.
+    table_map_start: Option<u64>,
+    seq: u64,
+    schemas: SchemaCache,
+    /// Reader stopped for the pipeline's shutdown (not an error).
+    stopped: bool,
+    /// The server checksums binlog events (binlog_checksum=CRC32).
+    checksums: bool,
+}
+
+impl Reader {
+    pub fn new(
+        cfg: Config,
+        shared: Arc<Shared>,
+        pending: Sender<Vec<RowChange>>,
+        start: Position,
+    ) -> Self {
+        Reader {
+            cfg,
+            shared,
+            pending,
+            file: start.file.clone(),
+            next_pos: start.pos,
+            txn: None,
+            skip_next: start.rows,
+            table_map_start: None,
+            seq: 0,
+            schemas: SchemaCache::new(),
+            stopped: false,
+            checksums: false,
+        }
+    }
+
+    /// Where a reconnect must resume so that nothing is missed and nothing
+    /// already handed on is sent twice.
+    fn resume_position(&self) -> Position {
+        match &self.txn {
+            Some(t) => Position {
+                file: self.file.clone(),
+                pos: t.start,
+                rows: t.rows - t.held.len() as u64,
+                gtid: t.gtid.clone(),
+            },
+            None => Position {
+                file: self.file.clone(),
+                pos: self.next_pos,
+                rows: 0,
+                gtid: None,
+            },
+        }
+    }
+
+    fn run(&mut self) -> Result<(), SourceError> {
+        let mut attempt = 0;
+        let mut outage_logged = false;
+        loop {
+            let resume = self.resume_position();
+            match self.stream_from(&resume, &mut attempt, &mut outage_logged) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retriable() && !self.shared.stopping() => {
+                    let wait = backoff(attempt);
+                    if !outage_logged {
+                        log::warn!(
+                            "MySQL stream lost at {}: {e}; reconnecting with back-off",
+                            self.resume_position()
+                        );
+                        outage_logged = true;
+                    } else {
+                        log::debug!("MySQL still unreachable ({e}); next try in {wait:?}");
+                    }
+                    attempt += 1;
+                    // Rows held for an unfinished transaction were never
+                    // handed on; they are read again after reconnecting.
+                    let resume = self.resume_position();
+                    self.txn = None;
+                    self.skip_next = resume.rows;
+                    self.next_pos = resume.pos;
+                    self.file = resume.file;
+                    let deadline = std::time::Instant::now() + wait;
+                    while std::time::Instant::now() < deadline && !self.shared.stopping() {
+                        thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    if self.shared.stopping() {
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    if self.shared.stopping() && e.is_retriable() {
+                        return Ok(());
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn stream_from(
+        &mut self,
+        resume: &Position,
+        attempt: &mut u32,
+        outage_logged: &mut bool,
+    ) -> Result<(), SourceError> {
+        let cfg = &self.cfg;
+        let mut conn = connect(cfg)?;
+        let logs = binary_logs(&mut conn, cfg)?;
+        ensure_kept(&resume.file, &logs)?;
+        // Tell the server we understand checksums and MariaDB GTID events,
+        // and ask for heartbeats so an idle stream still wakes us up.
+        let checksum: Option<String> = conn
+            .query_first("SELECT @@GLOBAL.binlog_checksum")
+            .map_err(|e| classify(cfg, "reading binlog_checksum", e))?;
+        let checksum = checksum.unwrap_or_else(|| "NONE".into());
+        self.checksums = !checksum.eq_ignore_ascii_case("NONE");
+        let setup = [
+            format!("SET @master_binlog_checksum = '{checksum}'"),
+            "SET @mariadb_slave_capability = 4".to_string(),
+            "SET @master_heartbeat_period = 1000000000".to_string(),
+        ];
+        for q in setup {
+            conn.query_drop(&q).map_err(|e| classify(cfg, &q, e))?;
+        }
+        let request = BinlogRequest::new(cfg.server_id)
+            .with_filename(resume.file.as_bytes().to_vec())
+            .with_pos(resume.pos);
+        let mut stream = conn
+            .get_binlog_stream(request)
+            .map_err(|e| classify(cfg, "requesting the binlog stream", e))?;
+        if *outage_logged {
+            log::info!("MySQL stream re-established at {resume}");
+            *outage_logged = false;
+        } else {
+            log::info!("streaming binlog from {resume}");
+        }
+        *attempt = 0;
+        while let Some(ev) = stream.next() {
+            let ev = ev.map_err(|e| classify(&self.cfg, "reading the binlog stream", e))?;
+            self.on_event(&ev, |id| stream.get_tme(id).cloned())?;
+            if self.stopped || self.shared.stopping() {
+                self.stopped = true;
+                return Ok(());
+            }
+        }
+        Err(SourceError::Unreachable {
+            addr: format!("{}:{}", self.cfg.mysql_host, self.cfg.mysql_port),
+            detail: "the server ended the binlog stream".into(),
+        })
+    }
+
+    fn corrupt(&self, detail: impl std::fmt::Display) -> SourceError {
+        SourceError::Corrupt {
+            position: format!("{}:{}", self.file, self.next_pos),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Handles one event. `tme` looks up a table map the stream has seen.
+    pub fn on_event(
+        &mut self,
+        ev: &Event,
+        tme: impl Fn(u64) -> Option<mysql::binlog::events::TableMapEvent<'static>>,
+    ) -> Result<(), SourceError> {
+        let header = ev.header();
+        let log_pos = header.log_pos() as u64;
+        let start = if log_pos > 0 {
+            log_pos.saturating_sub(header.event_size() as u64)
+        } else {
+            self.next_pos
+        };
+        let raw_type = header.event_type_raw();
+        let end = if log_pos > 0 { log_pos } else { self.next_pos };
+        match raw_type {
+            MARIADB_GTID => {
+                let d = ev.data();
+                if d.len() < 13 {
+                    return Err(self.corrupt("short MariaDB GTID event"));
+                }
+                let seq_no = u64::from_le_bytes(d[0..8].try_into().unwrap());
+                let domain = u32::from_le_bytes(d[8..12].try_into().unwrap());
+                let flags = d[12];
+                let gtid: Arc<str> = format!("{domain}-{}-{seq_no}", header.server_id()).into();
+                self.begin_txn(start, Some(gtid));
+                if let Some(t) = self.txn.as_mut() {
+                    // Without FL_STANDALONE the GTID event stands for BEGIN;
+                    // with it, a DDL follows and its Query event commits.
+                    t.explicit = flags & FL_STANDALONE == 0;
+                }
+                self.next_pos = end;
+                return Ok(());
+            }
+            MARIADB_ANNOTATE_ROWS | MARIADB_BINLOG_CHECKPOINT | MARIADB_GTID_LIST => {
+                self.next_pos = end;
+                return Ok(());
+            }
+            _ => {}
+        }
+        let data = match ev.read_data() {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                log::debug!("skipping event type {raw_type} at {}:{start}", self.file);
+                self.next_pos = end;
+                return Ok(());
+            }
+            Err(e) => {
+                if header.event_type().is_err() {
+                    log::debug!(
+                        "skipping unknown event type {raw_type} at {}:{start}",
+                        self.file
+                    );
+                    self.next_pos = end;
+                    return Ok(());
+                }
+                return Err(self.corrupt(e));
+            }
+        };
+        match data {
+            EventData::RotateEvent(r) => {
+                // The server's artificial first ROTATE comes before the
+                // FORMAT_DESCRIPTION, so the decoder does not know the stream
+                // is checksummed and leaves the CRC32 on the file name.
+                let mut raw = r.name_raw();
+                if self.checksums && ev.checksum().is_none() && raw.len() > 4 {
+                    raw = &raw[..raw.len() - 4];
+                }
+                let name = String::from_utf8_lossy(raw).into_owned();
+                if self.txn.is_none() && *self.file != *name.as_str() {
+                    log::info!("binlog rotated to {name}");
+                }
+                self.file = name.into();
+                self.next_pos = r.position();
+                if self.txn.is_none() {
+                    let pos = Position {
+                        file: self.file.clone(),
+                        pos: self.next_pos,
+                        rows: 0,
+                        gtid: None,
+                    };
+                    self.marker(pos);
+                }
+                return Ok(());
+            }
+            EventData::GtidEvent(g) => {
+                let gtid: Arc<str> = format!("{}:{}", uuid(&g.sid()), g.gno()).into();
+                self.begin_txn(start, Some(gtid));
+            }
+            EventData::AnonymousGtidEvent(_) => self.begin_txn(start, None),
+            EventData::QueryEvent(q) => {
+                let sql = q.query();
+                let trimmed = sql.trim();
+                if trimmed.eq_ignore_ascii_case("BEGIN") {
+                    if self.txn.is_none() {
+                        self.begin_txn(start, None);
+                    }
+                    if let Some(t) = self.txn.as_mut() {
+                        t.explicit = true;
+                    }
+                } else if trimmed.eq_ignore_ascii_case("COMMIT") {
+                    self.next_pos = end;
+                    return self.commit();
+                } else {
+                    // DDL (or another statement outside a transaction):
+                    // column names from information_schema may now be stale.
+                    self.schemas.invalidate_catalog();
+                    if !self.txn.as_ref().is_some_and(|t| t.explicit) {
+                        log::debug!(
+                            "statement at {}:{start}: {}",
+                            self.file,
+                            first_line(trimmed)
+                        );
+                        self.next_pos = end;
+                        return self.commit();
+                    }
+                }
+            }
+            EventData::TableMapEvent(t) => {
+                if self.table_map_start.is_none() {
+                    self.table_map_start = Some(start);
+                }
+                self.schemas.on_table_map(&t, Some(&self.cfg))?;
+            }
+            EventData::RowsEvent(rows) => {
+                self.on_rows(&rows, start, header.timestamp(), header.server_id(), &tme)?;
+                self.table_map_start = None;
+            }
+            EventData::XidEvent(x) => {
+                if let Some(t) = self.txn.as_mut() {
+                    t.xid = Some(x.xid);
+                }
+                self.next_pos = end;
+                return self.commit();
+            }
+            EventData::TransactionPayloadEvent(_) => {
+                return Err(self.corrupt(
+                    "compressed transaction (binlog_transaction_compression=ON) is not supported by this version; set binlog_transaction_compression=OFF",
+                ));
+            }
+            _ => {}
+        }
+        self.next_pos = end;
+        Ok(())
+    }
+
+    fn begin_txn(&mut self, start: u64, gtid: Option<Arc<str>>) {
+        self.txn = Some(Txn {
+            start,
+            gtid,
+            xid: None,
+            rows: 0,
+            skip: std::mem::take(&mut self.skip_next),
+            held: Vec::new(),
+            explicit: false,
+        });
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn on_rows(
+        &mut self,
+        rows: &RowsEventData<'_>,
+        start: u64,
+        ts: u32,
+        server_id: u32,
+        tme: &impl Fn(u64) -> Option<mysql::binlog::events::TableMapEvent<'static>>,
+    ) -> Result<(), SourceError> {
+        let table_id = rows.table_id();
+        let map = tme(table_id)
+            .ok_or_else(|| self.corrupt(format!("rows event for unknown table id {table_id}")))?;
+        let schema: Arc<TableSchema> = match self.schemas.get(table_id) {
+            Some(s) => s,
+            None => self.schemas.on_table_map(&map, Some(&self.cfg))?,
+        };
+        if self.txn.is_none() {
+            let at = self.table_map_start.unwrap_or(start);
+            self.begin_txn(at, None);
+        }
+        let kind = match rows {
+            RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => RowKind::Insert,
+            RowsEventData::UpdateRowsEventV1(_) | RowsEventData::UpdateRowsEvent(_) => RowKind::Update,
+            RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => RowKind::Delete,
+            RowsEventData::PartialUpdateRowsEvent(_) => {
+                return Err(self.corrupt(
+                    "partial JSON updates (binlog_row_value_options=PARTIAL_JSON) are not supported by this version; set binlog_row_value_options='' on the server",
+                ))
+            }
+        };
+        let images = match kind {
+            RowKind::Insert => Images::After,
+            RowKind::Delete => Images::Before,
+            RowKind::Update => Images::Both,
+        };
+        let n = schema.columns.len();
+        let before_cols: Vec<bool> = rows
+            .columns_before_image()
+            .map(|b| b.iter().by_vals().take(n).collect())
+            .unwrap_or_default();
+        let after_cols: Vec<bool> = rows
+            .columns_after_image()
+            .map(|b| b.iter().by_vals().take(n).collect())
+            .unwrap_or_default();
+        let split = split_rows(rows.rows_data(), &schema, images, &before_cols, &after_cols)
+            .map_err(|e| self.corrupt(e))?;
+        let mut decoded = 0u64;
+        for (before, after) in split {
+            decoded += 1;
+            let txn = self.txn.as_mut().expect("transaction begun");
+            let idx = txn.rows;
+            txn.rows += 1;
+            if idx < txn.skip {
+                continue;
+            }
+            let checkpoint = Position {
+                file: self.file.clone(),
+                pos: txn.start,
+                rows: idx + 1,
+                gtid: txn.gtid.clone(),
+            };
+            let change = RowChange {
+                seq: 0,
+                kind,
+                table: schema.clone(),
+                before,
+                after,
+                ts,
+                xid: None,
+                xoffset: idx,
+                commit: false,
+                event_file: self.file.clone(),
+                event_pos: start,
+                server_id,
+                checkpoint,
+            };
+            self.seq += 1;
+            let seq = self.seq;
+            let txn = self.txn.as_mut().expect("transaction begun");
+            txn.held.push(RowChange { seq, ..change });
+            if txn.held.len() > self.cfg.txn_buffer_rows {
+                // A large transaction: hand on all but the last row now; they
+                // go without xid, which is not known until the commit.
+                let last = txn.held.pop().expect("non-empty");
+                let batch = std::mem::replace(&mut txn.held, vec![last]);
+                self.hand_on(batch)?;
+            }
+        }
+        self.shared
+            .stats
+            .rows_read
+            .fetch_add(decoded, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Pushes rows onto the waiting queue, then sends them to the producer.
+    fn hand_on(&mut self, batch: Vec<RowChange>) -> Result<(), SourceError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.shared
+            .push_batch(batch.iter().map(|r| (r.seq, &r.checkpoint)));
+        if self.pending.send(batch).is_err() {
+            // The producer is gone: the pipeline is stopping.
+            self.stopped = true;
+        }
+        Ok(())
+    }
+
+    fn marker(&mut self, pos: Position) {
+        let seq = self.next_seq();
+        self.shared.push_marker(seq, pos);
+    }
+
+    /// Ends the current transaction: its held rows get the xid, the last one
+    /// `commit: true`, and a marker releases the position after it.
+    fn commit(&mut self) -> Result<(), SourceError> {
+        if let Some(mut txn) = self.txn.take() {
+            for r in txn.held.iter_mut() {
+                r.xid = txn.xid;
+            }
+            if let Some(last) = txn.held.last_mut() {
+                last.commit = true;
+            }
+            self.hand_on(std::mem::take(&mut txn.held))?;
+        }
+        self.skip_next = 0;
+        self.table_map_start = None;
+        let pos = Position {
+            file: self.file.clone(),
+            pos: self.next_pos,
+            rows: 0,
+            gtid: None,
+        };
+        self.marker(pos);
+        Ok(())
+    }
+}
+
+fn uuid(b: &[u8; 16]) -> String {
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn first_line(s: &str) -> &str {
+    let l = s.lines().next().unwrap_or("");
+    &l[..l.len().min(120)]
+}

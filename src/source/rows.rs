@@ -1,0 +1,313 @@
+//! Splitting a rows event's row images into cells.
+//!
+//! The reader only finds where each column's bytes are (and which are NULL);
+//! turning bytes into JSON happens on the producer thread
+//! ([`crate::format::value`]). The event's bytes are copied once into an
+//! `Arc<[u8]>` that every row of the event shares, so a row costs one small
+//! vector of spans.
+//!
+//! Every read is bounds-checked: a truncated or corrupt event is an error
+//! that names the column, never a panic.
+
+use std::fmt;
+use std::sync::Arc;
+
+use mysql::consts::ColumnType;
+
+use crate::event::{Cell, ColumnSchema, RowImage, TableSchema};
+use crate::source::schema::real_type;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Which images each row of the event has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Images {
+    /// Insert: after image only.
+    After,
+    /// Delete: before image only.
+    Before,
+    /// Update: before, then after.
+    Both,
+}
+
+/// Splits every row of `rows_data`. `before_cols` and `after_cols` say which
+/// columns each image holds (all of them under binlog_row_image=FULL).
+pub fn split_rows(
+    rows_data: &[u8],
+    table: &TableSchema,
+    images: Images,
+    before_cols: &[bool],
+    after_cols: &[bool],
+) -> Result<Vec<(Option<RowImage>, Option<RowImage>)>, DecodeError> {
+    let buf: Arc<[u8]> = Arc::from(rows_data);
+    let mut at = 0usize;
+    let mut out = Vec::new();
+    while at < buf.len() {
+        let before = match images {
+            Images::Before | Images::Both => Some(split_image(&buf, &mut at, table, before_cols)?),
+            Images::After => None,
+        };
+        let after = match images {
+            Images::After | Images::Both => Some(split_image(&buf, &mut at, table, after_cols)?),
+            Images::Before => None,
+        };
+        out.push((before, after));
+    }
+    Ok(out)
+}
+
+fn split_image(
+    buf: &Arc<[u8]>,
+    at: &mut usize,
+    table: &TableSchema,
+    present: &[bool],
+) -> Result<RowImage, DecodeError> {
+    let n = table.columns.len();
+    let count = present.iter().take(n).filter(|p| **p).count();
+    let null_bytes = count.div_ceil(8);
+    let nulls = take(buf, at, null_bytes, "null bitmap")?;
+    let nulls: Vec<u8> = nulls.to_vec();
+    let mut cells = Vec::with_capacity(n);
+    let mut k = 0usize;
+    for (i, col) in table.columns.iter().enumerate() {
+        if !present.get(i).copied().unwrap_or(false) {
+            cells.push(Cell::Absent);
+            continue;
+        }
+        let is_null = nulls[k / 8] & (1 << (k % 8)) != 0;
+        k += 1;
+        if is_null {
+            cells.push(Cell::Null);
+            continue;
+        }
+        let (start, end) = cell_span(buf, at, col).map_err(|e| {
+            DecodeError(format!(
+                "{}.{} column {}: {e}",
+                table.database, table.table, col.name
+            ))
+        })?;
+        cells.push(Cell::Data {
+            start: start as u32,
+            end: end as u32,
+        });
+    }
+    Ok(RowImage {
+        buf: buf.clone(),
+        cells,
+    })
+}
+
+fn take<'a>(buf: &'a [u8], at: &mut usize, n: usize, what: &str) -> Result<&'a [u8], DecodeError> {
+    let end = at
+        .checked_add(n)
+        .filter(|e| *e <= buf.len())
+        .ok_or_else(|| {
+            DecodeError(format!(
+                "{what}: needs {n} bytes at offset {at}, the event has {}",
+                buf.len()
+            ))
+        })?;
+    let s = &buf[*at..end];
+    *at = end;
+    Ok(s)
+}
+
+fn le_uint(b: &[u8]) -> usize {
+    b.iter().rev().fold(0usize, |acc, x| acc << 8 | *x as usize)
+}
+
+/// Skips a length prefix of `width` bytes, then the payload; returns the
+/// payload's span.
+fn prefixed(buf: &[u8], at: &mut usize, width: usize) -> Result<(usize, usize), DecodeError> {
+    let len = le_uint(take(buf, at, width, "length")?);
+    let start = *at;
+    take(buf, at, len, "value")?;
+    Ok((start, *at))
+}
+
+fn fixed(buf: &[u8], at: &mut usize, n: usize) -> Result<(usize, usize), DecodeError> {
+    let start = *at;
+    take(buf, at, n, "value")?;
+    Ok((start, *at))
+}
+
+/// Bytes of a packed DECIMAL(precision, scale), as MySQL's decimal_bin_size.
+pub fn decimal_size(precision: usize, scale: usize) -> usize {
+    const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
+    let intg = precision.saturating_sub(scale);
+    (intg / 9) * 4 + DIG2BYTES[intg % 9] + (scale / 9) * 4 + DIG2BYTES[scale % 9]
+}
+
+/// Bytes of the fractional part of a TIME2/DATETIME2/TIMESTAMP2.
+fn frac_bytes(col: &ColumnSchema) -> usize {
+    col.fsp().div_ceil(2)
+}
+
+/// For CHAR-like columns (MYSQL_TYPE_STRING) the table map packs the real
+/// type and the maximum byte length into two bytes.
+pub fn string_max_len(meta: &[u8]) -> usize {
+    match meta {
+        [b0, b1, ..] => {
+            let (b0, b1) = (*b0 as usize, *b1 as usize);
+            if b0 & 0x30 != 0x30 {
+                b1 | (((b0 & 0x30) ^ 0x30) << 4)
+            } else {
+                b1
+            }
+        }
+        _ => 0,
+    }
+}
+
+fn cell_span(
+    buf: &[u8],
+    at: &mut usize,
+    col: &ColumnSchema,
+) -> Result<(usize, usize), DecodeError> {
+    let meta = &col.meta;
+    let m = |i: usize| meta.get(i).copied().unwrap_or(0) as usize;
+    match real_type(col) {
+        ColumnType::MYSQL_TYPE_TINY | ColumnType::MYSQL_TYPE_YEAR => fixed(buf, at, 1),
+        ColumnType::MYSQL_TYPE_SHORT => fixed(buf, at, 2),
+        ColumnType::MYSQL_TYPE_INT24
+        | ColumnType::MYSQL_TYPE_DATE
+        | ColumnType::MYSQL_TYPE_NEWDATE
+        | ColumnType::MYSQL_TYPE_TIME => fixed(buf, at, 3),
+        ColumnType::MYSQL_TYPE_LONG
+        | ColumnType::MYSQL_TYPE_FLOAT
+        | ColumnType::MYSQL_TYPE_TIMESTAMP => fixed(buf, at, 4),
+        ColumnType::MYSQL_TYPE_LONGLONG
+        | ColumnType::MYSQL_TYPE_DOUBLE
+        | ColumnType::MYSQL_TYPE_DATETIME => fixed(buf, at, 8),
+        ColumnType::MYSQL_TYPE_TIMESTAMP2 => fixed(buf, at, 4 + frac_bytes(col)),
+        ColumnType::MYSQL_TYPE_DATETIME2 => fixed(buf, at, 5 + frac_bytes(col)),
+        ColumnType::MYSQL_TYPE_TIME2 => fixed(buf, at, 3 + frac_bytes(col)),
+        ColumnType::MYSQL_TYPE_NEWDECIMAL => fixed(buf, at, decimal_size(m(0), m(1))),
+        ColumnType::MYSQL_TYPE_BIT => fixed(buf, at, m(1) + usize::from(m(0) > 0)),
+        ColumnType::MYSQL_TYPE_ENUM | ColumnType::MYSQL_TYPE_SET => fixed(buf, at, m(1).max(1)),
+        ColumnType::MYSQL_TYPE_STRING => {
+            let width = if string_max_len(meta) > 255 { 2 } else { 1 };
+            prefixed(buf, at, width)
+        }
+        ColumnType::MYSQL_TYPE_VARCHAR | ColumnType::MYSQL_TYPE_VAR_STRING => {
+            let max = m(0) | m(1) << 8;
+            prefixed(buf, at, if max > 255 { 2 } else { 1 })
+        }
+        ColumnType::MYSQL_TYPE_BLOB
+        | ColumnType::MYSQL_TYPE_TINY_BLOB
+        | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
+        | ColumnType::MYSQL_TYPE_LONG_BLOB
+        | ColumnType::MYSQL_TYPE_GEOMETRY
+        | ColumnType::MYSQL_TYPE_JSON
+        | ColumnType::MYSQL_TYPE_VECTOR => {
+            let width = m(0);
+            if !(1..=4).contains(&width) {
+                return Err(DecodeError(format!(
+                    "length-prefix size {width} is not 1 to 4"
+                )));
+            }
+            prefixed(buf, at, width)
+        }
+        ColumnType::MYSQL_TYPE_NULL => Ok((*at, *at)),
+        other => Err(DecodeError(format!(
+            "column type {other:?} cannot appear in a row event"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::NameSource;
+
+    fn col(t: ColumnType, meta: &[u8]) -> ColumnSchema {
+        ColumnSchema {
+            name: "c".into(),
+            col_type: t,
+            meta: meta.to_vec(),
+            unsigned: false,
+            charset: 45,
+            labels: vec![],
+        }
+    }
+
+    fn table(cols: Vec<ColumnSchema>) -> TableSchema {
+        TableSchema {
+            database: "d".into(),
+            table: "t".into(),
+            columns: cols,
+            primary_key: vec![],
+            names_from: NameSource::TableMap,
+        }
+    }
+
+    #[test]
+    fn decimal_sizes_match_mysql() {
+        assert_eq!(decimal_size(10, 2), 5);
+        assert_eq!(decimal_size(65, 30), 30);
+        assert_eq!(decimal_size(18, 9), 8);
+        assert_eq!(decimal_size(1, 0), 1);
+    }
+
+    #[test]
+    fn splits_nulls_and_variable_length_cells() {
+        let t = table(vec![
+            col(ColumnType::MYSQL_TYPE_LONG, &[]),
+            col(ColumnType::MYSQL_TYPE_VARCHAR, &[200, 0]),
+            col(ColumnType::MYSQL_TYPE_LONG, &[]),
+        ]);
+        // null bitmap: column 3 NULL; int 7; varchar "hi"
+        let data = [0b100, 7, 0, 0, 0, 2, b'h', b'i'];
+        let rows = split_rows(&data, &t, Images::After, &[], &[true, true, true]).unwrap();
+        assert_eq!(rows.len(), 1);
+        let img = rows[0].1.as_ref().unwrap();
+        assert_eq!(img.cell(0), Some(&[7u8, 0, 0, 0][..]));
+        assert_eq!(img.cell(1), Some(&b"hi"[..]));
+        assert!(matches!(img.cells[2], Cell::Null));
+    }
+
+    #[test]
+    fn truncated_data_is_an_error_naming_the_column() {
+        let t = table(vec![col(ColumnType::MYSQL_TYPE_VARCHAR, &[200, 0])]);
+        let e = split_rows(&[0, 9, b'x'], &t, Images::After, &[], &[true]).unwrap_err();
+        assert!(e.0.contains("d.t column c"), "{e}");
+        let e = split_rows(
+            &[0, 1, 2],
+            &table(vec![col(ColumnType::MYSQL_TYPE_BLOB, &[7])]),
+            Images::After,
+            &[],
+            &[true],
+        )
+        .unwrap_err();
+        assert!(e.0.contains("length-prefix"), "{e}");
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes() {
+        let t = table(vec![
+            col(ColumnType::MYSQL_TYPE_LONGLONG, &[]),
+            col(ColumnType::MYSQL_TYPE_BLOB, &[4]),
+            col(ColumnType::MYSQL_TYPE_NEWDECIMAL, &[65, 30]),
+            col(ColumnType::MYSQL_TYPE_STRING, &[0xfe, 0xff]),
+        ]);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..300 {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            let _ = split_rows(&data, &t, Images::Both, &[true; 4], &[true; 4]);
+        }
+    }
+}
