@@ -129,7 +129,7 @@ pub fn check(cfg: &Config) -> CheckReport {
                         rec.ts_ms
                     ));
                     if !binlogs.is_empty() {
-                        if let Err(e) = source::ensure_kept(&rec.file, &binlogs) {
+                        if let Err(e) = source::ensure_kept(&rec.file, &binlogs, "the checkpoint") {
                             fail(&mut lines, "checkpoint", &e);
                         }
                     }
@@ -186,7 +186,7 @@ pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
         .map_err(kafka("reading the checkpoint"))?
     {
         Some(rec) => {
-            source::ensure_kept(&rec.file, &info.binlogs)?;
+            source::ensure_kept(&rec.file, &info.binlogs, "the checkpoint")?;
             let p = rec.position();
             log::info!(
                 "resuming pipeline '{}' from checkpoint {p}",
@@ -196,16 +196,22 @@ pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
         }
         None => {
             let (file, pos) = source::resolve_start(&mut conn, &cfg, &info.binlogs)?;
-            log::info!(
-                "no checkpoint for pipeline '{}'; starting at {file}:{pos} (start.position)",
-                cfg.pipeline_name
-            );
-            Position {
+            let p = Position {
                 file: file.into(),
                 pos,
                 rows: 0,
                 gtid: None,
-            }
+            };
+            // Record the start before reading anything: a crash before the
+            // first periodic checkpoint must resume here, not at a new
+            // `latest` that would skip what was written in between.
+            checkpoint::write(&mut admin, &cfg.commit_topic, &cfg.pipeline_name, &p)
+                .map_err(kafka("recording the start position"))?;
+            log::info!(
+                "no checkpoint for pipeline '{}'; starting at {p} (start.position), recorded as its first checkpoint",
+                cfg.pipeline_name
+            );
+            p
         }
     };
     drop(conn);

@@ -51,10 +51,10 @@ impl Record {
 
 /// Creates the commit-log topic if it is missing: one partition, compacted.
 pub fn ensure_topic(client: &mut Client, topic: &str, replication: i16) -> Result<(), KafkaError> {
-    if client.partitions(topic)?.is_none() {
-        if client.create_topic(topic, 1, replication, &[("cleanup.policy", "compact")])? {
-            log::info!("created commit-log topic {topic} (1 partition, cleanup.policy=compact)");
-        }
+    if client.partitions(topic)?.is_none()
+        && client.create_topic(topic, 1, replication, &[("cleanup.policy", "compact")])?
+    {
+        log::info!("created commit-log topic {topic} (1 partition, cleanup.policy=compact)");
     }
     Ok(())
 }

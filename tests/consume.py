@@ -1,9 +1,11 @@
 """Reads a topic from the beginning with kafka-python, an independent Kafka
 client, and prints one JSON line per record: partition, offset, key, value.
 
-usage: consume.py BOOTSTRAP TOPIC [EXPECTED_COUNT] [IDLE_SECONDS]
-Stops when EXPECTED_COUNT records were read, or after IDLE_SECONDS with no
-new record (default 5).
+usage: consume.py BOOTSTRAP TOPIC [EXPECTED_COUNT|-] [IDLE_SECONDS] [DATABASE]
+With DATABASE, only records whose JSON value has that "database" are printed
+and counted. Stops when EXPECTED_COUNT records were printed, or after
+IDLE_SECONDS with no new record (default 5). A topic that does not exist
+within 30 s is an error (exit 2), or with IDLE_SECONDS <= 1 simply empty.
 """
 import json
 import sys
@@ -16,12 +18,13 @@ def main():
     bootstrap, topic = sys.argv[1], sys.argv[2]
     expected = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] != "-" else None
     idle = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
+    database = sys.argv[5] if len(sys.argv) > 5 else None
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         consumer_timeout_ms=200,
     )
-    deadline = time.time() + 30
+    deadline = time.time() + (30 if idle > 1 else idle)
     parts = None
     while time.time() < deadline:
         parts = consumer.partitions_for_topic(topic)
@@ -40,6 +43,12 @@ def main():
         got = False
         for msg in consumer:
             got = True
+            if database is not None:
+                try:
+                    if json.loads(msg.value)["database"] != database:
+                        continue
+                except (ValueError, KeyError, TypeError):
+                    continue
             count += 1
             print(json.dumps({
                 "partition": msg.partition,

@@ -407,24 +407,19 @@ impl Client {
             .with_timeout_ms(self.config.request_timeout.as_millis() as i32);
         let resp = self.with_conn(None, |c| c.send(ApiKey::CreateTopics, &req))?;
         self.topics.remove(topic);
-        for t in &resp.topics {
-            match t.error_code {
-                0 => return Ok(true),
-                36 => return Ok(false),
-                code => {
-                    return Err(KafkaError::Broker {
-                        op: format!("creating topic {topic}"),
-                        code,
-                        detail: t
-                            .error_message
-                            .as_ref()
-                            .map(|m| m.as_str().to_string())
-                            .unwrap_or_default(),
-                    })
-                }
-            }
+        match resp.topics.first().map(|t| (t.error_code, t)) {
+            None | Some((0, _)) => Ok(true),
+            Some((36, _)) => Ok(false),
+            Some((code, t)) => Err(KafkaError::Broker {
+                op: format!("creating topic {topic}"),
+                code,
+                detail: t
+                    .error_message
+                    .as_ref()
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default(),
+            }),
         }
-        Ok(true)
     }
 
     /// Writes `records` to one partition as one RecordBatch v2 with

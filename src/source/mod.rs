@@ -25,8 +25,13 @@ pub enum SourceError {
     Setting { detail: String },
     /// The user lacks a privilege.
     Privilege { detail: String },
-    /// The position to resume from is no longer on the server.
-    Purged { file: String, oldest: String },
+    /// The position to read from is no longer on the server. `origin`
+    /// says where it came from ("the checkpoint", "start.position").
+    Purged {
+        file: String,
+        oldest: String,
+        origin: &'static str,
+    },
     /// The binlog could not be decoded.
     Corrupt { position: String, detail: String },
     /// Another query failed.
@@ -53,9 +58,13 @@ impl fmt::Display for SourceError {
             ),
             SourceError::Setting { detail } => write!(f, "{detail}"),
             SourceError::Privilege { detail } => write!(f, "{detail}"),
-            SourceError::Purged { file, oldest } => write!(
+            SourceError::Purged { file, oldest, origin: "start.position" } => write!(
                 f,
-                "the checkpoint points to binlog {file}, which the server has purged (oldest kept: {oldest}); changes since then are lost to binlog2kafka. Re-snapshot the data, then start a new pipeline (pipeline.name) with start.position=earliest or latest"
+                "start.position names binlog {file}, which the server does not have (oldest kept: {oldest}); choose a file from SHOW BINARY LOGS, or earliest or latest"
+            ),
+            SourceError::Purged { file, oldest, origin } => write!(
+                f,
+                "{origin} points to binlog {file}, which the server has purged (oldest kept: {oldest}); changes since then are lost to binlog2kafka. Re-snapshot the data, then start a new pipeline (pipeline.name) with start.position=earliest or latest"
             ),
             SourceError::Corrupt { position, detail } => write!(
                 f,
@@ -295,14 +304,18 @@ pub fn resolve_start(
         }
         StartPosition::Latest => head_position(conn, cfg),
         StartPosition::At { file, pos } => {
-            ensure_kept(file, binlogs)?;
+            ensure_kept(file, binlogs, "start.position")?;
             Ok((file.clone(), *pos))
         }
     }
 }
 
 /// Errors with [`SourceError::Purged`] when `file` is no longer on the server.
-pub fn ensure_kept(file: &str, binlogs: &[(String, u64)]) -> Result<(), SourceError> {
+pub fn ensure_kept(
+    file: &str,
+    binlogs: &[(String, u64)],
+    origin: &'static str,
+) -> Result<(), SourceError> {
     if binlogs.iter().any(|(f, _)| f == file) {
         Ok(())
     } else {
@@ -312,6 +325,7 @@ pub fn ensure_kept(file: &str, binlogs: &[(String, u64)]) -> Result<(), SourceEr
                 .first()
                 .map(|(f, _)| f.clone())
                 .unwrap_or_else(|| "none".into()),
+            origin,
         })
     }
 }

@@ -189,7 +189,7 @@ impl Reader {
         let cfg = &self.cfg;
         let mut conn = connect(cfg)?;
         let logs = binary_logs(&mut conn, cfg)?;
-        ensure_kept(&resume.file, &logs)?;
+        ensure_kept(&resume.file, &logs, "the resume position")?;
         // Tell the server we understand checksums and MariaDB GTID events,
         // and ask for heartbeats so an idle stream still wakes us up.
         let checksum: Option<String> = conn
@@ -311,9 +311,13 @@ impl Reader {
                 if self.txn.is_none() && *self.file != *name.as_str() {
                     log::info!("binlog rotated to {name}");
                 }
+                // The server's first event is an artificial ROTATE to where we
+                // asked to start: no movement, and a marker there would pull a
+                // mid-transaction checkpoint back to the transaction's start.
+                let moved = *self.file != *name.as_str() || self.next_pos != r.position();
                 self.file = name.into();
                 self.next_pos = r.position();
-                if self.txn.is_none() {
+                if self.txn.is_none() && moved {
                     let pos = Position {
                         file: self.file.clone(),
                         pos: self.next_pos,

@@ -26,6 +26,9 @@ impl fmt::Display for DecodeError {
     }
 }
 
+/// A row's (before, after) images.
+pub type RowImages = (Option<RowImage>, Option<RowImage>);
+
 /// Which images each row of the event has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Images {
@@ -45,7 +48,7 @@ pub fn split_rows(
     images: Images,
     before_cols: &[bool],
     after_cols: &[bool],
-) -> Result<Vec<(Option<RowImage>, Option<RowImage>)>, DecodeError> {
+) -> Result<Vec<RowImages>, DecodeError> {
     let buf: Arc<[u8]> = Arc::from(rows_data);
     let mut at = 0usize;
     let mut out = Vec::new();

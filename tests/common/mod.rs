@@ -4,15 +4,22 @@
 //! client. Tests never skip when a server is missing: they start it.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+use serde_json::Value;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn testenv(args: &[&str]) -> String {
+pub fn testenv(args: &[&str]) -> String {
     let out = Command::new(root().join("scripts/testenv"))
         .args(args)
         .output()
@@ -40,25 +47,294 @@ pub const MYSQL_PORT: u16 = 3307;
 /// A topic or database name no other test (or earlier run) uses.
 pub fn unique(prefix: &str) -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now()
+    static N: AtomicU32 = AtomicU32::new(0);
+    let t = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
-        .as_nanos();
-    format!("{prefix}_{}_{}", std::process::id(), n % 1_000_000_000_000)
+        .as_millis()
+        % 100_000_000;
+    format!(
+        "{prefix}_{}_{t}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A replica server id no other daemon in this run uses (the server drops
+/// the older of two replicas with the same id).
+pub fn server_id() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    (1000 + std::process::id() % 10_000 * 100 + N.fetch_add(1, Ordering::SeqCst)).to_string()
 }
 
 pub fn python() -> PathBuf {
     root().join("target/testenv/venv/bin/python")
 }
 
-pub fn run_python(script: &str, args: &[&str]) -> Output {
+/// SQL as the `tester` user (not the daemon's replication user).
+pub fn sql(port: u16) -> mysql::Conn {
+    let opts = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some("127.0.0.1"))
+        .tcp_port(port)
+        .user(Some("tester"))
+        .pass(Some("tester"))
+        .init(vec!["SET NAMES utf8mb4", "SET time_zone = '+00:00'"]);
+    mysql::Conn::new(opts).expect("connect as tester")
+}
+
+/// A fresh database with `ddl` run in it.
+pub fn database(port: u16, prefix: &str, ddl: &[&str]) -> String {
+    let db = unique(prefix);
+    let mut c = sql(port);
+    c.query_drop(format!("CREATE DATABASE `{db}` CHARACTER SET utf8mb4"))
+        .unwrap();
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    for d in ddl {
+        c.query_drop(d).unwrap();
+    }
+    db
+}
+
+/// One record read back by kafka-python.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub partition: i64,
+    pub offset: i64,
+    pub key: Value,
+    pub value: Value,
+}
+
+/// Reads `topic` from the beginning with kafka-python and keeps the records
+/// whose value's `database` is `db`, until `want` of them arrived or nothing
+/// new came for `idle` seconds.
+pub fn consume(topic: &str, db: &str, want: usize, idle: f64) -> Vec<Msg> {
+    let out = Command::new(python())
+        .arg(root().join("tests/consume.py"))
+        .args([BROKER, topic, &want.to_string(), &idle.to_string(), db])
+        .output()
+        .expect("run consume.py");
+    assert!(
+        out.status.success(),
+        "consume.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let m: Value = serde_json::from_str(l).unwrap();
+            Msg {
+                partition: m["partition"].as_i64().unwrap(),
+                offset: m["offset"].as_i64().unwrap(),
+                key: serde_json::from_str(m["key"].as_str().unwrap_or("null")).unwrap(),
+                value: serde_json::from_str(m["value"].as_str().unwrap_or("null")).unwrap(),
+            }
+        })
+        .collect()
+}
+
+/// A running daemon with its log in a file.
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+/// The settings a test daemon runs with: its own topics, pipeline and
+/// server id, against the shared servers.
+pub fn settings(topic: &str) -> Vec<(String, String)> {
+    [
+        ("B2K_MYSQL_HOST", "127.0.0.1".to_string()),
+        ("B2K_MYSQL_PORT", MYSQL_PORT.to_string()),
+        ("B2K_MYSQL_USER", "cdc".into()),
+        ("B2K_MYSQL_PASSWORD", "cdc-secret".into()),
+        ("B2K_MYSQL_SERVER_ID", server_id()),
+        ("B2K_KAFKA_BROKERS", BROKER.into()),
+        ("B2K_KAFKA_TOPIC", topic.to_string()),
+        ("B2K_KAFKA_COMMIT_TOPIC", format!("{topic}_commits")),
+        ("B2K_PIPELINE_NAME", format!("{topic}_pipe")),
+        ("B2K_MYSQL_TIMEOUT_MS", "5000".into()),
+        ("B2K_PIPELINE_SHUTDOWN_TIMEOUT_MS", "5000".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+pub fn with(mut env: Vec<(String, String)>, key: &str, value: &str) -> Vec<(String, String)> {
+    env.retain(|(k, _)| k != key);
+    env.push((key.to_string(), value.to_string()));
+    env
+}
+
+fn command(args: &[&str], env: &[(String, String)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_binlog2kafka"));
+    c.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("B2K_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("RUST_LOG", "info");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+/// Runs the binary to completion: (exit status, stdout, stderr).
+pub fn run_to_end(args: &[&str], env: &[(String, String)]) -> (ExitStatus, String, String) {
+    let out = command(args, env)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run binlog2kafka");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+impl Daemon {
+    /// Starts `binlog2kafka run` and waits until it streams.
+    pub fn start(env: &[(String, String)]) -> Daemon {
+        let log = std::env::temp_dir().join(format!("{}.log", unique("b2k-daemon")));
+        let f = File::create(&log).unwrap();
+        let child = command(&["run"], env)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .expect("start binlog2kafka");
+        let mut d = Daemon {
+            child,
+            log,
+            env: env.to_vec(),
+        };
+        d.wait_for_log("streaming binlog from", Duration::from_secs(30));
+        d
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut s = String::new();
+        File::open(&self.log)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    }
+
+    pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log_text().contains(needle) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "daemon exited ({status}) before logging {needle:?}:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "daemon did not log {needle:?} within {timeout:?}:\n{}",
+            self.log_text()
+        );
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(mut self) -> (ExitStatus, String) {
+        self.signal("-TERM");
+        let status = self.wait(Duration::from_secs(30));
+        (status, self.log_text())
+    }
+
+    /// SIGKILL: no flush, no final checkpoint.
+    pub fn kill9(mut self) -> String {
+        self.signal("-KILL");
+        self.wait(Duration::from_secs(10));
+        self.log_text()
+    }
+
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                self.child.kill().ok();
+                panic!(
+                    "daemon did not exit within {timeout:?}:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the daemon's checkpoint has moved past everything the
+    /// server had written when this was called.
+    pub fn wait_caught_up(&mut self, commit_topic: &str, pipeline: &str) {
+        let head: (String, u64) = {
+            let mut c = sql(MYSQL_PORT);
+            let row: mysql::Row = c.query_first("SHOW MASTER STATUS").unwrap().unwrap();
+            (row.get(0).unwrap(), row.get(1).unwrap())
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(cp) = checkpoint(commit_topic, pipeline) {
+                let file = cp["file"].as_str().unwrap().to_string();
+                let pos = cp["pos"].as_u64().unwrap();
+                if (file.clone(), pos) >= head {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("checkpoint never reached {head:?}:\n{}", self.log_text());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.child.kill().ok();
+            self.child.wait().ok();
+        }
+    }
+}
+
+/// The newest checkpoint record of `pipeline`, read with kafka-python.
+pub fn checkpoint(commit_topic: &str, pipeline: &str) -> Option<Value> {
+    let out = Command::new(python())
+        .arg(root().join("tests/consume.py"))
+        .args([BROKER, commit_topic, "-", "0.5"])
+        .output()
+        .expect("run consume.py");
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .rfind(|m| m["key"].as_str() == Some(pipeline))
+        .and_then(|m| serde_json::from_str(m["value"].as_str()?).ok())
+}
+
+pub fn run_python(script: &str, args: &[&str]) -> std::process::Output {
     Command::new(python())
         .arg(root().join("tests").join(script))
         .args(args)
         .output()
         .expect("run python")
-}
-
-pub fn path_str(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
 }
