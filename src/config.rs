@@ -467,6 +467,24 @@ mod tests {
     }
 
     #[test]
+    fn readme_documents_every_key_with_its_default() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        for k in KEYS {
+            let default = if k.default.is_empty() {
+                "(empty)".to_string()
+            } else {
+                format!("`{}`", k.default)
+            };
+            let row = format!("| `{}` | {} |", k.name, default);
+            assert!(
+                readme.contains(&row),
+                "README's key table lacks the row starting {row}"
+            );
+        }
+    }
+
+    #[test]
     fn example_config_lists_every_key() {
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
