@@ -231,7 +231,7 @@ pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
                 )
                 .map_err(kafka("creating the data topic"))?;
             log::info!(
-                "created data topic {} ({} partitions)",
+                "created data topic {} (partitions: {})",
                 cfg.topic,
                 cfg.topic_partitions
             );

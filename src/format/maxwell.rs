@@ -125,9 +125,8 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange) {
             {
                 continue;
             }
-            if before.cell(i) == after.cell(i)
-                && old.map(|c| matches!(c, Cell::Null)) == new.map(|c| matches!(c, Cell::Null))
-            {
+            // Both present: equal bytes (or both NULL) means unchanged.
+            if before.cell(i) == after.cell(i) {
                 continue;
             }
             if !first {

@@ -218,9 +218,9 @@ impl Reader {
             log::info!("streaming binlog from {resume}");
         }
         *attempt = 0;
-        while let Some(ev) = stream.next() {
+        for ev in stream.by_ref() {
             let ev = ev.map_err(|e| classify(&self.cfg, "reading the binlog stream", e))?;
-            self.on_event(&ev, |id| stream.get_tme(id).cloned())?;
+            self.on_event(&ev)?;
             if self.stopped || self.shared.stopping() {
                 self.stopped = true;
                 return Ok(());
@@ -239,12 +239,8 @@ impl Reader {
         }
     }
 
-    /// Handles one event. `tme` looks up a table map the stream has seen.
-    pub fn on_event(
-        &mut self,
-        ev: &Event,
-        tme: impl Fn(u64) -> Option<mysql::binlog::events::TableMapEvent<'static>>,
-    ) -> Result<(), SourceError> {
+    /// Handles one event.
+    pub fn on_event(&mut self, ev: &Event) -> Result<(), SourceError> {
         let header = ev.header();
         let log_pos = header.log_pos() as u64;
         let start = if log_pos > 0 {
@@ -368,7 +364,7 @@ impl Reader {
                 self.schemas.on_table_map(&t, Some(&self.cfg))?;
             }
             EventData::RowsEvent(rows) => {
-                self.on_rows(&rows, start, header.timestamp(), header.server_id(), &tme)?;
+                self.on_rows(&rows, start, header.timestamp(), header.server_id())?;
                 self.table_map_start = None;
             }
             EventData::XidEvent(x) => {
@@ -412,15 +408,15 @@ impl Reader {
         start: u64,
         ts: u32,
         server_id: u32,
-        tme: &impl Fn(u64) -> Option<mysql::binlog::events::TableMapEvent<'static>>,
     ) -> Result<(), SourceError> {
+        // Every rows event follows its table map, which the schema cache
+        // recorded; a missing one means a stream that started mid-group.
         let table_id = rows.table_id();
-        let map = tme(table_id)
-            .ok_or_else(|| self.corrupt(format!("rows event for unknown table id {table_id}")))?;
-        let schema: Arc<TableSchema> = match self.schemas.get(table_id) {
-            Some(s) => s,
-            None => self.schemas.on_table_map(&map, Some(&self.cfg))?,
-        };
+        let schema: Arc<TableSchema> = self.schemas.get(table_id).ok_or_else(|| {
+            self.corrupt(format!(
+                "rows event for table id {table_id} without its table map"
+            ))
+        })?;
         if self.txn.is_none() {
             let at = self.table_map_start.unwrap_or(start);
             self.begin_txn(at, None);
