@@ -19,8 +19,17 @@ use crate::source::{self, reader, ServerInfo, SourceError};
 pub enum AppError {
     Config(ConfigError),
     Source(SourceError),
-    Kafka { during: String, err: KafkaError },
+    Kafka {
+        during: String,
+        err: KafkaError,
+    },
     Pipeline(PipelineError),
+    /// Another daemon is running this pipeline.
+    Locked {
+        pipeline: String,
+        owner: String,
+        age_ms: u64,
+    },
 }
 
 impl fmt::Display for AppError {
@@ -30,6 +39,11 @@ impl fmt::Display for AppError {
             AppError::Source(e) => write!(f, "{e}"),
             AppError::Kafka { during, err } => write!(f, "{during}: {err}"),
             AppError::Pipeline(e) => write!(f, "{e}"),
+            AppError::Locked { pipeline, owner, age_ms } => write!(
+                f,
+                "pipeline '{pipeline}' is already running ({owner}, last heartbeat {:.1} s ago); two daemons must not share a pipeline.name: stop the other one or choose another name",
+                *age_ms as f64 / 1000.0
+            ),
         }
     }
 }
@@ -151,6 +165,64 @@ pub fn check(cfg: &Config) -> CheckReport {
     CheckReport { lines, ok }
 }
 
+/// The newest checkpoint belongs to another instance that has not released
+/// it. Waits until its lease (3 heartbeats since its last record) runs out:
+/// if it writes again meanwhile it is alive, and this start is refused;
+/// otherwise it died without releasing (kill -9, power loss) and this
+/// instance takes over from its newest checkpoint.
+fn wait_for_lease(
+    admin: &mut Client,
+    cfg: &Config,
+    mut rec: checkpoint::Record,
+) -> Result<Option<checkpoint::Record>, AppError> {
+    let lease_ms = 3 * cfg.heartbeat_interval.as_millis() as u64;
+    let first_seen = rec.ts_ms;
+    let age = checkpoint::now_ms().saturating_sub(rec.ts_ms);
+    if age >= lease_ms {
+        log::warn!(
+            "pipeline '{}' was not released by {} (last heartbeat {:.1} s ago); taking over from its checkpoint",
+            cfg.pipeline_name,
+            rec.owner,
+            age as f64 / 1000.0
+        );
+        return Ok(Some(rec));
+    }
+    log::info!(
+        "pipeline '{}' is held by {} (last heartbeat {:.1} s ago); waiting up to {:.1} s to see whether it is still running",
+        cfg.pipeline_name,
+        rec.owner,
+        age as f64 / 1000.0,
+        (lease_ms - age) as f64 / 1000.0
+    );
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let newest = checkpoint::read_latest(admin, &cfg.commit_topic, &cfg.pipeline_name)
+            .map_err(kafka("reading the checkpoint"))?;
+        match newest {
+            Some(n) if n.released => return Ok(Some(n)),
+            Some(n) if n.ts_ms > first_seen => {
+                return Err(AppError::Locked {
+                    pipeline: cfg.pipeline_name.clone(),
+                    owner: n.owner.clone(),
+                    age_ms: checkpoint::now_ms().saturating_sub(n.ts_ms),
+                })
+            }
+            Some(n) => rec = n,
+            None => return Ok(None),
+        }
+        let age = checkpoint::now_ms().saturating_sub(rec.ts_ms);
+        if age >= lease_ms {
+            log::warn!(
+                "{} stopped without releasing pipeline '{}' (no heartbeat for {:.1} s); taking over from its checkpoint",
+                rec.owner,
+                cfg.pipeline_name,
+                age as f64 / 1000.0
+            );
+            return Ok(Some(rec));
+        }
+    }
+}
+
 /// Summary of a finished run.
 pub struct RunSummary {
     pub rows: u64,
@@ -182,9 +254,16 @@ pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
     let mut admin = kafka_client(&cfg, "admin").map_err(kafka("connecting to Kafka"))?;
     checkpoint::ensure_topic(&mut admin, &cfg.commit_topic, cfg.replication_factor)
         .map_err(kafka("preparing the commit-log topic"))?;
-    let start = match checkpoint::read_latest(&mut admin, &cfg.commit_topic, &cfg.pipeline_name)
-        .map_err(kafka("reading the checkpoint"))?
-    {
+    let owner = checkpoint::instance_id();
+    let latest = checkpoint::read_latest(&mut admin, &cfg.commit_topic, &cfg.pipeline_name)
+        .map_err(kafka("reading the checkpoint"))?;
+    let latest = match latest {
+        Some(rec) if !rec.released && !rec.owner.is_empty() => {
+            wait_for_lease(&mut admin, &cfg, rec)?
+        }
+        other => other,
+    };
+    let start = match latest {
         Some(rec) => {
             source::ensure_kept(&rec.file, &info.binlogs, "the checkpoint")?;
             let p = rec.position();
@@ -202,11 +281,6 @@ pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
                 rows: 0,
                 gtid: None,
             };
-            // Record the start before reading anything: a crash before the
-            // first periodic checkpoint must resume here, not at a new
-            // `latest` that would skip what was written in between.
-            checkpoint::write(&mut admin, &cfg.commit_topic, &cfg.pipeline_name, &p)
-                .map_err(kafka("recording the start position"))?;
             log::info!(
                 "no checkpoint for pipeline '{}'; starting at {p} (start.position), recorded as its first checkpoint",
                 cfg.pipeline_name
@@ -214,6 +288,15 @@ pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
             p
         }
     };
+    // Claim the pipeline, and record the start before reading anything: a
+    // crash before the first periodic checkpoint must resume here, not at a
+    // new `latest` that would skip what was written in between.
+    let last_offset = checkpoint::write(
+        &mut admin,
+        &cfg.commit_topic,
+        &checkpoint::Record::new(&cfg.pipeline_name, &start, &owner),
+    )
+    .map_err(kafka("recording the start position"))?;
     drop(conn);
 
     let partitions = match admin
@@ -247,13 +330,24 @@ pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
     let shared = Arc::new(Shared::new());
     let (pending_tx, pending_rx) = crossbeam_channel::bounded(cfg.pending_events);
     let (finish_tx, finish_rx) = crossbeam_channel::bounded::<()>(0);
-    let watcher = watcher::spawn(cfg.clone(), shared.clone(), admin, finish_rx);
+    let watcher = watcher::spawn(
+        cfg.clone(),
+        shared.clone(),
+        admin,
+        watcher::WatcherStart {
+            position: start.clone(),
+            owner,
+            last_offset,
+        },
+        finish_rx,
+    );
     let producer = producer::spawn(
         cfg.clone(),
         shared.clone(),
         pending_rx,
         producer_client,
         partitions,
+        start.clone(),
     );
     let reader = reader::spawn(cfg.clone(), shared.clone(), pending_tx, start);
     log::info!(

@@ -1,6 +1,11 @@
 //! Checkpoints: the released position, written to the commit-log topic with
 //! the pipeline name as key (one partition, compacted, so several pipelines
 //! can share it), and read back at start.
+//!
+//! Each record also names its writer (`owner`), so the topic doubles as a
+//! lease: a running daemon rewrites its checkpoint at least every heartbeat
+//! interval, a clean stop marks it `released`, and a second daemon with the
+//! same pipeline name refuses to start while the heartbeats go on.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,20 +27,43 @@ pub struct Record {
     pub gtid: Option<String>,
     /// When it was written, ms since the epoch.
     pub ts_ms: u64,
+    /// The daemon instance that wrote it (host, pid, start time).
+    #[serde(default)]
+    pub owner: String,
+    /// Written by a clean stop: the pipeline is free.
+    #[serde(default)]
+    pub released: bool,
+}
+
+/// A name for this daemon instance, unique across hosts and restarts.
+pub fn instance_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}/{}/{}", std::process::id(), now_ms())
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Record {
-    pub fn new(pipeline: &str, p: &Position) -> Record {
+    pub fn new(pipeline: &str, p: &Position, owner: &str) -> Record {
         Record {
             pipeline: pipeline.to_string(),
             file: p.file.to_string(),
             pos: p.pos,
             rows: p.rows,
             gtid: p.gtid.as_deref().map(str::to_string),
-            ts_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
+            ts_ms: now_ms(),
+            owner: owner.to_string(),
+            released: false,
         }
     }
 
@@ -59,25 +87,18 @@ pub fn ensure_topic(client: &mut Client, topic: &str, replication: i16) -> Resul
     Ok(())
 }
 
-/// Writes one checkpoint record.
-pub fn write(
-    client: &mut Client,
-    topic: &str,
-    pipeline: &str,
-    p: &Position,
-) -> Result<(), KafkaError> {
-    let rec = Record::new(pipeline, p);
-    let value = serde_json::to_vec(&rec).expect("a checkpoint serializes");
+/// Writes one checkpoint record; returns its offset in the commit-log topic.
+pub fn write(client: &mut Client, topic: &str, rec: &Record) -> Result<i64, KafkaError> {
+    let value = serde_json::to_vec(rec).expect("a checkpoint serializes");
     client.produce(
         topic,
         0,
         &[crate::kafka::OutRecord {
-            key: Some(pipeline.as_bytes().to_vec().into()),
+            key: Some(rec.pipeline.as_bytes().to_vec().into()),
             value: Some(value.into()),
             timestamp_ms: rec.ts_ms as i64,
         }],
-    )?;
-    Ok(())
+    )
 }
 
 /// The newest checkpoint of `pipeline`, scanning the commit-log topic
@@ -145,7 +166,7 @@ mod tests {
             rows: 3,
             gtid: Some("0-1-9".into()),
         };
-        let rec = Record::new("orders", &p);
+        let rec = Record::new("orders", &p, "host/1/2");
         let text = serde_json::to_string(&rec).unwrap();
         let back: Record = serde_json::from_str(&text).unwrap();
         assert_eq!(back.position(), p);

@@ -177,7 +177,8 @@ fn checkpoint_on_a_purged_binlog_stops_and_stays() {
         rows: 0,
         gtid: None,
     };
-    binlog2kafka::checkpoint::write(&mut k, &commit_topic, &pipeline, &gone).unwrap();
+    let rec = binlog2kafka::checkpoint::Record::new(&pipeline, &gone, "");
+    binlog2kafka::checkpoint::write(&mut k, &commit_topic, &rec).unwrap();
     fails_with(
         &["run"],
         &settings(&topic),

@@ -6,6 +6,9 @@ With DATABASE, only records whose JSON value has that "database" are printed
 and counted. Stops when EXPECTED_COUNT records were printed, or after
 IDLE_SECONDS with no new record (default 5). A topic that does not exist
 within 30 s is an error (exit 2), or with IDLE_SECONDS <= 1 simply empty.
+With IDLE_SECONDS <= 1 it reads a snapshot: it also stops once it reached
+the end offsets the topic had when it started, so a topic that is written
+to all the time (heartbeats in a commit log) still ends.
 """
 import json
 import sys
@@ -37,6 +40,7 @@ def main():
     tps = [TopicPartition(topic, p) for p in sorted(parts)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
+    snapshot = consumer.end_offsets(tps) if idle <= 1 else None
     count = 0
     last_new = time.time()
     while True:
@@ -58,6 +62,8 @@ def main():
             }), flush=True)
             if expected is not None and count >= expected:
                 return
+        if snapshot is not None and all(consumer.position(tp) >= end for tp, end in snapshot.items()):
+            return
         if got:
             last_new = time.time()
         elif time.time() - last_new > idle:

@@ -193,25 +193,52 @@ pub enum PipelineError {
         table: String,
         position: String,
         bytes: usize,
-        topic: String,
+        limit: String,
     },
     FlushTimeout {
         unflushed: usize,
         waited: std::time::Duration,
     },
+    /// The broker handed out an offset it had already acknowledged: it lost
+    /// data (a restart without storage, a wiped log).
+    BrokerLostData {
+        topic: String,
+        partition: i32,
+        had: i64,
+        got: i64,
+        resume: Position,
+    },
+    /// A topic binlog2kafka wrote to is gone.
+    TopicVanished { topic: String, resume: Position },
+    /// Another instance took this pipeline over.
+    Fenced { other: String },
 }
 
 impl std::fmt::Display for PipelineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PipelineError::Kafka { during, err } => write!(f, "{during}: {err}"),
-            PipelineError::RecordTooLarge { table, position, bytes, topic } => write!(
+            PipelineError::RecordTooLarge { table, position, bytes, limit } => write!(
                 f,
-                "the change to {table} at {position} makes a {bytes}-byte record, larger than topic {topic} accepts; raise max.message.bytes on the topic (and message.max.bytes on the broker), then restart: the checkpoint stays before it"
+                "the change to {table} at {position} makes a {bytes}-byte record, larger than {limit} accepts; raise it (kafka.max_record_bytes, and max.message.bytes on the topic), then restart: the checkpoint stays before this change"
             ),
             PipelineError::FlushTimeout { unflushed, waited } => write!(
                 f,
                 "stopped with {unflushed} changes not acknowledged by Kafka after {waited:?}; the checkpoint stays before them and they are sent again on restart"
+            ),
+            PipelineError::BrokerLostData { topic, partition, had, got, resume } => write!(
+                f,
+                "Kafka lost acknowledged data: {topic}/{partition} gave offset {got} after {had} was acknowledged (broker restarted without its storage?). Stopped; to send everything again from the last checkpoint, restart with start.position={}:{} and a new pipeline.name",
+                resume.file, resume.pos
+            ),
+            PipelineError::TopicVanished { topic, resume } => write!(
+                f,
+                "topic {topic} disappeared from Kafka while binlog2kafka was writing to it (broker restarted without its storage?). Stopped; to send everything again from the last checkpoint, restart with start.position={}:{} and a new pipeline.name",
+                resume.file, resume.pos
+            ),
+            PipelineError::Fenced { other } => write!(
+                f,
+                "another binlog2kafka ({other}) has taken over this pipeline.name; stopping so that only one writes"
             ),
         }
     }

@@ -16,12 +16,16 @@ use crossbeam_channel::{select, tick, Receiver};
 
 use super::{PipelineError, Shared};
 use crate::config::Config;
-use crate::event::{RowChange, TableSchema};
+use crate::event::{Position, RowChange, TableSchema};
 use crate::format::maxwell;
 use crate::kafka::{murmur2, Client, KafkaError, OutRecord};
 
 /// The batching interval fixed by the design.
 pub const TICK: Duration = Duration::from_millis(100);
+
+/// A record's framing in a RecordBatch v2 beyond its key and value (varint
+/// lengths, deltas, attributes), counted against `kafka.max_record_bytes`.
+const RECORD_OVERHEAD: usize = 24;
 
 /// Where an encoded record came from, for acknowledgements and error
 /// messages.
@@ -44,17 +48,20 @@ pub fn spawn(
     pending: Receiver<Vec<RowChange>>,
     client: Client,
     partitions: usize,
+    start: Position,
 ) -> JoinHandle<Result<(), PipelineError>> {
     thread::Builder::new()
         .name("b2k-producer".into())
         .spawn(move || {
             let mut p = Producer {
+                start,
                 cfg,
                 shared: shared.clone(),
                 client,
                 batches: (0..partitions.max(1))
                     .map(|_| PartitionBatch::default())
                     .collect(),
+                last_offsets: vec![-1; partitions.max(1)],
                 buffered_bytes: 0,
                 outage_since: None,
             };
@@ -68,10 +75,16 @@ pub fn spawn(
 }
 
 struct Producer {
+    /// Where this run started: the resume point to name if Kafka loses data
+    /// before anything is released.
+    start: Position,
     cfg: Config,
     shared: Arc<Shared>,
     client: Client,
     batches: Vec<PartitionBatch>,
+    /// Newest acknowledged offset per partition: a later acknowledgement
+    /// at or below it means the broker lost data.
+    last_offsets: Vec<i64>,
     buffered_bytes: usize,
     outage_since: Option<Instant>,
 }
@@ -84,7 +97,7 @@ impl Producer {
                 recv(pending) -> msg => match msg {
                     Ok(rows) => {
                         for r in &rows {
-                            self.encode(r);
+                            self.encode(r)?;
                         }
                         if self.buffered_bytes >= self.cfg.batch_max_bytes {
                             self.flush()?;
@@ -98,7 +111,10 @@ impl Producer {
         }
     }
 
-    fn encode(&mut self, r: &RowChange) {
+    /// Encodes one change into its partition's batch. A change too large to
+    /// send stops the pipeline, after everything before it was sent, so the
+    /// checkpoint ends right before it.
+    fn encode(&mut self, r: &RowChange) -> Result<(), PipelineError> {
         let mut key = Vec::with_capacity(64);
         maxwell::write_key_json(&mut key, r);
         let mut value = Vec::with_capacity(256);
@@ -113,6 +129,19 @@ impl Producer {
         } else {
             murmur2::partition_for(&key, self.batches.len())
         };
+        let size = key.len() + value.len() + RECORD_OVERHEAD;
+        if size > self.cfg.max_record_bytes {
+            self.flush()?;
+            return Err(PipelineError::RecordTooLarge {
+                table: format!("{}.{}", r.table.database, r.table.table),
+                position: format!(
+                    "{}:{} (row {} of its transaction)",
+                    r.event_file, r.event_pos, r.xoffset
+                ),
+                bytes: size,
+                limit: format!("kafka.max_record_bytes ({})", self.cfg.max_record_bytes),
+            });
+        }
         self.buffered_bytes += key.len() + value.len();
         let b = &mut self.batches[partition as usize];
         b.records.push(OutRecord {
@@ -126,6 +155,7 @@ impl Producer {
             file: r.event_file.clone(),
             pos: r.event_pos,
         });
+        Ok(())
     }
 
     /// Sends every non-empty partition batch, retrying each until it is
@@ -168,6 +198,17 @@ impl Producer {
                 .produce(&self.cfg.topic, partition, &batch.records)
             {
                 Ok(base) => {
+                    let last = self.last_offsets[partition as usize];
+                    if base <= last {
+                        return Err(PipelineError::BrokerLostData {
+                            topic: self.cfg.topic.clone(),
+                            partition,
+                            had: last,
+                            got: base,
+                            resume: self.shared.released().unwrap_or_else(|| self.start.clone()),
+                        });
+                    }
+                    self.last_offsets[partition as usize] = base + batch.records.len() as i64 - 1;
                     self.shared.ack_batch(
                         batch
                             .origins
@@ -183,6 +224,12 @@ impl Producer {
                     }
                     return Ok(());
                 }
+                Err(KafkaError::NoTopic { topic }) => {
+                    return Err(PipelineError::TopicVanished {
+                        topic,
+                        resume: self.shared.released().unwrap_or_else(|| self.start.clone()),
+                    });
+                }
                 Err(KafkaError::RecordTooLarge { topic, bytes }) => {
                     // Name the largest record's row.
                     let (i, _) = batch
@@ -196,7 +243,7 @@ impl Producer {
                         table: format!("{}.{}", o.table.database, o.table.table),
                         position: format!("{}:{}", o.file, o.pos),
                         bytes,
-                        topic,
+                        limit: format!("topic {topic} (max.message.bytes)"),
                     });
                 }
                 Err(e) if e.is_retriable() => {

@@ -2,6 +2,12 @@
 //! writes the newest released position to the commit-log topic, coalesced
 //! (the newest position per interval, not one record per row).
 //!
+//! With nothing new it still rewrites the checkpoint every heartbeat
+//! interval: that proves the daemon alive and renews its lease on the
+//! pipeline. At each heartbeat it also checks that the newest record is its
+//! own; if another instance took the pipeline over (this one was paused past
+//! its lease), it stops instead of writing over the other's checkpoints.
+//!
 //! It owns its own Kafka connection, so a slow checkpoint write never
 //! delays produce requests.
 
@@ -12,10 +18,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, tick, Receiver};
 
 use super::{PipelineError, Shared};
-use crate::checkpoint;
+use crate::checkpoint::{self, Record};
 use crate::config::Config;
 use crate::event::Position;
-use crate::kafka::Client;
+use crate::kafka::{Client, KafkaError};
 
 /// How often the acknowledged prefix is released.
 const PASS: Duration = Duration::from_millis(50);
@@ -25,13 +31,24 @@ pub struct WatcherOutcome {
     pub last_written: Option<Position>,
 }
 
+/// What the watcher starts from.
+pub struct WatcherStart {
+    /// The checkpoint the pipeline resumed from (already in the topic).
+    pub position: Position,
+    /// This instance's name in checkpoint records.
+    pub owner: String,
+    /// Offset of the newest checkpoint record in the commit-log topic.
+    pub last_offset: i64,
+}
+
 /// Starts `b2k-watcher`. It runs until `finish` is closed (the reader and
 /// producer have ended), then releases what it can, writes a final
-/// checkpoint and returns.
+/// checkpoint marked released, and returns.
 pub fn spawn(
     cfg: Config,
     shared: Arc<Shared>,
     client: Client,
+    start: WatcherStart,
     finish: Receiver<()>,
 ) -> JoinHandle<Result<WatcherOutcome, PipelineError>> {
     thread::Builder::new()
@@ -41,8 +58,10 @@ pub fn spawn(
                 cfg,
                 shared: shared.clone(),
                 client,
-                released: None,
-                written: None,
+                released: start.position.clone(),
+                written: start.position,
+                owner: start.owner,
+                last_offset: start.last_offset,
                 last_write: Instant::now(),
                 failing_since: None,
             };
@@ -59,8 +78,10 @@ struct Watcher {
     cfg: Config,
     shared: Arc<Shared>,
     client: Client,
-    released: Option<Position>,
-    written: Option<Position>,
+    released: Position,
+    written: Position,
+    owner: String,
+    last_offset: i64,
     last_write: Instant,
     failing_since: Option<Instant>,
 }
@@ -72,14 +93,18 @@ impl Watcher {
             select! {
                 recv(ticker) -> _ => {
                     self.pass();
-                    if self.last_write.elapsed() >= self.cfg.checkpoint_interval {
-                        self.write(false)?;
+                    let since = self.last_write.elapsed();
+                    if since >= self.cfg.heartbeat_interval {
+                        self.check_still_owner()?;
+                        self.write(false, true)?;
+                    } else if since >= self.cfg.checkpoint_interval && self.released != self.written {
+                        self.write(false, false)?;
                     }
                 }
                 recv(finish) -> _ => {
                     self.pass();
-                    self.write(true)?;
-                    return Ok(WatcherOutcome { last_written: self.written.clone() });
+                    self.write(true, true)?;
+                    return Ok(WatcherOutcome { last_written: Some(self.written.clone()) });
                 }
             }
         }
@@ -87,31 +112,52 @@ impl Watcher {
 
     fn pass(&mut self) {
         if let Some(p) = self.shared.release_prefix() {
-            self.released = Some(p);
+            self.released = p;
         }
     }
 
-    /// Writes the newest released position if it moved. A transient failure
-    /// is retried on the next pass (the position only moves forward, so
-    /// nothing is lost by waiting); on the final write it is retried until
-    /// the shutdown timeout.
-    fn write(&mut self, last: bool) -> Result<(), PipelineError> {
+    /// Stops when another instance's record is newer than ours.
+    fn check_still_owner(&mut self) -> Result<(), PipelineError> {
+        match checkpoint::read_latest(
+            &mut self.client,
+            &self.cfg.commit_topic,
+            &self.cfg.pipeline_name,
+        ) {
+            Ok(Some(rec)) if rec.owner != self.owner => {
+                Err(PipelineError::Fenced { other: rec.owner })
+            }
+            Ok(_) => Ok(()),
+            // A read failure is a Kafka problem the write below reports.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Writes the newest released position (with `force`, even if it did not
+    /// move: a heartbeat). A transient failure is retried on the next pass
+    /// (the position only moves forward, so nothing is lost by waiting); the
+    /// final write is retried until the shutdown timeout.
+    fn write(&mut self, last: bool, force: bool) -> Result<(), PipelineError> {
         self.last_write = Instant::now();
-        let Some(p) = self.released.clone() else {
-            return Ok(());
-        };
-        if self.written.as_ref() == Some(&p) {
+        let p = self.released.clone();
+        if !force && self.written == p {
             return Ok(());
         }
+        let mut rec = Record::new(&self.cfg.pipeline_name, &p, &self.owner);
+        rec.released = last;
         let deadline = Instant::now() + self.cfg.shutdown_timeout;
         loop {
-            match checkpoint::write(
-                &mut self.client,
-                &self.cfg.commit_topic,
-                &self.cfg.pipeline_name,
-                &p,
-            ) {
-                Ok(()) => {
+            match checkpoint::write(&mut self.client, &self.cfg.commit_topic, &rec) {
+                Ok(offset) => {
+                    if offset <= self.last_offset {
+                        return Err(PipelineError::BrokerLostData {
+                            topic: self.cfg.commit_topic.clone(),
+                            partition: 0,
+                            had: self.last_offset,
+                            got: offset,
+                            resume: self.written.clone(),
+                        });
+                    }
+                    self.last_offset = offset;
                     if self.failing_since.take().is_some() {
                         log::info!("checkpoint writes work again; checkpoint at {p}");
                     }
@@ -120,8 +166,14 @@ impl Watcher {
                         .stats
                         .checkpoints_written
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    self.written = Some(p);
+                    self.written = p;
                     return Ok(());
+                }
+                Err(KafkaError::NoTopic { topic }) => {
+                    return Err(PipelineError::TopicVanished {
+                        topic,
+                        resume: self.written.clone(),
+                    })
                 }
                 Err(e) if e.is_retriable() => {
                     if self.failing_since.is_none() {

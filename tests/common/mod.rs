@@ -154,6 +154,8 @@ pub fn settings(topic: &str) -> Vec<(String, String)> {
         ("B2K_PIPELINE_NAME", format!("{topic}_pipe")),
         ("B2K_MYSQL_TIMEOUT_MS", "5000".into()),
         ("B2K_PIPELINE_SHUTDOWN_TIMEOUT_MS", "5000".into()),
+        // A short lease, so a restart after kill -9 waits under a second.
+        ("B2K_PIPELINE_HEARTBEAT_INTERVAL_MS", "300".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
