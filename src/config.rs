@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::filter::TableFilter;
 use crate::kafka::Compression;
 
 /// A configuration key: its name, default ("" = no default / empty), and
@@ -45,6 +46,8 @@ pub const KEYS: &[Key] = &[
     Key { name: "pipeline.checkpoint_interval_ms", default: "1000", help: "how often the newest released position is written to the commit topic" },
     Key { name: "pipeline.heartbeat_interval_ms", default: "5000", help: "with nothing new, the checkpoint is rewritten this often to prove the daemon alive; another daemon waits 3x this before taking over the pipeline" },
     Key { name: "pipeline.shutdown_timeout_ms", default: "30000", help: "on SIGTERM, how long to keep trying to flush before giving up (exit 1, checkpoint unmoved)" },
+    Key { name: "filter.include", default: "*.*", help: "tables to publish: comma-separated db.table patterns, * matches any run of characters" },
+    Key { name: "filter.exclude", default: "", help: "tables not to publish even if included (same patterns); their events still move the checkpoint" },
     Key { name: "start.position", default: "latest", help: "where to start when no checkpoint exists: earliest, latest or FILE:POS" },
 ];
 
@@ -135,6 +138,7 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     pub shutdown_timeout: Duration,
     pub start_position: StartPosition,
+    pub filter: TableFilter,
 }
 
 impl Config {
@@ -246,6 +250,12 @@ impl Config {
             heartbeat_interval: ms("pipeline.heartbeat_interval_ms")?,
             shutdown_timeout: ms("pipeline.shutdown_timeout_ms")?,
             start_position: parse_start(&get("start.position"))?,
+            filter: TableFilter::parse(&nonempty("filter.include")?, &get("filter.exclude"))
+                .map_err(|(key, expected)| ConfigError::BadValue {
+                    value: get(&key),
+                    key,
+                    expected,
+                })?,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod app;
 pub mod checkpoint;
 pub mod config;
 pub mod event;
+pub mod filter;
 pub mod format;
 pub mod kafka;
 pub mod pipeline;

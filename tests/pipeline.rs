@@ -286,15 +286,29 @@ fn kill_9_mid_stream_loses_nothing_and_keeps_per_key_order() {
             std::thread::sleep(Duration::from_millis(5));
         }
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // Kill at random moments (printed, so a failure can be replayed).
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let mut random_ms = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        200 + (seed >> 33) % 1300
+    };
+    let mut moments = vec![random_ms()];
+    std::thread::sleep(Duration::from_millis(moments[0]));
     first.kill9();
     let mut kills = 1;
     for _ in 0..2 {
         let daemon = Daemon::start(&env);
-        std::thread::sleep(Duration::from_millis(300 + kills * 500));
+        moments.push(random_ms());
+        std::thread::sleep(Duration::from_millis(*moments.last().unwrap()));
         daemon.kill9();
         kills += 1;
     }
+    println!("kill -9 after {moments:?} ms of running");
     writer.join().unwrap();
     let mut daemon = Daemon::start(&env);
     daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
@@ -383,4 +397,63 @@ fn column_names_come_from_information_schema_without_full_metadata() {
         "the log says where names come from"
     );
     drop(daemon);
+}
+
+#[test]
+fn filters_publish_only_the_included_tables_and_still_move_the_checkpoint() {
+    common::servers();
+    let db = database(
+        common::MYSQL_PORT,
+        "filter",
+        &[
+            "CREATE TABLE keep_a (id INT PRIMARY KEY)",
+            "CREATE TABLE keep_b (id INT PRIMARY KEY)",
+            "CREATE TABLE tmp_x (id INT PRIMARY KEY)",
+        ],
+    );
+    let other = database(
+        common::MYSQL_PORT,
+        "filter_other",
+        &["CREATE TABLE keep_a (id INT PRIMARY KEY)"],
+    );
+    let topic = unique("filter");
+    let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    let env = with(env, "B2K_FILTER_EXCLUDE", &format!("{db}.tmp_*"));
+    let mut daemon = Daemon::start(&env);
+    let mut c = sql(common::MYSQL_PORT);
+    for t in ["keep_a", "tmp_x", "keep_b"] {
+        c.query_drop(format!("INSERT INTO `{db}`.{t} VALUES (1), (2)"))
+            .unwrap();
+    }
+    c.query_drop(format!("INSERT INTO `{other}`.keep_a VALUES (1)"))
+        .unwrap();
+    // The last transaction is filtered out entirely: the checkpoint must
+    // still move past it.
+    c.query_drop(format!("INSERT INTO `{db}`.tmp_x VALUES (3)"))
+        .unwrap();
+    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    let tables: Vec<(String, i64)> = consume(&topic, &db, 100, 2.0)
+        .iter()
+        .map(|m| {
+            (
+                m.value["table"].as_str().unwrap().to_string(),
+                m.value["data"]["id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tables,
+        vec![
+            ("keep_a".to_string(), 1),
+            ("keep_a".to_string(), 2),
+            ("keep_b".to_string(), 1),
+            ("keep_b".to_string(), 2)
+        ]
+    );
+    assert!(
+        consume(&topic, &other, 100, 1.0).is_empty(),
+        "a database not included publishes nothing"
+    );
+    let (status, _) = daemon.stop();
+    assert!(status.success());
 }

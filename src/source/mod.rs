@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
+use mysql_common::proto::codec::error::PacketCodecError;
 
 use crate::config::{Config, StartPosition};
 
@@ -104,12 +105,36 @@ pub(crate) fn classify(cfg: &Config, what: &str, e: mysql::Error) -> SourceError
                 detail: format!("{} (error {})", me.message, me.code),
             },
         },
-        mysql::Error::IoError(io) => SourceError::Unreachable { addr, detail: io.to_string() },
+        mysql::Error::IoError(io) => SourceError::Unreachable {
+            addr,
+            detail: io_detail(cfg, &io),
+        },
         mysql::Error::DriverError(d) => SourceError::Unreachable { addr, detail: d.to_string() },
+        // The packet layer's I/O: a read timeout on a silent connection
+        // (the binlog stream has heartbeats, so silence means the network
+        // is gone) or a broken socket. Both are reconnected, never fatal.
+        mysql::Error::CodecError(PacketCodecError::Io(io)) => SourceError::Unreachable {
+            addr,
+            detail: io_detail(cfg, &io),
+        },
+        mysql::Error::CodecError(c) => SourceError::Unreachable {
+            addr,
+            detail: format!("broken packet stream ({c})"),
+        },
         other => SourceError::Query {
             what: what.to_string(),
             detail: other.to_string(),
         },
+    }
+}
+
+fn io_detail(cfg: &Config, io: &std::io::Error) -> String {
+    match io.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
+            "nothing received for {:?} (3 x mysql.timeout_ms), though the server sends a heartbeat every second",
+            cfg.mysql_timeout * 3
+        ),
+        _ => io.to_string(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! when Kafka is slow the reader blocks on it, and memory stays bounded
 //! whatever the transaction size.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
@@ -92,6 +93,8 @@ pub struct Reader {
     stopped: bool,
     /// The server checksums binlog events (binlog_checksum=CRC32).
     checksums: bool,
+    /// Table ids whose table map the filter rejected.
+    filtered: HashSet<u64>,
 }
 
 impl Reader {
@@ -114,6 +117,7 @@ impl Reader {
             schemas: SchemaCache::new(),
             stopped: false,
             checksums: false,
+            filtered: HashSet::new(),
         }
     }
 
@@ -361,7 +365,14 @@ impl Reader {
                 if self.table_map_start.is_none() {
                     self.table_map_start = Some(start);
                 }
-                self.schemas.on_table_map(&t, Some(&self.cfg))?;
+                // Filtered out here, before any schema lookup: its rows
+                // events are then skipped undecoded.
+                if self.cfg.filter.allows(&t.database_name(), &t.table_name()) {
+                    self.filtered.remove(&t.table_id());
+                    self.schemas.on_table_map(&t, Some(&self.cfg))?;
+                } else {
+                    self.filtered.insert(t.table_id());
+                }
             }
             EventData::RowsEvent(rows) => {
                 self.on_rows(&rows, start, header.timestamp(), header.server_id())?;
@@ -412,6 +423,9 @@ impl Reader {
         // Every rows event follows its table map, which the schema cache
         // recorded; a missing one means a stream that started mid-group.
         let table_id = rows.table_id();
+        if self.filtered.contains(&table_id) {
+            return Ok(());
+        }
         let schema: Arc<TableSchema> = self.schemas.get(table_id).ok_or_else(|| {
             self.corrupt(format!(
                 "rows event for table id {table_id} without its table map"

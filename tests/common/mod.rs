@@ -4,6 +4,8 @@
 //! client. Tests never skip when a server is missing: they start it.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
@@ -73,13 +75,19 @@ pub fn python() -> PathBuf {
 
 /// SQL as the `tester` user (not the daemon's replication user).
 pub fn sql(port: u16) -> mysql::Conn {
+    try_sql(port).expect("connect as tester")
+}
+
+/// `sql`, for callers that expect the server to be away at times.
+pub fn try_sql(port: u16) -> mysql::Result<mysql::Conn> {
     let opts = mysql::OptsBuilder::new()
         .ip_or_hostname(Some("127.0.0.1"))
         .tcp_port(port)
         .user(Some("tester"))
         .pass(Some("tester"))
+        .tcp_connect_timeout(Some(Duration::from_secs(5)))
         .init(vec!["SET NAMES utf8mb4", "SET time_zone = '+00:00'"]);
-    mysql::Conn::new(opts).expect("connect as tester")
+    mysql::Conn::new(opts)
 }
 
 /// A fresh database with `ddl` run in it.
@@ -108,9 +116,14 @@ pub struct Msg {
 /// whose value's `database` is `db`, until `want` of them arrived or nothing
 /// new came for `idle` seconds.
 pub fn consume(topic: &str, db: &str, want: usize, idle: f64) -> Vec<Msg> {
+    consume_at(BROKER, topic, db, want, idle)
+}
+
+/// `consume` from the broker at `broker`.
+pub fn consume_at(broker: &str, topic: &str, db: &str, want: usize, idle: f64) -> Vec<Msg> {
     let out = Command::new(python())
         .arg(root().join("tests/consume.py"))
-        .args([BROKER, topic, &want.to_string(), &idle.to_string(), db])
+        .args([broker, topic, &want.to_string(), &idle.to_string(), db])
         .output()
         .expect("run consume.py");
     assert!(
@@ -287,14 +300,16 @@ impl Daemon {
     /// Waits until the daemon's checkpoint has moved past everything the
     /// server had written when this was called.
     pub fn wait_caught_up(&mut self, commit_topic: &str, pipeline: &str) {
+        let port: u16 = self.setting("B2K_MYSQL_PORT").parse().unwrap();
+        let broker = self.setting("B2K_KAFKA_BROKERS");
         let head: (String, u64) = {
-            let mut c = sql(MYSQL_PORT);
+            let mut c = sql(port);
             let row: mysql::Row = c.query_first("SHOW MASTER STATUS").unwrap().unwrap();
             (row.get(0).unwrap(), row.get(1).unwrap())
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if let Some(cp) = checkpoint(commit_topic, pipeline) {
+            if let Some(cp) = checkpoint_at(&broker, commit_topic, pipeline) {
                 let file = cp["file"].as_str().unwrap().to_string();
                 let pos = cp["pos"].as_u64().unwrap();
                 if (file.clone(), pos) >= head {
@@ -304,6 +319,31 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("checkpoint never reached {head:?}:\n{}", self.log_text());
+    }
+
+    /// The value this daemon was started with for `key`.
+    pub fn setting(&self, key: &str) -> String {
+        self.env
+            .iter()
+            .rfind(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("daemon started without {key}"))
+    }
+
+    /// Peak resident memory (VmHWM) of the running daemon, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
+    /// The exit status if the daemon has ended.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 }
 
@@ -318,9 +358,14 @@ impl Drop for Daemon {
 
 /// The newest checkpoint record of `pipeline`, read with kafka-python.
 pub fn checkpoint(commit_topic: &str, pipeline: &str) -> Option<Value> {
+    checkpoint_at(BROKER, commit_topic, pipeline)
+}
+
+/// `checkpoint` from the broker at `broker`.
+pub fn checkpoint_at(broker: &str, commit_topic: &str, pipeline: &str) -> Option<Value> {
     let out = Command::new(python())
         .arg(root().join("tests/consume.py"))
-        .args([BROKER, commit_topic, "-", "0.5"])
+        .args([broker, commit_topic, "-", "0.5"])
         .output()
         .expect("run consume.py");
     if !out.status.success() {
