@@ -15,4 +15,5 @@ pub mod filter;
 pub mod format;
 pub mod kafka;
 pub mod pipeline;
+pub mod replay;
 pub mod source;

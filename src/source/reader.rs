@@ -15,6 +15,7 @@ use crossbeam_channel::Sender;
 use mysql::binlog::events::{Event, EventData, RowsEventData};
 use mysql::prelude::Queryable;
 use mysql::BinlogRequest;
+use mysql_common::binlog::consts::EventType;
 
 use crate::config::Config;
 use crate::event::{Position, RowChange, RowKind, TableSchema};
@@ -28,6 +29,24 @@ const MARIADB_ANNOTATE_ROWS: u8 = 160;
 const MARIADB_BINLOG_CHECKPOINT: u8 = 161;
 const MARIADB_GTID: u8 = 162;
 const MARIADB_GTID_LIST: u8 = 163;
+/// The event types the reader parses; every other one is skipped unread.
+const DECODED: &[u8] = &[
+    EventType::QUERY_EVENT as u8,
+    EventType::ROTATE_EVENT as u8,
+    EventType::XID_EVENT as u8,
+    EventType::TABLE_MAP_EVENT as u8,
+    EventType::WRITE_ROWS_EVENT_V1 as u8,
+    EventType::UPDATE_ROWS_EVENT_V1 as u8,
+    EventType::DELETE_ROWS_EVENT_V1 as u8,
+    EventType::WRITE_ROWS_EVENT as u8,
+    EventType::UPDATE_ROWS_EVENT as u8,
+    EventType::DELETE_ROWS_EVENT as u8,
+    EventType::GTID_EVENT as u8,
+    EventType::ANONYMOUS_GTID_EVENT as u8,
+    EventType::PARTIAL_UPDATE_ROWS_EVENT as u8,
+    EventType::TRANSACTION_PAYLOAD_EVENT as u8,
+];
+
 /// MariaDB GTID flag: the event group has no BEGIN/COMMIT (DDL).
 const FL_STANDALONE: u8 = 1;
 
@@ -95,6 +114,9 @@ pub struct Reader {
     checksums: bool,
     /// Table ids whose table map the filter rejected.
     filtered: HashSet<u64>,
+    /// Column names may be read from information_schema (off for binlog
+    /// files replayed without `--schema-from`: names stay positional).
+    catalog: bool,
 }
 
 impl Reader {
@@ -118,7 +140,19 @@ impl Reader {
             stopped: false,
             checksums: false,
             filtered: HashSet::new(),
+            catalog: true,
         }
+    }
+
+    /// Whether column names missing from table maps are looked up on the
+    /// configured server.
+    pub fn set_catalog(&mut self, on: bool) {
+        self.catalog = on;
+    }
+
+    /// Where the next event starts (the end of the last one read).
+    pub fn next_pos(&self) -> u64 {
+        self.next_pos
     }
 
     /// Where a reconnect must resume so that nothing is missed and nothing
@@ -277,6 +311,13 @@ impl Reader {
                 self.next_pos = end;
                 return Ok(());
             }
+            t if !DECODED.contains(&t) => {
+                // Not needed for row changes (FORMAT_DESCRIPTION, PREVIOUS_GTIDS,
+                // heartbeats, ...): never parsed, so their damage cannot hurt.
+                log::debug!("skipping event type {raw_type} at {}:{start}", self.file);
+                self.next_pos = end;
+                return Ok(());
+            }
             _ => {}
         }
         let data = match ev.read_data() {
@@ -369,7 +410,8 @@ impl Reader {
                 // events are then skipped undecoded.
                 if self.cfg.filter.allows(&t.database_name(), &t.table_name()) {
                     self.filtered.remove(&t.table_id());
-                    self.schemas.on_table_map(&t, Some(&self.cfg))?;
+                    let catalog = self.catalog.then_some(&self.cfg);
+                    self.schemas.on_table_map(&t, catalog)?;
                 } else {
                     self.filtered.insert(t.table_id());
                 }

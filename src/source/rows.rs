@@ -53,6 +53,7 @@ pub fn split_rows(
     let mut at = 0usize;
     let mut out = Vec::new();
     while at < buf.len() {
+        let row_start = at;
         let before = match images {
             Images::Before | Images::Both => Some(split_image(&buf, &mut at, table, before_cols)?),
             Images::After => None,
@@ -61,6 +62,16 @@ pub fn split_rows(
             Images::After | Images::Both => Some(split_image(&buf, &mut at, table, after_cols)?),
             Images::Before => None,
         };
+        if at == row_start {
+            // No column present: a damaged column bitmap. Without this the
+            // loop would never end.
+            return Err(DecodeError(format!(
+                "{}.{}: a row image of no bytes at offset {at} of {}",
+                table.database,
+                table.table,
+                buf.len()
+            )));
+        }
         out.push((before, after));
     }
     Ok(out)

@@ -235,14 +235,17 @@ pub fn from_table_map(
         if col.col_type.is_numeric_type() {
             col.unsigned = signedness.next().unwrap_or(false);
         }
-        if col.col_type.is_character_type() {
-            col.charset = charsets
+        // ENUM and SET travel as type STRING but have their own charset
+        // list: test them first, or every later text column takes the
+        // charset of the one before it.
+        if is_enum_or_set(col) {
+            col.charset = enum_set_charsets
                 .next()
                 .transpose()
                 .map_err(|e| bad(e.to_string()))?
                 .unwrap_or(0);
-        } else if is_enum_or_set(col) {
-            col.charset = enum_set_charsets
+        } else if col.col_type.is_character_type() {
+            col.charset = charsets
                 .next()
                 .transpose()
                 .map_err(|e| bad(e.to_string()))?

@@ -1,0 +1,283 @@
+//! Offline mode: binlog files (as a server writes them, or kept as backups)
+//! through the same decoder as the live stream, out as the same JSON
+//! messages, one per line. It is how operators look into old binlogs and how
+//! the tests read real files from many server versions.
+//!
+//! A file that ends inside an event, or holds an event the decoder cannot
+//! read, stops the replay with an error naming the file and the offset; the
+//! messages of the complete transactions before it were already written.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Arc;
+
+use crossbeam_channel::{unbounded, Receiver};
+use mysql_common::binlog::consts::BinlogVersion;
+use mysql_common::binlog::{BinlogFileHeader, EventStreamReader};
+
+use crate::config::Config;
+use crate::event::{Position, RowChange};
+use crate::format::maxwell;
+use crate::pipeline::Shared;
+use crate::source::reader::Reader;
+use crate::source::SourceError;
+
+/// Errors of the offline boundary; each names the file.
+#[derive(Debug)]
+pub enum ReplayError {
+    Open {
+        file: String,
+        detail: String,
+    },
+    NotBinlog {
+        file: String,
+    },
+    Corrupt {
+        file: String,
+        offset: u64,
+        detail: String,
+    },
+    Truncated {
+        file: String,
+        offset: u64,
+        len: u64,
+    },
+    Output(io::Error),
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::Open { file, detail } => write!(f, "cannot open {file}: {detail}"),
+            ReplayError::NotBinlog { file } => write!(
+                f,
+                "{file} is not a binlog file (it does not start with the binlog magic bytes fe 62 69 6e)"
+            ),
+            ReplayError::Corrupt { file, offset, detail } => write!(
+                f,
+                "cannot decode {file} at offset {offset}: {detail}; the transactions before it were written"
+            ),
+            ReplayError::Truncated { file, offset, len } => write!(
+                f,
+                "{file} is truncated: the event at offset {offset} runs past the end of the file ({len} bytes); the transactions before it were written"
+            ),
+            ReplayError::Output(e) => write!(f, "cannot write the output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+/// What a replay read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReplaySummary {
+    pub files: usize,
+    pub events: u64,
+    pub rows: u64,
+}
+
+/// Replays `paths` in order to `out` as JSON lines. With `catalog`, column
+/// names the files lack come from the configured server's
+/// information_schema; otherwise they stay positional (`@1`, `@2`, …).
+pub fn replay_files(
+    cfg: &Config,
+    paths: &[&Path],
+    catalog: bool,
+    out: &mut dyn Write,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut total = ReplaySummary::default();
+    for path in paths {
+        let shown = path.display().to_string();
+        let f = File::open(path).map_err(|e| ReplayError::Open {
+            file: shown.clone(),
+            detail: e.to_string(),
+        })?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| shown.clone());
+        let s = replay_stream(cfg, &shown, &name, BufReader::new(f), len, catalog, out)?;
+        total.files += 1;
+        total.events += s.events;
+        total.rows += s.rows;
+    }
+    Ok(total)
+}
+
+/// Replays one binlog from `input` (`len` bytes). `shown` names it in
+/// errors; `name` is the file name positions carry.
+pub fn replay_stream(
+    cfg: &Config,
+    shown: &str,
+    name: &str,
+    input: impl BufRead,
+    len: u64,
+    catalog: bool,
+    out: &mut dyn Write,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut input = input;
+    BinlogFileHeader::read(&mut input).map_err(|_| ReplayError::NotBinlog {
+        file: shown.to_string(),
+    })?;
+    let mut events = EventStreamReader::new(BinlogVersion::Version4);
+    let shared = Arc::new(Shared::new());
+    let (tx, rx) = unbounded();
+    let start = Position {
+        file: name.into(),
+        pos: 4,
+        rows: 0,
+        gtid: None,
+    };
+    let mut reader = Reader::new(cfg.clone(), shared.clone(), tx, start);
+    reader.set_catalog(catalog);
+    let mut summary = ReplaySummary {
+        files: 1,
+        ..Default::default()
+    };
+    let mut line = Vec::with_capacity(512);
+    // Where the last complete event ended, in bytes from the file start.
+    let mut good = 4u64;
+    let corrupt = |offset: u64, detail: String| ReplayError::Corrupt {
+        file: shown.to_string(),
+        offset,
+        detail,
+    };
+    let truncated = |offset: u64| ReplayError::Truncated {
+        file: shown.to_string(),
+        offset,
+        len,
+    };
+    let mut buf = Vec::new();
+    let mut checksums = false;
+    loop {
+        // Frame the event here, so that a cut or damaged length never
+        // reaches the decoder: it trusts the header's size (allocating it
+        // and panicking when the bytes run out).
+        let mut header = [0u8; HEADER_LEN];
+        match read_full(&mut input, &mut header).map_err(ReplayError::Output)? {
+            0 => break,
+            HEADER_LEN => {}
+            _ => return Err(truncated(good)),
+        }
+        let size = u32::from_le_bytes(header[9..13].try_into().expect("4 bytes")) as u64;
+        if size < HEADER_LEN as u64 {
+            return Err(corrupt(
+                good,
+                format!("event size {size} is smaller than an event header"),
+            ));
+        }
+        if good + size > len {
+            return Err(truncated(good));
+        }
+        if checksums && size < (HEADER_LEN + CHECKSUM_LEN) as u64 {
+            return Err(corrupt(
+                good,
+                format!("event size {size} leaves no room for its checksum"),
+            ));
+        }
+        buf.clear();
+        buf.extend_from_slice(&header);
+        buf.resize(size as usize, 0);
+        if read_full(&mut input, &mut buf[HEADER_LEN..]).map_err(ReplayError::Output)?
+            < size as usize - HEADER_LEN
+        {
+            return Err(truncated(good));
+        }
+        // The decoders of mysql_common and of this crate must never panic on
+        // bad bytes; should one still do, the file is reported as damaged.
+        let ev = match catch_unwind(AssertUnwindSafe(|| events.read(&buf[..]))) {
+            Ok(Ok(Some(ev))) => ev,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => return Err(corrupt(good, e.to_string())),
+            Err(p) => return Err(corrupt(good, contained(p))),
+        };
+        let event_start = good;
+        if ev.header().event_type_raw() == FORMAT_DESCRIPTION {
+            checksums = ev
+                .footer()
+                .get_checksum_alg()
+                .ok()
+                .flatten()
+                .is_some_and(|a| {
+                    a != mysql_common::binlog::consts::BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_OFF
+                });
+        }
+        good += size;
+        summary.events += 1;
+        let decoded = match catch_unwind(AssertUnwindSafe(|| reader.on_event(&ev))) {
+            Ok(r) => r,
+            Err(p) => return Err(corrupt(event_start, contained(p))),
+        };
+        summary.rows += drain(&rx, &shared, &mut line, out)?;
+        if let Err(e) = decoded {
+            let detail = match e {
+                SourceError::Corrupt { detail, .. } => detail,
+                other => other.to_string(),
+            };
+            return Err(ReplayError::Corrupt {
+                file: shown.to_string(),
+                offset: reader.next_pos(),
+                detail,
+            });
+        }
+    }
+    out.flush().map_err(ReplayError::Output)?;
+    Ok(summary)
+}
+
+/// Writes the rows the reader handed on and clears them from the waiting
+/// queue (offline, nothing waits for acknowledgements).
+fn drain(
+    rx: &Receiver<Vec<RowChange>>,
+    shared: &Shared,
+    line: &mut Vec<u8>,
+    out: &mut dyn Write,
+) -> Result<u64, ReplayError> {
+    let mut n = 0;
+    while let Ok(rows) = rx.try_recv() {
+        for r in &rows {
+            line.clear();
+            maxwell::write_value_json(line, r);
+            line.push(b'\n');
+            out.write_all(line).map_err(ReplayError::Output)?;
+            n += 1;
+        }
+        shared.ack_batch(rows.iter().map(|r| (r.seq, 0)));
+    }
+    shared.release_prefix();
+    Ok(n)
+}
+
+/// Bytes of a v4 event header; its size field is at offset 9.
+const HEADER_LEN: usize = 19;
+
+const CHECKSUM_LEN: usize = 4;
+const FORMAT_DESCRIPTION: u8 = 15;
+
+/// The error text for a decoder panic that `catch_unwind` contained.
+fn contained(payload: Box<dyn std::any::Any + Send>) -> String {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    format!("the binlog decoder failed on this event ({msg})")
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match input.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
