@@ -6,3 +6,4 @@
 pub mod json;
 pub mod maxwell;
 pub mod value;
+pub mod wkt;

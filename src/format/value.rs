@@ -133,7 +133,23 @@ pub fn write_cell(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8]) {
         ColumnType::MYSQL_TYPE_ENUM => write_enum(out, col, le(b)),
         ColumnType::MYSQL_TYPE_SET => write_set(out, col, le(b)),
         ColumnType::MYSQL_TYPE_JSON => write_json(out, col, b),
-        ColumnType::MYSQL_TYPE_GEOMETRY | ColumnType::MYSQL_TYPE_VECTOR => write_base64(out, b),
+        ColumnType::MYSQL_TYPE_GEOMETRY => match super::wkt::geometry_to_wkt(b) {
+            Some(wkt) => write_str(out, &wkt),
+            None => bad(out, col, "GEOMETRY"),
+        },
+        ColumnType::MYSQL_TYPE_VECTOR => write_base64(out, b),
+        ColumnType::MYSQL_TYPE_STRING if col.charset == BINARY_CHARSET => {
+            // BINARY(n): the binlog drops the trailing 0x00 padding; put it
+            // back, so the value is the n bytes a SELECT returns.
+            let n = crate::source::rows::string_max_len(&col.meta);
+            if b.len() < n {
+                let mut padded = b.to_vec();
+                padded.resize(n, 0);
+                write_base64(out, &padded);
+            } else {
+                write_base64(out, b);
+            }
+        }
         _ => write_text(out, col.charset, b),
     }
 }
@@ -437,14 +453,24 @@ fn write_json(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8]) {
 }
 
 /// The shortest text that reads back to the same float (FLOAT as f32).
+/// The shortest text that reads back as the same f32 (FLOAT) or f64
+/// (DOUBLE). Rust's plain form writes 1e308 as 309 digits, which JSON
+/// readers take for an integer and reject or widen; like JavaScript, very
+/// large and very small magnitudes use an exponent instead.
 fn write_float(out: &mut Vec<u8>, v: f64, single: bool) {
     if !v.is_finite() {
         out.extend_from_slice(b"null");
-    } else if single {
-        out.extend_from_slice(format!("{}", v as f32).as_bytes());
-    } else {
-        out.extend_from_slice(format!("{v}").as_bytes());
+        return;
     }
+    let a = v.abs();
+    let exponent = a != 0.0 && !(1e-6..1e16).contains(&a);
+    let text = match (single, exponent) {
+        (true, false) => format!("{}", v as f32),
+        (true, true) => format!("{:e}", v as f32),
+        (false, false) => format!("{v}"),
+        (false, true) => format!("{v:e}"),
+    };
+    out.extend_from_slice(text.as_bytes());
 }
 
 #[cfg(test)]
@@ -459,6 +485,27 @@ mod tests {
             unsigned,
             charset: 45,
             labels: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn floats_are_shortest_and_use_an_exponent_when_huge_or_tiny() {
+        let f = |v: f64, single: bool| {
+            let mut o = Vec::new();
+            write_float(&mut o, v, single);
+            String::from_utf8(o).unwrap()
+        };
+        assert_eq!(f(1.5, false), "1.5");
+        assert_eq!(f(-0.1, false), "-0.1");
+        assert_eq!(f(f64::MAX, false), "1.7976931348623157e308");
+        assert_eq!(f(-3.40282e38, true), "-3.40282e38");
+        assert_eq!(f(1.5e-300, false), "1.5e-300");
+        assert_eq!(f(0.1f32 as f64, true), "0.1");
+        assert_eq!(f(123456789.0, false), "123456789");
+        assert_eq!(f(f64::NAN, false), "null");
+        for s in ["1.7976931348623157e308", "-3.40282e38", "1.5e-300"] {
+            let v: serde_json::Value = serde_json::from_str(s).unwrap();
+            assert!(v.is_f64(), "{s} reads as a float");
         }
     }
 
@@ -635,7 +682,7 @@ mod tests {
                 &col(ColumnType::MYSQL_TYPE_DOUBLE, &[8], false),
                 &2.5e-7f64.to_le_bytes()
             ),
-            "0.00000025"
+            "2.5e-7"
         );
         assert_eq!(
             render(&col(ColumnType::MYSQL_TYPE_BIT, &[0, 2], false), &[1, 2]),

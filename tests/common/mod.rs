@@ -110,6 +110,8 @@ pub struct Msg {
     pub offset: i64,
     pub key: Value,
     pub value: Value,
+    /// The value's text as it came, for checks of exact number tokens.
+    pub raw: String,
 }
 
 /// Reads `topic` from the beginning with kafka-python and keeps the records
@@ -140,6 +142,7 @@ pub fn consume_at(broker: &str, topic: &str, db: &str, want: usize, idle: f64) -
                 offset: m["offset"].as_i64().unwrap(),
                 key: serde_json::from_str(m["key"].as_str().unwrap_or("null")).unwrap(),
                 value: serde_json::from_str(m["value"].as_str().unwrap_or("null")).unwrap(),
+                raw: m["value"].as_str().unwrap_or("").to_string(),
             }
         })
         .collect()
