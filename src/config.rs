@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::filter::TableFilter;
+use crate::format::value::Style;
 use crate::kafka::Compression;
 
 /// A configuration key: its name, default ("" = no default / empty), and
@@ -46,6 +47,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "pipeline.checkpoint_interval_ms", default: "1000", help: "how often the newest released position is written to the commit topic" },
     Key { name: "pipeline.heartbeat_interval_ms", default: "5000", help: "with nothing new, the checkpoint is rewritten this often to prove the daemon alive; another daemon waits 3x this before taking over the pipeline" },
     Key { name: "pipeline.shutdown_timeout_ms", default: "30000", help: "on SIGTERM, how long to keep trying to flush before giving up (exit 1, checkpoint unmoved)" },
+    Key { name: "output.zero_dates", default: "null", help: "zero and partly-zero dates (0000-00-00, 2024-00-00): null, or text as the server prints them" },
     Key { name: "filter.include", default: "*.*", help: "tables to publish: comma-separated db.table patterns, * matches any run of characters" },
     Key { name: "filter.exclude", default: "", help: "tables not to publish even if included (same patterns); their events still move the checkpoint" },
     Key { name: "start.position", default: "latest", help: "where to start when no checkpoint exists: earliest, latest or FILE:POS" },
@@ -139,6 +141,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub start_position: StartPosition,
     pub filter: TableFilter,
+    pub style: Style,
 }
 
 impl Config {
@@ -250,6 +253,19 @@ impl Config {
             heartbeat_interval: ms("pipeline.heartbeat_interval_ms")?,
             shutdown_timeout: ms("pipeline.shutdown_timeout_ms")?,
             start_position: parse_start(&get("start.position"))?,
+            style: Style {
+                zero_dates_as_text: match get("output.zero_dates").as_str() {
+                    "null" => false,
+                    "text" => true,
+                    other => {
+                        return Err(ConfigError::BadValue {
+                            key: "output.zero_dates".into(),
+                            value: other.into(),
+                            expected: "null or text".into(),
+                        })
+                    }
+                },
+            },
             filter: TableFilter::parse(&nonempty("filter.include")?, &get("filter.exclude"))
                 .map_err(|(key, expected)| ConfigError::BadValue {
                     value: get(&key),

@@ -21,6 +21,7 @@ use mysql_common::binlog::{BinlogFileHeader, EventStreamReader};
 use crate::config::Config;
 use crate::event::{Position, RowChange};
 use crate::format::maxwell;
+use crate::format::value::Style;
 use crate::pipeline::Shared;
 use crate::source::reader::Reader;
 use crate::source::SourceError;
@@ -212,7 +213,7 @@ pub fn replay_stream(
             Ok(r) => r,
             Err(p) => return Err(corrupt(event_start, contained(p))),
         };
-        summary.rows += drain(&rx, &shared, &mut line, out)?;
+        summary.rows += drain(&rx, &shared, &mut line, &cfg.style, out)?;
         if let Err(e) = decoded {
             let detail = match e {
                 SourceError::Corrupt { detail, .. } => detail,
@@ -235,13 +236,14 @@ fn drain(
     rx: &Receiver<Vec<RowChange>>,
     shared: &Shared,
     line: &mut Vec<u8>,
+    style: &Style,
     out: &mut dyn Write,
 ) -> Result<u64, ReplayError> {
     let mut n = 0;
     while let Ok(rows) = rx.try_recv() {
         for r in &rows {
             line.clear();
-            maxwell::write_value_json(line, r);
+            maxwell::write_value_json(line, r, style);
             line.push(b'\n');
             out.write_all(line).map_err(ReplayError::Output)?;
             n += 1;

@@ -247,6 +247,16 @@ fn every_column_type_comes_out_as_the_server_renders_it_on_insert_update_and_del
     // The 1 MB BLOB makes a 1.4 MB message.
     let env = with(env, "B2K_KAFKA_MAX_RECORD_BYTES", "4194304");
     let daemon = Daemon::start(&env);
+    // A second pipeline with output.zero_dates=text.
+    let topic_text = unique("types_text");
+    let env_text = with(
+        settings(&topic_text),
+        "B2K_FILTER_INCLUDE",
+        &format!("{db}.*"),
+    );
+    let env_text = with(env_text, "B2K_KAFKA_MAX_RECORD_BYTES", "4194304");
+    let env_text = with(env_text, "B2K_OUTPUT_ZERO_DATES", "text");
+    let daemon_text = Daemon::start(&env_text);
     let mut c = sql(common::MYSQL_PORT);
     c.query_drop(format!("USE `{db}`")).unwrap();
     c.query_drop("SET SESSION sql_mode = ''").unwrap();
@@ -308,5 +318,21 @@ fn every_column_type_comes_out_as_the_server_renders_it_on_insert_update_and_del
         "{} columns x {n} rows inserted, updated twice and deleted: {checked} values equal to the server's rendering",
         COLUMNS.len()
     );
+
+    // With output.zero_dates=text every date is the server's text, zero
+    // dates included.
+    let inserts = consume(&topic_text, &db, n, 20.0);
+    let mut zero = 0;
+    for (m, (_, server)) in inserts.iter().zip(&inserted) {
+        for ((name, _, r), s) in COLUMNS.iter().zip(server) {
+            if let (Render::DateText, Some(s)) = (r, s) {
+                assert_eq!(m.value["data"][*name], Value::String(s.clone()), "{name}");
+                zero += expected(*r, Some(s)).is_null() as usize;
+            }
+        }
+    }
+    assert!(zero >= 4, "zero dates were among them: {zero}");
+    println!("output.zero_dates=text: {zero} zero dates written as the server prints them");
     drop(daemon);
+    drop(daemon_text);
 }

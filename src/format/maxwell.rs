@@ -8,7 +8,7 @@
 //! one row's changes land in one partition.
 
 use super::json::{write_i64, write_key, write_str, write_u64};
-use super::value::write_cell;
+use super::value::{write_cell, Style};
 use crate::event::{Cell, ColumnSchema, RowChange, RowImage, RowKind, TableSchema};
 
 /// The image whose values name the row: after for inserts and updates,
@@ -21,15 +21,21 @@ fn row_image(r: &RowChange) -> Option<&RowImage> {
 }
 
 /// Appends column `i`'s value from `img` (null when NULL or absent).
-fn write_col(out: &mut Vec<u8>, col: &ColumnSchema, img: Option<&RowImage>, i: usize) {
+fn write_col(
+    out: &mut Vec<u8>,
+    col: &ColumnSchema,
+    img: Option<&RowImage>,
+    i: usize,
+    style: &Style,
+) {
     match img.and_then(|m| m.cell(i)) {
-        Some(b) => write_cell(out, col, b),
+        Some(b) => write_cell(out, col, b, style),
         None => out.extend_from_slice(b"null"),
     }
 }
 
 /// Appends the message key.
-pub fn write_key_json(out: &mut Vec<u8>, r: &RowChange) {
+pub fn write_key_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     let t = &r.table;
     out.push(b'{');
     write_key(out, "database");
@@ -43,14 +49,14 @@ pub fn write_key_json(out: &mut Vec<u8>, r: &RowChange) {
             out.push(b',');
             write_str(out, &format!("pk.{}", col.name));
             out.push(b':');
-            write_col(out, col, image, i);
+            write_col(out, col, image, i, style);
         }
     }
     out.push(b'}');
 }
 
 /// Appends the message value.
-pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange) {
+pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     let t: &TableSchema = &r.table;
     out.push(b'{');
     write_key(out, "database");
@@ -95,7 +101,7 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange) {
             out.push(b',');
         }
         match t.columns.get(i) {
-            Some(col) => write_col(out, col, image, i),
+            Some(col) => write_col(out, col, image, i, style),
             None => out.extend_from_slice(b"null"),
         }
     }
@@ -111,7 +117,7 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange) {
     out.push(b']');
     out.push(b',');
     write_key(out, "data");
-    write_row(out, t, image);
+    write_row(out, t, image, style);
     if let (RowKind::Update, Some(before), Some(after)) = (r.kind, &r.before, &r.after) {
         // Changed columns are those whose logged bytes differ: no need to
         // render both sides to compare them.
@@ -134,14 +140,14 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange) {
             }
             first = false;
             write_key(out, &col.name);
-            write_col(out, col, Some(before), i);
+            write_col(out, col, Some(before), i, style);
         }
         out.push(b'}');
     }
     out.push(b'}');
 }
 
-fn write_row(out: &mut Vec<u8>, t: &TableSchema, image: Option<&RowImage>) {
+fn write_row(out: &mut Vec<u8>, t: &TableSchema, image: Option<&RowImage>, style: &Style) {
     out.push(b'{');
     let mut first = true;
     for (i, col) in t.columns.iter().enumerate() {
@@ -153,7 +159,7 @@ fn write_row(out: &mut Vec<u8>, t: &TableSchema, image: Option<&RowImage>) {
         }
         first = false;
         write_key(out, &col.name);
-        write_col(out, col, image, i);
+        write_col(out, col, image, i, style);
     }
     out.push(b'}');
 }
@@ -242,8 +248,8 @@ mod tests {
 
     fn encode(r: &RowChange) -> (serde_json::Value, serde_json::Value) {
         let (mut k, mut v) = (Vec::new(), Vec::new());
-        write_key_json(&mut k, r);
-        write_value_json(&mut v, r);
+        write_key_json(&mut k, r, &Style::default());
+        write_value_json(&mut v, r, &Style::default());
         (
             serde_json::from_slice(&k).unwrap(),
             serde_json::from_slice(&v).unwrap(),

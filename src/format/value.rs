@@ -34,8 +34,17 @@ fn signed(v: u64, bytes: usize) -> i64 {
     ((v << shift) as i64) >> shift
 }
 
+/// How values are written where the README leaves the operator a choice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// `output.zero_dates=text`: zero and partly-zero dates as the server
+    /// prints them (`"0000-00-00"`) instead of null.
+    pub zero_dates_as_text: bool,
+}
+
 /// Appends the JSON for `b`, the bytes of a non-NULL value of `col`.
-pub fn write_cell(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8]) {
+pub fn write_cell(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8], style: &Style) {
+    let zt = style.zero_dates_as_text;
     match real_type(col) {
         ColumnType::MYSQL_TYPE_TINY
         | ColumnType::MYSQL_TYPE_SHORT
@@ -73,7 +82,7 @@ pub fn write_cell(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8]) {
         ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => {
             let v = le(b);
             let (d, m, y) = (v & 31, (v >> 5) & 15, v >> 9);
-            write_date(out, y, m, d, None);
+            write_date(out, y, m, d, None, zt);
         }
         ColumnType::MYSQL_TYPE_DATETIME => {
             // Pre-5.6 DATETIME: the decimal number YYYYMMDDhhmmss.
@@ -85,6 +94,7 @@ pub fn write_cell(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8]) {
                 date / 100 % 100,
                 date % 100,
                 Some((time / 10_000, time / 100 % 100, time % 100, 0, 0)),
+                zt,
             );
         }
         ColumnType::MYSQL_TYPE_DATETIME2 => {
@@ -108,9 +118,10 @@ pub fn write_cell(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8]) {
                     micros,
                     col.fsp(),
                 )),
+                zt,
             );
         }
-        ColumnType::MYSQL_TYPE_TIMESTAMP => write_timestamp(out, le(b) as i64, 0, 0),
+        ColumnType::MYSQL_TYPE_TIMESTAMP => write_timestamp(out, le(b) as i64, 0, 0, zt),
         ColumnType::MYSQL_TYPE_TIMESTAMP2 => {
             if b.len() < 4 {
                 return bad(out, col, "TIMESTAMP");
@@ -120,6 +131,7 @@ pub fn write_cell(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8]) {
                 be(&b[..4]) as i64,
                 frac_micros(&b[4..], col.fsp()),
                 col.fsp(),
+                zt,
             );
         }
         ColumnType::MYSQL_TYPE_TIME => {
@@ -261,8 +273,10 @@ fn write_date(
     m: u64,
     d: u64,
     time: Option<(u64, u64, u64, u32, usize)>,
+    zero_as_text: bool,
 ) {
-    if y == 0 || m == 0 || d == 0 || m > 12 || d > 31 || y > 9999 {
+    let zero = y == 0 || m == 0 || d == 0;
+    if (zero && !zero_as_text) || m > 12 || d > 31 || y > 9999 {
         out.extend_from_slice(b"null");
         return;
     }
@@ -287,9 +301,13 @@ fn write_date(
 
 /// Seconds since the epoch → `"YYYY-MM-DD HH:MM:SS[.f]"` in UTC; 0 (the zero
 /// TIMESTAMP) → null.
-fn write_timestamp(out: &mut Vec<u8>, secs: i64, micros: u32, fsp: usize) {
+fn write_timestamp(out: &mut Vec<u8>, secs: i64, micros: u32, fsp: usize, zero_as_text: bool) {
     if secs == 0 && micros == 0 {
-        out.extend_from_slice(b"null");
+        if zero_as_text {
+            write_date(out, 0, 0, 0, Some((0, 0, 0, 0, fsp)), true);
+        } else {
+            out.extend_from_slice(b"null");
+        }
         return;
     }
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
@@ -300,6 +318,7 @@ fn write_timestamp(out: &mut Vec<u8>, secs: i64, micros: u32, fsp: usize) {
         m as u64,
         d as u64,
         Some((rem / 3600, rem % 3600 / 60, rem % 60, micros, fsp)),
+        false,
     );
 }
 
@@ -511,7 +530,7 @@ mod tests {
 
     fn render(c: &ColumnSchema, b: &[u8]) -> String {
         let mut out = Vec::new();
-        write_cell(&mut out, c, b);
+        write_cell(&mut out, c, b, &Style::default());
         String::from_utf8(out).unwrap()
     }
 

@@ -116,9 +116,9 @@ impl Producer {
     /// checkpoint ends right before it.
     fn encode(&mut self, r: &RowChange) -> Result<(), PipelineError> {
         let mut key = Vec::with_capacity(64);
-        maxwell::write_key_json(&mut key, r);
+        maxwell::write_key_json(&mut key, r, &self.cfg.style);
         let mut value = Vec::with_capacity(256);
-        maxwell::write_value_json(&mut value, r);
+        maxwell::write_value_json(&mut value, r, &self.cfg.style);
         let partition = if r.table.primary_key.is_empty() {
             // No primary key: keep the table's rows together.
             let mut k = Vec::with_capacity(64);
