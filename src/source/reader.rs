@@ -29,6 +29,10 @@ const MARIADB_ANNOTATE_ROWS: u8 = 160;
 const MARIADB_BINLOG_CHECKPOINT: u8 = 161;
 const MARIADB_GTID: u8 = 162;
 const MARIADB_GTID_LIST: u8 = 163;
+/// MariaDB `log_bin_compress=ON`: a statement, and rows events (v1 166-168,
+/// v2 169-171) whose row data is zlib-compressed.
+const MARIADB_QUERY_COMPRESSED: u8 = 165;
+const MARIADB_ROWS_COMPRESSED: std::ops::RangeInclusive<u8> = 166..=171;
 /// The event types the reader parses; every other one is skipped unread.
 const DECODED: &[u8] = &[
     EventType::QUERY_EVENT as u8,
@@ -191,6 +195,69 @@ impl Reader {
         result
     }
 
+    /// A MariaDB compressed rows event, rebuilt as the plain rows event it
+    /// stands for: same header and bitmaps, the row data inflated.
+    fn decompress_rows(&self, ev: &Event) -> Result<Event, String> {
+        let fde = self
+            .fde
+            .as_ref()
+            .ok_or("compressed rows event before any FORMAT_DESCRIPTION event")?;
+        let raw = ev.header().event_type_raw();
+        // 166-168 stand for the v1 types 23-25, 169-171 for the v2 30-32.
+        let (plain, v2) = if raw <= 168 {
+            (raw - 143, false)
+        } else {
+            (raw - 139, true)
+        };
+        let update = matches!(plain, 24 | 31);
+        let kind = EventType::try_from(plain).map_err(|_| format!("event type {plain}"))?;
+        let data = ev.data();
+        let cut = || format!("compressed rows event of {} bytes is cut short", data.len());
+        let mut at = fde.get_event_type_header_length(kind) as usize;
+        if v2 {
+            // The post-header ends in the length of the extra data,
+            // itself included.
+            let len = data
+                .get(at.checked_sub(2).ok_or_else(cut)?..at)
+                .ok_or_else(cut)?;
+            at += (u16::from_le_bytes([len[0], len[1]]) as usize).saturating_sub(2);
+        }
+        let (columns, n) = packed_int(data.get(at..).ok_or_else(cut)?).ok_or_else(cut)?;
+        at += n + (columns as usize).div_ceil(8) * if update { 2 } else { 1 };
+        let head = *data.get(at).ok_or_else(cut)?;
+        let lenlen = (head & 0x07) as usize;
+        let len = data
+            .get(at + 1..at + 1 + lenlen)
+            .ok_or_else(cut)?
+            .iter()
+            .fold(0u64, |acc, b| acc << 8 | *b as u64);
+        if len > MAX_PAYLOAD {
+            return Err(format!("compressed rows event inflates to {len} bytes"));
+        }
+        let mut rows = Vec::with_capacity(len as usize);
+        let zlib = flate2::read::ZlibDecoder::new(&data[at + 1 + lenlen..]);
+        std::io::Read::read_to_end(&mut std::io::Read::take(zlib, len + 1), &mut rows)
+            .map_err(|e| format!("compressed rows event: {e}"))?;
+        if rows.len() as u64 != len {
+            return Err(format!(
+                "compressed rows event inflates to {} bytes, its header says {len}",
+                rows.len()
+            ));
+        }
+        let h = ev.header();
+        let size = 19 + at + rows.len();
+        let mut bytes = Vec::with_capacity(size);
+        bytes.extend_from_slice(&h.timestamp().to_le_bytes());
+        bytes.push(plain);
+        bytes.extend_from_slice(&h.server_id().to_le_bytes());
+        bytes.extend_from_slice(&(size as u32).to_le_bytes());
+        bytes.extend_from_slice(&h.log_pos().to_le_bytes());
+        bytes.extend_from_slice(&h.flags_raw().to_le_bytes());
+        bytes.extend_from_slice(&data[..at]);
+        bytes.extend_from_slice(&rows);
+        Event::read(fde, &bytes[..]).map_err(|e| e.to_string())
+    }
+
     /// Where the next event starts (the end of the last one read).
     pub fn next_pos(&self) -> u64 {
         self.next_pos
@@ -351,6 +418,26 @@ impl Reader {
                 return Ok(());
             }
             MARIADB_ANNOTATE_ROWS | MARIADB_BINLOG_CHECKPOINT | MARIADB_GTID_LIST => {
+                self.next_pos = end;
+                return Ok(());
+            }
+            MARIADB_QUERY_COMPRESSED => {
+                // Only statements longer than log_bin_compress_min_len are
+                // compressed, so never BEGIN or COMMIT: a DDL or another
+                // statement, handled like an uncompressed one.
+                self.schemas.invalidate_catalog();
+                self.next_pos = end;
+                if !self.txn.as_ref().is_some_and(|t| t.explicit) {
+                    return self.commit();
+                }
+                return Ok(());
+            }
+            t if MARIADB_ROWS_COMPRESSED.contains(&t) => {
+                let plain = self.decompress_rows(ev).map_err(|e| self.corrupt(e))?;
+                let outer = self.payload_at.replace((start, end));
+                let result = self.on_event(&plain);
+                self.payload_at = outer;
+                result?;
                 self.next_pos = end;
                 return Ok(());
             }
@@ -650,6 +737,23 @@ impl Reader {
         self.marker(pos);
         Ok(())
     }
+}
+
+/// A MySQL packed (length-encoded) integer and its byte count.
+fn packed_int(b: &[u8]) -> Option<(u64, usize)> {
+    let n = match *b.first()? {
+        x @ 0..=250 => return Some((x as u64, 1)),
+        252 => 2,
+        253 => 3,
+        254 => 8,
+        _ => return None,
+    };
+    let v = b
+        .get(1..1 + n)?
+        .iter()
+        .rev()
+        .fold(0u64, |acc, x| acc << 8 | *x as u64);
+    Some((v, 1 + n))
 }
 
 /// Largest decompressed transaction accepted (a damaged size field must
