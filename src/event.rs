@@ -72,6 +72,9 @@ pub struct ColumnSchema {
     pub charset: u16,
     /// ENUM or SET labels, in definition order.
     pub labels: Vec<String>,
+    /// MariaDB JSON: a LONGTEXT with a `json_valid` CHECK, known only from
+    /// information_schema. Its text is embedded as a JSON value.
+    pub json: bool,
 }
 
 impl ColumnSchema {

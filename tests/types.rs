@@ -52,7 +52,7 @@ const COLUMNS: &[(&str, &str, Render)] = &[
     ("lb", "LONGBLOB", Render::Base64),
     ("e", "ENUM('a','b','ü')", Render::Text),
     ("st", "SET('x','y','z')", Render::Set),
-    ("j", "JSON", Render::Text),
+    ("j", "JSON", Render::Json),
     ("g", "GEOMETRY", Render::Wkt),
 ];
 
@@ -75,11 +75,13 @@ enum Render {
     Set,
     /// `ST_AsText(c)`.
     Wkt,
+    /// `CAST(c AS CHAR)` parsed: MariaDB JSON is embedded, not a string.
+    Json,
 }
 
 fn server_expr(col: &str, r: Render) -> String {
     match r {
-        Render::Number | Render::DateText | Render::Text | Render::Set => {
+        Render::Number | Render::DateText | Render::Text | Render::Set | Render::Json => {
             format!("CONVERT(CAST(`{col}` AS CHAR) USING utf8mb4)")
         }
         Render::Float32 | Render::Float64 => format!("CAST(`{col}` AS CHAR)"),
@@ -108,6 +110,7 @@ fn expected(r: Render, s: Option<&str>) -> Value {
             }
         }
         Render::Text | Render::Base64 | Render::Wkt => Value::String(s.to_string()),
+        Render::Json => serde_json::from_str(s).unwrap(),
         Render::Set => Value::Array(
             s.split(',')
                 .filter(|l| !l.is_empty())

@@ -175,6 +175,7 @@ mod tests {
 
     fn table() -> Arc<TableSchema> {
         let c = |name: &str, t, unsigned| ColumnSchema {
+            json: false,
             name: name.into(),
             col_type: t,
             meta: vec![],

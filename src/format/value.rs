@@ -162,8 +162,15 @@ pub fn write_cell(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8], style: &Style
                 write_base64(out, b);
             }
         }
+        // MariaDB JSON: the document itself, as MySQL's JSON type gives it;
+        // text that is not valid JSON (the CHECK can be dropped) stays a string.
+        _ if col.json && is_json(b) => out.extend_from_slice(b.trim_ascii()),
         _ => write_text(out, col.charset, b),
     }
+}
+
+fn is_json(b: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok()
 }
 
 fn bad(out: &mut Vec<u8>, col: &ColumnSchema, what: &str) {
@@ -498,6 +505,7 @@ mod tests {
 
     fn col(t: ColumnType, meta: &[u8], unsigned: bool) -> ColumnSchema {
         ColumnSchema {
+            json: false,
             name: "c".into(),
             col_type: t,
             meta: meta.to_vec(),

@@ -243,6 +243,7 @@ mod tests {
 
     fn col(t: ColumnType, meta: &[u8]) -> ColumnSchema {
         ColumnSchema {
+            json: false,
             name: "c".into(),
             col_type: t,
             meta: meta.to_vec(),

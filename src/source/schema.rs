@@ -27,6 +27,8 @@ pub struct SchemaCache {
     from_catalog: HashMap<(String, String), Vec<CatalogColumn>>,
     catalog: Option<Conn>,
     warned: bool,
+    /// MariaDB JSON columns per table, from information_schema.
+    json_columns: HashMap<(String, String), Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,11 +47,16 @@ impl SchemaCache {
             from_catalog: HashMap::new(),
             catalog: None,
             warned: false,
+            json_columns: HashMap::new(),
         }
     }
 
     /// Forgets everything learnt from information_schema: called after DDL.
     pub fn invalidate_catalog(&mut self) {
+        if !self.json_columns.is_empty() {
+            self.json_columns.clear();
+            self.by_id.retain(|_, t| !t.columns.iter().any(|c| c.json));
+        }
         if !self.from_catalog.is_empty() {
             self.from_catalog.clear();
             self.by_id
@@ -80,14 +87,51 @@ impl SchemaCache {
             }
         }
         let mut schema = from_table_map(tme, database, table)?;
-        if schema.names_from == NameSource::Positional {
-            if let Some(cfg) = cfg {
+        if let Some(cfg) = cfg {
+            if schema.names_from == NameSource::Positional {
                 self.fill_from_catalog(&mut schema, cfg)?;
+            }
+            if schema.columns.iter().any(maybe_mariadb_json) {
+                self.mark_json(&mut schema, cfg)?;
             }
         }
         let schema = Arc::new(schema);
         self.by_id.insert(id, schema.clone());
         Ok(schema)
+    }
+
+    /// Marks MariaDB JSON columns: LONGTEXTs whose CHECK is `json_valid`.
+    /// Asked once per table (until the next DDL), and only for tables with
+    /// a LONGTEXT column. A server without CHECK_CONSTRAINTS.TABLE_NAME
+    /// (MySQL, whose JSON is a type of its own) simply has none.
+    fn mark_json(&mut self, schema: &mut TableSchema, cfg: &Config) -> Result<(), SourceError> {
+        let key = (schema.database.clone(), schema.table.clone());
+        if !self.json_columns.contains_key(&key) {
+            if self.catalog.is_none() {
+                self.catalog = Some(super::connect(cfg)?);
+            }
+            let conn = self.catalog.as_mut().expect("connected");
+            let clauses: Vec<String> = conn
+                .exec(
+                    "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+                     WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
+                    (&key.0, &key.1),
+                )
+                .unwrap_or_else(|e| {
+                    log::debug!("no CHECK constraints for {}.{}: {e}", key.0, key.1);
+                    Vec::new()
+                });
+            let names = clauses
+                .iter()
+                .filter_map(|c| json_valid_column(c))
+                .collect();
+            self.json_columns.insert(key.clone(), names);
+        }
+        let names = &self.json_columns[&key];
+        for col in schema.columns.iter_mut() {
+            col.json = maybe_mariadb_json(col) && names.contains(&col.name);
+        }
+        Ok(())
     }
 
     fn fill_from_catalog(
@@ -219,6 +263,7 @@ pub fn from_table_map(
             unsigned: false,
             charset: 0,
             labels: Vec::new(),
+            json: false,
         });
     }
     let meta =
@@ -315,6 +360,18 @@ pub fn from_table_map(
 
 /// ENUM and SET are logged as MYSQL_TYPE_STRING with the real type in the
 /// first metadata byte.
+/// A LONGTEXT (BLOB type, 4 length bytes, not binary): what MariaDB's JSON is.
+fn maybe_mariadb_json(col: &ColumnSchema) -> bool {
+    col.col_type == ColumnType::MYSQL_TYPE_BLOB && col.meta.first() == Some(&4) && col.charset != 63
+}
+
+/// The column a `json_valid(`name`)` CHECK clause names.
+fn json_valid_column(clause: &str) -> Option<String> {
+    let rest = clause.trim().strip_prefix("json_valid(`")?;
+    let (name, tail) = rest.split_once('`')?;
+    (tail.trim() == ")").then(|| name.replace("``", "`"))
+}
+
 pub fn real_type(col: &ColumnSchema) -> ColumnType {
     if col.col_type == ColumnType::MYSQL_TYPE_STRING {
         if let Some(&b) = col.meta.first() {
