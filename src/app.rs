@@ -24,6 +24,7 @@ pub enum AppError {
         err: KafkaError,
     },
     Pipeline(PipelineError),
+    Replay(crate::replay::ReplayError),
     /// Another daemon is running this pipeline.
     Locked {
         pipeline: String,
@@ -39,6 +40,7 @@ impl fmt::Display for AppError {
             AppError::Source(e) => write!(f, "{e}"),
             AppError::Kafka { during, err } => write!(f, "{during}: {err}"),
             AppError::Pipeline(e) => write!(f, "{e}"),
+            AppError::Replay(e) => write!(f, "{e}"),
             AppError::Locked { pipeline, owner, age_ms } => write!(
                 f,
                 "pipeline '{pipeline}' is already running ({owner}, last heartbeat {:.1} s ago); two daemons must not share a pipeline.name: stop the other one or choose another name",
@@ -223,6 +225,84 @@ fn wait_for_lease(
     }
 }
 
+/// The data topic's partition count, creating the topic if it is missing.
+fn data_topic(admin: &mut Client, cfg: &Config) -> Result<usize, AppError> {
+    Ok(
+        match admin
+            .partitions(&cfg.topic)
+            .map_err(kafka("reading data topic metadata"))?
+        {
+            Some(n) => n,
+            None => {
+                admin
+                    .create_topic(
+                        &cfg.topic,
+                        cfg.topic_partitions,
+                        cfg.replication_factor,
+                        &[],
+                    )
+                    .map_err(kafka("creating the data topic"))?;
+                log::info!(
+                    "created data topic {} (partitions: {})",
+                    cfg.topic,
+                    cfg.topic_partitions
+                );
+                admin
+                    .partitions(&cfg.topic)
+                    .map_err(kafka("reading data topic metadata"))?
+                    .unwrap_or(cfg.topic_partitions as usize)
+            }
+        },
+    )
+}
+
+/// `replay` into the data topic: the files' rows through the same producer
+/// (batches, partitioning, retries) as a live run. It writes no checkpoint:
+/// a replay is one pass over the files given.
+pub fn replay_to_kafka(
+    cfg: &Config,
+    paths: &[&std::path::Path],
+    catalog: bool,
+) -> Result<crate::replay::ReplaySummary, AppError> {
+    let mut admin = kafka_client(cfg, "admin").map_err(kafka("connecting to Kafka"))?;
+    let partitions = data_topic(&mut admin, cfg)?;
+    let client = kafka_client(cfg, "producer").map_err(kafka("connecting the producer"))?;
+    let shared = Arc::new(Shared::new());
+    let (tx, rx) = crossbeam_channel::bounded(cfg.pending_events);
+    let first = paths
+        .first()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let start = Position {
+        file: first.into(),
+        pos: 4,
+        rows: 0,
+        gtid: None,
+    };
+    let producer = producer::spawn(cfg.clone(), shared.clone(), rx, client, partitions, start);
+    let replayed = crate::replay::replay_files_to(
+        cfg,
+        paths,
+        catalog,
+        &mut crate::replay::Sink::Producer {
+            pending: &tx,
+            shared: &shared,
+        },
+    );
+    drop(tx);
+    let produced = producer.join().expect("producer thread panicked");
+    // A producer failure is the cause of a replay that could not send.
+    produced.map_err(AppError::Pipeline)?;
+    let summary = replayed.map_err(AppError::Replay)?;
+    log::info!(
+        "replayed into {}: {} rows acknowledged",
+        cfg.topic,
+        shared.stats.rows_acked.load(Ordering::Relaxed)
+    );
+    Ok(summary)
+}
+
 /// Summary of a finished run.
 pub struct RunSummary {
     pub rows: u64,
@@ -299,31 +379,7 @@ pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
     .map_err(kafka("recording the start position"))?;
     drop(conn);
 
-    let partitions = match admin
-        .partitions(&cfg.topic)
-        .map_err(kafka("reading data topic metadata"))?
-    {
-        Some(n) => n,
-        None => {
-            admin
-                .create_topic(
-                    &cfg.topic,
-                    cfg.topic_partitions,
-                    cfg.replication_factor,
-                    &[],
-                )
-                .map_err(kafka("creating the data topic"))?;
-            log::info!(
-                "created data topic {} (partitions: {})",
-                cfg.topic,
-                cfg.topic_partitions
-            );
-            admin
-                .partitions(&cfg.topic)
-                .map_err(kafka("reading data topic metadata"))?
-                .unwrap_or(cfg.topic_partitions as usize)
-        }
-    };
+    let partitions = data_topic(&mut admin, &cfg)?;
     let producer_client =
         kafka_client(&cfg, "producer").map_err(kafka("connecting the producer"))?;
 

@@ -13,7 +13,7 @@ const USAGE: &str = "\
 binlog2kafka: stream MySQL/MariaDB binlog row changes to Kafka as JSON
 
 usage: binlog2kafka [run|check] [--config FILE]
-       binlog2kafka replay --stdout [--schema-from] [--config FILE] BINLOG...
+       binlog2kafka replay [--stdout] [--schema-from] [--config FILE] BINLOG...
        binlog2kafka --help | --version
 
 commands:
@@ -21,14 +21,15 @@ commands:
   check    validate the config and the servers' settings and privileges,
            print what was found, exit 0 when all is well, 1 otherwise
   replay   decode binlog files (as the server wrote them, or backups) and
-           print the same messages as JSON lines; a truncated or corrupt
-           file ends with an error naming it and the offset
+           write the same messages to the data topic (kafka.topic), or as
+           JSON lines to stdout with --stdout; a truncated or corrupt file
+           ends with an error naming it and the offset
 
 options:
   -c, --config FILE   a .properties file (key = value, # comments)
   -h, --help          this text
   -V, --version       the version
-  --stdout            (replay) write JSON lines to standard output
+  --stdout            (replay) write JSON lines to standard output, not Kafka
   --schema-from       (replay) column names the files lack come from the
                       configured server's information_schema (otherwise
                       they stay positional: @1, @2, ...)
@@ -43,9 +44,9 @@ config keys:
 enum Command {
     Run,
     Check,
-    /// `--stdout` is required (checked while parsing).
     Replay {
         files: Vec<PathBuf>,
+        stdout: bool,
         schema_from: bool,
     },
 }
@@ -78,6 +79,7 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
             "replay" if cmd.is_none() => {
                 cmd = Some(Command::Replay {
                     files: vec![],
+                    stdout: false,
                     schema_from: false,
                 })
             }
@@ -100,10 +102,11 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
                     "replay needs at least one binlog file; see binlog2kafka --help".into(),
                 );
             }
-            if !stdout {
-                return Err("replay writes JSON lines to standard output: add --stdout (replaying into the data topic is not built yet)".into());
+            Command::Replay {
+                files,
+                stdout,
+                schema_from,
             }
-            Command::Replay { files, schema_from }
         }
         other => other,
     };
@@ -138,11 +141,30 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Command::Replay { files, schema_from } => {
+        Command::Replay {
+            files,
+            stdout,
+            schema_from,
+        } => {
+            let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+            if !stdout {
+                return match app::replay_to_kafka(&cfg, &paths, schema_from) {
+                    Ok(s) => {
+                        log::info!(
+                            "replayed {} file(s) into {}: {} events, {} rows",
+                            s.files,
+                            cfg.topic,
+                            s.events,
+                            s.rows
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(&e),
+                };
+            }
             // A damaged file is reported as one error line; a decoder panic
             // it provokes is caught and reported there, not printed raw.
             std::panic::set_hook(Box::new(|_| {}));
-            let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
             let out = std::io::stdout();
             let mut out = std::io::BufWriter::with_capacity(1 << 16, out.lock());
             match binlog2kafka::replay::replay_files(&cfg, &paths, schema_from, &mut out) {

@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 
-use crossbeam_channel::{unbounded, Receiver};
+use crossbeam_channel::{unbounded, Receiver, Sender};
 use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::{BinlogFileHeader, EventStreamReader};
 
@@ -80,6 +80,18 @@ pub struct ReplaySummary {
     pub rows: u64,
 }
 
+/// Where replayed rows go.
+pub enum Sink<'a> {
+    /// JSON lines, one message each.
+    Lines(&'a mut dyn Write),
+    /// The producer's channel (`replay` into the data topic). The waiting
+    /// queue is the producer's `Shared`, released as it acknowledges.
+    Producer {
+        pending: &'a Sender<Vec<RowChange>>,
+        shared: &'a Arc<Shared>,
+    },
+}
+
 /// Replays `paths` in order to `out` as JSON lines. With `catalog`, column
 /// names the files lack come from the configured server's
 /// information_schema; otherwise they stay positional (`@1`, `@2`, …).
@@ -88,6 +100,16 @@ pub fn replay_files(
     paths: &[&Path],
     catalog: bool,
     out: &mut dyn Write,
+) -> Result<ReplaySummary, ReplayError> {
+    replay_files_to(cfg, paths, catalog, &mut Sink::Lines(out))
+}
+
+/// Replays `paths` in order into `sink`.
+pub fn replay_files_to(
+    cfg: &Config,
+    paths: &[&Path],
+    catalog: bool,
+    sink: &mut Sink<'_>,
 ) -> Result<ReplaySummary, ReplayError> {
     let mut total = ReplaySummary::default();
     for path in paths {
@@ -101,7 +123,7 @@ pub fn replay_files(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| shown.clone());
-        let s = replay_stream(cfg, &shown, &name, BufReader::new(f), len, catalog, out)?;
+        let s = replay_into(cfg, &shown, &name, BufReader::new(f), len, catalog, sink)?;
         total.files += 1;
         total.events += s.events;
         total.rows += s.rows;
@@ -120,12 +142,35 @@ pub fn replay_stream(
     catalog: bool,
     out: &mut dyn Write,
 ) -> Result<ReplaySummary, ReplayError> {
+    replay_into(cfg, shown, name, input, len, catalog, &mut Sink::Lines(out))
+}
+
+fn replay_into(
+    cfg: &Config,
+    shown: &str,
+    name: &str,
+    input: impl BufRead,
+    len: u64,
+    catalog: bool,
+    sink: &mut Sink<'_>,
+) -> Result<ReplaySummary, ReplayError> {
     let mut input = input;
     BinlogFileHeader::read(&mut input).map_err(|_| ReplayError::NotBinlog {
         file: shown.to_string(),
     })?;
     let mut events = EventStreamReader::new(BinlogVersion::Version4);
-    let shared = Arc::new(Shared::new());
+    let shared = match sink {
+        Sink::Producer { shared, .. } => {
+            // Sequence numbers start again with each file's reader: let the
+            // previous file's rows be acknowledged first.
+            while shared.depth() > 0 && !shared.stopping() {
+                shared.release_prefix();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Arc::clone(shared)
+        }
+        Sink::Lines(_) => Arc::new(Shared::new()),
+    };
     let (tx, rx) = unbounded();
     let start = Position {
         file: name.into(),
@@ -213,7 +258,7 @@ pub fn replay_stream(
             Ok(r) => r,
             Err(p) => return Err(corrupt(event_start, contained(p))),
         };
-        summary.rows += drain(&rx, &shared, &mut line, &cfg.style, out)?;
+        summary.rows += drain(&rx, &shared, &mut line, &cfg.style, sink)?;
         if let Err(e) = decoded {
             let detail = match e {
                 SourceError::Corrupt { detail, .. } => detail,
@@ -226,19 +271,39 @@ pub fn replay_stream(
             });
         }
     }
-    out.flush().map_err(ReplayError::Output)?;
+    if let Sink::Lines(out) = sink {
+        out.flush().map_err(ReplayError::Output)?;
+    }
     Ok(summary)
 }
 
-/// Writes the rows the reader handed on and clears them from the waiting
-/// queue (offline, nothing waits for acknowledgements).
+/// Passes on the rows the reader handed on. As lines, they are written and
+/// cleared from the waiting queue at once (nothing waits for
+/// acknowledgements); to the producer, they are sent on (blocking while its
+/// channel is full) and released as it acknowledges them.
 fn drain(
     rx: &Receiver<Vec<RowChange>>,
     shared: &Shared,
     line: &mut Vec<u8>,
     style: &Style,
-    out: &mut dyn Write,
+    sink: &mut Sink<'_>,
 ) -> Result<u64, ReplayError> {
+    let out = match sink {
+        Sink::Lines(out) => out,
+        Sink::Producer { pending, .. } => {
+            let mut n = 0;
+            while let Ok(rows) = rx.try_recv() {
+                n += rows.len() as u64;
+                if pending.send(rows).is_err() {
+                    return Err(ReplayError::Output(io::Error::other(
+                        "the producer stopped (see the error above)",
+                    )));
+                }
+            }
+            shared.release_prefix();
+            return Ok(n);
+        }
+    };
     let mut n = 0;
     while let Ok(rows) = rx.try_recv() {
         for r in &rows {
