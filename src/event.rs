@@ -103,7 +103,7 @@ pub struct TableSchema {
 }
 
 /// One column of a row image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cell {
     /// Not in this image (binlog_row_image other than FULL).
     Absent,
@@ -113,6 +113,15 @@ pub enum Cell {
         start: u32,
         end: u32,
     },
+    /// A MySQL partial JSON update (`binlog_row_value_options=PARTIAL_JSON`):
+    /// the diffs, within [`RowImage::buf`], to apply to the before image.
+    /// The reader replaces it with [`Cell::Json`].
+    Diff {
+        start: u32,
+        end: u32,
+    },
+    /// A JSON document as text, the result of applying a `Diff`.
+    Json(std::sync::Arc<[u8]>),
 }
 
 /// A row image as the binlog holds it: the rows event's bytes (shared by all

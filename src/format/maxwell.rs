@@ -28,6 +28,10 @@ fn write_col(
     i: usize,
     style: &Style,
 ) {
+    if let Some(Cell::Json(doc)) = img.and_then(|m| m.cells.get(i)) {
+        out.extend_from_slice(doc);
+        return;
+    }
     match img.and_then(|m| m.cell(i)) {
         Some(b) => write_cell(out, col, b, style),
         None => out.extend_from_slice(b"null"),

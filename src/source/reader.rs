@@ -21,7 +21,8 @@ use crate::config::Config;
 use crate::event::{Position, RowChange, RowKind, TableSchema};
 use crate::pipeline::Shared;
 
-use super::rows::{split_rows, Images};
+use super::jsondiff;
+use super::rows::{packed_int, split_rows, Images};
 use super::schema::SchemaCache;
 use super::{backoff, binary_logs, classify, connect, ensure_kept, SourceError};
 
@@ -621,18 +622,22 @@ impl Reader {
             self.begin_txn(at, None);
         }
         let kind = match rows {
-            RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => RowKind::Insert,
-            RowsEventData::UpdateRowsEventV1(_) | RowsEventData::UpdateRowsEvent(_) => RowKind::Update,
-            RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => RowKind::Delete,
-            RowsEventData::PartialUpdateRowsEvent(_) => {
-                return Err(self.corrupt(
-                    "partial JSON updates (binlog_row_value_options=PARTIAL_JSON) are not supported by this version; set binlog_row_value_options='' on the server",
-                ))
+            RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => {
+                RowKind::Insert
             }
+            RowsEventData::UpdateRowsEventV1(_) | RowsEventData::UpdateRowsEvent(_) => {
+                RowKind::Update
+            }
+            RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => {
+                RowKind::Delete
+            }
+            RowsEventData::PartialUpdateRowsEvent(_) => RowKind::Update,
         };
+        let partial = matches!(rows, RowsEventData::PartialUpdateRowsEvent(_));
         let images = match kind {
             RowKind::Insert => Images::After,
             RowKind::Delete => Images::Before,
+            RowKind::Update if partial => Images::BothPartial,
             RowKind::Update => Images::Both,
         };
         let n = schema.columns.len();
@@ -647,8 +652,11 @@ impl Reader {
         let split = split_rows(rows.rows_data(), &schema, images, &before_cols, &after_cols)
             .map_err(|e| self.corrupt(e))?;
         let mut decoded = 0u64;
-        for (before, after) in split {
+        for (before, mut after) in split {
             decoded += 1;
+            if partial {
+                resolve_json_diffs(before.as_ref(), after.as_mut()).map_err(|e| self.corrupt(e))?;
+            }
             let txn = self.txn.as_mut().expect("transaction begun");
             let idx = txn.rows;
             txn.rows += 1;
@@ -739,21 +747,33 @@ impl Reader {
     }
 }
 
-/// A MySQL packed (length-encoded) integer and its byte count.
-fn packed_int(b: &[u8]) -> Option<(u64, usize)> {
-    let n = match *b.first()? {
-        x @ 0..=250 => return Some((x as u64, 1)),
-        252 => 2,
-        253 => 3,
-        254 => 8,
-        _ => return None,
-    };
-    let v = b
-        .get(1..1 + n)?
-        .iter()
-        .rev()
-        .fold(0u64, |acc, x| acc << 8 | *x as u64);
-    Some((v, 1 + n))
+/// Replaces the JSON diffs of a partial update's after image with the
+/// documents they make of the before image's.
+fn resolve_json_diffs(
+    before: Option<&crate::event::RowImage>,
+    after: Option<&mut crate::event::RowImage>,
+) -> Result<(), String> {
+    let Some(after) = after else { return Ok(()) };
+    for i in 0..after.cells.len() {
+        let crate::event::Cell::Diff { start, end } = after.cells[i] else {
+            continue;
+        };
+        let diffs = after
+            .buf
+            .get(start as usize..end as usize)
+            .ok_or("partial JSON update out of its event")?;
+        let old = before
+            .and_then(|b| b.cell(i))
+            .ok_or_else(|| {
+                format!(
+                    "a partial JSON update of column {} whose document is not in the before image (written with binlog_row_image=MINIMAL or NOBLOB): the new document cannot be rebuilt; binlog2kafka needs binlog_row_image=FULL",
+                    i + 1
+                )
+            })?;
+        let doc = jsondiff::apply(old, diffs)?;
+        after.cells[i] = crate::event::Cell::Json(doc.into());
+    }
+    Ok(())
 }
 
 /// Largest decompressed transaction accepted (a damaged size field must

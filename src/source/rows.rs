@@ -38,6 +38,9 @@ pub enum Images {
     Before,
     /// Update: before, then after.
     Both,
+    /// MySQL PARTIAL_UPDATE_ROWS_EVENT: an update whose after image starts
+    /// with value options and may hold JSON diffs instead of documents.
+    BothPartial,
 }
 
 /// Splits every row of `rows_data`. `before_cols` and `after_cols` say which
@@ -55,11 +58,16 @@ pub fn split_rows(
     while at < buf.len() {
         let row_start = at;
         let before = match images {
-            Images::Before | Images::Both => Some(split_image(&buf, &mut at, table, before_cols)?),
+            Images::Before | Images::Both | Images::BothPartial => {
+                Some(split_image(&buf, &mut at, table, before_cols, false)?)
+            }
             Images::After => None,
         };
         let after = match images {
-            Images::After | Images::Both => Some(split_image(&buf, &mut at, table, after_cols)?),
+            Images::After | Images::Both => {
+                Some(split_image(&buf, &mut at, table, after_cols, false)?)
+            }
+            Images::BothPartial => Some(split_image(&buf, &mut at, table, after_cols, true)?),
             Images::Before => None,
         };
         if at == row_start {
@@ -82,8 +90,28 @@ fn split_image(
     at: &mut usize,
     table: &TableSchema,
     present: &[bool],
+    shared_image: bool,
 ) -> Result<RowImage, DecodeError> {
     let n = table.columns.len();
+    // Which JSON columns (in table order) hold diffs rather than documents.
+    let mut partial: Vec<bool> = Vec::new();
+    if shared_image {
+        let (options, used) = packed_int(buf.get(*at..).unwrap_or(&[]))
+            .ok_or_else(|| DecodeError("value options: cut short".into()))?;
+        *at += used;
+        if options & 1 != 0 {
+            let json = table
+                .columns
+                .iter()
+                .filter(|c| c.col_type == ColumnType::MYSQL_TYPE_JSON)
+                .count();
+            let bits = take(buf, at, json.div_ceil(8), "partial JSON bitmap")?;
+            partial = (0..json)
+                .map(|k| bits[k / 8] & (1 << (k % 8)) != 0)
+                .collect();
+        }
+    }
+    let mut json_ordinal = 0usize;
     let count = present.iter().take(n).filter(|p| **p).count();
     let null_bytes = count.div_ceil(8);
     let nulls = take(buf, at, null_bytes, "null bitmap")?;
@@ -91,6 +119,10 @@ fn split_image(
     let mut cells = Vec::with_capacity(n);
     let mut k = 0usize;
     for (i, col) in table.columns.iter().enumerate() {
+        let is_diff = col.col_type == ColumnType::MYSQL_TYPE_JSON && {
+            json_ordinal += 1;
+            partial.get(json_ordinal - 1).copied().unwrap_or(false)
+        };
         if !present.get(i).copied().unwrap_or(false) {
             cells.push(Cell::Absent);
             continue;
@@ -107,9 +139,11 @@ fn split_image(
                 table.database, table.table, col.name
             ))
         })?;
-        cells.push(Cell::Data {
-            start: start as u32,
-            end: end as u32,
+        let (start, end) = (start as u32, end as u32);
+        cells.push(if is_diff {
+            Cell::Diff { start, end }
+        } else {
+            Cell::Data { start, end }
         });
     }
     Ok(RowImage {
@@ -131,6 +165,23 @@ fn take<'a>(buf: &'a [u8], at: &mut usize, n: usize, what: &str) -> Result<&'a [
     let s = &buf[*at..end];
     *at = end;
     Ok(s)
+}
+
+/// A MySQL packed (length-encoded) integer and its byte count.
+pub fn packed_int(b: &[u8]) -> Option<(u64, usize)> {
+    let n = match *b.first()? {
+        x @ 0..=250 => return Some((x as u64, 1)),
+        252 => 2,
+        253 => 3,
+        254 => 8,
+        _ => return None,
+    };
+    let v = b
+        .get(1..1 + n)?
+        .iter()
+        .rev()
+        .fold(0u64, |acc, x| acc << 8 | *x as u64);
+    Some((v, 1 + n))
 }
 
 fn le_uint(b: &[u8]) -> usize {
@@ -251,6 +302,55 @@ mod tests {
             charset: 45,
             labels: vec![],
         }
+    }
+
+    #[test]
+    fn a_partial_json_update_keeps_its_diffs_for_the_reader_to_apply() {
+        // UPDATE t SET j = JSON_REPLACE(j, '$.a', 2) on (id INT, j JSON)
+        // with binlog_row_image=FULL and binlog_row_value_options=PARTIAL_JSON.
+        let t = table(vec![
+            col(ColumnType::MYSQL_TYPE_LONG, &[]),
+            col(ColumnType::MYSQL_TYPE_JSON, &[4]),
+        ]);
+        // {"a":1} in MySQL binary JSON: a small object with one key.
+        let doc = [0x00, 1, 0, 12, 0, 11, 0, 1, 0, 0x05, 1, 0, b'a'];
+        let diffs = [0, 3, b'$', b'.', b'a', 3, 0x05, 2, 0];
+        let mut data = vec![0, 1, 0, 0, 0, doc.len() as u8, 0, 0, 0];
+        data.extend_from_slice(&doc);
+        // After image: value options (PARTIAL_JSON_UPDATES), partial bits
+        // (the one JSON column), null bitmap, id, diff vector.
+        data.extend_from_slice(&[1, 1, 0, 1, 0, 0, 0, diffs.len() as u8, 0, 0, 0]);
+        data.extend_from_slice(&diffs);
+        let rows =
+            split_rows(&data, &t, Images::BothPartial, &[true, true], &[true, true]).unwrap();
+        assert_eq!(rows.len(), 1);
+        let (before, after) = (rows[0].0.as_ref().unwrap(), rows[0].1.as_ref().unwrap());
+        let Cell::Diff { start, end } = after.cells[1] else {
+            panic!("the JSON column holds diffs: {:?}", after.cells[1]);
+        };
+        let new = crate::source::jsondiff::apply(
+            before.cell(1).unwrap(),
+            &after.buf[start as usize..end as usize],
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(new).unwrap(), r#"{"a":2}"#);
+        // Without the PARTIAL_JSON_UPDATES option the after image is whole.
+        let mut whole = vec![0, 1, 0, 0, 0, doc.len() as u8, 0, 0, 0];
+        whole.extend_from_slice(&doc);
+        whole.extend_from_slice(&[0, 0, 1, 0, 0, 0, doc.len() as u8, 0, 0, 0]);
+        whole.extend_from_slice(&doc);
+        let rows = split_rows(
+            &whole,
+            &t,
+            Images::BothPartial,
+            &[true, true],
+            &[true, true],
+        )
+        .unwrap();
+        assert!(matches!(
+            rows[0].1.as_ref().unwrap().cells[1],
+            Cell::Data { .. }
+        ));
     }
 
     fn table(cols: Vec<ColumnSchema>) -> TableSchema {
