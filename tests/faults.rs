@@ -161,6 +161,13 @@ fn verify(msgs: &[Msg], written: &Written) -> Verified {
     }
 }
 
+/// Waits until the daemon's checkpoint reaches the server's head, then reads
+/// the topic back and verifies it against what was written.
+fn settle(daemon: &mut Daemon, broker: &str, topic: &str, db: &str, written: &Written) -> Verified {
+    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    verify(&consume_at(broker, topic, db, 1_000_000, 3.0), written)
+}
+
 fn wait_exit(daemon: &mut Daemon, within: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
@@ -237,10 +244,8 @@ fn broker_cut_off_for_30s_pauses_the_pipeline_then_it_continues_with_nothing_ski
     daemon.wait_for_log("Kafka is back", Duration::from_secs(30));
     thread::sleep(Duration::from_secs(2));
     let written = writer.stop();
-    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    let v = settle(&mut daemon, &broker, &topic, &db, &written);
     let peak = daemon.peak_rss_kib();
-    let msgs = consume_at(&broker, &topic, &db, 1_000_000, 3.0);
-    let v = verify(&msgs, &written);
     let log = daemon.log_text();
     assert_eq!(
         log.matches("cannot send to Kafka").count(),
@@ -277,9 +282,7 @@ fn broker_black_holed_for_10s_times_out_reconnects_and_loses_nothing() {
     daemon.wait_for_log("Kafka is back", Duration::from_secs(30));
     thread::sleep(Duration::from_secs(1));
     let written = writer.stop();
-    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
-    let msgs = consume_at(&broker, &topic, &db, 1_000_000, 3.0);
-    let v = verify(&msgs, &written);
+    let v = settle(&mut daemon, &broker, &topic, &db, &written);
     println!(
         "verified: {} rows committed, {} read back ({} duplicates from retried requests), all in order",
         written.committed.len(),
@@ -385,9 +388,7 @@ fn mariadb_restart_mid_stream_reconnects_from_the_last_event_read() {
     thread::sleep(Duration::from_secs(2));
     let written = writer.stop();
     daemon.wait_for_log("MySQL stream re-established", Duration::from_secs(60));
-    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
-    let msgs = consume_at(BROKER, &topic, &db, 1_000_000, 3.0);
-    let v = verify(&msgs, &written);
+    let v = settle(&mut daemon, BROKER, &topic, &db, &written);
     let log = daemon.log_text();
     assert!(
         log.contains("MySQL stream lost"),
@@ -447,9 +448,7 @@ fn mysql_connection_cut_and_black_holed_reconnects_with_back_off() {
     }
     thread::sleep(Duration::from_secs(1));
     let written = writer.stop();
-    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
-    let msgs = consume_at(BROKER, &topic, &db, 1_000_000, 3.0);
-    let v = verify(&msgs, &written);
+    let v = settle(&mut daemon, BROKER, &topic, &db, &written);
     println!(
         "verified: {} rows committed, {} read back, {} duplicates, in order",
         written.committed.len(),
@@ -497,9 +496,7 @@ fn binlog_rotation_during_large_transactions_and_kill_9_keeps_every_row() {
     stop_flush.store(true, Ordering::SeqCst);
     let flushes = flusher.join().unwrap();
     let written = writer.stop();
-    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
-    let msgs = consume_at(BROKER, &topic, &db, 1_000_000, 3.0);
-    let v = verify(&msgs, &written);
+    let v = settle(&mut daemon, BROKER, &topic, &db, &written);
     println!(
         "FLUSH BINARY LOGS x{flushes} and kill -9 x2 during 400-row transactions: {} rows committed, {} messages, {} duplicates",
         written.committed.len(),
@@ -690,10 +687,7 @@ fn a_record_larger_than_the_limit_stops_with_the_table_and_position_before_it() 
         .unwrap();
     c.query_drop("INSERT INTO h VALUES (3, REPEAT('z', 10000))")
         .unwrap();
-    let big_at: (String, u64) = {
-        let row: mysql::Row = c.query_first("SHOW MASTER STATUS").unwrap().unwrap();
-        (row.get(0).unwrap(), row.get(1).unwrap())
-    };
+    let big_at = common::binlog_head(MYSQL_PORT);
     c.query_drop("INSERT INTO h VALUES (4, 'small')").unwrap();
     let status = wait_exit(&mut daemon, Duration::from_secs(30));
     let log = daemon.log_text();

@@ -499,12 +499,7 @@ fn mariadb_compressed_binlog_events_are_inflated_not_skipped() {
         .unwrap();
     c.query_drop("DELETE FROM z WHERE id = 1").unwrap();
     // The server did write compressed events.
-    let file: String = c
-        .query_first::<mysql::Row, _>("SHOW MASTER STATUS")
-        .unwrap()
-        .unwrap()
-        .get(0)
-        .unwrap();
+    let (file, _) = common::binlog_head(port);
     let kinds: Vec<String> = c
         .query_map(
             format!("SHOW BINLOG EVENTS IN '{file}'"),

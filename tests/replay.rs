@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use binlog2kafka::config::Config;
 use binlog2kafka::replay::{replay_files, replay_stream, ReplayError, ReplaySummary};
+use mysql::prelude::Queryable;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
@@ -560,6 +561,62 @@ fn replay_writes_the_same_messages_into_the_data_topic() {
         "replayed {} files into {topic}: {} messages, identical to --stdout",
         files.len(),
         read.len()
+    );
+}
+
+#[test]
+fn schema_from_names_the_columns_of_files_without_full_metadata() {
+    common::servers();
+    // A server writing MINIMAL table-map metadata: its binlog has no names.
+    let port = common::testenv(&[
+        "mariadb",
+        "minimal",
+        "3308",
+        "--binlog-row-metadata=MINIMAL",
+    ]);
+    let port: u16 = port.parse().unwrap();
+    let db = common::database(
+        port,
+        "schemafrom",
+        &["CREATE TABLE s (id INT PRIMARY KEY, label VARCHAR(10))"],
+    );
+    let mut c = common::sql(port);
+    c.query_drop(format!("INSERT INTO `{db}`.s VALUES (7, 'seven')"))
+        .unwrap();
+    let (file, _) = common::binlog_head(port);
+    let path = common::root()
+        .join("target/testenv/mariadb-minimal/data")
+        .join(&file);
+    let bin = env!("CARGO_BIN_EXE_binlog2kafka");
+    let run = |schema_from: bool| -> Value {
+        let mut cmd = Command::new(bin);
+        cmd.args(["replay", "--stdout"]);
+        if schema_from {
+            cmd.arg("--schema-from");
+        }
+        let out = cmd
+            .arg(&path)
+            .env("B2K_MYSQL_PORT", port.to_string())
+            .env("B2K_MYSQL_USER", "cdc")
+            .env("B2K_MYSQL_PASSWORD", "cdc-secret")
+            .env("B2K_FILTER_INCLUDE", format!("{db}.*"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        serde_json::from_str(text.lines().last().expect("a row")).unwrap()
+    };
+    assert_eq!(
+        run(false)["data"],
+        serde_json::json!({"@1": 7, "@2": "seven"})
+    );
+    assert_eq!(
+        run(true)["data"],
+        serde_json::json!({"id": 7, "label": "seven"})
     );
 }
 

@@ -90,6 +90,15 @@ pub fn try_sql(port: u16) -> mysql::Result<mysql::Conn> {
     mysql::Conn::new(opts)
 }
 
+/// The server's current binlog file and position (`SHOW MASTER STATUS`).
+pub fn binlog_head(port: u16) -> (String, u64) {
+    let row: mysql::Row = sql(port)
+        .query_first("SHOW MASTER STATUS")
+        .unwrap()
+        .unwrap();
+    (row.get(0).unwrap(), row.get(1).unwrap())
+}
+
 /// A fresh database with `ddl` run in it.
 pub fn database(port: u16, prefix: &str, ddl: &[&str]) -> String {
     let db = unique(prefix);
@@ -305,11 +314,7 @@ impl Daemon {
     pub fn wait_caught_up(&mut self, commit_topic: &str, pipeline: &str) {
         let port: u16 = self.setting("B2K_MYSQL_PORT").parse().unwrap();
         let broker = self.setting("B2K_KAFKA_BROKERS");
-        let head: (String, u64) = {
-            let mut c = sql(port);
-            let row: mysql::Row = c.query_first("SHOW MASTER STATUS").unwrap().unwrap();
-            (row.get(0).unwrap(), row.get(1).unwrap())
-        };
+        let head = binlog_head(port);
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Some(cp) = checkpoint_at(&broker, commit_topic, pipeline) {
