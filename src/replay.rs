@@ -123,7 +123,7 @@ pub fn replay_files_to(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| shown.clone());
-        let s = replay_into(cfg, &shown, &name, BufReader::new(f), len, catalog, sink)?;
+        let s = replay_stream(cfg, &shown, &name, BufReader::new(f), len, catalog, sink)?;
         total.files += 1;
         total.events += s.events;
         total.rows += s.rows;
@@ -131,21 +131,9 @@ pub fn replay_files_to(
     Ok(total)
 }
 
-/// Replays one binlog from `input` (`len` bytes). `shown` names it in
-/// errors; `name` is the file name positions carry.
+/// Replays one binlog from `input` (`len` bytes) into `sink`. `shown`
+/// names it in errors; `name` is the file name positions carry.
 pub fn replay_stream(
-    cfg: &Config,
-    shown: &str,
-    name: &str,
-    input: impl BufRead,
-    len: u64,
-    catalog: bool,
-    out: &mut dyn Write,
-) -> Result<ReplaySummary, ReplayError> {
-    replay_into(cfg, shown, name, input, len, catalog, &mut Sink::Lines(out))
-}
-
-fn replay_into(
     cfg: &Config,
     shown: &str,
     name: &str,

@@ -107,6 +107,32 @@ struct Verified {
     duplicates: usize,
 }
 
+impl Verified {
+    fn print(&self, written: &Written) {
+        println!(
+            "verified: {} rows committed ({} uncertain), {} messages read, {} rows once duplicates are dropped, {} duplicates, all in commit order",
+            written.committed.len(),
+            written.uncertain.len(),
+            self.messages,
+            self.rows,
+            self.duplicates
+        );
+    }
+
+    fn assert_no_duplicates(&self) {
+        assert_eq!(
+            self.duplicates, 0,
+            "a reconnect resumes after the last event read"
+        );
+    }
+}
+
+/// SIGTERM, and a clean exit.
+fn stop_clean(daemon: Daemon) {
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+}
+
 /// Drops duplicates (same binlog position and row offset), then checks:
 /// every committed row is there, nothing is there that was not written, the
 /// values are right, and rows arrive in commit order (one writer, ascending
@@ -252,15 +278,9 @@ fn broker_cut_off_for_30s_pauses_the_pipeline_then_it_continues_with_nothing_ski
         1,
         "one log line when sending starts failing, not one per retry:\n{log}"
     );
-    println!(
-        "verified: {} rows committed, {} read back ({} duplicates), all in order; peak RSS {} KiB",
-        written.committed.len(),
-        v.rows,
-        v.duplicates,
-        peak
-    );
-    let (status, _) = daemon.stop();
-    assert!(status.success());
+    v.print(&written);
+    println!("peak RSS {peak} KiB");
+    stop_clean(daemon);
 }
 
 #[test]
@@ -283,14 +303,8 @@ fn broker_black_holed_for_10s_times_out_reconnects_and_loses_nothing() {
     thread::sleep(Duration::from_secs(1));
     let written = writer.stop();
     let v = settle(&mut daemon, &broker, &topic, &db, &written);
-    println!(
-        "verified: {} rows committed, {} read back ({} duplicates from retried requests), all in order",
-        written.committed.len(),
-        v.rows,
-        v.duplicates
-    );
-    let (status, _) = daemon.stop();
-    assert!(status.success());
+    v.print(&written);
+    stop_clean(daemon);
 }
 
 #[test]
@@ -367,8 +381,7 @@ fn broker_restarted_without_its_storage_stops_the_daemon_with_a_clear_message() 
         !after.is_empty(),
         "rows written after the broker restart were sent again"
     );
-    let (status, _) = recovered.stop();
-    assert!(status.success());
+    stop_clean(recovered);
 }
 
 #[test]
@@ -394,19 +407,9 @@ fn mariadb_restart_mid_stream_reconnects_from_the_last_event_read() {
         log.contains("MySQL stream lost"),
         "the outage is logged:\n{log}"
     );
-    println!(
-        "verified: {} rows committed ({} transactions uncertain at the restart), {} read back, {} duplicates, in order",
-        written.committed.len(),
-        written.uncertain.len() / 5,
-        v.rows,
-        v.duplicates
-    );
-    assert_eq!(
-        v.duplicates, 0,
-        "a reconnect resumes after the last event read"
-    );
-    let (status, _) = daemon.stop();
-    assert!(status.success());
+    v.print(&written);
+    v.assert_no_duplicates();
+    stop_clean(daemon);
 }
 
 #[test]
@@ -449,18 +452,9 @@ fn mysql_connection_cut_and_black_holed_reconnects_with_back_off() {
     thread::sleep(Duration::from_secs(1));
     let written = writer.stop();
     let v = settle(&mut daemon, BROKER, &topic, &db, &written);
-    println!(
-        "verified: {} rows committed, {} read back, {} duplicates, in order",
-        written.committed.len(),
-        v.rows,
-        v.duplicates
-    );
-    assert_eq!(
-        v.duplicates, 0,
-        "a reconnect resumes after the last event read"
-    );
-    let (status, _) = daemon.stop();
-    assert!(status.success());
+    v.print(&written);
+    v.assert_no_duplicates();
+    stop_clean(daemon);
 }
 
 #[test]
@@ -507,8 +501,7 @@ fn binlog_rotation_during_large_transactions_and_kill_9_keeps_every_row() {
         v.duplicates * 10 < written.committed.len(),
         "duplicates are bounded by what was in flight at each kill"
     );
-    let (status, _) = daemon.stop();
-    assert!(status.success());
+    stop_clean(daemon);
 }
 
 #[test]
@@ -576,8 +569,7 @@ fn a_500k_row_transaction_with_a_small_pending_channel_stays_in_bounded_memory_a
         peak < 64 * 1024,
         "peak RSS {peak} KiB is over the 64 MB bound"
     );
-    let (status, _) = daemon.stop();
-    assert!(status.success());
+    stop_clean(daemon);
 }
 
 #[test]
@@ -599,8 +591,7 @@ fn an_idle_pipeline_moves_its_checkpoint_past_ddl_and_restarts_at_the_head() {
     let pipe = format!("{topic}_pipe");
     daemon.wait_caught_up(&commits, &pipe);
     let cp = checkpoint_at(BROKER, &commits, &pipe).unwrap();
-    let (status, _) = daemon.stop();
-    assert!(status.success());
+    stop_clean(daemon);
     let restarted = Daemon::start(&only(&topic, "idle_rows_none"));
     let from = format!("from checkpoint {}:", cp["file"].as_str().unwrap());
     let log = restarted.log_text();
@@ -638,8 +629,7 @@ fn an_idle_daemon_heartbeats_into_the_commit_log_and_releases_it_on_stop() {
     );
     assert_eq!(a["owner"], b["owner"]);
     assert_eq!(b["released"], false);
-    let (status, _) = daemon.stop();
-    assert!(status.success());
+    stop_clean(daemon);
     let last = checkpoint_at(BROKER, &commits, &pipe).unwrap();
     assert_eq!(last["released"], true, "a clean stop releases the pipeline");
     println!("heartbeat: ts_ms moved {beat} ms in 1.5 s with no traffic; the final record is released: {last}");
@@ -661,13 +651,11 @@ fn a_second_daemon_with_the_same_pipeline_name_refuses_to_start() {
     );
     assert!(!status.success());
     assert!(line.contains("already running"), "{line}");
-    let (status, _) = first.stop();
-    assert!(status.success());
+    stop_clean(first);
     // Released by a clean stop: the next start does not wait for a lease.
     let next = Daemon::start(&other);
     assert!(!next.log_text().contains("held by"), "{}", next.log_text());
-    let (status, _) = next.stop();
-    assert!(status.success());
+    stop_clean(next);
 }
 
 #[test]
@@ -733,6 +721,5 @@ fn a_record_larger_than_the_limit_stops_with_the_table_and_position_before_it() 
     assert_eq!(ids, vec![1, 2, 3, 4]);
     println!("with the limit raised, the restart delivered rows 3 and 4; checkpoint was {cp}");
     daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
-    let (status, _) = daemon.stop();
-    assert!(status.success());
+    stop_clean(daemon);
 }

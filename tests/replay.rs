@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use binlog2kafka::config::Config;
-use binlog2kafka::replay::{replay_files, replay_stream, ReplayError, ReplaySummary};
+use binlog2kafka::replay::{replay_files, replay_stream, ReplayError, ReplaySummary, Sink};
 use mysql::prelude::Queryable;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
@@ -51,7 +51,7 @@ fn replay(name: &str) -> (Vec<String>, Result<ReplaySummary, ReplayError>) {
         Cursor::new(data),
         len,
         false,
-        &mut out,
+        &mut Sink::Lines(&mut out),
     );
     let lines = String::from_utf8(out)
         .unwrap()
@@ -450,7 +450,7 @@ fn a_file_cut_short_writes_the_transactions_before_the_cut_and_names_the_offset(
             Cursor::new(&full[..cut]),
             cut as u64,
             false,
-            &mut out,
+            &mut Sink::Lines(&mut out),
         );
         let rows = out.iter().filter(|&&b| b == b'\n').count();
         let e = r.unwrap_err();
@@ -666,7 +666,7 @@ fn truncated_and_bit_flipped_binlogs_never_panic_or_hang() {
                         Cursor::new(data),
                         data.len() as u64,
                         false,
-                        &mut std::io::sink(),
+                        &mut Sink::Lines(&mut std::io::sink()),
                     )
                 }));
                 match result {
