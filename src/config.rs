@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::filter::TableFilter;
+use crate::filter::{ColumnFilter, TableFilter};
 use crate::format::value::Style;
 use crate::kafka::Compression;
 
@@ -48,7 +48,9 @@ pub const KEYS: &[Key] = &[
     Key { name: "pipeline.heartbeat_interval_ms", default: "5000", help: "with nothing new, the checkpoint is rewritten this often to prove the daemon alive; another daemon waits 3x this before taking over the pipeline" },
     Key { name: "pipeline.shutdown_timeout_ms", default: "30000", help: "on SIGTERM, how long to keep trying to flush before giving up (exit 1, checkpoint unmoved)" },
     Key { name: "output.zero_dates", default: "null", help: "zero and partly-zero dates (0000-00-00, 2024-00-00): null, or text as the server prints them" },
-    Key { name: "filter.include", default: "*.*", help: "tables to publish: comma-separated db.table patterns, * matches any run of characters" },
+    Key { name: "filter.include", default: "*.*", help: "tables to publish: comma-separated db.table patterns (* matches any run of characters) or /regex/ searched in db.table" },
+    Key { name: "filter.columns.exclude", default: "", help: "columns left out of data and old: db.table.column patterns (* wildcards or /regex/)" },
+    Key { name: "filter.columns.mask", default: "", help: "columns whose values are replaced by the SHA-256 (hex) of their JSON: db.table.column patterns" },
     Key { name: "filter.exclude", default: "", help: "tables not to publish even if included (same patterns); their events still move the checkpoint" },
     Key { name: "start.position", default: "latest", help: "where to start when no checkpoint exists: earliest, latest or FILE:POS" },
 ];
@@ -141,6 +143,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub start_position: StartPosition,
     pub filter: TableFilter,
+    pub columns: ColumnFilter,
     pub style: Style,
 }
 
@@ -170,7 +173,14 @@ impl Config {
             let Some(rest) = name.strip_prefix("B2K_") else {
                 continue;
             };
-            let key = rest.to_ascii_lowercase().replacen('_', ".", 1);
+            // The key whose variable name this is (`filter.columns.mask` is
+            // B2K_FILTER_COLUMNS_MASK); an unknown one is reported as the
+            // key it most likely means.
+            let key = KEYS
+                .iter()
+                .find(|k| env_name(k.name) == name)
+                .map(|k| k.name.to_string())
+                .unwrap_or_else(|| rest.to_ascii_lowercase().replacen('_', ".", 1));
             let k = known(&key, &format!("environment variable {name}"))?;
             values.insert(k, value);
         }
@@ -266,6 +276,15 @@ impl Config {
                     }
                 },
             },
+            columns: ColumnFilter::parse(
+                &get("filter.columns.exclude"),
+                &get("filter.columns.mask"),
+            )
+            .map_err(|(key, expected)| ConfigError::BadValue {
+                value: get(&key),
+                key,
+                expected,
+            })?,
             filter: TableFilter::parse(&nonempty("filter.include")?, &get("filter.exclude"))
                 .map_err(|(key, expected)| ConfigError::BadValue {
                     value: get(&key),
@@ -274,6 +293,11 @@ impl Config {
                 })?,
         })
     }
+}
+
+/// The environment variable that overrides `key`.
+pub fn env_name(key: &str) -> String {
+    format!("B2K_{}", key.to_ascii_uppercase().replace('.', "_"))
 }
 
 fn known(key: &str, origin: &str) -> Result<&'static str, ConfigError> {

@@ -75,6 +75,8 @@ pub struct ColumnSchema {
     /// MariaDB JSON: a LONGTEXT with a `json_valid` CHECK, known only from
     /// information_schema. Its text is embedded as a JSON value.
     pub json: bool,
+    /// Shown, excluded or masked (`filter.columns.*`).
+    pub visibility: crate::filter::Visibility,
 }
 
 impl ColumnSchema {

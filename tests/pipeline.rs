@@ -554,3 +554,63 @@ fn mariadb_compressed_binlog_events_are_inflated_not_skipped() {
     let (status, _) = daemon.stop();
     assert!(status.success());
 }
+
+#[test]
+fn column_filters_leave_out_or_mask_values_and_tables_match_regexes() {
+    use sha2::{Digest, Sha256};
+    common::servers();
+    let db = database(
+        common::MYSQL_PORT,
+        "colfilter",
+        &["CREATE TABLE u (id INT PRIMARY KEY, email VARCHAR(50), password VARCHAR(50), name VARCHAR(20))"],
+    );
+    let topic = unique("colfilter");
+    // A /regex/ table pattern (with a comma inside), one column left out,
+    // one masked.
+    let env = with(
+        settings(&topic),
+        "B2K_FILTER_INCLUDE",
+        &format!("/^{db}\\.u{{1,2}}$/"),
+    );
+    let env = with(
+        env,
+        "B2K_FILTER_COLUMNS_EXCLUDE",
+        &format!("{db}.u.password"),
+    );
+    let env = with(env, "B2K_FILTER_COLUMNS_MASK", "*.*.email");
+    let daemon = Daemon::start(&env);
+    let mut c = sql(common::MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop(
+        "INSERT INTO u VALUES (1, 'a@example.com', 'hunter2', 'Ann'), (2, NULL, 'x', 'Bo')",
+    )
+    .unwrap();
+    c.query_drop("UPDATE u SET email = 'b@example.com', password = 'hunter3' WHERE id = 1")
+        .unwrap();
+    let msgs = consume(&topic, &db, 3, 10.0);
+    let hash = |json: &str| -> String {
+        Sha256::digest(json.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(
+        msgs[0].value["data"],
+        json!({"id": 1, "email": hash("\"a@example.com\""), "name": "Ann"})
+    );
+    assert_eq!(
+        msgs[1].value["data"],
+        json!({"id": 2, "email": null, "name": "Bo"}),
+        "NULL stays null when masked"
+    );
+    assert_eq!(
+        msgs[2].value["old"],
+        json!({"email": hash("\"a@example.com\"")}),
+        "old holds the masked previous value, and nothing of the excluded column"
+    );
+    assert!(
+        !msgs.iter().any(|m| m.raw.contains("hunter")),
+        "the excluded column's values appear nowhere"
+    );
+    drop(daemon);
+}

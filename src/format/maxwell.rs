@@ -10,6 +10,8 @@
 use super::json::{write_i64, write_key, write_str, write_u64};
 use super::value::{write_cell, Style};
 use crate::event::{Cell, ColumnSchema, RowChange, RowImage, RowKind, TableSchema};
+use crate::filter::Visibility;
+use sha2::{Digest, Sha256};
 
 /// The image whose values name the row: after for inserts and updates,
 /// before for deletes.
@@ -28,6 +30,9 @@ fn write_col(
     i: usize,
     style: &Style,
 ) {
+    if col.visibility == Visibility::Masked {
+        return write_masked(out, col, img, i, style);
+    }
     if let Some(Cell::Json(doc)) = img.and_then(|m| m.cells.get(i)) {
         out.extend_from_slice(doc);
         return;
@@ -36,6 +41,30 @@ fn write_col(
         Some(b) => write_cell(out, col, b, style),
         None => out.extend_from_slice(b"null"),
     }
+}
+
+/// A masked column (`filter.columns.mask`): the SHA-256 of the value's JSON,
+/// in hex, so equal values still join; NULL stays null.
+fn write_masked(
+    out: &mut Vec<u8>,
+    col: &ColumnSchema,
+    img: Option<&RowImage>,
+    i: usize,
+    style: &Style,
+) {
+    let mut plain = Vec::new();
+    let shown = ColumnSchema {
+        visibility: Visibility::Shown,
+        ..col.clone()
+    };
+    write_col(&mut plain, &shown, img, i, style);
+    if plain == b"null" {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let digest = Sha256::digest(&plain);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    write_str(out, &hex);
 }
 
 /// Appends the message key.
@@ -131,7 +160,9 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
         let mut first = true;
         for (i, col) in t.columns.iter().enumerate() {
             let (old, new) = (before.cells.get(i), after.cells.get(i));
-            if matches!(old, None | Some(Cell::Absent)) || matches!(new, None | Some(Cell::Absent))
+            if matches!(old, None | Some(Cell::Absent))
+                || matches!(new, None | Some(Cell::Absent))
+                || col.visibility == Visibility::Excluded
             {
                 continue;
             }
@@ -155,7 +186,9 @@ fn write_row(out: &mut Vec<u8>, t: &TableSchema, image: Option<&RowImage>, style
     out.push(b'{');
     let mut first = true;
     for (i, col) in t.columns.iter().enumerate() {
-        if image.is_some_and(|m| matches!(m.cells.get(i), Some(Cell::Absent) | None)) {
+        if col.visibility == Visibility::Excluded
+            || image.is_some_and(|m| matches!(m.cells.get(i), Some(Cell::Absent) | None))
+        {
             continue;
         }
         if !first {
@@ -180,6 +213,7 @@ mod tests {
     fn table() -> Arc<TableSchema> {
         let c = |name: &str, t, unsigned| ColumnSchema {
             json: false,
+            visibility: Default::default(),
             name: name.into(),
             col_type: t,
             meta: vec![],

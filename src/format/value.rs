@@ -506,6 +506,7 @@ mod tests {
     fn col(t: ColumnType, meta: &[u8], unsigned: bool) -> ColumnSchema {
         ColumnSchema {
             json: false,
+            visibility: Default::default(),
             name: "c".into(),
             col_type: t,
             meta: meta.to_vec(),

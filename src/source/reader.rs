@@ -137,6 +137,7 @@ impl Reader {
         start: Position,
     ) -> Self {
         Reader {
+            schemas: SchemaCache::new(cfg.columns.clone()),
             cfg,
             shared,
             pending,
@@ -146,7 +147,6 @@ impl Reader {
             skip_next: start.rows,
             table_map_start: None,
             seq: 0,
-            schemas: SchemaCache::new(),
             stopped: false,
             checksums: false,
             filtered: HashSet::new(),

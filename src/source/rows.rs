@@ -295,6 +295,7 @@ mod tests {
     fn col(t: ColumnType, meta: &[u8]) -> ColumnSchema {
         ColumnSchema {
             json: false,
+            visibility: Default::default(),
             name: "c".into(),
             col_type: t,
             meta: meta.to_vec(),

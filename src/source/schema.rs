@@ -16,6 +16,7 @@ use mysql::Conn;
 
 use crate::config::Config;
 use crate::event::{ColumnSchema, NameSource, TableSchema};
+use crate::filter::ColumnFilter;
 
 use super::{classify, SourceError};
 
@@ -29,6 +30,8 @@ pub struct SchemaCache {
     warned: bool,
     /// MariaDB JSON columns per table, from information_schema.
     json_columns: HashMap<(String, String), Vec<String>>,
+    /// `filter.columns.*`, applied once per schema, not per row.
+    columns: ColumnFilter,
 }
 
 #[derive(Debug, Clone)]
@@ -41,13 +44,14 @@ struct CatalogColumn {
 }
 
 impl SchemaCache {
-    pub fn new() -> Self {
+    pub fn new(columns: ColumnFilter) -> Self {
         SchemaCache {
             by_id: HashMap::new(),
             from_catalog: HashMap::new(),
             catalog: None,
             warned: false,
             json_columns: HashMap::new(),
+            columns,
         }
     }
 
@@ -93,6 +97,13 @@ impl SchemaCache {
             }
             if schema.columns.iter().any(maybe_mariadb_json) {
                 self.mark_json(&mut schema, cfg)?;
+            }
+        }
+        if !self.columns.is_empty() {
+            for col in schema.columns.iter_mut() {
+                col.visibility =
+                    self.columns
+                        .visibility(&schema.database, &schema.table, &col.name);
             }
         }
         let schema = Arc::new(schema);
@@ -205,7 +216,7 @@ impl SchemaCache {
 
 impl Default for SchemaCache {
     fn default() -> Self {
-        Self::new()
+        Self::new(ColumnFilter::parse("", "").expect("empty lists parse"))
     }
 }
 
@@ -264,6 +275,7 @@ pub fn from_table_map(
             charset: 0,
             labels: Vec::new(),
             json: false,
+            visibility: Default::default(),
         });
     }
     let meta =
