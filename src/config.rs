@@ -40,6 +40,8 @@ pub const KEYS: &[Key] = &[
     Key { name: "kafka.compression", default: "none", help: "record batch compression: none, gzip or snappy" },
     Key { name: "kafka.batch_max_bytes", default: "1048576", help: "largest record batch per partition; a batch is sent when full or on the 100 ms tick" },
     Key { name: "kafka.max_record_bytes", default: "1048576", help: "largest record binlog2kafka sends (like the Java client's max.request.size); a larger row stops the pipeline before it" },
+    Key { name: "kafka.partition_by", default: "primary_key", help: "what picks a row's partition (murmur2, like the Java client): primary_key, table, database, column:NAME or random; a table without a primary key goes by its name" },
+    Key { name: "kafka.key_format", default: "maxwell", help: "message key: maxwell (database, table and pk.<column> values), debezium (the primary-key columns) or none" },
     Key { name: "kafka.timeout_ms", default: "30000", help: "socket and request timeout towards the brokers" },
     Key { name: "pipeline.name", default: "default", help: "names this pipeline's checkpoint (the commit-log record key)" },
     Key { name: "pipeline.pending_events", default: "256", help: "bounded channel from reader to producer, in rows events (each usually <= 8 KB); a full channel pauses the reader" },
@@ -116,6 +118,25 @@ pub enum StartPosition {
     At { file: String, pos: u64 },
 }
 
+/// What picks a row's partition (`kafka.partition_by`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionBy {
+    PrimaryKey,
+    Table,
+    Database,
+    Column(String),
+    /// Spreads load; gives up per-key order.
+    Random,
+}
+
+/// The message key (`kafka.key_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    Maxwell,
+    Debezium,
+    None,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -144,6 +165,8 @@ pub struct Config {
     pub start_position: StartPosition,
     pub filter: TableFilter,
     pub columns: ColumnFilter,
+    pub partition_by: PartitionBy,
+    pub key_format: KeyFormat,
     pub style: Style,
 }
 
@@ -275,6 +298,34 @@ impl Config {
                         })
                     }
                 },
+            },
+            partition_by: match get("kafka.partition_by").as_str() {
+                "primary_key" => PartitionBy::PrimaryKey,
+                "table" => PartitionBy::Table,
+                "database" => PartitionBy::Database,
+                "random" => PartitionBy::Random,
+                other => match other.strip_prefix("column:") {
+                    Some(c) if !c.is_empty() => PartitionBy::Column(c.to_string()),
+                    _ => {
+                        return Err(ConfigError::BadValue {
+                            key: "kafka.partition_by".into(),
+                            value: other.into(),
+                            expected: "primary_key, table, database, column:NAME or random".into(),
+                        })
+                    }
+                },
+            },
+            key_format: match get("kafka.key_format").as_str() {
+                "maxwell" => KeyFormat::Maxwell,
+                "debezium" => KeyFormat::Debezium,
+                "none" => KeyFormat::None,
+                other => {
+                    return Err(ConfigError::BadValue {
+                        key: "kafka.key_format".into(),
+                        value: other.into(),
+                        expected: "maxwell, debezium or none".into(),
+                    })
+                }
             },
             columns: ColumnFilter::parse(
                 &get("filter.columns.exclude"),

@@ -614,3 +614,64 @@ fn column_filters_leave_out_or_mask_values_and_tables_match_regexes() {
     );
     drop(daemon);
 }
+
+#[test]
+fn partition_by_and_key_format_route_rows_like_the_java_client() {
+    use binlog2kafka::kafka::murmur2::partition_for;
+    common::servers();
+    let db = database(
+        common::MYSQL_PORT,
+        "routing",
+        &[
+            "CREATE TABLE a (id INT PRIMARY KEY, g INT)",
+            "CREATE TABLE b (id INT PRIMARY KEY, g INT)",
+        ],
+    );
+    let base = |topic: &str| {
+        let env = with(settings(topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+        with(env, "B2K_KAFKA_TOPIC_PARTITIONS", "4")
+    };
+    let by_table = unique("bytable");
+    let env = with(base(&by_table), "B2K_KAFKA_PARTITION_BY", "table");
+    let first = Daemon::start(&with(env, "B2K_KAFKA_KEY_FORMAT", "debezium"));
+    let by_column = unique("bycolumn");
+    let env = with(base(&by_column), "B2K_KAFKA_PARTITION_BY", "column:g");
+    let second = Daemon::start(&with(env, "B2K_KAFKA_KEY_FORMAT", "none"));
+    let mut c = sql(common::MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    for i in 0..12 {
+        for t in ["a", "b"] {
+            c.exec_drop(format!("INSERT INTO {t} VALUES (?, ?)"), (i, i % 3))
+                .unwrap();
+        }
+    }
+    let msgs = consume(&by_table, &db, 24, 10.0);
+    assert_eq!(msgs.len(), 24);
+    for m in &msgs {
+        let table = m.value["table"].as_str().unwrap();
+        // murmur2 of "db.table", as a Java producer with that key would.
+        let want = partition_for(format!("{db}.{table}").as_bytes(), 4);
+        assert_eq!(m.partition, want as i64, "{table} rows share one partition");
+        assert_eq!(
+            m.key,
+            json!({"id": m.value["data"]["id"]}),
+            "Debezium-style key"
+        );
+    }
+    let msgs = consume(&by_column, &db, 24, 10.0);
+    assert_eq!(msgs.len(), 24);
+    let mut partitions = std::collections::BTreeSet::new();
+    for m in &msgs {
+        let g = m.value["data"]["g"].to_string();
+        assert_eq!(
+            m.partition,
+            partition_for(g.as_bytes(), 4) as i64,
+            "by column g={g}"
+        );
+        assert_eq!(m.key, Value::Null, "key_format=none");
+        partitions.insert(m.partition);
+    }
+    println!("partition_by=table and column:g over 4 partitions: partitions used {partitions:?}");
+    drop(first);
+    drop(second);
+}

@@ -67,6 +67,37 @@ fn write_masked(
     write_str(out, &hex);
 }
 
+/// Appends a Debezium-style key: the primary-key columns and their values
+/// (`{"id":1}`); `null` for a table without a primary key.
+pub fn write_pk_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
+    let t = &r.table;
+    if t.primary_key.is_empty() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let image = row_image(r);
+    out.push(b'{');
+    for (n, &i) in t.primary_key.iter().enumerate() {
+        if let Some(col) = t.columns.get(i) {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_key(out, &col.name);
+            write_col(out, col, image, i, style);
+        }
+    }
+    out.push(b'}');
+}
+
+/// The JSON of column `name` in the row's identifying image, if the table
+/// has such a column (`kafka.partition_by=column:NAME`).
+pub fn column_json(r: &RowChange, name: &str, style: &Style) -> Option<Vec<u8>> {
+    let i = r.table.columns.iter().position(|c| c.name == name)?;
+    let mut out = Vec::new();
+    write_col(&mut out, &r.table.columns[i], row_image(r), i, style);
+    Some(out)
+}
+
 /// Appends the message key.
 pub fn write_key_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     let t = &r.table;

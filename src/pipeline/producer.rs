@@ -15,7 +15,7 @@ use bytes::Bytes;
 use crossbeam_channel::{select, tick, Receiver};
 
 use super::{PipelineError, Shared};
-use crate::config::Config;
+use crate::config::{Config, KeyFormat, PartitionBy};
 use crate::event::{Position, RowChange, TableSchema};
 use crate::format::maxwell;
 use crate::kafka::{murmur2, Client, KafkaError, OutRecord};
@@ -64,6 +64,9 @@ pub fn spawn(
                 last_offsets: vec![-1; partitions.max(1)],
                 buffered_bytes: 0,
                 outage_since: None,
+                random: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64),
             };
             let result = p.run(pending);
             if result.is_err() {
@@ -87,6 +90,8 @@ struct Producer {
     last_offsets: Vec<i64>,
     buffered_bytes: usize,
     outage_since: Option<Instant>,
+    /// State of the generator behind partition_by=random.
+    random: u64,
 }
 
 impl Producer {
@@ -115,21 +120,41 @@ impl Producer {
     /// send stops the pipeline, after everything before it was sent, so the
     /// checkpoint ends right before it.
     fn encode(&mut self, r: &RowChange) -> Result<(), PipelineError> {
-        let mut key = Vec::with_capacity(64);
-        maxwell::write_key_json(&mut key, r, &self.cfg.style);
+        let style = &self.cfg.style;
+        // The Maxwell key (database, table, primary key) also picks the
+        // partition under partition_by=primary_key, whatever the key format.
+        let mut maxwell_key = Vec::with_capacity(64);
+        maxwell::write_key_json(&mut maxwell_key, r, style);
         let mut value = Vec::with_capacity(256);
-        maxwell::write_value_json(&mut value, r, &self.cfg.style);
-        let partition = if r.table.primary_key.is_empty() {
+        maxwell::write_value_json(&mut value, r, style);
+        let table_name = || format!("{}.{}", r.table.database, r.table.table).into_bytes();
+        let by: Vec<u8> = match &self.cfg.partition_by {
             // No primary key: keep the table's rows together.
-            let mut k = Vec::with_capacity(64);
-            k.extend_from_slice(r.table.database.as_bytes());
-            k.push(b'.');
-            k.extend_from_slice(r.table.table.as_bytes());
-            murmur2::partition_for(&k, self.batches.len())
-        } else {
-            murmur2::partition_for(&key, self.batches.len())
+            PartitionBy::PrimaryKey if r.table.primary_key.is_empty() => table_name(),
+            PartitionBy::PrimaryKey => maxwell_key.clone(),
+            PartitionBy::Table => table_name(),
+            PartitionBy::Database => r.table.database.as_bytes().to_vec(),
+            PartitionBy::Column(c) => maxwell::column_json(r, c, style).unwrap_or_else(table_name),
+            PartitionBy::Random => {
+                self.random = self
+                    .random
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1);
+                (self.random >> 33).to_le_bytes().to_vec()
+            }
         };
-        let size = key.len() + value.len() + RECORD_OVERHEAD;
+        let partition = murmur2::partition_for(&by, self.batches.len());
+        let key = match self.cfg.key_format {
+            KeyFormat::Maxwell => Some(maxwell_key),
+            KeyFormat::Debezium => {
+                let mut k = Vec::with_capacity(32);
+                maxwell::write_pk_json(&mut k, r, style);
+                Some(k)
+            }
+            KeyFormat::None => None,
+        };
+        let key_len = key.as_ref().map_or(0, |k| k.len());
+        let size = key_len + value.len() + RECORD_OVERHEAD;
         if size > self.cfg.max_record_bytes {
             self.flush()?;
             return Err(PipelineError::RecordTooLarge {
@@ -142,10 +167,10 @@ impl Producer {
                 limit: format!("kafka.max_record_bytes ({})", self.cfg.max_record_bytes),
             });
         }
-        self.buffered_bytes += key.len() + value.len();
+        self.buffered_bytes += key_len + value.len();
         let b = &mut self.batches[partition as usize];
         b.records.push(OutRecord {
-            key: Some(Bytes::from(key)),
+            key: key.map(Bytes::from),
             value: Some(Bytes::from(value)),
             timestamp_ms: r.ts as i64 * 1000,
         });
