@@ -250,18 +250,16 @@ impl Config {
                 expected: "a comma-separated list of host:port".into(),
             });
         }
-        let compression = match get("kafka.compression").as_str() {
-            "none" => Compression::None,
-            "gzip" => Compression::Gzip,
-            "snappy" => Compression::Snappy,
-            other => {
-                return Err(ConfigError::BadValue {
-                    key: "kafka.compression".into(),
-                    value: other.into(),
-                    expected: "none, gzip or snappy".into(),
-                })
-            }
-        };
+        let compression = choice(
+            "kafka.compression",
+            &get("kafka.compression"),
+            &[
+                ("none", Compression::None),
+                ("gzip", Compression::Gzip),
+                ("snappy", Compression::Snappy),
+            ],
+            "none, gzip or snappy",
+        )?;
         Ok(Config {
             mysql_host: nonempty("mysql.host")?,
             mysql_port: num("mysql.port", 1, 65535)? as u16,
@@ -287,17 +285,12 @@ impl Config {
             shutdown_timeout: ms("pipeline.shutdown_timeout_ms")?,
             start_position: parse_start(&get("start.position"))?,
             style: Style {
-                zero_dates_as_text: match get("output.zero_dates").as_str() {
-                    "null" => false,
-                    "text" => true,
-                    other => {
-                        return Err(ConfigError::BadValue {
-                            key: "output.zero_dates".into(),
-                            value: other.into(),
-                            expected: "null or text".into(),
-                        })
-                    }
-                },
+                zero_dates_as_text: choice(
+                    "output.zero_dates",
+                    &get("output.zero_dates"),
+                    &[("null", false), ("text", true)],
+                    "null or text",
+                )?,
             },
             partition_by: match get("kafka.partition_by").as_str() {
                 "primary_key" => PartitionBy::PrimaryKey,
@@ -315,18 +308,16 @@ impl Config {
                     }
                 },
             },
-            key_format: match get("kafka.key_format").as_str() {
-                "maxwell" => KeyFormat::Maxwell,
-                "debezium" => KeyFormat::Debezium,
-                "none" => KeyFormat::None,
-                other => {
-                    return Err(ConfigError::BadValue {
-                        key: "kafka.key_format".into(),
-                        value: other.into(),
-                        expected: "maxwell, debezium or none".into(),
-                    })
-                }
-            },
+            key_format: choice(
+                "kafka.key_format",
+                &get("kafka.key_format"),
+                &[
+                    ("maxwell", KeyFormat::Maxwell),
+                    ("debezium", KeyFormat::Debezium),
+                    ("none", KeyFormat::None),
+                ],
+                "maxwell, debezium or none",
+            )?,
             columns: ColumnFilter::parse(
                 &get("filter.columns.exclude"),
                 &get("filter.columns.mask"),
@@ -344,6 +335,24 @@ impl Config {
                 })?,
         })
     }
+}
+
+/// The value of an enumerated key, or an error that lists the choices.
+fn choice<T: Copy>(
+    key: &str,
+    value: &str,
+    choices: &[(&str, T)],
+    expected: &str,
+) -> Result<T, ConfigError> {
+    choices
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| ConfigError::BadValue {
+            key: key.into(),
+            value: value.into(),
+            expected: expected.into(),
+        })
 }
 
 /// The environment variable that overrides `key`.

@@ -30,9 +30,32 @@ fn write_col(
     i: usize,
     style: &Style,
 ) {
-    if col.visibility == Visibility::Masked {
-        return write_masked(out, col, img, i, style);
+    if col.visibility != Visibility::Masked {
+        return write_plain(out, col, img, i, style);
     }
+    // filter.columns.mask: the SHA-256 of the value's JSON, in hex, so
+    // equal values still join; NULL stays null.
+    let mut plain = Vec::new();
+    write_plain(&mut plain, col, img, i, style);
+    if plain == b"null" {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let hex: String = Sha256::digest(&plain)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    write_str(out, &hex);
+}
+
+/// Column `i`'s value as it is, masking aside.
+fn write_plain(
+    out: &mut Vec<u8>,
+    col: &ColumnSchema,
+    img: Option<&RowImage>,
+    i: usize,
+    style: &Style,
+) {
     if let Some(Cell::Json(doc)) = img.and_then(|m| m.cells.get(i)) {
         out.extend_from_slice(doc);
         return;
@@ -41,30 +64,6 @@ fn write_col(
         Some(b) => write_cell(out, col, b, style),
         None => out.extend_from_slice(b"null"),
     }
-}
-
-/// A masked column (`filter.columns.mask`): the SHA-256 of the value's JSON,
-/// in hex, so equal values still join; NULL stays null.
-fn write_masked(
-    out: &mut Vec<u8>,
-    col: &ColumnSchema,
-    img: Option<&RowImage>,
-    i: usize,
-    style: &Style,
-) {
-    let mut plain = Vec::new();
-    let shown = ColumnSchema {
-        visibility: Visibility::Shown,
-        ..col.clone()
-    };
-    write_col(&mut plain, &shown, img, i, style);
-    if plain == b"null" {
-        out.extend_from_slice(b"null");
-        return;
-    }
-    let digest = Sha256::digest(&plain);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    write_str(out, &hex);
 }
 
 /// Appends a Debezium-style key: the primary-key columns and their values

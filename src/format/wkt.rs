@@ -60,34 +60,35 @@ impl Wkb<'_> {
         write!(out, "{} {}", num(x), num(y)).ok()
     }
 
-    fn points(&mut self, out: &mut String, le: bool) -> Option<()> {
-        let n = self.count(le, 16)?;
+    /// A count of at least `min_item`-byte items, written as `(a,b,...)`.
+    fn list(
+        &mut self,
+        out: &mut String,
+        le: bool,
+        min_item: usize,
+        mut item: impl FnMut(&mut Self, &mut String) -> Option<()>,
+    ) -> Option<()> {
+        let n = self.count(le, min_item)?;
         out.push('(');
         for i in 0..n {
             if i > 0 {
                 out.push(',');
             }
-            self.point(out, le)?;
+            item(self, out)?;
         }
         out.push(')');
         Some(())
+    }
+
+    fn points(&mut self, out: &mut String, le: bool) -> Option<()> {
+        self.list(out, le, 16, |r, out| r.point(out, le))
     }
 
     fn rings(&mut self, out: &mut String, le: bool) -> Option<()> {
-        let n = self.count(le, 4)?;
-        out.push('(');
-        for i in 0..n {
-            if i > 0 {
-                out.push(',');
-            }
-            self.points(out, le)?;
-        }
-        out.push(')');
-        Some(())
+        self.list(out, le, 4, |r, out| r.points(out, le))
     }
 
-    /// Reads one WKB geometry (byte order, type, body) and writes its WKT;
-    /// `bare` leaves out the type name (members of a MULTI geometry).
+    /// Reads one WKB geometry (byte order, type, body) and writes its WKT.
     fn geometry(&mut self, out: &mut String, depth: usize) -> Option<()> {
         let (le, kind) = self.header(depth)?;
         let name = match kind {
@@ -109,36 +110,19 @@ impl Wkb<'_> {
             }
             2 => self.points(out, le)?,
             3 => self.rings(out, le)?,
-            4..=6 => {
-                let n = self.count(le, 9)?;
-                out.push('(');
-                for i in 0..n {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    let (mle, member) = self.header(depth + 1)?;
-                    if member != kind - 3 {
-                        return None;
-                    }
-                    match member {
-                        1 => self.point(out, mle)?,
-                        2 => self.points(out, mle)?,
-                        _ => self.rings(out, mle)?,
-                    }
+            // MULTI members are bare bodies of the matching single type.
+            4..=6 => self.list(out, le, 9, |r, out| {
+                let (mle, member) = r.header(depth + 1)?;
+                if member != kind - 3 {
+                    return None;
                 }
-                out.push(')');
-            }
-            _ => {
-                let n = self.count(le, 9)?;
-                out.push('(');
-                for i in 0..n {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    self.geometry(out, depth + 1)?;
+                match member {
+                    1 => r.point(out, mle),
+                    2 => r.points(out, mle),
+                    _ => r.rings(out, mle),
                 }
-                out.push(')');
-            }
+            })?,
+            _ => self.list(out, le, 9, |r, out| r.geometry(out, depth + 1))?,
         }
         Some(())
     }

@@ -127,23 +127,29 @@ impl Producer {
         maxwell::write_key_json(&mut maxwell_key, r, style);
         let mut value = Vec::with_capacity(256);
         maxwell::write_value_json(&mut value, r, style);
-        let table_name = || format!("{}.{}", r.table.database, r.table.table).into_bytes();
-        let by: Vec<u8> = match &self.cfg.partition_by {
+        let n = self.batches.len();
+        let by_table = || {
+            let name = format!("{}.{}", r.table.database, r.table.table);
+            murmur2::partition_for(name.as_bytes(), n)
+        };
+        let partition = match &self.cfg.partition_by {
             // No primary key: keep the table's rows together.
-            PartitionBy::PrimaryKey if r.table.primary_key.is_empty() => table_name(),
-            PartitionBy::PrimaryKey => maxwell_key.clone(),
-            PartitionBy::Table => table_name(),
-            PartitionBy::Database => r.table.database.as_bytes().to_vec(),
-            PartitionBy::Column(c) => maxwell::column_json(r, c, style).unwrap_or_else(table_name),
+            PartitionBy::PrimaryKey if r.table.primary_key.is_empty() => by_table(),
+            PartitionBy::PrimaryKey => murmur2::partition_for(&maxwell_key, n),
+            PartitionBy::Table => by_table(),
+            PartitionBy::Database => murmur2::partition_for(r.table.database.as_bytes(), n),
+            PartitionBy::Column(c) => match maxwell::column_json(r, c, style) {
+                Some(v) => murmur2::partition_for(&v, n),
+                None => by_table(),
+            },
             PartitionBy::Random => {
                 self.random = self
                     .random
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1);
-                (self.random >> 33).to_le_bytes().to_vec()
+                murmur2::partition_for(&(self.random >> 33).to_le_bytes(), n)
             }
         };
-        let partition = murmur2::partition_for(&by, self.batches.len());
         let key = match self.cfg.key_format {
             KeyFormat::Maxwell => Some(maxwell_key),
             KeyFormat::Debezium => {

@@ -235,10 +235,8 @@ impl Reader {
         if len > MAX_PAYLOAD {
             return Err(format!("compressed rows event inflates to {len} bytes"));
         }
-        let mut rows = Vec::with_capacity(len as usize);
         let zlib = flate2::read::ZlibDecoder::new(&data[at + 1 + lenlen..]);
-        std::io::Read::read_to_end(&mut std::io::Read::take(zlib, len + 1), &mut rows)
-            .map_err(|e| format!("compressed rows event: {e}"))?;
+        let rows = inflate(zlib, len, "compressed rows event")?;
         if rows.len() as u64 != len {
             return Err(format!(
                 "compressed rows event inflates to {} bytes, its header says {len}",
@@ -434,6 +432,16 @@ impl Reader {
                 return Ok(());
             }
             t if MARIADB_ROWS_COMPRESSED.contains(&t) => {
+                // A filtered-out table's rows are not even inflated (the
+                // post-header starts with the 6-byte table id).
+                let table_id = ev
+                    .data()
+                    .get(..6)
+                    .map(|b| b.iter().rev().fold(0u64, |acc, x| acc << 8 | *x as u64));
+                if table_id.is_some_and(|id| self.filtered.contains(&id)) {
+                    self.next_pos = end;
+                    return Ok(());
+                }
                 let plain = self.decompress_rows(ev).map_err(|e| self.corrupt(e))?;
                 let outer = self.payload_at.replace((start, end));
                 let result = self.on_event(&plain);
@@ -776,6 +784,18 @@ fn resolve_json_diffs(
     Ok(())
 }
 
+/// Reads a decompressing `reader` to its end, refusing more than `limit`
+/// bytes (a damaged size must not make the reader allocate without bound).
+fn inflate(reader: impl std::io::Read, limit: u64, what: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(reader, limit + 1), &mut out)
+        .map_err(|e| format!("{what}: {e}"))?;
+    if out.len() as u64 > limit {
+        return Err(format!("{what} inflates past {limit} bytes"));
+    }
+    Ok(out)
+}
+
 /// Largest decompressed transaction accepted (a damaged size field must
 /// not make the reader allocate without bound).
 const MAX_PAYLOAD: u64 = 1 << 30;
@@ -785,27 +805,8 @@ const MAX_PAYLOAD: u64 = 1 << 30;
 /// the payload, zstd-compressed or not.
 fn transaction_payload(data: &[u8]) -> Result<Vec<u8>, String> {
     fn packed(b: &[u8], at: &mut usize) -> Result<u64, String> {
-        let first = *b
-            .get(*at)
-            .ok_or("compressed transaction header cut short")?;
-        *at += 1;
-        let n = match first {
-            0..=250 => return Ok(first as u64),
-            252 => 2,
-            253 => 3,
-            254 => 8,
-            _ => {
-                return Err(format!(
-                    "bad packed integer {first:#x} in a compressed transaction header"
-                ))
-            }
-        };
-        let v = b
-            .get(*at..*at + n)
-            .ok_or("compressed transaction header cut short")?
-            .iter()
-            .rev()
-            .fold(0u64, |acc, x| acc << 8 | *x as u64);
+        let (v, n) = packed_int(b.get(*at..).unwrap_or(&[]))
+            .ok_or("compressed transaction header: a packed integer is bad or cut short")?;
         *at += n;
         Ok(v)
     }
@@ -844,15 +845,7 @@ fn transaction_payload(data: &[u8]) -> Result<Vec<u8>, String> {
             let limit = uncompressed.unwrap_or(MAX_PAYLOAD).min(MAX_PAYLOAD);
             let decoder = ruzstd::decoding::StreamingDecoder::new(body)
                 .map_err(|e| format!("compressed transaction: {e}"))?;
-            let mut out = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::Read::take(decoder, limit + 1), &mut out)
-                .map_err(|e| format!("compressed transaction: {e}"))?;
-            if out.len() as u64 > limit {
-                return Err(format!(
-                    "compressed transaction inflates past {limit} bytes"
-                ));
-            }
-            Ok(out)
+            inflate(decoder, limit, "compressed transaction")
         }
         other => Err(format!(
             "unknown compression type {other:?} of a compressed transaction"
