@@ -265,7 +265,9 @@ pub fn replay_to_kafka(
     catalog: bool,
 ) -> Result<crate::replay::ReplaySummary, AppError> {
     let mut admin = kafka_client(cfg, "admin").map_err(kafka("connecting to Kafka"))?;
-    let partitions = data_topic(&mut admin, cfg)?;
+    if !cfg.topic.contains('{') {
+        data_topic(&mut admin, cfg)?;
+    }
     let client = kafka_client(cfg, "producer").map_err(kafka("connecting the producer"))?;
     let shared = Arc::new(Shared::new());
     let (tx, rx) = crossbeam_channel::bounded(cfg.pending_events);
@@ -280,7 +282,7 @@ pub fn replay_to_kafka(
         rows: 0,
         gtid: None,
     };
-    let producer = producer::spawn(cfg.clone(), shared.clone(), rx, client, partitions, start);
+    let producer = producer::spawn(cfg.clone(), shared.clone(), rx, client, start);
     let replayed = crate::replay::replay_files_to(
         cfg,
         paths,
@@ -379,7 +381,13 @@ pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
     .map_err(kafka("recording the start position"))?;
     drop(conn);
 
-    let partitions = data_topic(&mut admin, &cfg)?;
+    // A fixed data topic is checked (or created) now, so a broker that
+    // refuses it stops the start; templated topics are made on first use.
+    let partitions = if cfg.topic.contains('{') {
+        None
+    } else {
+        Some(data_topic(&mut admin, &cfg)?)
+    };
     let producer_client =
         kafka_client(&cfg, "producer").map_err(kafka("connecting the producer"))?;
 
@@ -402,17 +410,20 @@ pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
         shared.clone(),
         pending_rx,
         producer_client,
-        partitions,
         start.clone(),
     );
     let reader = reader::spawn(cfg.clone(), shared.clone(), pending_tx, start);
     log::info!(
-        "pipeline '{}' running: {}:{} -> {} ({} partitions), checkpoints to {}",
+        "pipeline '{}' running: {}:{} -> {} ({}; format {:?}), checkpoints to {}",
         cfg.pipeline_name,
         cfg.mysql_host,
         cfg.mysql_port,
         cfg.topic,
-        partitions,
+        match partitions {
+            Some(n) => format!("{n} partitions"),
+            None => "topics made on first use".into(),
+        },
+        cfg.format,
         cfg.commit_topic
     );
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::filter::{ColumnFilter, TableFilter};
 use crate::format::value::Style;
+use crate::format::Format;
 use crate::kafka::Compression;
 
 /// A configuration key: its name, default ("" = no default / empty), and
@@ -32,8 +33,10 @@ pub const KEYS: &[Key] = &[
     Key { name: "mysql.server_id", default: "6379", help: "replica server id; unique among the server's replicas" },
     Key { name: "mysql.timeout_ms", default: "10000", help: "connect timeout; the binlog stream is declared dead after 3x this with no event" },
     Key { name: "kafka.brokers", default: "127.0.0.1:9092", help: "comma-separated bootstrap brokers, host:port" },
-    Key { name: "kafka.topic", default: "binlog2kafka", help: "data topic for row changes" },
-    Key { name: "kafka.topic_partitions", default: "1", help: "partitions when binlog2kafka creates the data topic" },
+    Key { name: "kafka.topic", default: "binlog2kafka", help: "data topic for row changes; may be a template with {database} and {table} (e.g. cdc.{database}.{table}), characters a topic name cannot hold becoming _" },
+    Key { name: "kafka.topic_partitions", default: "1", help: "partitions of each data topic binlog2kafka creates (on first use)" },
+    Key { name: "kafka.ddl_topic", default: "", help: "topic for DDL statements (CREATE/ALTER/DROP/RENAME/TRUNCATE), in output.format's style; empty = DDL is not published" },
+    Key { name: "kafka.transaction_topic", default: "binlog2kafka_transactions", help: "topic for BEGIN/END markers when output.transaction_markers=true" },
     Key { name: "kafka.replication_factor", default: "-1", help: "replication factor for topics it creates; -1 = the broker's default" },
     Key { name: "kafka.commit_topic", default: "binlog2kafka_commits", help: "checkpoint topic (1 partition, compacted; created if missing)" },
     Key { name: "kafka.client_id", default: "binlog2kafka", help: "client id sent to the brokers" },
@@ -41,7 +44,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "kafka.batch_max_bytes", default: "1048576", help: "largest record batch per partition; a batch is sent when full or on the 100 ms tick" },
     Key { name: "kafka.max_record_bytes", default: "1048576", help: "largest record binlog2kafka sends (like the Java client's max.request.size); a larger row stops the pipeline before it" },
     Key { name: "kafka.partition_by", default: "primary_key", help: "what picks a row's partition (murmur2, like the Java client): primary_key, table, database, column:NAME or random; a table without a primary key goes by its name" },
-    Key { name: "kafka.key_format", default: "maxwell", help: "message key: maxwell (database, table and pk.<column> values), debezium (the primary-key columns) or none" },
+    Key { name: "kafka.key_format", default: "auto", help: "message key: maxwell (database, table and pk.<column> values), debezium (the primary-key columns) or none; auto = debezium for output.format=debezium, none for canal, else maxwell" },
     Key { name: "kafka.timeout_ms", default: "30000", help: "socket and request timeout towards the brokers" },
     Key { name: "pipeline.name", default: "default", help: "names this pipeline's checkpoint (the commit-log record key)" },
     Key { name: "pipeline.pending_events", default: "256", help: "bounded channel from reader to producer, in rows events (each usually <= 8 KB); a full channel pauses the reader" },
@@ -49,6 +52,9 @@ pub const KEYS: &[Key] = &[
     Key { name: "pipeline.checkpoint_interval_ms", default: "1000", help: "how often the newest released position is written to the commit topic" },
     Key { name: "pipeline.heartbeat_interval_ms", default: "5000", help: "with nothing new, the checkpoint is rewritten this often to prove the daemon alive; another daemon waits 3x this before taking over the pipeline" },
     Key { name: "pipeline.shutdown_timeout_ms", default: "30000", help: "on SIGTERM, how long to keep trying to flush before giving up (exit 1, checkpoint unmoved)" },
+    Key { name: "output.format", default: "maxwell", help: "message value: maxwell, debezium (the MySQL connector's JSON without schemas) or canal (canal-json)" },
+    Key { name: "output.tombstones", default: "false", help: "debezium: follow each delete with a tombstone (same key, null value) so compaction drops the row" },
+    Key { name: "output.transaction_markers", default: "false", help: "write BEGIN/END markers per transaction to kafka.transaction_topic and, in debezium format, a transaction block on each row" },
     Key { name: "output.zero_dates", default: "null", help: "zero and partly-zero dates (0000-00-00, 2024-00-00): null, or text as the server prints them" },
     Key { name: "filter.include", default: "*.*", help: "tables to publish: comma-separated db.table patterns (* matches any run of characters) or /regex/ searched in db.table" },
     Key { name: "filter.columns.exclude", default: "", help: "columns left out of data and old: db.table.column patterns (* wildcards or /regex/)" },
@@ -137,6 +143,18 @@ pub enum KeyFormat {
     None,
 }
 
+impl KeyFormat {
+    /// What each format's own consumers expect (`auto`): Debezium's key
+    /// struct, no key for canal (its Kafka producer sends none).
+    pub fn default_for(format: Format) -> KeyFormat {
+        match format {
+            Format::Maxwell => KeyFormat::Maxwell,
+            Format::Debezium => KeyFormat::Debezium,
+            Format::Canal => KeyFormat::None,
+        }
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -168,6 +186,12 @@ pub struct Config {
     pub partition_by: PartitionBy,
     pub key_format: KeyFormat,
     pub style: Style,
+    pub format: Format,
+    pub tombstones: bool,
+    pub transaction_markers: bool,
+    /// `kafka.ddl_topic`; `None` when DDL is not published.
+    pub ddl_topic: Option<String>,
+    pub transaction_topic: String,
 }
 
 impl Config {
@@ -260,7 +284,37 @@ impl Config {
             ],
             "none, gzip or snappy",
         )?;
+        let format = choice(
+            "output.format",
+            &get("output.format"),
+            &[
+                ("maxwell", Format::Maxwell),
+                ("debezium", Format::Debezium),
+                ("canal", Format::Canal),
+            ],
+            "maxwell, debezium or canal",
+        )?;
+        let flag = |k: &str| {
+            choice(
+                k,
+                &get(k),
+                &[("true", true), ("false", false)],
+                "true or false",
+            )
+        };
+        let ddl_topic = match get("kafka.ddl_topic") {
+            t if t.is_empty() => None,
+            t => Some(topic_name("kafka.ddl_topic", &t)?),
+        };
         Ok(Config {
+            format,
+            tombstones: flag("output.tombstones")?,
+            transaction_markers: flag("output.transaction_markers")?,
+            ddl_topic,
+            transaction_topic: topic_name(
+                "kafka.transaction_topic",
+                &get("kafka.transaction_topic"),
+            )?,
             mysql_host: nonempty("mysql.host")?,
             mysql_port: num("mysql.port", 1, 65535)? as u16,
             mysql_user: nonempty("mysql.user")?,
@@ -268,7 +322,7 @@ impl Config {
             server_id: num("mysql.server_id", 1, u32::MAX as i64)? as u32,
             mysql_timeout: ms("mysql.timeout_ms")?,
             brokers,
-            topic: topic_name("kafka.topic", &get("kafka.topic"))?,
+            topic: topic_template("kafka.topic", &get("kafka.topic"))?,
             topic_partitions: num("kafka.topic_partitions", 1, 100_000)? as i32,
             replication_factor: num("kafka.replication_factor", -1, 32_767)? as i16,
             commit_topic: topic_name("kafka.commit_topic", &get("kafka.commit_topic"))?,
@@ -312,11 +366,12 @@ impl Config {
                 "kafka.key_format",
                 &get("kafka.key_format"),
                 &[
+                    ("auto", KeyFormat::default_for(format)),
                     ("maxwell", KeyFormat::Maxwell),
                     ("debezium", KeyFormat::Debezium),
                     ("none", KeyFormat::None),
                 ],
-                "maxwell, debezium or none",
+                "auto, maxwell, debezium or none",
             )?,
             columns: ColumnFilter::parse(
                 &get("filter.columns.exclude"),
@@ -392,6 +447,41 @@ fn topic_name(key: &str, s: &str) -> Result<String, ConfigError> {
             expected: "a Kafka topic name (letters, digits, '.', '_', '-'; at most 249)".into(),
         })
     }
+}
+
+/// A topic name, or a template whose `{database}` and `{table}` are filled
+/// in per row.
+fn topic_template(key: &str, s: &str) -> Result<String, ConfigError> {
+    let bare = s.replace("{database}", "x").replace("{table}", "x");
+    topic_name(key, &bare).map_err(|_| ConfigError::BadValue {
+        key: key.to_string(),
+        value: s.to_string(),
+        expected: "a Kafka topic name (letters, digits, '.', '_', '-'; at most 249), optionally with {database} and {table}".into(),
+    })?;
+    Ok(s.to_string())
+}
+
+/// The topic a row of `database`.`table` goes to under `template`: names
+/// are filled in with the characters a topic cannot hold replaced by `_`,
+/// as Debezium does.
+pub fn render_topic(template: &str, database: &str, table: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let mut out = template.replace("{database}", &clean(database));
+    if out.contains("{table}") {
+        out = out.replace("{table}", &clean(table));
+    }
+    out.truncate(249);
+    out
 }
 
 fn parse_start(s: &str) -> Result<StartPosition, ConfigError> {

@@ -167,7 +167,105 @@ pub struct RowChange {
     /// The rows event's own coordinate, shown to consumers (`file:offset`).
     pub event_file: Arc<str>,
     pub event_pos: u64,
+    /// Index of this row within its rows event (Debezium's `source.row`).
+    pub event_row: u32,
+    /// The connection that ran the transaction, when its BEGIN said so.
+    pub thread: Option<u32>,
     pub server_id: u32,
     /// Releasing this row moves the checkpoint here.
     pub checkpoint: Position,
+}
+
+impl RowChange {
+    /// The transaction's id as Debezium writes it: its GTID, or the
+    /// position of its first event.
+    pub fn txn_id(&self) -> String {
+        match &self.checkpoint.gtid {
+            Some(g) => g.to_string(),
+            None => format!("{}:{}", self.checkpoint.file, self.checkpoint.pos),
+        }
+    }
+}
+
+/// What a DDL statement does, as far as consumers are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DdlKind {
+    CreateTable,
+    AlterTable,
+    DropTable,
+    RenameTable,
+    TruncateTable,
+    CreateIndex,
+    DropIndex,
+    CreateDatabase,
+    AlterDatabase,
+    DropDatabase,
+}
+
+impl DdlKind {
+    /// Maxwell's `type` for the statement.
+    pub fn maxwell(self) -> &'static str {
+        match self {
+            DdlKind::CreateTable => "table-create",
+            DdlKind::DropTable => "table-drop",
+            DdlKind::CreateDatabase => "database-create",
+            DdlKind::AlterDatabase => "database-alter",
+            DdlKind::DropDatabase => "database-drop",
+            _ => "table-alter",
+        }
+    }
+
+    /// Canal's `type` for the statement.
+    pub fn canal(self) -> &'static str {
+        match self {
+            DdlKind::CreateTable | DdlKind::CreateDatabase => "CREATE",
+            DdlKind::AlterTable | DdlKind::AlterDatabase => "ALTER",
+            DdlKind::DropTable | DdlKind::DropDatabase => "ERASE",
+            DdlKind::RenameTable => "RENAME",
+            DdlKind::TruncateTable => "TRUNCATE",
+            DdlKind::CreateIndex => "CINDEX",
+            DdlKind::DropIndex => "DINDEX",
+        }
+    }
+}
+
+/// A schema change read from a Query event (`kafka.ddl_topic`).
+#[derive(Debug, Clone)]
+pub struct DdlChange {
+    pub seq: u64,
+    pub kind: DdlKind,
+    pub database: String,
+    /// Empty for database statements.
+    pub table: String,
+    pub sql: String,
+    pub ts: u32,
+    pub event_file: Arc<str>,
+    pub event_pos: u64,
+    pub server_id: u32,
+    pub thread: Option<u32>,
+    /// The position after the statement.
+    pub checkpoint: Position,
+}
+
+/// What the reader hands the producer.
+#[derive(Debug)]
+pub enum Change {
+    Row(RowChange),
+    Ddl(DdlChange),
+}
+
+impl Change {
+    pub fn seq(&self) -> u64 {
+        match self {
+            Change::Row(r) => r.seq,
+            Change::Ddl(d) => d.seq,
+        }
+    }
+
+    pub fn checkpoint(&self) -> &Position {
+        match self {
+            Change::Row(r) => &r.checkpoint,
+            Change::Ddl(d) => &d.checkpoint,
+        }
+    }
 }

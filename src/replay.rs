@@ -19,9 +19,8 @@ use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::{BinlogFileHeader, EventStreamReader};
 
 use crate::config::Config;
-use crate::event::{Position, RowChange};
-use crate::format::maxwell;
-use crate::format::value::Style;
+use crate::event::{Change, Position};
+use crate::format::{Context, Encoder};
 use crate::pipeline::Shared;
 use crate::source::reader::Reader;
 use crate::source::SourceError;
@@ -87,7 +86,7 @@ pub enum Sink<'a> {
     /// The producer's channel (`replay` into the data topic). The waiting
     /// queue is the producer's `Shared`, released as it acknowledges.
     Producer {
-        pending: &'a Sender<Vec<RowChange>>,
+        pending: &'a Sender<Vec<Change>>,
         shared: &'a Arc<Shared>,
     },
 }
@@ -173,6 +172,7 @@ pub fn replay_stream(
         ..Default::default()
     };
     let mut line = Vec::with_capacity(512);
+    let encoder = Encoder::new(cfg.format, cfg.style, &cfg.pipeline_name);
     // Where the last complete event ended, in bytes from the file start.
     let mut good = 4u64;
     let corrupt = |offset: u64, detail: String| ReplayError::Corrupt {
@@ -246,7 +246,7 @@ pub fn replay_stream(
             Ok(r) => r,
             Err(p) => return Err(corrupt(event_start, contained(p))),
         };
-        summary.rows += drain(&rx, &shared, &mut line, &cfg.style, sink)?;
+        summary.rows += drain(&rx, &shared, &mut line, &encoder, sink)?;
         if let Err(e) = decoded {
             let detail = match e {
                 SourceError::Corrupt { detail, .. } => detail,
@@ -270,10 +270,10 @@ pub fn replay_stream(
 /// acknowledgements); to the producer, they are sent on (blocking while its
 /// channel is full) and released as it acknowledges them.
 fn drain(
-    rx: &Receiver<Vec<RowChange>>,
+    rx: &Receiver<Vec<Change>>,
     shared: &Shared,
     line: &mut Vec<u8>,
-    style: &Style,
+    encoder: &Encoder,
     sink: &mut Sink<'_>,
 ) -> Result<u64, ReplayError> {
     let out = match sink {
@@ -293,15 +293,22 @@ fn drain(
         }
     };
     let mut n = 0;
-    while let Ok(rows) = rx.try_recv() {
-        for r in &rows {
+    let ctx = Context {
+        now_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        txn: None,
+    };
+    while let Ok(changes) = rx.try_recv() {
+        for c in &changes {
+            let Change::Row(r) = c else { continue };
             line.clear();
-            maxwell::write_value_json(line, r, style);
+            encoder.row_value(line, r, &ctx);
             line.push(b'\n');
             out.write_all(line).map_err(ReplayError::Output)?;
             n += 1;
         }
-        shared.ack_batch(rows.iter().map(|r| (r.seq, 0)));
+        shared.ack_batch(changes.iter().map(|c| (c.seq(), 0)));
     }
     shared.release_prefix();
     Ok(n)

@@ -2,8 +2,9 @@
 client, and prints one JSON line per record: partition, offset, key, value.
 
 usage: consume.py BOOTSTRAP TOPIC [EXPECTED_COUNT|-] [IDLE_SECONDS] [DATABASE]
-With DATABASE, only records whose JSON value has that "database" are printed
-and counted. Stops when EXPECTED_COUNT records were printed, or after
+With DATABASE (not empty), only records whose JSON value names that database
+("database", Debezium's "source.db" or "databaseName") are printed and
+counted; tombstones (null values) only without it. Stops when EXPECTED_COUNT records were printed, or after
 IDLE_SECONDS with no new record (default 5). A topic that does not exist
 within 30 s is an error (exit 2), or with IDLE_SECONDS <= 1 simply empty.
 With IDLE_SECONDS <= 1 it reads a snapshot: it also stops once it reached
@@ -47,11 +48,15 @@ def main():
         got = False
         for msg in consumer:
             got = True
-            if database is not None:
+            if database:
                 try:
-                    if json.loads(msg.value)["database"] != database:
+                    v = json.loads(msg.value)
+                    # Maxwell and canal: database; Debezium rows: source.db;
+                    # Debezium DDL: databaseName.
+                    db = v.get("database") or v.get("databaseName") or (v.get("source") or {}).get("db")
+                    if db != database:
                         continue
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, AttributeError):
                     continue
             count += 1
             print(json.dumps({

@@ -9,13 +9,13 @@
 
 use super::json::{write_i64, write_key, write_str, write_u64};
 use super::value::{write_cell, Style};
-use crate::event::{Cell, ColumnSchema, RowChange, RowImage, RowKind, TableSchema};
+use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind, TableSchema};
 use crate::filter::Visibility;
 use sha2::{Digest, Sha256};
 
 /// The image whose values name the row: after for inserts and updates,
 /// before for deletes.
-fn row_image(r: &RowChange) -> Option<&RowImage> {
+pub(crate) fn row_image(r: &RowChange) -> Option<&RowImage> {
     match r.kind {
         RowKind::Delete => r.before.as_ref(),
         _ => r.after.as_ref(),
@@ -23,7 +23,7 @@ fn row_image(r: &RowChange) -> Option<&RowImage> {
 }
 
 /// Appends column `i`'s value from `img` (null when NULL or absent).
-fn write_col(
+pub(crate) fn write_col(
     out: &mut Vec<u8>,
     col: &ColumnSchema,
     img: Option<&RowImage>,
@@ -49,7 +49,7 @@ fn write_col(
 }
 
 /// Column `i`'s value as it is, masking aside.
-fn write_plain(
+pub(crate) fn write_plain(
     out: &mut Vec<u8>,
     col: &ColumnSchema,
     img: Option<&RowImage>,
@@ -212,6 +212,37 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     out.push(b'}');
 }
 
+/// Appends a DDL message in Maxwell's style: `type` (`table-create`,
+/// `table-alter`, `table-drop`, `database-create`, ...), `database`,
+/// `table`, `sql`, `ts`, `position`, `server_id`. Maxwell's `old`/`def`
+/// schema dumps are not written: the schema travels with each row instead.
+pub fn write_ddl(out: &mut Vec<u8>, d: &DdlChange) {
+    out.push(b'{');
+    write_key(out, "type");
+    write_str(out, d.kind.maxwell());
+    out.push(b',');
+    write_key(out, "database");
+    write_str(out, &d.database);
+    if !d.table.is_empty() {
+        out.push(b',');
+        write_key(out, "table");
+        write_str(out, &d.table);
+    }
+    out.push(b',');
+    write_key(out, "sql");
+    write_str(out, &d.sql);
+    out.push(b',');
+    write_key(out, "ts");
+    write_u64(out, d.ts as u64);
+    out.push(b',');
+    write_key(out, "position");
+    write_str(out, &format!("{}:{}", d.event_file, d.event_pos));
+    out.push(b',');
+    write_key(out, "server_id");
+    write_u64(out, d.server_id as u64);
+    out.push(b'}');
+}
+
 fn write_row(out: &mut Vec<u8>, t: &TableSchema, image: Option<&RowImage>, style: &Style) {
     out.push(b'{');
     let mut first = true;
@@ -305,6 +336,8 @@ mod tests {
             commit: true,
             event_file: "binlog.000003".into(),
             event_pos: 1234,
+            event_row: 0,
+            thread: None,
             server_id: 1,
             checkpoint: Position {
                 file: "binlog.000003".into(),

@@ -6,6 +6,7 @@
 //! dropped and never overtaken by a later one for the same partition, because
 //! nothing else is sent until the failed batch succeeds.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -15,9 +16,9 @@ use bytes::Bytes;
 use crossbeam_channel::{select, tick, Receiver};
 
 use super::{PipelineError, Shared};
-use crate::config::{Config, KeyFormat, PartitionBy};
-use crate::event::{Position, RowChange, TableSchema};
-use crate::format::maxwell;
+use crate::config::{render_topic, Config, KeyFormat, PartitionBy};
+use crate::event::{Change, DdlChange, Position, RowChange, RowKind, TableSchema};
+use crate::format::{debezium, maxwell, Context, Encoder, Format, TxnOrder};
 use crate::kafka::{murmur2, Client, KafkaError, OutRecord};
 
 /// The batching interval fixed by the design.
@@ -31,9 +32,19 @@ const RECORD_OVERHEAD: usize = 24;
 /// messages.
 struct Origin {
     seq: u64,
-    table: Arc<TableSchema>,
+    /// The row's table; `None` for DDL and transaction markers.
+    table: Option<Arc<TableSchema>>,
     file: Arc<str>,
     pos: u64,
+}
+
+impl Origin {
+    fn what(&self) -> String {
+        match &self.table {
+            Some(t) => format!("{}.{}", t.database, t.table),
+            None => "a DDL or transaction marker".into(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -42,12 +53,27 @@ struct PartitionBatch {
     origins: Vec<Origin>,
 }
 
+/// One topic the producer writes to: its partitions' batches and the
+/// newest offset acknowledged in each (a later acknowledgement at or below
+/// it means the broker lost data).
+struct TopicState {
+    name: String,
+    batches: Vec<PartitionBatch>,
+    last_offsets: Vec<i64>,
+}
+
+/// The transaction whose rows are being encoded, for transaction markers.
+struct OpenTxn {
+    id: String,
+    /// Rows per table so far, in first-seen order (`data_collections`).
+    tables: Vec<(String, u64)>,
+}
+
 pub fn spawn(
     cfg: Config,
     shared: Arc<Shared>,
-    pending: Receiver<Vec<RowChange>>,
+    pending: Receiver<Vec<Change>>,
     client: Client,
-    partitions: usize,
     start: Position,
 ) -> JoinHandle<Result<(), PipelineError>> {
     thread::Builder::new()
@@ -55,15 +81,17 @@ pub fn spawn(
         .spawn(move || {
             let mut p = Producer {
                 start,
+                encoder: Encoder::new(cfg.format, cfg.style, &cfg.pipeline_name),
+                templated: cfg.topic.contains('{'),
+                fixed_topic: None,
                 cfg,
                 shared: shared.clone(),
                 client,
-                batches: (0..partitions.max(1))
-                    .map(|_| PartitionBatch::default())
-                    .collect(),
-                last_offsets: vec![-1; partitions.max(1)],
+                topics: Vec::new(),
+                topic_index: HashMap::new(),
                 buffered_bytes: 0,
                 outage_since: None,
+                txn: None,
                 random: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| d.as_nanos() as u64),
@@ -82,27 +110,41 @@ struct Producer {
     /// before anything is released.
     start: Position,
     cfg: Config,
+    encoder: Encoder,
+    /// `kafka.topic` holds `{database}` or `{table}`.
+    templated: bool,
+    /// The data topic's index in `topics` once known, when not templated.
+    fixed_topic: Option<usize>,
     shared: Arc<Shared>,
     client: Client,
-    batches: Vec<PartitionBatch>,
-    /// Newest acknowledged offset per partition: a later acknowledgement
-    /// at or below it means the broker lost data.
-    last_offsets: Vec<i64>,
+    topics: Vec<TopicState>,
+    topic_index: HashMap<String, usize>,
     buffered_bytes: usize,
     outage_since: Option<Instant>,
+    txn: Option<OpenTxn>,
     /// State of the generator behind partition_by=random.
     random: u64,
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 impl Producer {
-    fn run(&mut self, pending: Receiver<Vec<RowChange>>) -> Result<(), PipelineError> {
+    fn run(&mut self, pending: Receiver<Vec<Change>>) -> Result<(), PipelineError> {
         let ticker = tick(TICK);
         loop {
             select! {
                 recv(pending) -> msg => match msg {
-                    Ok(rows) => {
-                        for r in &rows {
-                            self.encode(r)?;
+                    Ok(changes) => {
+                        let now = now_ms();
+                        for c in &changes {
+                            match c {
+                                Change::Row(r) => self.encode(r, now)?,
+                                Change::Ddl(d) => self.encode_ddl(d, now)?,
+                            }
                         }
                         if self.buffered_bytes >= self.cfg.batch_max_bytes {
                             self.flush()?;
@@ -116,18 +158,95 @@ impl Producer {
         }
     }
 
-    /// Encodes one change into its partition's batch. A change too large to
-    /// send stops the pipeline, after everything before it was sent, so the
+    /// The index of `name` in `topics`, creating the topic (with
+    /// `kafka.topic_partitions` partitions) on first use.
+    fn topic(&mut self, name: &str, partitions: i32) -> Result<usize, PipelineError> {
+        if let Some(&i) = self.topic_index.get(name) {
+            return Ok(i);
+        }
+        let during = |what: &str| format!("{what} topic {name}");
+        let mut count = self
+            .client
+            .partitions(name)
+            .map_err(|err| PipelineError::Kafka {
+                during: during("reading metadata of"),
+                err,
+            })?;
+        if count.is_none() {
+            self.client
+                .create_topic(name, partitions, self.cfg.replication_factor, &[])
+                .map_err(|err| PipelineError::Kafka {
+                    during: during("creating"),
+                    err,
+                })?;
+            log::info!("created topic {name} (partitions: {partitions})");
+            count = self
+                .client
+                .partitions(name)
+                .map_err(|err| PipelineError::Kafka {
+                    during: during("reading metadata of"),
+                    err,
+                })?;
+        }
+        let n = count.unwrap_or(partitions as usize).max(1);
+        self.topics.push(TopicState {
+            name: name.to_string(),
+            batches: (0..n).map(|_| PartitionBatch::default()).collect(),
+            last_offsets: vec![-1; n],
+        });
+        self.topic_index
+            .insert(name.to_string(), self.topics.len() - 1);
+        Ok(self.topics.len() - 1)
+    }
+
+    /// Adds one record to a topic partition's batch.
+    fn push(&mut self, topic: usize, partition: usize, record: OutRecord, origin: Origin) {
+        self.buffered_bytes += record.key.as_ref().map_or(0, |k| k.len())
+            + record.value.as_ref().map_or(0, |v| v.len());
+        let b = &mut self.topics[topic].batches[partition];
+        b.records.push(record);
+        b.origins.push(origin);
+    }
+
+    /// Encodes one change into its partition's batch (with its transaction
+    /// markers and tombstone, when configured). A change too large to send
+    /// stops the pipeline, after everything before it was sent, so the
     /// checkpoint ends right before it.
-    fn encode(&mut self, r: &RowChange) -> Result<(), PipelineError> {
-        let style = &self.cfg.style;
+    fn encode(&mut self, r: &RowChange, now: i64) -> Result<(), PipelineError> {
+        let style = &self.cfg.style.clone();
+        let topic = match self.fixed_topic {
+            Some(i) => i,
+            None if self.templated => {
+                let name = render_topic(&self.cfg.topic, &r.table.database, &r.table.table);
+                self.topic(&name, self.cfg.topic_partitions)?
+            }
+            None => {
+                let name = self.cfg.topic.clone();
+                let i = self.topic(&name, self.cfg.topic_partitions)?;
+                self.fixed_topic = Some(i);
+                i
+            }
+        };
+        let txn_order = if self.cfg.transaction_markers {
+            Some(self.begin_row(r, now)?)
+        } else {
+            None
+        };
         // The Maxwell key (database, table, primary key) also picks the
         // partition under partition_by=primary_key, whatever the key format.
         let mut maxwell_key = Vec::with_capacity(64);
         maxwell::write_key_json(&mut maxwell_key, r, style);
         let mut value = Vec::with_capacity(256);
-        maxwell::write_value_json(&mut value, r, style);
-        let n = self.batches.len();
+        let ctx = Context {
+            now_ms: now,
+            txn: txn_order.as_ref().map(|(id, total, coll)| TxnOrder {
+                id,
+                total_order: *total,
+                collection_order: *coll,
+            }),
+        };
+        self.encoder.row_value(&mut value, r, &ctx);
+        let n = self.topics[topic].batches.len();
         let by_table = || {
             let name = format!("{}.{}", r.table.database, r.table.table);
             murmur2::partition_for(name.as_bytes(), n)
@@ -149,12 +268,16 @@ impl Producer {
                     .wrapping_add(1);
                 murmur2::partition_for(&(self.random >> 33).to_le_bytes(), n)
             }
-        };
+        } as usize;
         let key = match self.cfg.key_format {
             KeyFormat::Maxwell => Some(maxwell_key),
             KeyFormat::Debezium => {
                 let mut k = Vec::with_capacity(32);
-                maxwell::write_pk_json(&mut k, r, style);
+                if self.cfg.format == Format::Debezium {
+                    debezium::write_key_json(&mut k, r, style);
+                } else {
+                    maxwell::write_pk_json(&mut k, r, style);
+                }
                 Some(k)
             }
             KeyFormat::None => None,
@@ -173,87 +296,221 @@ impl Producer {
                 limit: format!("kafka.max_record_bytes ({})", self.cfg.max_record_bytes),
             });
         }
-        self.buffered_bytes += key_len + value.len();
-        let b = &mut self.batches[partition as usize];
-        b.records.push(OutRecord {
-            key: key.map(Bytes::from),
-            value: Some(Bytes::from(value)),
-            timestamp_ms: r.ts as i64 * 1000,
-        });
-        b.origins.push(Origin {
+        let origin = || Origin {
             seq: r.seq,
-            table: r.table.clone(),
+            table: Some(r.table.clone()),
             file: r.event_file.clone(),
             pos: r.event_pos,
-        });
+        };
+        let key = key.map(Bytes::from);
+        let timestamp_ms = r.ts as i64 * 1000;
+        self.push(
+            topic,
+            partition,
+            OutRecord {
+                key: key.clone(),
+                value: Some(Bytes::from(value)),
+                timestamp_ms,
+            },
+            origin(),
+        );
+        if self.cfg.tombstones && r.kind == RowKind::Delete && key.is_some() {
+            // Same key, no value: log compaction then drops the row.
+            self.push(
+                topic,
+                partition,
+                OutRecord {
+                    key,
+                    value: None,
+                    timestamp_ms,
+                },
+                origin(),
+            );
+        }
+        if self.cfg.transaction_markers && r.commit {
+            self.end_txn(r, now)?;
+        }
         Ok(())
     }
 
-    /// Sends every non-empty partition batch, retrying each until it is
-    /// acknowledged or the error is one an operator must fix.
-    fn flush(&mut self) -> Result<(), PipelineError> {
-        for p in 0..self.batches.len() {
-            if self.batches[p].records.is_empty() {
-                continue;
+    /// Notes a row of the current transaction, writing its BEGIN marker
+    /// first when it is the transaction's first row here. Returns the
+    /// transaction id and the row's total and per-table order.
+    fn begin_row(&mut self, r: &RowChange, now: i64) -> Result<(String, u64, u64), PipelineError> {
+        let id = r.txn_id();
+        if self.txn.as_ref().is_none_or(|t| t.id != id) {
+            let mut v = Vec::with_capacity(96);
+            debezium::write_txn_marker(&mut v, &id, now, None);
+            self.push_marker(r, &id, v)?;
+            self.txn = Some(OpenTxn {
+                id: id.clone(),
+                tables: Vec::new(),
+            });
+        }
+        let txn = self.txn.as_mut().expect("open transaction");
+        let name = format!("{}.{}", r.table.database, r.table.table);
+        let count = match txn.tables.iter_mut().find(|(t, _)| *t == name) {
+            Some((_, c)) => {
+                *c += 1;
+                *c
             }
-            let batch = std::mem::take(&mut self.batches[p]);
-            self.send_with_retry(p as i32, &batch)?;
-            let bytes: usize = batch
-                .records
-                .iter()
-                .map(|r| r.value.as_ref().map_or(0, |v| v.len()))
-                .sum();
-            self.shared
-                .stats
-                .rows_acked
-                .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
-            self.shared
-                .stats
-                .bytes_acked
-                .fetch_add(bytes as u64, Ordering::Relaxed);
+            None => {
+                txn.tables.push((name, 1));
+                1
+            }
+        };
+        // xoffset counts the transaction's rows from its start, so the
+        // order survives a resume in the middle of it.
+        Ok((id, r.xoffset + 1, count))
+    }
+
+    /// Writes the END marker of the transaction `r` commits.
+    fn end_txn(&mut self, r: &RowChange, now: i64) -> Result<(), PipelineError> {
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
+        let mut v = Vec::with_capacity(160);
+        debezium::write_txn_marker(&mut v, &txn.id, now, Some((r.xoffset + 1, &txn.tables)));
+        self.push_marker(r, &txn.id, v)
+    }
+
+    /// A transaction marker record, keyed `{"id":...}` like Debezium's,
+    /// released with the row it accompanies.
+    fn push_marker(
+        &mut self,
+        r: &RowChange,
+        id: &str,
+        value: Vec<u8>,
+    ) -> Result<(), PipelineError> {
+        let name = self.cfg.transaction_topic.clone();
+        let topic = self.topic(&name, 1)?;
+        let mut key = Vec::with_capacity(id.len() + 10);
+        key.extend_from_slice(b"{\"id\":");
+        crate::format::json::write_str(&mut key, id);
+        key.push(b'}');
+        self.push(
+            topic,
+            0,
+            OutRecord {
+                key: Some(Bytes::from(key)),
+                value: Some(Bytes::from(value)),
+                timestamp_ms: r.ts as i64 * 1000,
+            },
+            Origin {
+                seq: r.seq,
+                table: None,
+                file: r.event_file.clone(),
+                pos: r.event_pos,
+            },
+        );
+        Ok(())
+    }
+
+    /// Encodes a DDL statement into `kafka.ddl_topic` (one partition, so
+    /// statements keep their order).
+    fn encode_ddl(&mut self, d: &DdlChange, now: i64) -> Result<(), PipelineError> {
+        let Some(name) = self.cfg.ddl_topic.clone() else {
+            return Ok(());
+        };
+        let topic = self.topic(&name, 1)?;
+        let (mut key, mut value) = (Vec::new(), Vec::with_capacity(256));
+        self.encoder.ddl_key(&mut key, d);
+        self.encoder.ddl_value(&mut value, d, now);
+        self.push(
+            topic,
+            0,
+            OutRecord {
+                key: Some(Bytes::from(key)),
+                value: Some(Bytes::from(value)),
+                timestamp_ms: d.ts as i64 * 1000,
+            },
+            Origin {
+                seq: d.seq,
+                table: None,
+                file: d.event_file.clone(),
+                pos: d.event_pos,
+            },
+        );
+        Ok(())
+    }
+
+    /// Sends every non-empty batch, retrying each until it is acknowledged
+    /// or the error is one an operator must fix. Acknowledgements enter the
+    /// commit log only once the whole flush is written, because one change
+    /// can have records in several topics (its row, a tombstone, a
+    /// transaction marker): none is released before all are written.
+    fn flush(&mut self) -> Result<(), PipelineError> {
+        let mut acks = Vec::new();
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        for t in 0..self.topics.len() {
+            for p in 0..self.topics[t].batches.len() {
+                if self.topics[t].batches[p].records.is_empty() {
+                    continue;
+                }
+                let batch = std::mem::take(&mut self.topics[t].batches[p]);
+                let base = self.send_with_retry(t, p as i32, &batch)?;
+                acks.extend(
+                    batch
+                        .origins
+                        .iter()
+                        .enumerate()
+                        .map(|(i, o)| (o.seq, base + i as i64)),
+                );
+                rows += batch
+                    .records
+                    .iter()
+                    .zip(&batch.origins)
+                    .filter(|(r, o)| o.table.is_some() && r.value.is_some())
+                    .count() as u64;
+                bytes += batch
+                    .records
+                    .iter()
+                    .map(|r| r.value.as_ref().map_or(0, |v| v.len()) as u64)
+                    .sum::<u64>();
+            }
+        }
+        if !acks.is_empty() {
+            self.shared.ack_batch(acks);
+            let stats = &self.shared.stats;
+            stats.rows_acked.fetch_add(rows, Ordering::Relaxed);
+            stats.bytes_acked.fetch_add(bytes, Ordering::Relaxed);
         }
         self.buffered_bytes = 0;
         Ok(())
     }
 
+    /// Sends one batch; returns the offset of its first record.
     fn send_with_retry(
         &mut self,
+        topic: usize,
         partition: i32,
         batch: &PartitionBatch,
-    ) -> Result<(), PipelineError> {
+    ) -> Result<i64, PipelineError> {
         let mut attempt = 0u32;
         let mut stop_deadline: Option<Instant> = None;
+        let name = self.topics[topic].name.clone();
         loop {
-            match self
-                .client
-                .produce(&self.cfg.topic, partition, &batch.records)
-            {
+            match self.client.produce(&name, partition, &batch.records) {
                 Ok(base) => {
-                    let last = self.last_offsets[partition as usize];
+                    let last = self.topics[topic].last_offsets[partition as usize];
                     if base <= last {
                         return Err(PipelineError::BrokerLostData {
-                            topic: self.cfg.topic.clone(),
+                            topic: name,
                             partition,
                             had: last,
                             got: base,
                             resume: self.shared.released().unwrap_or_else(|| self.start.clone()),
                         });
                     }
-                    self.last_offsets[partition as usize] = base + batch.records.len() as i64 - 1;
-                    self.shared.ack_batch(
-                        batch
-                            .origins
-                            .iter()
-                            .enumerate()
-                            .map(|(i, o)| (o.seq, base + i as i64)),
-                    );
+                    self.topics[topic].last_offsets[partition as usize] =
+                        base + batch.records.len() as i64 - 1;
                     if let Some(since) = self.outage_since.take() {
                         log::info!(
                             "Kafka is back after {:.1}s; sending resumed",
                             since.elapsed().as_secs_f64()
                         );
                     }
-                    return Ok(());
+                    return Ok(base);
                 }
                 Err(KafkaError::NoTopic { topic }) => {
                     return Err(PipelineError::TopicVanished {
@@ -271,7 +528,7 @@ impl Producer {
                         .expect("non-empty batch");
                     let o = &batch.origins[i];
                     return Err(PipelineError::RecordTooLarge {
-                        table: format!("{}.{}", o.table.database, o.table.table),
+                        table: o.what(),
                         position: format!("{}:{}", o.file, o.pos),
                         bytes,
                         limit: format!("topic {topic} (max.message.bytes)"),
@@ -293,7 +550,12 @@ impl Producer {
                         if Instant::now() >= deadline {
                             return Err(PipelineError::FlushTimeout {
                                 unflushed: batch.records.len()
-                                    + self.batches.iter().map(|b| b.records.len()).sum::<usize>(),
+                                    + self
+                                        .topics
+                                        .iter()
+                                        .flat_map(|t| &t.batches)
+                                        .map(|b| b.records.len())
+                                        .sum::<usize>(),
                                 waited: self.cfg.shutdown_timeout,
                             });
                         }
@@ -305,7 +567,7 @@ impl Producer {
                 }
                 Err(e) => {
                     return Err(PipelineError::Kafka {
-                        during: format!("sending to {}/{partition}", self.cfg.topic),
+                        during: format!("sending to {name}/{partition}"),
                         err: e,
                     })
                 }

@@ -2,6 +2,7 @@
 //! settings allow row-level CDC, resolving where to start, and (in
 //! [`reader`]) streaming and decoding the binlog.
 
+pub mod ddl;
 pub mod jsondiff;
 pub mod reader;
 pub mod rows;

@@ -18,7 +18,7 @@ use mysql::BinlogRequest;
 use mysql_common::binlog::consts::EventType;
 
 use crate::config::Config;
-use crate::event::{Position, RowChange, RowKind, TableSchema};
+use crate::event::{Change, DdlChange, Position, RowChange, RowKind, TableSchema};
 use crate::pipeline::Shared;
 
 use super::jsondiff;
@@ -62,7 +62,7 @@ pub struct ReaderHandle {
 pub fn spawn(
     cfg: Config,
     shared: Arc<Shared>,
-    pending: Sender<Vec<RowChange>>,
+    pending: Sender<Vec<Change>>,
     start: Position,
 ) -> ReaderHandle {
     let join = thread::Builder::new()
@@ -93,6 +93,9 @@ struct Txn {
     /// Opened by BEGIN (or a MariaDB GTID that implies it): only COMMIT or
     /// XID ends it. Otherwise the next statement is a standalone DDL.
     explicit: bool,
+    /// The connection that ran it, from its BEGIN (MySQL; MariaDB's GTID
+    /// event does not say).
+    thread: Option<u32>,
 }
 
 /// The decoding state machine. It is fed events one at a time, so the same
@@ -100,7 +103,7 @@ struct Txn {
 pub struct Reader {
     cfg: Config,
     shared: Arc<Shared>,
-    pending: Sender<Vec<RowChange>>,
+    pending: Sender<Vec<Change>>,
     file: Arc<str>,
     /// Offset where the next event starts.
     next_pos: u64,
@@ -133,7 +136,7 @@ impl Reader {
     pub fn new(
         cfg: Config,
         shared: Arc<Shared>,
-        pending: Sender<Vec<RowChange>>,
+        pending: Sender<Vec<Change>>,
         start: Position,
     ) -> Self {
         Reader {
@@ -540,6 +543,7 @@ impl Reader {
                     }
                     if let Some(t) = self.txn.as_mut() {
                         t.explicit = true;
+                        t.thread = Some(q.thread_id());
                     }
                 } else if trimmed.eq_ignore_ascii_case("COMMIT") {
                     self.next_pos = end;
@@ -555,6 +559,13 @@ impl Reader {
                             first_line(trimmed)
                         );
                         self.next_pos = end;
+                        self.on_ddl(
+                            trimmed,
+                            &q.schema(),
+                            start,
+                            (header.timestamp(), header.server_id()),
+                            q.thread_id(),
+                        )?;
                         return self.commit();
                     }
                 }
@@ -599,6 +610,7 @@ impl Reader {
             skip: std::mem::take(&mut self.skip_next),
             held: Vec::new(),
             explicit: false,
+            thread: None,
         });
     }
 
@@ -660,7 +672,7 @@ impl Reader {
         let split = split_rows(rows.rows_data(), &schema, images, &before_cols, &after_cols)
             .map_err(|e| self.corrupt(e))?;
         let mut decoded = 0u64;
-        for (before, mut after) in split {
+        for (event_row, (before, mut after)) in split.into_iter().enumerate() {
             decoded += 1;
             if partial {
                 resolve_json_diffs(before.as_ref(), after.as_mut()).map_err(|e| self.corrupt(e))?;
@@ -689,6 +701,8 @@ impl Reader {
                 commit: false,
                 event_file: self.file.clone(),
                 event_pos: start,
+                event_row: event_row as u32,
+                thread: txn.thread,
                 server_id,
                 checkpoint,
             };
@@ -713,16 +727,77 @@ impl Reader {
 
     /// Pushes rows onto the waiting queue, then sends them to the producer.
     fn hand_on(&mut self, batch: Vec<RowChange>) -> Result<(), SourceError> {
+        self.send(batch.into_iter().map(Change::Row).collect())
+    }
+
+    /// Pushes changes onto the waiting queue, then sends them to the
+    /// producer.
+    fn send(&mut self, batch: Vec<Change>) -> Result<(), SourceError> {
         if batch.is_empty() {
             return Ok(());
         }
         self.shared
-            .push_batch(batch.iter().map(|r| (r.seq, &r.checkpoint)));
+            .push_batch(batch.iter().map(|c| (c.seq(), c.checkpoint())));
         if self.pending.send(batch).is_err() {
             // The producer is gone: the pipeline is stopping.
             self.stopped = true;
         }
         Ok(())
+    }
+
+    /// A standalone statement ending at `next_pos`: with `kafka.ddl_topic`
+    /// set, a DDL on a table the filter lets through goes to the producer,
+    /// released like a row. Rows held for an implicit transaction go first,
+    /// so the waiting queue stays in binlog order.
+    fn on_ddl(
+        &mut self,
+        sql: &str,
+        schema: &str,
+        start: u64,
+        (ts, server_id): (u32, u32),
+        thread: u32,
+    ) -> Result<(), SourceError> {
+        if self.cfg.ddl_topic.is_none() {
+            return Ok(());
+        }
+        let Some((kind, database, table)) = super::ddl::classify(sql, schema) else {
+            return Ok(());
+        };
+        if !table.is_empty() && !self.cfg.filter.allows(&database, &table) {
+            return Ok(());
+        }
+        if let Some(txn) = self.txn.as_mut() {
+            let held = std::mem::take(&mut txn.held);
+            self.hand_on(held)?;
+        }
+        let seq = self.next_seq();
+        let ddl = DdlChange {
+            seq,
+            kind,
+            database,
+            table,
+            sql: sql.to_string(),
+            ts,
+            event_file: self.file.clone(),
+            event_pos: start,
+            server_id,
+            thread: Some(thread),
+            checkpoint: Position {
+                file: self.file.clone(),
+                pos: self.next_pos,
+                rows: 0,
+                gtid: None,
+            },
+        };
+        log::info!(
+            "DDL at {}:{start} on {}{}{}: {}",
+            self.file,
+            ddl.database,
+            if ddl.table.is_empty() { "" } else { "." },
+            ddl.table,
+            first_line(sql)
+        );
+        self.send(vec![Change::Ddl(ddl)])
     }
 
     fn marker(&mut self, pos: Position) {

@@ -1,0 +1,290 @@
+//! canal-json, as Canal's Kafka producer writes its flat messages and
+//! Flink's `canal-json` format reads them.
+//!
+//! Fields in Canal's own (alphabetical) order: `data` (rows), `database`,
+//! `es` (event time, ms), `id`, `isDdl`, `mysqlType`, `old` (changed
+//! columns' previous values, updates only), `pkNames`, `sql`, `sqlType`
+//! (java.sql.Types codes), `table`, `ts` (when written, ms), `type`
+//! (INSERT/UPDATE/DELETE). Every value is a string, as in Canal: numbers
+//! as their text, binary as ISO-8859-1 text, NULL as null. One message
+//! carries one row.
+
+use super::json::{write_i64, write_key, write_str, write_u64};
+use super::maxwell::write_col;
+use super::value::Style;
+use super::Context;
+use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind};
+use crate::filter::Visibility;
+use crate::source::rows::string_max_len;
+use crate::source::schema::real_type;
+use mysql::consts::ColumnType;
+
+const BINARY_CHARSET: u16 = 63;
+
+/// Appends the flat message for one row change.
+pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Context<'_>) {
+    let t = &r.table;
+    let image = match r.kind {
+        RowKind::Delete => r.before.as_ref(),
+        _ => r.after.as_ref(),
+    };
+    let shown = || {
+        t.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.visibility != Visibility::Excluded)
+    };
+    out.push(b'{');
+    write_key(out, "data");
+    out.push(b'[');
+    match image {
+        Some(img) => {
+            out.push(b'{');
+            let mut first = true;
+            for (i, col) in shown() {
+                if matches!(img.cells.get(i), Some(Cell::Absent) | None) {
+                    continue;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                write_key(out, &col.name);
+                write_canal(out, col, img, i, style);
+            }
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b"],");
+    write_key(out, "database");
+    write_str(out, &t.database);
+    out.push(b',');
+    write_key(out, "es");
+    write_u64(out, r.ts as u64 * 1000);
+    out.push(b',');
+    write_key(out, "id");
+    write_u64(out, r.seq);
+    out.extend_from_slice(b",\"isDdl\":false,");
+    write_key(out, "mysqlType");
+    out.push(b'{');
+    for (n, (_, col)) in shown().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_key(out, &col.name);
+        write_str(out, &mysql_type(col));
+    }
+    out.extend_from_slice(b"},");
+    write_key(out, "old");
+    match (r.kind, &r.before, &r.after) {
+        (RowKind::Update, Some(before), Some(after)) => {
+            out.extend_from_slice(b"[{");
+            let mut first = true;
+            for (i, col) in shown() {
+                let present =
+                    |img: &RowImage| !matches!(img.cells.get(i), Some(Cell::Absent) | None);
+                if !present(before) || !present(after) || before.cell(i) == after.cell(i) {
+                    continue;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                write_key(out, &col.name);
+                write_canal(out, col, before, i, style);
+            }
+            out.extend_from_slice(b"}]");
+        }
+        _ => out.extend_from_slice(b"null"),
+    }
+    out.push(b',');
+    write_key(out, "pkNames");
+    if t.primary_key.is_empty() {
+        out.extend_from_slice(b"null");
+    } else {
+        out.push(b'[');
+        for (n, &i) in t.primary_key.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_str(out, t.columns.get(i).map_or("", |c| c.name.as_str()));
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b",\"sql\":\"\",");
+    write_key(out, "sqlType");
+    out.push(b'{');
+    for (n, (_, col)) in shown().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_key(out, &col.name);
+        write_i64(out, sql_type(col) as i64);
+    }
+    out.extend_from_slice(b"},");
+    write_key(out, "table");
+    write_str(out, &t.table);
+    out.push(b',');
+    write_key(out, "ts");
+    write_i64(out, ctx.now_ms);
+    out.push(b',');
+    write_key(out, "type");
+    write_str(
+        out,
+        match r.kind {
+            RowKind::Insert => "INSERT",
+            RowKind::Update => "UPDATE",
+            RowKind::Delete => "DELETE",
+        },
+    );
+    out.push(b'}');
+}
+
+/// Appends the flat message Canal writes for a DDL statement.
+pub fn write_ddl(out: &mut Vec<u8>, d: &DdlChange, now_ms: i64) {
+    out.extend_from_slice(b"{\"data\":null,");
+    write_key(out, "database");
+    write_str(out, &d.database);
+    out.push(b',');
+    write_key(out, "es");
+    write_u64(out, d.ts as u64 * 1000);
+    out.push(b',');
+    write_key(out, "id");
+    write_u64(out, d.seq);
+    out.extend_from_slice(b",\"isDdl\":true,\"mysqlType\":null,\"old\":null,\"pkNames\":null,");
+    write_key(out, "sql");
+    write_str(out, &d.sql);
+    out.extend_from_slice(b",\"sqlType\":null,");
+    write_key(out, "table");
+    write_str(out, &d.table);
+    out.push(b',');
+    write_key(out, "ts");
+    write_i64(out, now_ms);
+    out.push(b',');
+    write_key(out, "type");
+    write_str(out, d.kind.canal());
+    out.push(b'}');
+}
+
+/// Column `i` as a canal string.
+fn write_canal(out: &mut Vec<u8>, col: &ColumnSchema, img: &RowImage, i: usize, style: &Style) {
+    if let Some(Cell::Json(doc)) = img.cells.get(i) {
+        return write_str(out, &String::from_utf8_lossy(doc));
+    }
+    let Some(b) = img.cell(i) else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    if col.visibility != Visibility::Masked && is_binary(col) {
+        // Canal decodes binary as ISO-8859-1: one character per byte.
+        let s: String = b.iter().map(|&c| c as char).collect();
+        return write_str(out, &s);
+    }
+    let mut t = Vec::with_capacity(32);
+    write_col(&mut t, col, Some(img), i, style);
+    match t.first() {
+        // Already a string.
+        Some(b'"') => out.extend_from_slice(&t),
+        _ if t == b"null" => out.extend_from_slice(b"null"),
+        // Numbers, and JSON documents: their text.
+        _ => write_str(out, &String::from_utf8_lossy(&t)),
+    }
+}
+
+fn is_binary(col: &ColumnSchema) -> bool {
+    col.charset == BINARY_CHARSET
+        && matches!(
+            real_type(col),
+            ColumnType::MYSQL_TYPE_STRING
+                | ColumnType::MYSQL_TYPE_VAR_STRING
+                | ColumnType::MYSQL_TYPE_VARCHAR
+                | ColumnType::MYSQL_TYPE_BLOB
+                | ColumnType::MYSQL_TYPE_TINY_BLOB
+                | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
+                | ColumnType::MYSQL_TYPE_LONG_BLOB
+        )
+}
+
+/// The column's type as canal's `mysqlType` shows it, from what the table
+/// map tells (string lengths are in bytes there, so they are left out).
+pub fn mysql_type(col: &ColumnSchema) -> String {
+    let m = |i: usize| col.meta.get(i).copied().unwrap_or(0) as usize;
+    let unsigned = if col.unsigned { " unsigned" } else { "" };
+    let fsp = |name: &str| match col.fsp() {
+        0 => name.to_string(),
+        n => format!("{name}({n})"),
+    };
+    let binary = col.charset == BINARY_CHARSET;
+    match real_type(col) {
+        ColumnType::MYSQL_TYPE_TINY => format!("tinyint{unsigned}"),
+        ColumnType::MYSQL_TYPE_SHORT => format!("smallint{unsigned}"),
+        ColumnType::MYSQL_TYPE_INT24 => format!("mediumint{unsigned}"),
+        ColumnType::MYSQL_TYPE_LONG => format!("int{unsigned}"),
+        ColumnType::MYSQL_TYPE_LONGLONG => format!("bigint{unsigned}"),
+        ColumnType::MYSQL_TYPE_FLOAT => format!("float{unsigned}"),
+        ColumnType::MYSQL_TYPE_DOUBLE => format!("double{unsigned}"),
+        ColumnType::MYSQL_TYPE_NEWDECIMAL => format!("decimal({},{}){unsigned}", m(0), m(1)),
+        ColumnType::MYSQL_TYPE_YEAR => "year".into(),
+        ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => "date".into(),
+        ColumnType::MYSQL_TYPE_DATETIME | ColumnType::MYSQL_TYPE_DATETIME2 => fsp("datetime"),
+        ColumnType::MYSQL_TYPE_TIMESTAMP | ColumnType::MYSQL_TYPE_TIMESTAMP2 => fsp("timestamp"),
+        ColumnType::MYSQL_TYPE_TIME | ColumnType::MYSQL_TYPE_TIME2 => fsp("time"),
+        ColumnType::MYSQL_TYPE_BIT => format!("bit({})", m(1) * 8 + m(0)),
+        ColumnType::MYSQL_TYPE_ENUM => "enum".into(),
+        ColumnType::MYSQL_TYPE_SET => "set".into(),
+        ColumnType::MYSQL_TYPE_JSON => "json".into(),
+        _ if col.json => "json".into(),
+        ColumnType::MYSQL_TYPE_GEOMETRY => "geometry".into(),
+        ColumnType::MYSQL_TYPE_STRING if binary => format!("binary({})", string_max_len(&col.meta)),
+        ColumnType::MYSQL_TYPE_STRING => "char".into(),
+        ColumnType::MYSQL_TYPE_VARCHAR | ColumnType::MYSQL_TYPE_VAR_STRING if binary => {
+            format!("varbinary({})", m(0) | (m(1) << 8))
+        }
+        ColumnType::MYSQL_TYPE_VARCHAR | ColumnType::MYSQL_TYPE_VAR_STRING => "varchar".into(),
+        ColumnType::MYSQL_TYPE_BLOB => {
+            let size = ["tiny", "", "medium", "long"][m(0).clamp(1, 4) - 1];
+            format!("{size}{}", if binary { "blob" } else { "text" })
+        }
+        other => format!("{other:?}")
+            .trim_start_matches("MYSQL_TYPE_")
+            .to_ascii_lowercase(),
+    }
+}
+
+/// The column's `java.sql.Types` code, as Canal maps MySQL types.
+pub fn sql_type(col: &ColumnSchema) -> i32 {
+    let binary = col.charset == BINARY_CHARSET;
+    match real_type(col) {
+        ColumnType::MYSQL_TYPE_TINY => -6,
+        ColumnType::MYSQL_TYPE_SHORT => 5,
+        ColumnType::MYSQL_TYPE_INT24 | ColumnType::MYSQL_TYPE_LONG => 4,
+        ColumnType::MYSQL_TYPE_LONGLONG => -5,
+        ColumnType::MYSQL_TYPE_FLOAT => 7,
+        ColumnType::MYSQL_TYPE_DOUBLE => 8,
+        ColumnType::MYSQL_TYPE_NEWDECIMAL => 3,
+        ColumnType::MYSQL_TYPE_YEAR => 12,
+        ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => 91,
+        ColumnType::MYSQL_TYPE_TIME | ColumnType::MYSQL_TYPE_TIME2 => 92,
+        ColumnType::MYSQL_TYPE_DATETIME
+        | ColumnType::MYSQL_TYPE_DATETIME2
+        | ColumnType::MYSQL_TYPE_TIMESTAMP
+        | ColumnType::MYSQL_TYPE_TIMESTAMP2 => 93,
+        ColumnType::MYSQL_TYPE_BIT => -7,
+        ColumnType::MYSQL_TYPE_ENUM | ColumnType::MYSQL_TYPE_SET => 1,
+        ColumnType::MYSQL_TYPE_STRING if binary => -2,
+        ColumnType::MYSQL_TYPE_STRING => 1,
+        ColumnType::MYSQL_TYPE_VARCHAR | ColumnType::MYSQL_TYPE_VAR_STRING if binary => -3,
+        ColumnType::MYSQL_TYPE_BLOB
+        | ColumnType::MYSQL_TYPE_TINY_BLOB
+        | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
+        | ColumnType::MYSQL_TYPE_LONG_BLOB
+        | ColumnType::MYSQL_TYPE_GEOMETRY
+            if binary || real_type(col) == ColumnType::MYSQL_TYPE_GEOMETRY =>
+        {
+            2004
+        }
+        ColumnType::MYSQL_TYPE_BLOB => 2005,
+        _ => 12,
+    }
+}

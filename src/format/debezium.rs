@@ -1,0 +1,430 @@
+//! The Debezium MySQL connector's JSON value, as its JSON converter writes
+//! it with `schemas.enable=false`, so Debezium consumers (Flink's
+//! `debezium-json`, sink connectors, Materialize, RisingWave) read it
+//! unchanged.
+//!
+//! Value: `before`, `after`, `source` {version, connector, name, ts_ms,
+//! snapshot, db, table, server_id, gtid, file, pos, row, thread, query},
+//! `op` (c/u/d), `ts_ms`, `transaction`. Values follow
+//! `decimal.handling.mode=string`, `time.precision.mode=connect` and
+//! `binary.handling.mode=base64`: DATE as days since the epoch, DATETIME
+//! as epoch milliseconds, TIME as milliseconds of the day, TIMESTAMP as
+//! ISO-8601 UTC text, DECIMAL as text, JSON as its text, BIT(1) as a
+//! boolean, wider BIT as base64 of its little-endian bytes, GEOMETRY as
+//! `{"wkb","srid"}`.
+
+use super::json::{write_base64, write_i64, write_key, write_str, write_u64};
+use super::maxwell::{row_image, write_col, write_plain};
+use super::value::Style;
+use super::{Context, Encoder};
+use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind};
+use crate::filter::Visibility;
+use crate::source::schema::real_type;
+use mysql::consts::ColumnType;
+
+/// `source.version`: what wrote the message.
+const VERSION: &str = concat!("binlog2kafka-", env!("CARGO_PKG_VERSION"));
+
+/// Appends the change event value.
+pub fn write_value(out: &mut Vec<u8>, r: &RowChange, enc: &Encoder, ctx: &Context<'_>) {
+    out.push(b'{');
+    write_key(out, "before");
+    match (r.kind, &r.before) {
+        (RowKind::Insert, _) | (_, None) => out.extend_from_slice(b"null"),
+        (_, Some(img)) => write_row(out, r, img, &enc.style),
+    }
+    out.push(b',');
+    write_key(out, "after");
+    match (r.kind, &r.after) {
+        (RowKind::Delete, _) | (_, None) => out.extend_from_slice(b"null"),
+        (_, Some(img)) => write_row(out, r, img, &enc.style),
+    }
+    out.push(b',');
+    write_key(out, "source");
+    Source {
+        name: &enc.server_name,
+        ts: r.ts,
+        db: &r.table.database,
+        table: Some(&r.table.table),
+        server_id: r.server_id,
+        gtid: r.checkpoint.gtid.as_deref(),
+        file: &r.event_file,
+        pos: r.event_pos,
+        row: r.event_row,
+        thread: r.thread,
+    }
+    .write(out);
+    out.push(b',');
+    write_key(out, "op");
+    write_str(
+        out,
+        match r.kind {
+            RowKind::Insert => "c",
+            RowKind::Update => "u",
+            RowKind::Delete => "d",
+        },
+    );
+    out.push(b',');
+    write_key(out, "ts_ms");
+    write_i64(out, ctx.now_ms);
+    out.push(b',');
+    write_key(out, "transaction");
+    match ctx.txn {
+        None => out.extend_from_slice(b"null"),
+        Some(t) => {
+            out.push(b'{');
+            write_key(out, "id");
+            write_str(out, t.id);
+            out.push(b',');
+            write_key(out, "total_order");
+            write_u64(out, t.total_order);
+            out.push(b',');
+            write_key(out, "data_collection_order");
+            write_u64(out, t.collection_order);
+            out.push(b'}');
+        }
+    }
+    out.push(b'}');
+}
+
+/// Appends the schema-change message Debezium writes to its schema change
+/// topic. `tableChanges` is left empty: the daemon does not parse the
+/// statement into a table definition.
+pub fn write_ddl(out: &mut Vec<u8>, d: &DdlChange, enc: &Encoder, now_ms: i64) {
+    out.push(b'{');
+    write_key(out, "source");
+    Source {
+        name: &enc.server_name,
+        ts: d.ts,
+        db: &d.database,
+        table: (!d.table.is_empty()).then_some(d.table.as_str()),
+        server_id: d.server_id,
+        gtid: d.checkpoint.gtid.as_deref(),
+        file: &d.event_file,
+        pos: d.event_pos,
+        row: 0,
+        thread: d.thread,
+    }
+    .write(out);
+    out.push(b',');
+    write_key(out, "ts_ms");
+    write_i64(out, now_ms);
+    out.push(b',');
+    write_key(out, "databaseName");
+    write_str(out, &d.database);
+    out.extend_from_slice(b",\"schemaName\":null,");
+    write_key(out, "ddl");
+    write_str(out, &d.sql);
+    out.extend_from_slice(b",\"tableChanges\":[]}");
+}
+
+/// A transaction marker as Debezium writes it to its transaction topic:
+/// `BEGIN` with null counts, `END` with the event count and the count per
+/// table (`data_collections`).
+pub fn write_txn_marker(
+    out: &mut Vec<u8>,
+    id: &str,
+    ts_ms: i64,
+    end: Option<(u64, &[(String, u64)])>,
+) {
+    out.push(b'{');
+    write_key(out, "status");
+    write_str(out, if end.is_some() { "END" } else { "BEGIN" });
+    out.push(b',');
+    write_key(out, "id");
+    write_str(out, id);
+    out.push(b',');
+    write_key(out, "ts_ms");
+    write_i64(out, ts_ms);
+    out.push(b',');
+    match end {
+        None => out.extend_from_slice(b"\"event_count\":null,\"data_collections\":null"),
+        Some((count, tables)) => {
+            write_key(out, "event_count");
+            write_u64(out, count);
+            out.push(b',');
+            write_key(out, "data_collections");
+            out.push(b'[');
+            for (n, (name, c)) in tables.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                out.push(b'{');
+                write_key(out, "data_collection");
+                write_str(out, name);
+                out.push(b',');
+                write_key(out, "event_count");
+                write_u64(out, *c);
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
+    }
+    out.push(b'}');
+}
+
+/// The `source` block.
+struct Source<'a> {
+    name: &'a str,
+    ts: u32,
+    db: &'a str,
+    table: Option<&'a str>,
+    server_id: u32,
+    gtid: Option<&'a str>,
+    file: &'a str,
+    pos: u64,
+    row: u32,
+    thread: Option<u32>,
+}
+
+impl Source<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        write_key(out, "version");
+        write_str(out, VERSION);
+        out.extend_from_slice(b",\"connector\":\"mysql\",");
+        write_key(out, "name");
+        write_str(out, self.name);
+        out.push(b',');
+        write_key(out, "ts_ms");
+        write_u64(out, self.ts as u64 * 1000);
+        out.extend_from_slice(b",\"snapshot\":\"false\",");
+        write_key(out, "db");
+        write_str(out, self.db);
+        out.push(b',');
+        write_key(out, "table");
+        opt_str(out, self.table);
+        out.push(b',');
+        write_key(out, "server_id");
+        write_u64(out, self.server_id as u64);
+        out.push(b',');
+        write_key(out, "gtid");
+        opt_str(out, self.gtid);
+        out.push(b',');
+        write_key(out, "file");
+        write_str(out, self.file);
+        out.push(b',');
+        write_key(out, "pos");
+        write_u64(out, self.pos);
+        out.push(b',');
+        write_key(out, "row");
+        write_u64(out, self.row as u64);
+        out.push(b',');
+        write_key(out, "thread");
+        match self.thread {
+            Some(t) => write_u64(out, t as u64),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"query\":null}");
+    }
+}
+
+fn opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => write_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// One row image as `{"column": value, ...}`; columns the image lacks
+/// (a MINIMAL row image) or the filter excludes are left out.
+fn write_row(out: &mut Vec<u8>, r: &RowChange, img: &RowImage, style: &Style) {
+    out.push(b'{');
+    let mut first = true;
+    for (i, col) in r.table.columns.iter().enumerate() {
+        if col.visibility == Visibility::Excluded
+            || matches!(img.cells.get(i), Some(Cell::Absent) | None)
+        {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_key(out, &col.name);
+        write_dbz(out, col, img, i, style);
+    }
+    out.push(b'}');
+}
+
+/// Appends the Debezium key: the primary-key columns (`{"id":1}`), `null`
+/// for a table without one. Values are rendered as in the value.
+pub fn write_key_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
+    let t = &r.table;
+    let Some(img) = row_image(r).filter(|_| !t.primary_key.is_empty()) else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    out.push(b'{');
+    for (n, &i) in t.primary_key.iter().enumerate() {
+        if let Some(col) = t.columns.get(i) {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_key(out, &col.name);
+            write_dbz(out, col, img, i, style);
+        }
+    }
+    out.push(b'}');
+}
+
+/// Column `i` as Debezium renders its type.
+fn write_dbz(out: &mut Vec<u8>, col: &ColumnSchema, img: &RowImage, i: usize, style: &Style) {
+    if col.visibility == Visibility::Masked {
+        return write_col(out, col, Some(img), i, style);
+    }
+    if let Some(Cell::Json(doc)) = img.cells.get(i) {
+        return write_str(out, &String::from_utf8_lossy(doc));
+    }
+    let Some(b) = img.cell(i) else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    // The value as Maxwell writes it: the temporal and decimal conversions
+    // below start from that one decoding.
+    let plain = || {
+        let mut t = Vec::with_capacity(32);
+        write_plain(&mut t, col, Some(img), i, style);
+        t
+    };
+    let text = |t: &[u8]| -> Option<String> {
+        serde_json::from_slice::<serde_json::Value>(t)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+    };
+    match real_type(col) {
+        ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => {
+            match text(&plain()).and_then(|s| parse_date(&s)) {
+                Some((y, m, d)) => write_i64(out, days_from_civil(y, m, d)),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        ColumnType::MYSQL_TYPE_DATETIME | ColumnType::MYSQL_TYPE_DATETIME2 => {
+            match text(&plain()).and_then(|s| epoch_ms(&s)) {
+                Some(ms) => write_i64(out, ms),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        ColumnType::MYSQL_TYPE_TIMESTAMP | ColumnType::MYSQL_TYPE_TIMESTAMP2 => {
+            match text(&plain()).filter(|s| parse_date(s).is_some()) {
+                Some(s) => write_str(out, &format!("{}Z", s.replacen(' ', "T", 1))),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        ColumnType::MYSQL_TYPE_TIME | ColumnType::MYSQL_TYPE_TIME2 => {
+            match text(&plain()).and_then(|s| time_ms(&s)) {
+                Some(ms) => write_i64(out, ms),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        ColumnType::MYSQL_TYPE_NEWDECIMAL => {
+            let t = plain();
+            write_str(out, &String::from_utf8_lossy(&t));
+        }
+        ColumnType::MYSQL_TYPE_BIT => {
+            let bits = col.meta.get(1).copied().unwrap_or(0) as usize * 8
+                + col.meta.first().copied().unwrap_or(0) as usize;
+            if bits == 1 {
+                out.extend_from_slice(if b.iter().any(|&x| x != 0) {
+                    b"true"
+                } else {
+                    b"false"
+                });
+            } else {
+                let le: Vec<u8> = b.iter().rev().copied().collect();
+                write_base64(out, &le);
+            }
+        }
+        ColumnType::MYSQL_TYPE_GEOMETRY if b.len() >= 4 => {
+            out.push(b'{');
+            write_key(out, "wkb");
+            write_base64(out, &b[4..]);
+            out.push(b',');
+            write_key(out, "srid");
+            write_u64(out, u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64);
+            out.push(b'}');
+        }
+        ColumnType::MYSQL_TYPE_JSON => {
+            let t = plain();
+            write_str(out, &String::from_utf8_lossy(&t));
+        }
+        _ if col.json => {
+            // MariaDB JSON: the text as stored.
+            write_str(out, &String::from_utf8_lossy(b));
+        }
+        _ => write_plain(out, col, Some(img), i, style),
+    }
+}
+
+/// `YYYY-MM-DD...` → (year, month, day); `None` for zero or partly-zero
+/// dates.
+fn parse_date(s: &str) -> Option<(i64, u32, u32)> {
+    let y: i64 = s.get(0..4)?.parse().ok()?;
+    let m: u32 = s.get(5..7)?.parse().ok()?;
+    let d: u32 = s.get(8..10)?.parse().ok()?;
+    (m >= 1 && d >= 1 && (y > 0 || m > 0)).then_some((y, m, d))
+}
+
+/// Days from 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `HH:MM:SS[.ffffff]` → (seconds, microseconds).
+fn hms(s: &str) -> Option<(i64, i64)> {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let mut parts = whole.split(':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let sec: i64 = parts.next()?.parse().ok()?;
+    let micros: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<6}").get(0..6)?.parse().ok()?
+    };
+    Some((h * 3600 + m * 60 + sec, micros))
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.f]` → milliseconds since the epoch.
+fn epoch_ms(s: &str) -> Option<i64> {
+    let (y, m, d) = parse_date(s)?;
+    let (secs, micros) = hms(s.get(11..)?)?;
+    Some((days_from_civil(y, m, d) * 86_400 + secs) * 1000 + micros / 1000)
+}
+
+/// `[-]HH:MM:SS[.f]` → milliseconds (negative for negative TIMEs).
+fn time_ms(s: &str) -> Option<i64> {
+    let (neg, rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let (secs, micros) = hms(rest)?;
+    let ms = secs * 1000 + micros / 1000;
+    Some(if neg { -ms } else { ms })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporal_values_convert_like_kafka_connect() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+        assert_eq!(days_from_civil(1969, 12, 31), -1);
+        assert_eq!(
+            epoch_ms("2024-02-29 12:34:56.789012"),
+            Some(1_709_210_096_789)
+        );
+        assert_eq!(time_ms("-838:59:59"), Some(-3_020_399_000));
+        assert_eq!(time_ms("01:00:00.5"), Some(3_600_500));
+        assert_eq!(parse_date("0000-00-00"), None);
+        assert_eq!(parse_date("2024-00-10"), None);
+    }
+}

@@ -1,0 +1,326 @@
+//! The three output formats, message by message: one INSERT, UPDATE and
+//! DELETE of a fixed row (and one DDL) are encoded in each format and must
+//! equal the samples in `tests/fixtures/formats/` byte for byte. The README
+//! shows the same samples, and a test here keeps it so.
+//!
+//! Set `B2K_BLESS=1` to rewrite the samples after a deliberate change, then
+//! review the diff against the format's published description.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use binlog2kafka::event::{
+    Cell, ColumnSchema, DdlChange, DdlKind, NameSource, Position, RowChange, RowImage, RowKind,
+    TableSchema,
+};
+use binlog2kafka::format::value::Style;
+use binlog2kafka::format::{Context, Encoder, Format, TxnOrder};
+use mysql::consts::ColumnType;
+
+const NOW_MS: i64 = 1_732_500_000_123;
+const FORMATS: [(&str, Format); 3] = [
+    ("maxwell", Format::Maxwell),
+    ("debezium", Format::Debezium),
+    ("canal", Format::Canal),
+];
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats")
+}
+
+/// `shop.orders (id INT UNSIGNED PRIMARY KEY, note VARCHAR(100),
+/// price DECIMAL(10,2), placed DATETIME, due DATE, paid TIMESTAMP NULL)`.
+fn table() -> Arc<TableSchema> {
+    let c = |name: &str, t, meta: &[u8], unsigned| ColumnSchema {
+        name: name.into(),
+        col_type: t,
+        meta: meta.to_vec(),
+        unsigned,
+        charset: 45,
+        labels: vec![],
+        json: false,
+        visibility: Default::default(),
+    };
+    Arc::new(TableSchema {
+        database: "shop".into(),
+        table: "orders".into(),
+        columns: vec![
+            c("id", ColumnType::MYSQL_TYPE_LONG, &[], true),
+            c("note", ColumnType::MYSQL_TYPE_VARCHAR, &[144, 1], false),
+            c("price", ColumnType::MYSQL_TYPE_NEWDECIMAL, &[10, 2], false),
+            c("placed", ColumnType::MYSQL_TYPE_DATETIME2, &[0], false),
+            c("due", ColumnType::MYSQL_TYPE_DATE, &[], false),
+            c("paid", ColumnType::MYSQL_TYPE_TIMESTAMP2, &[0], false),
+        ],
+        primary_key: vec![0],
+        names_from: NameSource::TableMap,
+    })
+}
+
+/// The row's values as the binlog stores them.
+struct Row {
+    id: u32,
+    note: &'static str,
+    /// DECIMAL(10,2) as cents (positive).
+    cents: u32,
+    placed: (u64, u64, u64, u64, u64, u64),
+    due: (u64, u64, u64),
+    paid: Option<u32>,
+}
+
+fn image(r: &Row) -> RowImage {
+    let mut buf = Vec::new();
+    let mut cells = Vec::new();
+    let mut put = |buf: &mut Vec<u8>, bytes: &[u8]| {
+        let start = buf.len() as u32;
+        buf.extend_from_slice(bytes);
+        cells.push(Cell::Data {
+            start,
+            end: buf.len() as u32,
+        });
+    };
+    put(&mut buf, &r.id.to_le_bytes());
+    put(&mut buf, r.note.as_bytes());
+    // DECIMAL(10,2): 8 integer digits in 4 bytes, 2 fraction digits in 1,
+    // big-endian, sign bit flipped for a positive value.
+    let mut dec = (r.cents / 100).to_be_bytes().to_vec();
+    dec.push((r.cents % 100) as u8);
+    dec[0] ^= 0x80;
+    put(&mut buf, &dec);
+    let (y, mo, d, h, mi, s) = r.placed;
+    let packed = (((y * 13 + mo) << 5 | d) << 17 | h << 12 | mi << 6 | s) + 0x80_0000_0000;
+    put(&mut buf, &packed.to_be_bytes()[3..]);
+    let (y, mo, d) = r.due;
+    put(&mut buf, &(d | mo << 5 | y << 9).to_le_bytes()[..3]);
+    match r.paid {
+        Some(t) => put(&mut buf, &t.to_be_bytes()),
+        None => cells.push(Cell::Null),
+    }
+    RowImage {
+        buf: buf.into(),
+        cells,
+    }
+}
+
+fn before() -> Row {
+    Row {
+        id: 1001,
+        note: "gift \"wrap\"",
+        cents: 1999,
+        placed: (2024, 11, 25, 9, 30, 0),
+        due: (2024, 12, 1),
+        paid: None,
+    }
+}
+
+fn after() -> Row {
+    Row {
+        paid: Some(1_732_527_000),
+        cents: 1799,
+        ..before()
+    }
+}
+
+fn change(kind: RowKind) -> RowChange {
+    let (b, a) = match kind {
+        RowKind::Insert => (None, Some(image(&before()))),
+        RowKind::Update => (Some(image(&before())), Some(image(&after()))),
+        RowKind::Delete => (Some(image(&after())), None),
+    };
+    RowChange {
+        seq: 42,
+        kind,
+        table: table(),
+        before: b,
+        after: a,
+        ts: 1_732_527_000,
+        xid: Some(7781),
+        xoffset: 0,
+        commit: true,
+        event_file: "mariadb-bin.000004".into(),
+        event_pos: 2211,
+        event_row: 0,
+        thread: Some(31),
+        server_id: 1,
+        checkpoint: Position {
+            file: "mariadb-bin.000004".into(),
+            pos: 2103,
+            rows: 1,
+            gtid: Some("0-1-118".into()),
+        },
+    }
+}
+
+fn ddl() -> DdlChange {
+    DdlChange {
+        seq: 43,
+        kind: DdlKind::AlterTable,
+        database: "shop".into(),
+        table: "orders".into(),
+        sql: "ALTER TABLE orders ADD COLUMN coupon VARCHAR(20)".into(),
+        ts: 1_732_527_060,
+        event_file: "mariadb-bin.000004".into(),
+        event_pos: 2642,
+        server_id: 1,
+        thread: Some(31),
+        checkpoint: Position {
+            file: "mariadb-bin.000004".into(),
+            pos: 2790,
+            rows: 0,
+            gtid: None,
+        },
+    }
+}
+
+/// Every sample: (file name, message) for each format and change.
+fn samples() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, format) in FORMATS {
+        let enc = Encoder::new(format, Style::default(), "shop-primary");
+        for (kind, label) in [
+            (RowKind::Insert, "insert"),
+            (RowKind::Update, "update"),
+            (RowKind::Delete, "delete"),
+        ] {
+            let r = change(kind);
+            let id = r.txn_id();
+            let ctx = Context {
+                now_ms: NOW_MS,
+                txn: (format == Format::Debezium).then_some(TxnOrder {
+                    id: &id,
+                    total_order: 1,
+                    collection_order: 1,
+                }),
+            };
+            let mut v = Vec::new();
+            enc.row_value(&mut v, &r, &ctx);
+            out.push((
+                format!("{name}-{label}.json"),
+                String::from_utf8(v).unwrap(),
+            ));
+        }
+        let mut v = Vec::new();
+        enc.ddl_value(&mut v, &ddl(), NOW_MS);
+        out.push((format!("{name}-ddl.json"), String::from_utf8(v).unwrap()));
+    }
+    out
+}
+
+#[test]
+fn each_format_encodes_its_samples_byte_for_byte() {
+    let bless = std::env::var("B2K_BLESS").is_ok_and(|v| v == "1");
+    for (file, got) in samples() {
+        let path = dir().join(&file);
+        if bless {
+            std::fs::write(&path, format!("{got}\n")).unwrap();
+        }
+        let want =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(got, want.trim_end_matches('\n'), "{file} differs");
+        // Every sample is one valid JSON document.
+        serde_json::from_str::<serde_json::Value>(&got).unwrap();
+    }
+}
+
+#[test]
+fn debezium_renders_types_as_the_connector_documents() {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("debezium-update.json")).unwrap())
+            .unwrap();
+    // decimal.handling.mode=string
+    assert_eq!(v["before"]["price"], "19.99");
+    assert_eq!(v["after"]["price"], "17.99");
+    // DATETIME: epoch ms; DATE: epoch days; TIMESTAMP: ISO-8601 UTC.
+    assert_eq!(v["after"]["placed"], 1_732_527_000_000i64);
+    assert_eq!(v["after"]["due"], 20_058);
+    assert_eq!(v["after"]["paid"], "2024-11-25T09:30:00Z");
+    assert_eq!(v["before"]["paid"], serde_json::Value::Null);
+    assert_eq!(v["op"], "u");
+    let src = &v["source"];
+    for field in [
+        "version",
+        "connector",
+        "name",
+        "ts_ms",
+        "snapshot",
+        "db",
+        "table",
+        "server_id",
+        "gtid",
+        "file",
+        "pos",
+        "row",
+        "thread",
+        "query",
+    ] {
+        assert!(src.get(field).is_some(), "source.{field} missing");
+    }
+    assert_eq!(src["connector"], "mysql");
+    assert_eq!(src["ts_ms"], 1_732_527_000_000i64);
+    assert_eq!(v["transaction"]["id"], "0-1-118");
+}
+
+#[test]
+fn canal_values_are_strings_with_types_beside_them() {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("canal-update.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["type"], "UPDATE");
+    assert_eq!(v["isDdl"], false);
+    assert_eq!(v["data"][0]["id"], "1001");
+    assert_eq!(v["data"][0]["price"], "17.99");
+    assert_eq!(
+        v["old"][0],
+        serde_json::json!({"price": "19.99", "paid": null})
+    );
+    assert_eq!(v["pkNames"], serde_json::json!(["id"]));
+    assert_eq!(v["sqlType"]["id"], 4);
+    assert_eq!(v["mysqlType"]["price"], "decimal(10,2)");
+    assert_eq!(v["es"], 1_732_527_000_000i64);
+    // Canal's field order: alphabetical, as its JSON library writes it.
+    let text = std::fs::read_to_string(dir().join("canal-update.json")).unwrap();
+    let keys = top_level_keys(&text);
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert_eq!(keys.len(), 13, "{keys:?}");
+}
+
+/// The keys of a JSON object's top level, in written order.
+fn top_level_keys(text: &str) -> Vec<String> {
+    let (mut depth, mut keys) = (0, Vec::new());
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth -= 1,
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                if depth == 1 && b.get(i + 1) == Some(&b':') {
+                    keys.push(text[start..i].to_string());
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    keys
+}
+
+#[test]
+fn readme_shows_the_samples() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    for (file, got) in samples() {
+        if file.ends_with("-ddl.json") {
+            continue;
+        }
+        assert!(readme.contains(&got), "README lacks the {file} sample");
+    }
+}
