@@ -25,6 +25,8 @@ pub enum AppError {
     },
     Pipeline(PipelineError),
     Replay(crate::replay::ReplayError),
+    /// The status page cannot be served (`http.listen`).
+    Status(String),
     /// Another daemon is running this pipeline.
     Locked {
         pipeline: String,
@@ -41,6 +43,7 @@ impl fmt::Display for AppError {
             AppError::Kafka { during, err } => write!(f, "{during}: {err}"),
             AppError::Pipeline(e) => write!(f, "{e}"),
             AppError::Replay(e) => write!(f, "{e}"),
+            AppError::Status(e) => write!(f, "{e}"),
             AppError::Locked { pipeline, owner, age_ms } => write!(
                 f,
                 "pipeline '{pipeline}' is already running ({owner}, last heartbeat {:.1} s ago); two daemons must not share a pipeline.name: stop the other one or choose another name",
@@ -313,6 +316,24 @@ pub struct RunSummary {
 
 /// Runs the pipeline until `term` is set (SIGTERM/SIGINT) or a thread fails.
 pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
+    // The status page first: a port in use is reported before anything is
+    // claimed, and the page shows the start-up too.
+    let shared = Arc::new(Shared::new());
+    let status = crate::status::start(&cfg, shared.clone()).map_err(AppError::Status)?;
+    let result = run_pipeline(cfg, term, &shared);
+    // Whatever ended the run, the status threads end with it.
+    shared.request_stop();
+    if let Some(s) = status {
+        s.join();
+    }
+    result
+}
+
+fn run_pipeline(
+    cfg: Config,
+    term: Arc<AtomicBool>,
+    shared: &Arc<Shared>,
+) -> Result<RunSummary, AppError> {
     // MySQL first: a wrong setting is the likeliest mistake, and it costs
     // nothing on the Kafka side to find it.
     let mut conn = source::connect(&cfg)?;
@@ -391,7 +412,8 @@ pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
     let producer_client =
         kafka_client(&cfg, "producer").map_err(kafka("connecting the producer"))?;
 
-    let shared = Arc::new(Shared::new());
+    shared.progress.lock().read_file = start.file.to_string();
+    shared.read_pos.store(start.pos, Ordering::Relaxed);
     let (pending_tx, pending_rx) = crossbeam_channel::bounded(cfg.pending_events);
     let (finish_tx, finish_rx) = crossbeam_channel::bounded::<()>(0);
     let watcher = watcher::spawn(

@@ -60,6 +60,8 @@ pub const KEYS: &[Key] = &[
     Key { name: "filter.columns.exclude", default: "", help: "columns left out of data and old: db.table.column patterns (* wildcards or /regex/)" },
     Key { name: "filter.columns.mask", default: "", help: "columns whose values are replaced by the SHA-256 (hex) of their JSON: db.table.column patterns" },
     Key { name: "filter.exclude", default: "", help: "tables not to publish even if included (same patterns); their events still move the checkpoint" },
+    Key { name: "http.listen", default: "127.0.0.1:9000", help: "address of the status page (/), Prometheus metrics (/metrics) and health check (/healthz); off = none; port 0 = any free port (logged)" },
+    Key { name: "log.format", default: "text", help: "log lines on stderr: text, or json (one object per line, for log shippers); the level is RUST_LOG (default info)" },
     Key { name: "start.position", default: "latest", help: "where to start when no checkpoint exists: earliest, latest or FILE:POS" },
 ];
 
@@ -192,6 +194,9 @@ pub struct Config {
     /// `kafka.ddl_topic`; `None` when DDL is not published.
     pub ddl_topic: Option<String>,
     pub transaction_topic: String,
+    /// `http.listen`; `None` when off.
+    pub http_listen: Option<String>,
+    pub log_json: bool,
 }
 
 impl Config {
@@ -306,7 +311,25 @@ impl Config {
             t if t.is_empty() => None,
             t => Some(topic_name("kafka.ddl_topic", &t)?),
         };
+        let http_listen = match get("http.listen").as_str() {
+            "off" => None,
+            a if a.parse::<std::net::SocketAddr>().is_ok() => Some(a.to_string()),
+            a => {
+                return Err(ConfigError::BadValue {
+                    key: "http.listen".into(),
+                    value: a.into(),
+                    expected: "IP:PORT (127.0.0.1:9000, 0.0.0.0:9000) or off".into(),
+                })
+            }
+        };
         Ok(Config {
+            http_listen,
+            log_json: choice(
+                "log.format",
+                &get("log.format"),
+                &[("text", false), ("json", true)],
+                "text or json",
+            )?,
             format,
             tombstones: flag("output.tombstones")?,
             transaction_markers: flag("output.transaction_markers")?,

@@ -17,3 +17,4 @@ pub mod kafka;
 pub mod pipeline;
 pub mod replay;
 pub mod source;
+pub mod status;

@@ -113,10 +113,27 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
     Ok((cmd, config))
 }
 
+/// Logs to stderr at RUST_LOG's level (default info): as text, or with
+/// `log.format=json` one JSON object per line for log shippers.
+fn init_logging(json: bool) {
+    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    b.format_target(false);
+    if json {
+        b.format(|buf, record| {
+            use std::io::Write;
+            let line = serde_json::json!({
+                "ts": buf.timestamp_millis().to_string(),
+                "level": record.level().as_str(),
+                "thread": std::thread::current().name().unwrap_or("main"),
+                "msg": record.args().to_string(),
+            });
+            writeln!(buf, "{line}")
+        });
+    }
+    b.init();
+}
+
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_target(false)
-        .init();
     let fail = |msg: &dyn std::fmt::Display| {
         eprintln!("binlog2kafka: error: {msg}");
         ExitCode::FAILURE
@@ -129,6 +146,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
+    init_logging(cfg.log_json);
     match cmd {
         Command::Check => {
             let report = app::check(&cfg);

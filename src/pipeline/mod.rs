@@ -12,10 +12,10 @@
 pub mod producer;
 pub mod watcher;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
@@ -28,6 +28,26 @@ struct Inner {
     commit_log: HashMap<u64, i64>,
     released: Option<Position>,
     released_count: u64,
+    /// When something was last released (or the pipeline started).
+    released_at: Option<Instant>,
+}
+
+/// What the status page reports beyond the counters: written by the
+/// threads at their own pace (never per row), read by the status threads.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// The binlog file the reader is in.
+    pub read_file: String,
+    /// The last checkpoint written to the commit log, and when.
+    pub written: Option<(String, Instant)>,
+    /// Kafka refuses or cannot be reached: since when, and why.
+    pub kafka_down: Option<(Instant, String)>,
+    /// The MySQL stream is lost: since when, and why.
+    pub mysql_down: Option<(Instant, String)>,
+    /// The last error survived (unix seconds, text).
+    pub last_error: Option<(u64, String)>,
+    /// Rows Kafka acknowledged, per `database.table`.
+    pub tables: BTreeMap<String, u64>,
 }
 
 /// Counters for logs and the final summary.
@@ -46,6 +66,11 @@ pub struct Shared {
     stop: AtomicBool,
     pub stats: Stats,
     pub started: Instant,
+    pub progress: Mutex<Progress>,
+    /// Offset of the next event the reader reads, in `progress.read_file`.
+    pub read_pos: AtomicU64,
+    /// Server timestamp (seconds) of the newest event read.
+    pub read_ts: AtomicU64,
 }
 
 impl Default for Shared {
@@ -61,7 +86,39 @@ impl Shared {
             stop: AtomicBool::new(false),
             stats: Stats::default(),
             started: Instant::now(),
+            progress: Mutex::new(Progress::default()),
+            read_pos: AtomicU64::new(0),
+            read_ts: AtomicU64::new(0),
         }
+    }
+
+    /// Records an error the pipeline survives (an outage it retries), for
+    /// the status page; `kafka` says which side it is on. `None` clears
+    /// that side's outage.
+    pub fn set_down(&self, kafka: bool, why: Option<String>) {
+        let mut p = self.progress.lock();
+        let slot = if kafka {
+            &mut p.kafka_down
+        } else {
+            &mut p.mysql_down
+        };
+        match why {
+            Some(w) => {
+                if slot.is_none() {
+                    *slot = Some((Instant::now(), w.clone()));
+                }
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                p.last_error = Some((now, w));
+            }
+            None => *slot = None,
+        }
+    }
+
+    /// When something was last released, or the pipeline started.
+    pub fn released_at(&self) -> Instant {
+        self.inner.lock().released_at.unwrap_or(self.started)
     }
 
     /// Appends the reader's new events, in binlog order. Called before the
@@ -106,6 +163,7 @@ impl Shared {
         if let Some(p) = &last {
             g.released = Some(p.clone());
             g.released_count += n;
+            g.released_at = Some(Instant::now());
         }
         last
     }

@@ -164,31 +164,23 @@ impl Producer {
         if let Some(&i) = self.topic_index.get(name) {
             return Ok(i);
         }
-        let during = |what: &str| format!("{what} topic {name}");
-        let mut count = self
-            .client
-            .partitions(name)
-            .map_err(|err| PipelineError::Kafka {
-                during: during("reading metadata of"),
-                err,
-            })?;
-        if count.is_none() {
-            self.client
-                .create_topic(name, partitions, self.cfg.replication_factor, &[])
-                .map_err(|err| PipelineError::Kafka {
-                    during: during("creating"),
-                    err,
-                })?;
-            log::info!("created topic {name} (partitions: {partitions})");
-            count = self
-                .client
-                .partitions(name)
-                .map_err(|err| PipelineError::Kafka {
-                    during: during("reading metadata of"),
-                    err,
-                })?;
-        }
-        let n = count.unwrap_or(partitions as usize).max(1);
+        let (mut attempt, mut stop_deadline) = (0u32, None);
+        let n = loop {
+            match self.partition_count(name, partitions) {
+                Ok(n) => break n,
+                Err(e) if e.is_retriable() => {
+                    let what = format!("cannot read or create topic {name}");
+                    self.wait_out(&e, &what, 0, &mut attempt, &mut stop_deadline)?;
+                }
+                Err(err) => {
+                    return Err(PipelineError::Kafka {
+                        during: format!("reading or creating topic {name}"),
+                        err,
+                    })
+                }
+            }
+        };
+        self.back_from_outage();
         self.topics.push(TopicState {
             name: name.to_string(),
             batches: (0..n).map(|_| PartitionBatch::default()).collect(),
@@ -197,6 +189,73 @@ impl Producer {
         self.topic_index
             .insert(name.to_string(), self.topics.len() - 1);
         Ok(self.topics.len() - 1)
+    }
+
+    /// `name`'s partition count, creating the topic if it is missing.
+    fn partition_count(&mut self, name: &str, partitions: i32) -> Result<usize, KafkaError> {
+        if let Some(n) = self.client.partitions(name)? {
+            return Ok(n.max(1));
+        }
+        self.client
+            .create_topic(name, partitions, self.cfg.replication_factor, &[])?;
+        log::info!("created topic {name} (partitions: {partitions})");
+        Ok(self
+            .client
+            .partitions(name)?
+            .unwrap_or(partitions as usize)
+            .max(1))
+    }
+
+    /// Waits out a transient Kafka failure with back-off: the first one of
+    /// an outage is logged and shown on the status page. While the pipeline
+    /// is stopping it waits at most `pipeline.shutdown_timeout_ms`, then
+    /// gives up with the changes still unsent (`unflushed` plus the batches).
+    fn wait_out(
+        &mut self,
+        e: &KafkaError,
+        what: &str,
+        unflushed: usize,
+        attempt: &mut u32,
+        stop_deadline: &mut Option<Instant>,
+    ) -> Result<(), PipelineError> {
+        if self.outage_since.is_none() {
+            self.outage_since = Some(Instant::now());
+            self.shared.set_down(true, Some(format!("{what}: {e}")));
+            log::warn!("{what} ({e}); holding the changes and retrying with back-off");
+        } else {
+            log::debug!("Kafka still failing: {e}");
+        }
+        if self.shared.stopping() {
+            let deadline =
+                *stop_deadline.get_or_insert_with(|| Instant::now() + self.cfg.shutdown_timeout);
+            if Instant::now() >= deadline {
+                return Err(PipelineError::FlushTimeout {
+                    unflushed: unflushed
+                        + self
+                            .topics
+                            .iter()
+                            .flat_map(|t| &t.batches)
+                            .map(|b| b.records.len())
+                            .sum::<usize>(),
+                    waited: self.cfg.shutdown_timeout,
+                });
+            }
+        }
+        let wait = Duration::from_millis(100u64 << (*attempt).min(6)).min(Duration::from_secs(5));
+        *attempt += 1;
+        thread::sleep(wait);
+        Ok(())
+    }
+
+    /// Ends an outage: logged once, cleared from the status page.
+    fn back_from_outage(&mut self) {
+        if let Some(since) = self.outage_since.take() {
+            self.shared.set_down(true, None);
+            log::info!(
+                "Kafka is back after {:.1}s; sending resumed",
+                since.elapsed().as_secs_f64()
+            );
+        }
     }
 
     /// Adds one record to a topic partition's batch.
@@ -442,6 +501,9 @@ impl Producer {
     fn flush(&mut self) -> Result<(), PipelineError> {
         let mut acks = Vec::new();
         let (mut rows, mut bytes) = (0u64, 0u64);
+        // Rows per table for the status page, keyed by schema pointer (the
+        // Arc is kept, so the pointer stays unique) and named once.
+        let mut per_table: HashMap<usize, (Arc<TableSchema>, u64)> = HashMap::new();
         for t in 0..self.topics.len() {
             for p in 0..self.topics[t].batches.len() {
                 if self.topics[t].batches[p].records.is_empty() {
@@ -456,12 +518,15 @@ impl Producer {
                         .enumerate()
                         .map(|(i, o)| (o.seq, base + i as i64)),
                 );
-                rows += batch
-                    .records
-                    .iter()
-                    .zip(&batch.origins)
-                    .filter(|(r, o)| o.table.is_some() && r.value.is_some())
-                    .count() as u64;
+                for (r, o) in batch.records.iter().zip(&batch.origins) {
+                    if let (Some(t), Some(_)) = (&o.table, &r.value) {
+                        rows += 1;
+                        per_table
+                            .entry(Arc::as_ptr(t) as usize)
+                            .or_insert_with(|| (t.clone(), 0))
+                            .1 += 1;
+                    }
+                }
                 bytes += batch
                     .records
                     .iter()
@@ -474,6 +539,13 @@ impl Producer {
             let stats = &self.shared.stats;
             stats.rows_acked.fetch_add(rows, Ordering::Relaxed);
             stats.bytes_acked.fetch_add(bytes, Ordering::Relaxed);
+            let mut progress = self.shared.progress.lock();
+            for (t, n) in per_table.into_values() {
+                *progress
+                    .tables
+                    .entry(format!("{}.{}", t.database, t.table))
+                    .or_default() += n;
+            }
         }
         self.buffered_bytes = 0;
         Ok(())
@@ -504,12 +576,7 @@ impl Producer {
                     }
                     self.topics[topic].last_offsets[partition as usize] =
                         base + batch.records.len() as i64 - 1;
-                    if let Some(since) = self.outage_since.take() {
-                        log::info!(
-                            "Kafka is back after {:.1}s; sending resumed",
-                            since.elapsed().as_secs_f64()
-                        );
-                    }
+                    self.back_from_outage();
                     return Ok(base);
                 }
                 Err(KafkaError::NoTopic { topic }) => {
@@ -535,35 +602,17 @@ impl Producer {
                     });
                 }
                 Err(e) if e.is_retriable() => {
-                    if self.outage_since.is_none() {
-                        self.outage_since = Some(Instant::now());
-                        log::warn!(
-                            "cannot send to Kafka ({e}); holding {} changes and retrying with back-off",
-                            batch.records.len()
-                        );
-                    } else {
-                        log::debug!("Kafka still failing: {e}");
-                    }
-                    if self.shared.stopping() {
-                        let deadline = *stop_deadline
-                            .get_or_insert_with(|| Instant::now() + self.cfg.shutdown_timeout);
-                        if Instant::now() >= deadline {
-                            return Err(PipelineError::FlushTimeout {
-                                unflushed: batch.records.len()
-                                    + self
-                                        .topics
-                                        .iter()
-                                        .flat_map(|t| &t.batches)
-                                        .map(|b| b.records.len())
-                                        .sum::<usize>(),
-                                waited: self.cfg.shutdown_timeout,
-                            });
-                        }
-                    }
-                    let wait =
-                        Duration::from_millis(100u64 << attempt.min(6)).min(Duration::from_secs(5));
-                    attempt += 1;
-                    thread::sleep(wait);
+                    let what = format!(
+                        "cannot send to Kafka ({name}/{partition}, {} changes)",
+                        batch.records.len()
+                    );
+                    self.wait_out(
+                        &e,
+                        &what,
+                        batch.records.len(),
+                        &mut attempt,
+                        &mut stop_deadline,
+                    )?;
                 }
                 Err(e) => {
                     return Err(PipelineError::Kafka {

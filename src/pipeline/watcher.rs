@@ -160,7 +160,9 @@ impl Watcher {
                     self.last_offset = offset;
                     if self.failing_since.take().is_some() {
                         log::info!("checkpoint writes work again; checkpoint at {p}");
+                        self.shared.set_down(true, None);
                     }
+                    self.shared.progress.lock().written = Some((p.to_string(), Instant::now()));
                     log::debug!("checkpoint {p}");
                     self.shared
                         .stats
@@ -179,6 +181,8 @@ impl Watcher {
                     if self.failing_since.is_none() {
                         self.failing_since = Some(Instant::now());
                         log::warn!("cannot write checkpoint ({e}); will retry");
+                        self.shared
+                            .set_down(true, Some(format!("cannot write checkpoint: {e}")));
                     }
                     if !last {
                         return Ok(());

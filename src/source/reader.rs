@@ -8,6 +8,7 @@
 //! whatever the transaction size.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
@@ -294,6 +295,7 @@ impl Reader {
                 Err(e) if e.is_retriable() && !self.shared.stopping() => {
                     let wait = backoff(attempt);
                     if !outage_logged {
+                        self.shared.set_down(false, Some(e.to_string()));
                         log::warn!(
                             "MySQL stream lost at {}: {e}; reconnecting with back-off",
                             self.resume_position()
@@ -359,6 +361,8 @@ impl Reader {
         let mut stream = conn
             .get_binlog_stream(request)
             .map_err(|e| classify(cfg, "requesting the binlog stream", e))?;
+        self.shared.set_down(false, None);
+        self.shared.progress.lock().read_file = resume.file.to_string();
         if *outage_logged {
             log::info!("MySQL stream re-established at {resume}");
             *outage_logged = false;
@@ -398,6 +402,13 @@ impl Reader {
         };
         let raw_type = header.event_type_raw();
         let end = if log_pos > 0 { log_pos } else { self.next_pos };
+        // For the status page: where the reader is, and how old that is.
+        self.shared.read_pos.store(end, Ordering::Relaxed);
+        if header.timestamp() > 0 {
+            self.shared
+                .read_ts
+                .store(header.timestamp() as u64, Ordering::Relaxed);
+        }
         // Events inside a compressed transaction stand at its position.
         let (start, end) = self.payload_at.unwrap_or((start, end));
         match raw_type {
@@ -516,6 +527,7 @@ impl Reader {
                 // asked to start: no movement, and a marker there would pull a
                 // mid-transaction checkpoint back to the transaction's start.
                 let moved = *self.file != *name.as_str() || self.next_pos != r.position();
+                self.shared.progress.lock().read_file.clone_from(&name);
                 self.file = name.into();
                 self.next_pos = r.position();
                 if self.txn.is_none() && moved {

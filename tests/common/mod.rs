@@ -181,6 +181,8 @@ pub fn settings(topic: &str) -> Vec<(String, String)> {
         ("B2K_PIPELINE_SHUTDOWN_TIMEOUT_MS", "5000".into()),
         // A short lease, so a restart after kill -9 waits under a second.
         ("B2K_PIPELINE_HEARTBEAT_INTERVAL_MS", "300".into()),
+        // Any free port: tests run daemons side by side.
+        ("B2K_HTTP_LISTEN", "127.0.0.1:0".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

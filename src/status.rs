@@ -1,0 +1,708 @@
+//! The operator's view: a status page (`/`), Prometheus metrics
+//! (`/metrics`) and a health check (`/healthz`) on `http.listen`.
+//!
+//! Two threads of their own, so the pipeline never waits on them: the
+//! monitor samples the pipeline's counters every second (for rates over the
+//! last minute) and asks the server for its binlog head every 5 s (for the
+//! lag in bytes); the HTTP thread answers requests from the newest sample
+//! and the shared state, one at a time, each with a short timeout. Neither
+//! holds the pipeline's lock for more than a copy.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::pipeline::Shared;
+
+/// How long the pipeline may hold changes without releasing any before
+/// `/healthz` calls it stuck.
+const STALL: Duration = Duration::from_secs(120);
+
+/// What the monitor thread measured last.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// Rows and bytes acknowledged per second over the last minute.
+    pub rows_per_s: f64,
+    pub bytes_per_s: f64,
+    /// Bytes of binlog between the reader and the server's head, when the
+    /// server could be asked.
+    pub lag_bytes: Option<u64>,
+    /// The server's head (`file:pos`), when known.
+    pub head: Option<String>,
+}
+
+/// Everything a page shows, copied out of the shared state at once.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub pipeline: String,
+    pub version: &'static str,
+    pub mysql: String,
+    pub brokers: String,
+    pub topic: String,
+    pub uptime_s: u64,
+    pub read_file: String,
+    pub read_pos: u64,
+    pub read_ts: u64,
+    pub released: Option<String>,
+    pub written: Option<String>,
+    pub written_age_s: Option<u64>,
+    pub depth: usize,
+    pub rows_read: u64,
+    pub rows_sent: u64,
+    pub bytes_sent: u64,
+    pub checkpoints_written: u64,
+    pub measured: Measured,
+    pub lag_s: Option<u64>,
+    pub tables: BTreeMap<String, u64>,
+    pub last_error: Option<(u64, String)>,
+    /// `None` when healthy, else why not.
+    pub unhealthy: Option<String>,
+    pub now_s: u64,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Copies what the pages need.
+pub fn snapshot(cfg: &Config, shared: &Shared, measured: &Measured) -> Snapshot {
+    let p = shared.progress.lock().clone();
+    let now = unix_now();
+    let read_ts = shared.read_ts.load(Ordering::Relaxed);
+    let lag_s = match measured.lag_bytes {
+        Some(0) => Some(0),
+        Some(_) if read_ts > 0 => Some(now.saturating_sub(read_ts)),
+        _ => None,
+    };
+    let depth = shared.depth();
+    let unhealthy = if let Some((since, why)) = &p.kafka_down {
+        Some(format!(
+            "Kafka unreachable for {}s: {why}",
+            since.elapsed().as_secs()
+        ))
+    } else if let Some((since, why)) = &p.mysql_down {
+        Some(format!(
+            "MySQL stream lost for {}s: {why}",
+            since.elapsed().as_secs()
+        ))
+    } else if shared.stopping() {
+        Some("the pipeline is stopping".into())
+    } else if depth > 0 && shared.released_at().elapsed() > STALL {
+        Some(format!(
+            "{depth} changes waiting and nothing released for {}s",
+            shared.released_at().elapsed().as_secs()
+        ))
+    } else {
+        None
+    };
+    let stats = &shared.stats;
+    Snapshot {
+        pipeline: cfg.pipeline_name.clone(),
+        version: env!("CARGO_PKG_VERSION"),
+        mysql: format!("{}:{}", cfg.mysql_host, cfg.mysql_port),
+        brokers: cfg.brokers.join(","),
+        topic: cfg.topic.clone(),
+        uptime_s: shared.started.elapsed().as_secs(),
+        read_file: p.read_file.clone(),
+        read_pos: shared.read_pos.load(Ordering::Relaxed),
+        read_ts,
+        released: shared.released().map(|r| r.to_string()),
+        written: p.written.as_ref().map(|(w, _)| w.clone()),
+        written_age_s: p.written.as_ref().map(|(_, t)| t.elapsed().as_secs()),
+        depth,
+        rows_read: stats.rows_read.load(Ordering::Relaxed),
+        rows_sent: stats.rows_acked.load(Ordering::Relaxed),
+        bytes_sent: stats.bytes_acked.load(Ordering::Relaxed),
+        checkpoints_written: stats.checkpoints_written.load(Ordering::Relaxed),
+        measured: measured.clone(),
+        lag_s,
+        tables: p.tables.clone(),
+        last_error: p.last_error.clone(),
+        unhealthy,
+        now_s: now,
+    }
+}
+
+/// The status and HTTP threads' handles.
+pub struct StatusHandle {
+    pub addr: std::net::SocketAddr,
+    done: Arc<AtomicBool>,
+    monitor: JoinHandle<()>,
+    http: JoinHandle<()>,
+}
+
+impl StatusHandle {
+    /// Stops both threads and waits for them. Until then they keep
+    /// answering, so a stopping pipeline is shown as such.
+    pub fn join(self) {
+        self.done.store(true, Ordering::SeqCst);
+        let _ = self.monitor.join();
+        let _ = self.http.join();
+    }
+}
+
+/// Binds `http.listen` and starts the monitor and HTTP threads. A bind
+/// failure is returned: an operator who asked for the page should learn at
+/// once that it cannot be served.
+pub fn start(cfg: &Config, shared: Arc<Shared>) -> Result<Option<StatusHandle>, String> {
+    let Some(listen) = cfg.http_listen.clone() else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(&listen).map_err(|e| {
+        format!("cannot serve the status page on {listen} ({e}); set http.listen to a free address, or to off")
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("status page listener: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("status page listener: {e}"))?;
+    let measured = Arc::new(Mutex::new(Measured::default()));
+    let done = Arc::new(AtomicBool::new(false));
+    let monitor = {
+        let (cfg, shared, measured, done) =
+            (cfg.clone(), shared.clone(), measured.clone(), done.clone());
+        thread::Builder::new()
+            .name("b2k-monitor".into())
+            .spawn(move || monitor(&cfg, &shared, &measured, &done))
+            .expect("spawn monitor thread")
+    };
+    let http = {
+        let (cfg, done) = (cfg.clone(), done.clone());
+        thread::Builder::new()
+            .name("b2k-http".into())
+            .spawn(move || serve(listener, &cfg, &shared, &measured, &done))
+            .expect("spawn http thread")
+    };
+    log::info!("status page on http://{addr}/ (metrics: /metrics, health: /healthz)");
+    Ok(Some(StatusHandle {
+        addr,
+        done,
+        monitor,
+        http,
+    }))
+}
+
+/// Samples rates every second and the server's head every 5 s until the
+/// pipeline stops.
+fn monitor(cfg: &Config, shared: &Shared, measured: &Mutex<Measured>, done: &AtomicBool) {
+    let mut samples: VecDeque<(Instant, u64, u64)> = VecDeque::new();
+    let mut conn: Option<mysql::Conn> = None;
+    let mut last_head = Instant::now() - Duration::from_secs(60);
+    while !done.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        samples.push_back((
+            now,
+            shared.stats.rows_acked.load(Ordering::Relaxed),
+            shared.stats.bytes_acked.load(Ordering::Relaxed),
+        ));
+        while samples
+            .front()
+            .is_some_and(|s| now.duration_since(s.0) > Duration::from_secs(60))
+        {
+            samples.pop_front();
+        }
+        let (rows_per_s, bytes_per_s) = match (samples.front(), samples.back()) {
+            (Some(a), Some(b)) if b.0 > a.0 => {
+                let dt = b.0.duration_since(a.0).as_secs_f64();
+                ((b.1 - a.1) as f64 / dt, (b.2 - a.2) as f64 / dt)
+            }
+            _ => (0.0, 0.0),
+        };
+        let mut lag = None;
+        if now.duration_since(last_head) >= Duration::from_secs(5) {
+            last_head = now;
+            lag = Some(server_lag(cfg, shared, &mut conn));
+        }
+        {
+            let mut m = measured.lock();
+            m.rows_per_s = rows_per_s;
+            m.bytes_per_s = bytes_per_s;
+            if let Some((bytes, head)) = lag {
+                m.lag_bytes = bytes;
+                m.head = head;
+            }
+        }
+        // Sleep a second in short steps, so a stop is noticed quickly.
+        for _ in 0..10 {
+            if done.load(Ordering::SeqCst) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Bytes between the reader and the server's head, from `SHOW BINARY
+/// LOGS`, and the head itself. `(None, None)` when the server cannot be
+/// asked (the reader reports that outage itself).
+fn server_lag(
+    cfg: &Config,
+    shared: &Shared,
+    conn: &mut Option<mysql::Conn>,
+) -> (Option<u64>, Option<String>) {
+    if conn.is_none() {
+        *conn = crate::source::connect(cfg).ok();
+    }
+    let Some(c) = conn.as_mut() else {
+        return (None, None);
+    };
+    let logs = match crate::source::binary_logs(c, cfg) {
+        Ok(l) => l,
+        Err(_) => {
+            *conn = None;
+            return (None, None);
+        }
+    };
+    let file = shared.progress.lock().read_file.clone();
+    let pos = shared.read_pos.load(Ordering::Relaxed);
+    let head = logs.last().map(|(f, s)| format!("{f}:{s}"));
+    let Some(i) = logs.iter().position(|(f, _)| *f == file) else {
+        return (None, head);
+    };
+    let behind = logs[i].1.saturating_sub(pos) + logs[i + 1..].iter().map(|(_, s)| s).sum::<u64>();
+    (Some(behind), head)
+}
+
+/// Answers requests until the pipeline stops.
+fn serve(
+    listener: TcpListener,
+    cfg: &Config,
+    shared: &Shared,
+    measured: &Mutex<Measured>,
+    done: &AtomicBool,
+) {
+    while !done.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let m = measured.lock().clone();
+                if let Err(e) = answer(stream, cfg, shared, &m) {
+                    log::debug!("status request failed: {e}");
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                log::debug!("status listener: {e}");
+                thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+fn answer(
+    mut stream: TcpStream,
+    cfg: &Config,
+    shared: &Shared,
+    measured: &Measured,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    // The request line is all that matters; read until the headers end.
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let line = String::from_utf8_lossy(&buf);
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    let path = target.split('?').next().unwrap_or("/");
+    let (status, kind, body) = if method != "GET" && method != "HEAD" {
+        (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET only\n".to_string(),
+        )
+    } else {
+        let snap = snapshot(cfg, shared, measured);
+        match path {
+            "/" | "/index.html" => ("200 OK", "text/html; charset=utf-8", render_html(&snap)),
+            "/metrics" => (
+                "200 OK",
+                "text/plain; version=0.0.4; charset=utf-8",
+                render_metrics(&snap),
+            ),
+            "/healthz" => match &snap.unhealthy {
+                None => ("200 OK", "text/plain", "ok\n".to_string()),
+                Some(why) => ("503 Service Unavailable", "text/plain", format!("{why}\n")),
+            },
+            _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
+        }
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    if method != "HEAD" {
+        stream.write_all(body.as_bytes())?;
+    }
+    stream.flush()
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn human_bytes(n: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn human_duration(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// The status page: one self-contained HTML document (no scripts, no
+/// external assets) that reloads itself every 2 s and fits a phone.
+pub fn render_html(s: &Snapshot) -> String {
+    let (state, colour) = match &s.unhealthy {
+        None => ("flowing".to_string(), "#1a7f37"),
+        Some(why) => (format!("unhealthy: {why}"), "#cf222e"),
+    };
+    let lag = match (s.lag_s, s.measured.lag_bytes) {
+        (Some(sec), Some(b)) => {
+            format!("{} ({} behind)", human_duration(sec), human_bytes(b as f64))
+        }
+        (_, Some(b)) => format!("{} behind", human_bytes(b as f64)),
+        _ => "unknown (server head not read yet)".into(),
+    };
+    let mut rows = String::new();
+    let mut row = |k: &str, id: &str, v: &str| {
+        let _ = writeln!(rows, "<tr><th>{k}</th><td id=\"{id}\">{}</td></tr>", esc(v));
+    };
+    row("state", "state", &state);
+    row("lag", "lag", &lag);
+    row(
+        "read position",
+        "read",
+        &format!("{}:{}", s.read_file, s.read_pos),
+    );
+    row(
+        "server head",
+        "head",
+        s.measured.head.as_deref().unwrap_or("unknown"),
+    );
+    row(
+        "released checkpoint",
+        "released",
+        s.released.as_deref().unwrap_or("none yet"),
+    );
+    row(
+        "written checkpoint",
+        "written",
+        &match (&s.written, s.written_age_s) {
+            (Some(w), Some(a)) => format!("{w} ({} ago)", human_duration(a)),
+            _ => "none yet".into(),
+        },
+    );
+    row("waiting queue", "depth", &s.depth.to_string());
+    row(
+        "rate (last minute)",
+        "rate",
+        &format!(
+            "{:.0} rows/s, {}/s",
+            s.measured.rows_per_s,
+            human_bytes(s.measured.bytes_per_s)
+        ),
+    );
+    row(
+        "totals",
+        "totals",
+        &format!(
+            "{} rows read, {} sent ({}), {} checkpoints",
+            s.rows_read,
+            s.rows_sent,
+            human_bytes(s.bytes_sent as f64),
+            s.checkpoints_written
+        ),
+    );
+    row(
+        "last error",
+        "error",
+        &match &s.last_error {
+            Some((at, e)) => format!("{} ago: {e}", human_duration(s.now_s.saturating_sub(*at))),
+            None => "none".into(),
+        },
+    );
+    row("source", "mysql", &s.mysql);
+    row("brokers", "brokers", &s.brokers);
+    row("topic", "topic", &s.topic);
+    row("uptime", "uptime", &human_duration(s.uptime_s));
+    row("version", "version", s.version);
+    let mut tables = String::new();
+    for (t, n) in &s.tables {
+        let _ = writeln!(tables, "<tr><td>{}</td><td>{n}</td></tr>", esc(t));
+    }
+    if tables.is_empty() {
+        tables.push_str("<tr><td colspan=\"2\">no rows sent yet</td></tr>\n");
+    }
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="2">
+<title>binlog2kafka: {name}</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:0;padding:1rem;max-width:48rem;color:#1f2328}}
+h1{{font-size:1.3rem;margin:0 0 .2rem}} h2{{font-size:1.05rem;margin:1.2rem 0 .4rem}}
+.state{{display:inline-block;padding:.2rem .6rem;border-radius:1rem;color:#fff;background:{colour}}}
+table{{border-collapse:collapse;width:100%}} th,td{{text-align:left;padding:.3rem .4rem;border-bottom:1px solid #d0d7de;vertical-align:top;word-break:break-all}}
+th{{width:38%;font-weight:600;word-break:normal}} footer{{margin-top:1rem;color:#656d76;font-size:.85rem}}
+</style></head>
+<body>
+<h1>binlog2kafka &middot; {name}</h1>
+<p><span class="state">{state_short}</span></p>
+<table>
+{rows}</table>
+<h2>Rows sent per table</h2>
+<table>
+{tables}</table>
+<footer>Refreshes every 2 s. Metrics: <a href="/metrics">/metrics</a> &middot; health: <a href="/healthz">/healthz</a></footer>
+</body></html>
+"#,
+        name = esc(&s.pipeline),
+        state_short = if s.unhealthy.is_none() {
+            "flowing"
+        } else {
+            "unhealthy"
+        },
+    )
+}
+
+/// The same figures in Prometheus' text format.
+pub fn render_metrics(s: &Snapshot) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP binlog2kafka_{name} {help}");
+        let _ = writeln!(out, "# TYPE binlog2kafka_{name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(out, "binlog2kafka_{name}{labels} {v}");
+        }
+    };
+    let one = |v: f64| vec![(String::new(), v)];
+    let label = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    metric(
+        "info",
+        "gauge",
+        "Constant 1, labelled with the version and pipeline.",
+        &[(
+            format!(
+                "{{version=\"{}\",pipeline=\"{}\"}}",
+                s.version,
+                label(&s.pipeline)
+            ),
+            1.0,
+        )],
+    );
+    metric(
+        "up",
+        "gauge",
+        "1 when /healthz would answer 200.",
+        &one(s.unhealthy.is_none() as u8 as f64),
+    );
+    metric(
+        "uptime_seconds",
+        "gauge",
+        "Seconds since the daemon started.",
+        &one(s.uptime_s as f64),
+    );
+    metric(
+        "rows_read_total",
+        "counter",
+        "Row changes decoded from the binlog.",
+        &one(s.rows_read as f64),
+    );
+    metric(
+        "rows_sent_total",
+        "counter",
+        "Row changes Kafka acknowledged.",
+        &one(s.rows_sent as f64),
+    );
+    metric(
+        "bytes_sent_total",
+        "counter",
+        "Bytes of message values Kafka acknowledged.",
+        &one(s.bytes_sent as f64),
+    );
+    metric(
+        "checkpoints_written_total",
+        "counter",
+        "Checkpoints written to the commit-log topic.",
+        &one(s.checkpoints_written as f64),
+    );
+    metric(
+        "waiting_queue_depth",
+        "gauge",
+        "Changes read but not yet released.",
+        &one(s.depth as f64),
+    );
+    metric(
+        "rows_per_second",
+        "gauge",
+        "Rows acknowledged per second over the last minute.",
+        &one(s.measured.rows_per_s),
+    );
+    metric(
+        "bytes_per_second",
+        "gauge",
+        "Value bytes acknowledged per second over the last minute.",
+        &one(s.measured.bytes_per_s),
+    );
+    metric(
+        "read_position",
+        "gauge",
+        "Byte offset of the next event the reader reads, labelled with its file.",
+        &[(
+            format!("{{file=\"{}\"}}", label(&s.read_file)),
+            s.read_pos as f64,
+        )],
+    );
+    metric(
+        "last_event_timestamp_seconds",
+        "gauge",
+        "Server timestamp of the newest event read.",
+        &one(s.read_ts as f64),
+    );
+    if let Some(b) = s.measured.lag_bytes {
+        metric(
+            "lag_bytes",
+            "gauge",
+            "Binlog bytes between the reader and the server's head.",
+            &one(b as f64),
+        );
+    }
+    if let Some(sec) = s.lag_s {
+        metric(
+            "lag_seconds",
+            "gauge",
+            "Seconds the reader is behind the server (0 when at its head).",
+            &one(sec as f64),
+        );
+    }
+    if let Some(a) = s.written_age_s {
+        metric(
+            "checkpoint_age_seconds",
+            "gauge",
+            "Seconds since a checkpoint was last written.",
+            &one(a as f64),
+        );
+    }
+    let tables: Vec<(String, f64)> = s
+        .tables
+        .iter()
+        .map(|(t, n)| {
+            let (db, table) = t.split_once('.').unwrap_or((t, ""));
+            (
+                format!("{{database=\"{}\",table=\"{}\"}}", label(db), label(table)),
+                *n as f64,
+            )
+        })
+        .collect();
+    metric(
+        "table_rows_sent_total",
+        "counter",
+        "Row changes Kafka acknowledged, per table.",
+        &tables,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap() -> Snapshot {
+        Snapshot {
+            pipeline: "shop <main>".into(),
+            version: "0.1.0",
+            mysql: "127.0.0.1:3306".into(),
+            brokers: "127.0.0.1:9092".into(),
+            topic: "cdc".into(),
+            uptime_s: 3700,
+            read_file: "binlog.000007".into(),
+            read_pos: 123_456,
+            read_ts: 1_700_000_000,
+            released: Some("binlog.000007:120000".into()),
+            written: Some("binlog.000007:110000".into()),
+            written_age_s: Some(1),
+            depth: 12,
+            rows_read: 1000,
+            rows_sent: 990,
+            bytes_sent: 250_000,
+            checkpoints_written: 40,
+            measured: Measured {
+                rows_per_s: 16.5,
+                bytes_per_s: 4200.0,
+                lag_bytes: Some(2048),
+                head: Some("binlog.000007:125504".into()),
+            },
+            lag_s: Some(3),
+            tables: [("shop.orders".to_string(), 990)].into_iter().collect(),
+            last_error: None,
+            unhealthy: None,
+            now_s: 1_700_000_003,
+        }
+    }
+
+    #[test]
+    fn the_page_shows_position_lag_and_escapes_names() {
+        let html = render_html(&snap());
+        assert!(html.contains("binlog.000007:123456"));
+        assert!(html.contains("3s (2.0 KB behind)"));
+        assert!(html.contains("shop &lt;main&gt;"), "names are escaped");
+        assert!(!html.contains("<script"), "no scripts");
+        assert!(!html.contains("src=\"http"), "no external assets");
+    }
+
+    #[test]
+    fn metrics_are_prometheus_text() {
+        let m = render_metrics(&snap());
+        assert!(m.contains("binlog2kafka_rows_sent_total 990\n"));
+        assert!(m.contains("binlog2kafka_lag_bytes 2048\n"));
+        assert!(m.contains(
+            "binlog2kafka_table_rows_sent_total{database=\"shop\",table=\"orders\"} 990\n"
+        ));
+        assert!(m.contains("binlog2kafka_up 1\n"));
+        for line in m.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            assert!(name.starts_with("binlog2kafka_"), "{line}");
+            value.parse::<f64>().unwrap();
+        }
+    }
+}
