@@ -177,6 +177,28 @@ pub struct RowChange {
 }
 
 impl RowChange {
+    /// What this change holds in memory until it is released: its row
+    /// images' bytes (their share of the rows event) and the structures
+    /// around them.
+    pub fn footprint(&self) -> u32 {
+        let image = |m: &Option<RowImage>| {
+            m.as_ref().map_or(0, |m| {
+                m.cells.len() * std::mem::size_of::<Cell>()
+                    + m.cells
+                        .iter()
+                        .map(|c| match c {
+                            Cell::Data { start, end } | Cell::Diff { start, end } => {
+                                (end - start) as usize
+                            }
+                            Cell::Json(d) => d.len(),
+                            _ => 0,
+                        })
+                        .sum::<usize>()
+            })
+        };
+        (std::mem::size_of::<RowChange>() + image(&self.before) + image(&self.after)) as u32
+    }
+
     /// The transaction's id as Debezium writes it: its GTID, or the
     /// position of its first event.
     pub fn txn_id(&self) -> String {
@@ -255,6 +277,14 @@ pub enum Change {
 }
 
 impl Change {
+    /// Bytes held until released (see [`RowChange::footprint`]).
+    pub fn footprint(&self) -> u32 {
+        match self {
+            Change::Row(r) => r.footprint(),
+            Change::Ddl(d) => (std::mem::size_of::<DdlChange>() + d.sql.len()) as u32,
+        }
+    }
+
     pub fn seq(&self) -> u64 {
         match self {
             Change::Row(r) => r.seq,

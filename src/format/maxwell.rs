@@ -109,8 +109,11 @@ pub fn write_key_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     let image = row_image(r);
     for &i in &t.primary_key {
         if let Some(col) = t.columns.get(i) {
-            out.push(b',');
-            write_str(out, &format!("pk.{}", col.name));
+            out.extend_from_slice(b",\"pk.");
+            // The name as a JSON string without its opening quote.
+            let at = out.len();
+            write_str(out, &col.name);
+            out.remove(at);
             out.push(b':');
             write_col(out, col, image, i, style);
         }
@@ -146,7 +149,7 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     }
     out.push(b',');
     write_key(out, "position");
-    write_str(out, &format!("{}:{}", r.event_file, r.event_pos));
+    write_position(out, &r.event_file, r.event_pos);
     if let Some(g) = &r.checkpoint.gtid {
         out.push(b',');
         write_key(out, "gtid");
@@ -236,11 +239,20 @@ pub fn write_ddl(out: &mut Vec<u8>, d: &DdlChange) {
     write_u64(out, d.ts as u64);
     out.push(b',');
     write_key(out, "position");
-    write_str(out, &format!("{}:{}", d.event_file, d.event_pos));
+    write_position(out, &d.event_file, d.event_pos);
     out.push(b',');
     write_key(out, "server_id");
     write_u64(out, d.server_id as u64);
     out.push(b'}');
+}
+
+/// Appends `"file:offset"` (file names hold no characters JSON escapes).
+fn write_position(out: &mut Vec<u8>, file: &str, pos: u64) {
+    write_str(out, file);
+    out.pop();
+    out.push(b':');
+    write_u64(out, pos);
+    out.push(b'"');
 }
 
 fn write_row(out: &mut Vec<u8>, t: &TableSchema, image: Option<&RowImage>, style: &Style) {

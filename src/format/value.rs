@@ -373,22 +373,27 @@ pub fn write_decimal(out: &mut Vec<u8>, b: &[u8], precision: usize, scale: usize
         at += n;
         v
     };
-    let mut int_digits = String::with_capacity(intg + 1);
+    use super::json::write_u64_padded;
+    let mut int_digits = Vec::with_capacity(intg + 1);
     let lead = intg % 9;
     if lead > 0 {
-        int_digits.push_str(&format!("{:0width$}", group(DIG2BYTES[lead]), width = lead));
+        write_u64_padded(&mut int_digits, group(DIG2BYTES[lead]), lead);
     }
     for _ in 0..intg / 9 {
-        int_digits.push_str(&format!("{:09}", group(4)));
+        write_u64_padded(&mut int_digits, group(4), 9);
     }
-    let mut frac_digits = String::with_capacity(scale);
+    let mut frac_digits = Vec::with_capacity(scale);
     for _ in 0..scale / 9 {
-        frac_digits.push_str(&format!("{:09}", group(4)));
+        write_u64_padded(&mut frac_digits, group(4), 9);
     }
     let tail = scale % 9;
     if tail > 0 {
-        frac_digits.push_str(&format!("{:0width$}", group(DIG2BYTES[tail]), width = tail));
+        write_u64_padded(&mut frac_digits, group(DIG2BYTES[tail]), tail);
     }
+    let (int_digits, frac_digits) = (
+        String::from_utf8(int_digits).unwrap_or_default(),
+        String::from_utf8(frac_digits).unwrap_or_default(),
+    );
     // A corrupt group can hold more digits than declared.
     if int_digits.len() != intg || frac_digits.len() != scale {
         return false;

@@ -70,6 +70,7 @@ pub fn spawn(
         .name("b2k-reader".into())
         .spawn(move || {
             let mut r = Reader::new(cfg, shared.clone(), pending, start);
+            r.wait_for_room = true;
             let result = r.run();
             if result.is_err() {
                 shared.request_stop();
@@ -131,6 +132,10 @@ pub struct Reader {
     /// Column names may be read from information_schema (off for binlog
     /// files replayed without `--schema-from`: names stay positional).
     catalog: bool,
+    /// Wait for room under `pipeline.max_in_flight_bytes` before handing
+    /// changes on: the live reader does, while the watcher releases. A
+    /// replay, which releases on its own thread between events, does not.
+    wait_for_room: bool,
 }
 
 impl Reader {
@@ -157,6 +162,7 @@ impl Reader {
             fde: None,
             payload_at: None,
             catalog: true,
+            wait_for_room: false,
         }
     }
 
@@ -748,8 +754,22 @@ impl Reader {
         if batch.is_empty() {
             return Ok(());
         }
-        self.shared
-            .push_batch(batch.iter().map(|c| (c.seq(), c.checkpoint())));
+        // Bounded memory: wait while what was read and not yet released
+        // exceeds pipeline.max_in_flight_bytes (one batch always goes, so a
+        // huge row cannot wedge the pipeline).
+        let bytes: u64 = batch.iter().map(|c| c.footprint() as u64).sum();
+        while self.wait_for_room
+            && self.shared.in_flight_bytes() > 0
+            && self.shared.in_flight_bytes() + bytes > self.cfg.max_in_flight_bytes
+            && !self.shared.stopping()
+        {
+            thread::sleep(std::time::Duration::from_millis(1));
+        }
+        self.shared.push_batch(
+            batch
+                .iter()
+                .map(|c| (c.seq(), c.checkpoint(), c.footprint())),
+        );
         if self.pending.send(batch).is_err() {
             // The producer is gone: the pipeline is stopping.
             self.stopped = true;
