@@ -7,6 +7,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use binlog2kafka::app;
+
+/// The static (musl) build allocates through dlmalloc: musl's malloc made
+/// the allocation-heavy decode path 3.9x slower than the glibc build.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 use binlog2kafka::config::{self, Config};
 
 const USAGE: &str = "\

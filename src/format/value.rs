@@ -373,44 +373,52 @@ pub fn write_decimal(out: &mut Vec<u8>, b: &[u8], precision: usize, scale: usize
         at += n;
         v
     };
+    // Digits go straight into `out` (no buffer per value: the static
+    // build's allocator made those costly); a corrupt value is taken back.
     use super::json::write_u64_padded;
-    let mut int_digits = Vec::with_capacity(intg + 1);
+    let start = out.len();
     let lead = intg % 9;
     if lead > 0 {
-        write_u64_padded(&mut int_digits, group(DIG2BYTES[lead]), lead);
+        write_u64_padded(out, group(DIG2BYTES[lead]), lead);
     }
     for _ in 0..intg / 9 {
-        write_u64_padded(&mut int_digits, group(4), 9);
+        write_u64_padded(out, group(4), 9);
     }
-    let mut frac_digits = Vec::with_capacity(scale);
+    let int_end = out.len();
     for _ in 0..scale / 9 {
-        write_u64_padded(&mut frac_digits, group(4), 9);
+        write_u64_padded(out, group(4), 9);
     }
     let tail = scale % 9;
     if tail > 0 {
-        write_u64_padded(&mut frac_digits, group(DIG2BYTES[tail]), tail);
+        write_u64_padded(out, group(DIG2BYTES[tail]), tail);
     }
-    let (int_digits, frac_digits) = (
-        String::from_utf8(int_digits).unwrap_or_default(),
-        String::from_utf8(frac_digits).unwrap_or_default(),
-    );
     // A corrupt group can hold more digits than declared.
-    if int_digits.len() != intg || frac_digits.len() != scale {
+    if int_end - start != intg || out.len() - int_end != scale {
+        out.truncate(start);
         return false;
     }
-    let int_trimmed = int_digits.trim_start_matches('0');
-    let is_zero = int_trimmed.is_empty() && frac_digits.bytes().all(|c| c == b'0');
-    if negative && !is_zero {
-        out.push(b'-');
-    }
-    out.extend_from_slice(if int_trimmed.is_empty() {
-        b"0"
+    let is_zero = out[start..].iter().all(|&c| c == b'0');
+    // Leading zeros of the integer part go, all but the last before the
+    // point.
+    let zeros = out[start..int_end]
+        .iter()
+        .take_while(|&&c| c == b'0')
+        .count();
+    let drop = if zeros == intg {
+        intg.saturating_sub(1)
     } else {
-        int_trimmed.as_bytes()
-    });
+        zeros
+    };
+    out.drain(start..start + drop);
+    if intg == 0 {
+        out.insert(start, b'0');
+    }
     if scale > 0 {
-        out.push(b'.');
-        out.extend_from_slice(frac_digits.as_bytes());
+        let point = start + (intg - drop).max(1);
+        out.insert(point, b'.');
+    }
+    if negative && !is_zero {
+        out.insert(start, b'-');
     }
     true
 }
