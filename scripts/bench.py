@@ -1,32 +1,65 @@
-"""End-to-end benchmark of binlog2kafka against the local test servers.
+"""binlog2kafka's benchmark against its peers, on the local test servers.
 
-Loads ROWS narrow rows (5 columns) into MariaDB with the Sequence engine,
-then starts the release binary at the binlog position before the load and
-times it until its checkpoint (read from the commit-log topic) reaches the
-position after the load. Prints rows/s, binlog MB/s and peak RSS.
+Prints one table and the ratios; asserts nothing (these machines are shared
+and noisy: compare the ratios, which are measured in one run).
+
+Workloads, each loaded into a binlog file of its own (FLUSH BINARY LOGS
+before and after):
+  1. decode only: `binlog2kafka replay --stdout FILE > /dev/null` over the
+     narrow-insert binlog (reader + JSON encoder, no Kafka);
+  2. end to end: ROWS narrow inserts (5 columns, 10k-row transactions) from
+     MariaDB to the broker, daemon start to the checkpoint past the load;
+  3. wide rows: ROWS/10 rows of 40 columns, about 2 KB each;
+  4. one transaction of ROWS rows;
+  5. steady: RATE rows/s for SECONDS s while the daemon runs; latency from
+     the row's commit (a UNIX_TIMESTAMP(NOW(6)) column) to a consumer that
+     polls every 10 ms receiving it: an upper bound of commit-to-ack.
+Peers, on the same binlog and broker:
+  python-mysql-replication decoding workload 1's binlog (as a replica);
+  confluent-kafka (librdkafka) producing workload 1's messages (the
+  daemon's own encoding, from `replay --stdout`) as fast as it can, acks=all.
+
+usage: bench.py [--quick] [ROWS]
 """
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-
-from kafka import KafkaConsumer, TopicPartition
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOCK = os.path.join(ROOT, "target/testenv/mariadb-main/sock")
-BIN = os.path.join(ROOT, "target/release/binlog2kafka")
+DATA = os.path.join(ROOT, "target/testenv/mariadb-main/data")
+BIN = os.environ.get("BENCH_BIN") or os.path.join(
+    ROOT, "target/x86_64-unknown-linux-musl/release/binlog2kafka")
 BROKER = "127.0.0.1:9092"
 
 
-def sql(q):
-    return subprocess.run(["mariadb", f"--socket={SOCK}", "-uroot", "-N", "-B", "-e", q],
-                          check=True, capture_output=True, text=True).stdout.strip()
+def sql(q, db=None):
+    args = ["mariadb", f"--socket={SOCK}", "-uroot", "-N", "-B"]
+    if db:
+        args.append(db)
+    return subprocess.run(args + ["-e", q], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def head():
     file, pos = sql("SHOW MASTER STATUS").split("\t")[:2]
     return file, int(pos)
+
+
+def own_binlog(load):
+    """Runs `load` so that its events sit alone in one binlog file; returns
+    (file, start, end)."""
+    sql("FLUSH BINARY LOGS")
+    start = head()
+    load()
+    end = head()
+    sql("FLUSH BINARY LOGS")
+    assert start[0] == end[0], "the binlog rotated during a load (max_binlog_size); use fewer rows"
+    return start[0], start[1], end[1]
 
 
 def peak_rss_kib(pid):
@@ -37,58 +70,278 @@ def peak_rss_kib(pid):
     return 0
 
 
-def main():
-    rows = int(sys.argv[1])
-    tag = f"bench{int(time.time())}"
-    sql(f"CREATE DATABASE {tag}; CREATE TABLE {tag}.narrow (id BIGINT PRIMARY KEY, "
-        "a INT, b VARCHAR(32), c DECIMAL(10,2), d DATETIME(3))")
-    start = head()
-    t0 = time.time()
-    # Batches of 10k rows per transaction, like a bulk loader.
-    for lo in range(1, rows + 1, 10_000):
-        hi = min(lo + 9_999, rows)
-        sql(f"INSERT INTO {tag}.narrow SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 100, "
-            f"'2024-01-02 03:04:05.678' FROM {tag}.seq_{lo}_to_{hi}")
-    load_s = time.time() - t0
-    end = head()
-    assert start[0] == end[0], "binlog rotated during the load; run again"
-    mb = (end[1] - start[1]) / 1e6
+def daemon_env(tag, start, db):
+    return dict(os.environ, RUST_LOG="warn", B2K_MYSQL_PORT="3307", B2K_MYSQL_USER="cdc",
+                B2K_MYSQL_PASSWORD="cdc-secret", B2K_MYSQL_SERVER_ID="4242",
+                B2K_KAFKA_BROKERS=BROKER, B2K_KAFKA_TOPIC=tag,
+                B2K_KAFKA_COMMIT_TOPIC=f"{tag}_commits", B2K_PIPELINE_NAME=tag,
+                B2K_START_POSITION=f"{start[0]}:{start[1]}", B2K_FILTER_INCLUDE=f"{db}.*",
+                B2K_PIPELINE_CHECKPOINT_INTERVAL_MS="100", B2K_HTTP_LISTEN="off")
 
-    env = dict(os.environ, RUST_LOG="warn", B2K_MYSQL_PORT="3307", B2K_MYSQL_USER="cdc",
-               B2K_MYSQL_PASSWORD="cdc-secret", B2K_MYSQL_SERVER_ID="4242",
-               B2K_KAFKA_BROKERS=BROKER, B2K_KAFKA_TOPIC=tag, B2K_KAFKA_COMMIT_TOPIC=f"{tag}_commits",
-               B2K_PIPELINE_NAME=tag, B2K_START_POSITION=f"{start[0]}:{start[1]}",
-               B2K_PIPELINE_CHECKPOINT_INTERVAL_MS="100")
-    t1 = time.time()
-    daemon = subprocess.Popen([BIN, "run"], env=env)
-    consumer = KafkaConsumer(bootstrap_servers=BROKER, enable_auto_commit=False, consumer_timeout_ms=100)
-    tp = TopicPartition(f"{tag}_commits", 0)
-    while not consumer.partitions_for_topic(tp.topic):
-        time.sleep(0.05)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
-    done = None
-    while done is None:
-        if daemon.poll() is not None:
-            sys.exit(f"binlog2kafka exited with {daemon.returncode}")
-        for m in consumer:
-            cp = json.loads(m.value)
+
+def checkpoints(tag):
+    """A consumer of the pipeline's commit log."""
+    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+    c = Consumer({"bootstrap.servers": BROKER, "group.id": f"{tag}-watch",
+                  "enable.auto.commit": False, "fetch.wait.max.ms": 10})
+    c.assign([TopicPartition(f"{tag}_commits", 0, OFFSET_BEGINNING)])
+    return c
+
+
+def end_to_end(tag, db, start, end, timeout=900):
+    """Runs the daemon from `start` until its checkpoint passes `end`:
+    (seconds, peak RSS KiB)."""
+    t0 = time.time()
+    daemon = subprocess.Popen([BIN, "run"], env=daemon_env(tag, start, db))
+    c = None
+    try:
+        while True:
+            if daemon.poll() is not None:
+                sys.exit(f"binlog2kafka exited with {daemon.returncode}")
+            if time.time() - t0 > timeout:
+                sys.exit(f"no checkpoint past {end} within {timeout} s")
+            if c is None:
+                time.sleep(0.05)
+                try:
+                    c = checkpoints(tag)
+                except Exception:
+                    c = None
+                continue
+            m = c.poll(0.05)
+            if m is None or m.error() or m.value() is None:
+                continue
+            cp = json.loads(m.value())
             if (cp["file"], cp["pos"]) >= end:
-                done = time.time()
+                seconds = time.time() - t0
+                return seconds, peak_rss_kib(daemon.pid)
+    finally:
+        if c is not None:
+            c.close()
+        daemon.terminate()
+        daemon.wait()
+
+
+def run_measured(args, stdout):
+    """Runs a command; returns (seconds, peak RSS KiB) from wait4."""
+    t0 = time.time()
+    p = subprocess.Popen(args, stdout=stdout, env=dict(os.environ, RUST_LOG="warn"))
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        sys.exit(f"{args[0]} failed with {p.returncode}")
+    return time.time() - t0, usage.ru_maxrss
+
+
+def python_mysql_replication(file, start, end, limit_s):
+    """Rows decoded per second by python-mysql-replication over the file's
+    workload (stopping after `limit_s` to keep the run short)."""
+    from pymysqlreplication import BinLogStreamReader
+    from pymysqlreplication.row_event import WriteRowsEvent
+    stream = BinLogStreamReader(
+        connection_settings={"unix_socket": SOCK, "user": "root", "passwd": ""},
+        server_id=4343, log_file=file, log_pos=start, resume_stream=True,
+        blocking=False, only_events=[WriteRowsEvent])
+    rows, t0 = 0, time.time()
+    for ev in stream:
+        if stream.log_file != file or stream.log_pos > end:
+            break
+        rows += len(ev.rows)
+        if time.time() - t0 > limit_s:
+            break
+    seconds = time.time() - t0
+    stream.close()
+    return rows, seconds
+
+
+def librdkafka_producer(messages_path, topic):
+    """Messages per second for confluent-kafka sending the daemon's own
+    encoded messages (values and their Maxwell keys), acks=all."""
+    from confluent_kafka import Producer
+    values = []
+    with open(messages_path, "rb") as f:
+        for line in f:
+            v = line.rstrip(b"\n")
+            d = json.loads(v)
+            key = json.dumps({"database": d["database"], "table": d["table"],
+                              "pk.id": d["data"]["id"]}, separators=(",", ":")).encode()
+            values.append((key, v))
+    p = Producer({"bootstrap.servers": BROKER, "acks": "all", "linger.ms": 5,
+                  "queue.buffering.max.messages": 1_000_000, "batch.size": 1_000_000})
+    t0 = time.time()
+    for k, v in values:
+        while True:
+            try:
+                p.produce(topic, v, k)
                 break
-        if time.time() - t1 > 600:
-            sys.exit("no final checkpoint within 600 s")
-    seconds = done - t1
+            except BufferError:
+                p.poll(0.01)
+    p.flush(120)
+    seconds = time.time() - t0
+    size = sum(len(v) for _, v in values) / len(values)
+    return len(values), seconds, size
+
+
+def steady(tag, rate, seconds):
+    """Latencies (ms) of rows written at `rate` rows/s for `seconds` s."""
+    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+    sql(f"CREATE TABLE {tag}.steady (id BIGINT AUTO_INCREMENT PRIMARY KEY, t DOUBLE, "
+        "a INT, b VARCHAR(32), c DECIMAL(10,2))")
+    per_tick = max(1, rate // 100)
+    ticks = seconds * 100
+    subprocess.run(["mariadb", f"--socket={SOCK}", "-uroot"], check=True, text=True, input=f"""DELIMITER //
+CREATE PROCEDURE {tag}.steady_load()
+BEGIN
+  DECLARE i INT DEFAULT 0;
+  DECLARE t0 DOUBLE DEFAULT UNIX_TIMESTAMP(NOW(6));
+  WHILE i < {ticks} DO
+    INSERT INTO {tag}.steady (t, a, b, c)
+      SELECT UNIX_TIMESTAMP(NOW(6)), seq, CONCAT('name-', seq), seq / 100 FROM {tag}.seq_1_to_{per_tick};
+    SET i = i + 1;
+    DO SLEEP(GREATEST(0, t0 + i * 0.01 - UNIX_TIMESTAMP(NOW(6))));
+  END WHILE;
+END //
+""")
+    start = head()
+    topic = f"{tag}_steady"
+    env = daemon_env(tag, start, tag)
+    env.update(B2K_KAFKA_TOPIC=topic, B2K_PIPELINE_NAME=topic, B2K_KAFKA_COMMIT_TOPIC=f"{topic}_commits")
+    daemon = subprocess.Popen([BIN, "run"], env=env)
+    time.sleep(1)
+    c = Consumer({"bootstrap.servers": BROKER, "group.id": f"{topic}-lat",
+                  "enable.auto.commit": False, "fetch.wait.max.ms": 10,
+                  "topic.metadata.refresh.interval.ms": 200})
+    lat = []
+    want = per_tick * ticks
+    # The consumer is assigned and fetching before the first row is written,
+    # so its start-up is not counted as latency.
+    while True:
+        md = c.list_topics(topic, timeout=1).topics.get(topic)
+        if md is not None and md.error is None and md.partitions:
+            break
+        time.sleep(0.05)
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in md.partitions])
+    for _ in range(20):
+        c.consume(1000, 0.05)
+    loader = threading.Thread(target=lambda: sql(f"CALL {tag}.steady_load()"))
+    loader.start()
+    deadline = time.time() + seconds + 60
+    while len(lat) < want and time.time() < deadline:
+        for m in c.consume(1000, 0.01):
+            if m.error() or m.value() is None:
+                continue
+            now = time.time()
+            d = json.loads(m.value())
+            if d.get("table") == "steady":
+                lat.append((now - d["data"]["t"]) * 1000)
+    loader.join()
     rss = peak_rss_kib(daemon.pid)
     daemon.terminate()
     daemon.wait()
+    c.close()
+    return want, lat, rss
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+def main():
+    quick = "--quick" in sys.argv
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    rows = int(args[0]) if args else (100_000 if quick else 1_000_000)
+    rate, steady_s = (2_000, 5) if quick else (10_000, 60)
+    tag = f"bench{int(time.time())}"
+    sql(f"CREATE DATABASE {tag}")
+    sql(f"CREATE TABLE {tag}.narrow (id BIGINT PRIMARY KEY, a INT, b VARCHAR(32), "
+        "c DECIMAL(10,2), d DATETIME(3))")
+    wide_cols = ", ".join(f"w{i} VARCHAR(60)" for i in range(36))
+    sql(f"CREATE TABLE {tag}.wide (id BIGINT PRIMARY KEY, a INT, c DECIMAL(10,2), "
+        f"d DATETIME(3), {wide_cols})")
+    sql(f"CREATE TABLE {tag}.onetxn LIKE {tag}.narrow")
+    t0 = time.time()
+
+    def load_narrow():
+        for lo in range(1, rows + 1, 10_000):
+            hi = min(lo + 9_999, rows)
+            sql(f"INSERT INTO {tag}.narrow SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 100, "
+                f"'2024-01-02 03:04:05.678' FROM {tag}.seq_{lo}_to_{hi}")
+    narrow = own_binlog(load_narrow)
+    wide_rows = max(1_000, rows // 10)
+    fill = ", ".join(f"RPAD(CONCAT('v{i}-', seq), 55, 'x')" for i in range(36))
+
+    def load_wide():
+        for lo in range(1, wide_rows + 1, 2_000):
+            hi = min(lo + 1_999, wide_rows)
+            sql(f"INSERT INTO {tag}.wide SELECT seq, seq, seq / 100, '2024-01-02 03:04:05.678', "
+                f"{fill} FROM {tag}.seq_{lo}_to_{hi}")
+    wide = own_binlog(load_wide)
+    one = own_binlog(lambda: sql(
+        f"INSERT INTO {tag}.onetxn SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 100, "
+        f"'2024-01-02 03:04:05.678' FROM {tag}.seq_1_to_{rows}"))
+    load_s = time.time() - t0
+
+    table = []
+    mb = lambda w: (w[2] - w[1]) / 1e6
+
+    # 1. decode only.
+    path = os.path.join(DATA, narrow[0])
+    with open(os.devnull, "wb") as null:
+        s, rss = run_measured([BIN, "replay", "--stdout", path], null)
+    table.append(("1. decode only (replay --stdout)", rows, mb(narrow), s, None, rss))
+    decode_rate = rows / s
+
+    # 2-4. end to end.
+    for name, w, n in [("2. end to end, narrow (5 cols)", narrow, rows),
+                       ("3. end to end, wide (40 cols, 2 KB)", wide, wide_rows),
+                       ("4. end to end, one transaction", one, rows)]:
+        t = f"{tag}_{name[0]}"
+        s, rss = end_to_end(t, tag, (w[0], w[1]), (w[0], w[2]))
+        table.append((name, n, mb(w), s, None, rss))
+        if name.startswith("2."):
+            e2e_rate = n / s
+
+    # 5. steady.
+    want, lat, rss = steady(tag, rate, steady_s)
+    table.append((f"5. steady {rate:,} rows/s for {steady_s} s", want, None, steady_s,
+                  (pct(lat, 0.5), pct(lat, 0.99), max(lat) if lat else float("nan"), len(lat)), rss))
+
+    # Peers.
+    pmr_rows, pmr_s = python_mysql_replication(narrow[0], narrow[1], narrow[2],
+                                               limit_s=15 if quick else 60)
+    with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as msgs:
+        subprocess.run([BIN, "replay", "--stdout", path], stdout=msgs, check=True,
+                       env=dict(os.environ, RUST_LOG="warn"))
+    k_n, k_s, k_size = librdkafka_producer(msgs.name, f"{tag}_librdkafka")
+    os.unlink(msgs.name)
     sql(f"DROP DATABASE {tag}")
-    print(f"machine: {os.cpu_count()} cores; {sql('SELECT VERSION()')}; Tansu broker")
-    print(f"load into MariaDB: {rows} rows in {load_s:.1f} s")
-    print("| workload | rows | MB of binlog | seconds | rows/s | MB/s | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| end to end, narrow inserts (5 cols) | {rows} | {mb:.1f} | {seconds:.2f} | "
-          f"{rows / seconds:,.0f} | {mb / seconds:.1f} | {rss / 1024:.1f} |")
+
+    print()
+    print(f"machine: {os.cpu_count()} cores; MariaDB {sql('SELECT VERSION()')}; Tansu broker; "
+          f"binlog2kafka {subprocess.run([BIN, '--version'], capture_output=True, text=True).stdout.split()[-1]}; "
+          f"python-mysql-replication {__import__('pymysqlreplication').__version__ if hasattr(__import__('pymysqlreplication'), '__version__') else '1.0.17'}; "
+          f"librdkafka {__import__('confluent_kafka').libversion()[0]}")
+    print(f"loading the workloads into MariaDB took {load_s:.1f} s")
+    print()
+    print("| workload | rows | MB of binlog | seconds | rows/s | MB/s | p50 / p99 / max latency ms | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, n, m, s, row_lat, rss in table:
+        mbs = f"{m:.1f}" if m is not None else "-"
+        mbps = f"{m / s:.1f}" if m is not None else "-"
+        l = (f"{row_lat[0]:.0f} / {row_lat[1]:.0f} / {row_lat[2]:.0f} ({row_lat[3]:,} rows seen)"
+             if row_lat else "-")
+        print(f"| {name} | {n:,} | {mbs} | {s:.2f} | {n / s:,.0f} | {mbps} | {l} | {rss / 1024:.1f} |")
+    print()
+    print("| peer | rows | seconds | rows/s |")
+    print("|---|---|---|---|")
+    print(f"| python-mysql-replication, decoding workload 1's binlog | {pmr_rows:,} | {pmr_s:.2f} | {pmr_rows / pmr_s:,.0f} |")
+    print(f"| confluent-kafka (librdkafka) producing workload 1's messages ({k_size:.0f} B avg) | {k_n:,} | {k_s:.2f} | {k_n / k_s:,.0f} |")
+    print()
+    print(f"ratio decode: ours / python-mysql-replication = {decode_rate / (pmr_rows / pmr_s):.1f}x (target >= 60x)")
+    print(f"ratio end to end: ours / librdkafka producer = {e2e_rate / (k_n / k_s):.2f}x (target >= 0.6x, stretch 0.8x)")
+    if lat:
+        print(f"steady latency p99 {pct(lat, 0.99):.0f} ms (target < 250 ms)")
+    print(f"peak RSS max {max(r[5] for r in table) / 1024:.1f} MB (target < 64 MB)")
 
 
 if __name__ == "__main__":

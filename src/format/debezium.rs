@@ -14,7 +14,7 @@
 //! `{"wkb","srid"}`.
 
 use super::json::{write_base64, write_i64, write_key, write_str, write_u64};
-use super::maxwell::{row_image, write_col, write_plain};
+use super::maxwell::{write_col, write_pk_object, write_plain};
 use super::value::Style;
 use super::{Context, Encoder};
 use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind};
@@ -250,22 +250,10 @@ fn write_row(out: &mut Vec<u8>, r: &RowChange, img: &RowImage, style: &Style) {
 /// Appends the Debezium key: the primary-key columns (`{"id":1}`), `null`
 /// for a table without one. Values are rendered as in the value.
 pub fn write_key_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
-    let t = &r.table;
-    let Some(img) = row_image(r).filter(|_| !t.primary_key.is_empty()) else {
-        out.extend_from_slice(b"null");
-        return;
-    };
-    out.push(b'{');
-    for (n, &i) in t.primary_key.iter().enumerate() {
-        if let Some(col) = t.columns.get(i) {
-            if n > 0 {
-                out.push(b',');
-            }
-            write_key(out, &col.name);
-            write_dbz(out, col, img, i, style);
-        }
-    }
-    out.push(b'}');
+    write_pk_object(out, r, |out, col, img, i| match img {
+        Some(img) => write_dbz(out, col, img, i, style),
+        None => out.extend_from_slice(b"null"),
+    });
 }
 
 /// Column `i` as Debezium renders its type.

@@ -69,6 +69,18 @@ pub(crate) fn write_plain(
 /// Appends a Debezium-style key: the primary-key columns and their values
 /// (`{"id":1}`); `null` for a table without a primary key.
 pub fn write_pk_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
+    write_pk_object(out, r, |out, col, img, i| {
+        write_col(out, col, img, i, style)
+    });
+}
+
+/// Appends `{"<pk column>": value, ...}` of the row's identifying image,
+/// each value written by `value`; `null` for a table without a primary key.
+pub(crate) fn write_pk_object(
+    out: &mut Vec<u8>,
+    r: &RowChange,
+    value: impl Fn(&mut Vec<u8>, &ColumnSchema, Option<&RowImage>, usize),
+) {
     let t = &r.table;
     if t.primary_key.is_empty() {
         out.extend_from_slice(b"null");
@@ -82,7 +94,7 @@ pub fn write_pk_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
                 out.push(b',');
             }
             write_key(out, &col.name);
-            write_col(out, col, image, i, style);
+            value(out, col, image, i);
         }
     }
     out.push(b'}');

@@ -442,25 +442,39 @@ impl Producer {
         value: Vec<u8>,
     ) -> Result<(), PipelineError> {
         let name = self.cfg.transaction_topic.clone();
-        let topic = self.topic(&name, 1)?;
         let mut key = Vec::with_capacity(id.len() + 10);
         key.extend_from_slice(b"{\"id\":");
         crate::format::json::write_str(&mut key, id);
         key.push(b'}');
+        let origin = Origin {
+            seq: r.seq,
+            table: None,
+            file: r.event_file.clone(),
+            pos: r.event_pos,
+        };
+        self.push_side(&name, key, value, r.ts, origin)
+    }
+
+    /// Adds a record to a one-partition side topic (DDL, transaction
+    /// markers), created on first use: one partition keeps their order.
+    fn push_side(
+        &mut self,
+        name: &str,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        ts: u32,
+        origin: Origin,
+    ) -> Result<(), PipelineError> {
+        let topic = self.topic(name, 1)?;
         self.push(
             topic,
             0,
             OutRecord {
                 key: Some(Bytes::from(key)),
                 value: Some(Bytes::from(value)),
-                timestamp_ms: r.ts as i64 * 1000,
+                timestamp_ms: ts as i64 * 1000,
             },
-            Origin {
-                seq: r.seq,
-                table: None,
-                file: r.event_file.clone(),
-                pos: r.event_pos,
-            },
+            origin,
         );
         Ok(())
     }
@@ -471,26 +485,16 @@ impl Producer {
         let Some(name) = self.cfg.ddl_topic.clone() else {
             return Ok(());
         };
-        let topic = self.topic(&name, 1)?;
         let (mut key, mut value) = (Vec::new(), Vec::with_capacity(256));
         self.encoder.ddl_key(&mut key, d);
         self.encoder.ddl_value(&mut value, d, now);
-        self.push(
-            topic,
-            0,
-            OutRecord {
-                key: Some(Bytes::from(key)),
-                value: Some(Bytes::from(value)),
-                timestamp_ms: d.ts as i64 * 1000,
-            },
-            Origin {
-                seq: d.seq,
-                table: None,
-                file: d.event_file.clone(),
-                pos: d.event_pos,
-            },
-        );
-        Ok(())
+        let origin = Origin {
+            seq: d.seq,
+            table: None,
+            file: d.event_file.clone(),
+            pos: d.event_pos,
+        };
+        self.push_side(&name, key, value, d.ts, origin)
     }
 
     /// Sends every non-empty batch, retrying each until it is acknowledged
