@@ -10,7 +10,7 @@
 //! carries one row.
 
 use super::json::{write_i64, write_key, write_str, write_u64};
-use super::maxwell::write_col;
+use super::maxwell::{changed, present, write_col, write_object};
 use super::value::Style;
 use super::Context;
 use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind};
@@ -38,22 +38,12 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Contex
     write_key(out, "data");
     out.push(b'[');
     match image {
-        Some(img) => {
-            out.push(b'{');
-            let mut first = true;
-            for (i, col) in shown() {
-                if matches!(img.cells.get(i), Some(Cell::Absent) | None) {
-                    continue;
-                }
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                write_key(out, &col.name);
-                write_canal(out, col, img, i, style);
-            }
-            out.push(b'}');
-        }
+        Some(img) => write_object(
+            out,
+            t,
+            |i| present(img, i),
+            |out, col, i| write_canal(out, col, img, i, style),
+        ),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b"],");
@@ -79,22 +69,14 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Contex
     write_key(out, "old");
     match (r.kind, &r.before, &r.after) {
         (RowKind::Update, Some(before), Some(after)) => {
-            out.extend_from_slice(b"[{");
-            let mut first = true;
-            for (i, col) in shown() {
-                let present =
-                    |img: &RowImage| !matches!(img.cells.get(i), Some(Cell::Absent) | None);
-                if !present(before) || !present(after) || before.cell(i) == after.cell(i) {
-                    continue;
-                }
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                write_key(out, &col.name);
-                write_canal(out, col, before, i, style);
-            }
-            out.extend_from_slice(b"}]");
+            out.push(b'[');
+            write_object(
+                out,
+                t,
+                |i| changed(before, after, i),
+                |out, col, i| write_canal(out, col, before, i, style),
+            );
+            out.push(b']');
         }
         _ => out.extend_from_slice(b"null"),
     }

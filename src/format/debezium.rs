@@ -14,7 +14,7 @@
 //! `{"wkb","srid"}`.
 
 use super::json::{write_base64, write_i64, write_key, write_str, write_u64};
-use super::maxwell::{write_col, write_pk_object, write_plain};
+use super::maxwell::{present, write_col, write_object, write_pk_object, write_plain};
 use super::value::Style;
 use super::{Context, Encoder};
 use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind};
@@ -229,22 +229,12 @@ fn opt_str(out: &mut Vec<u8>, s: Option<&str>) {
 /// One row image as `{"column": value, ...}`; columns the image lacks
 /// (a MINIMAL row image) or the filter excludes are left out.
 fn write_row(out: &mut Vec<u8>, r: &RowChange, img: &RowImage, style: &Style) {
-    out.push(b'{');
-    let mut first = true;
-    for (i, col) in r.table.columns.iter().enumerate() {
-        if col.visibility == Visibility::Excluded
-            || matches!(img.cells.get(i), Some(Cell::Absent) | None)
-        {
-            continue;
-        }
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        write_key(out, &col.name);
-        write_dbz(out, col, img, i, style);
-    }
-    out.push(b'}');
+    write_object(
+        out,
+        &r.table,
+        |i| present(img, i),
+        |out, col, i| write_dbz(out, col, img, i, style),
+    );
 }
 
 /// Appends the Debezium key: the primary-key columns (`{"id":1}`), `null`

@@ -201,28 +201,12 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
         // render both sides to compare them.
         out.push(b',');
         write_key(out, "old");
-        out.push(b'{');
-        let mut first = true;
-        for (i, col) in t.columns.iter().enumerate() {
-            let (old, new) = (before.cells.get(i), after.cells.get(i));
-            if matches!(old, None | Some(Cell::Absent))
-                || matches!(new, None | Some(Cell::Absent))
-                || col.visibility == Visibility::Excluded
-            {
-                continue;
-            }
-            // Both present: equal bytes (or both NULL) means unchanged.
-            if before.cell(i) == after.cell(i) {
-                continue;
-            }
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            write_key(out, &col.name);
-            write_col(out, col, Some(before), i, style);
-        }
-        out.push(b'}');
+        write_object(
+            out,
+            t,
+            |i| changed(before, after, i),
+            |out, col, i| write_col(out, col, Some(before), i, style),
+        );
     }
     out.push(b'}');
 }
@@ -268,12 +252,38 @@ fn write_position(out: &mut Vec<u8>, file: &str, pos: u64) {
 }
 
 fn write_row(out: &mut Vec<u8>, t: &TableSchema, image: Option<&RowImage>, style: &Style) {
+    write_object(
+        out,
+        t,
+        |i| image.is_none_or(|m| present(m, i)),
+        |out, col, i| write_col(out, col, image, i, style),
+    );
+}
+
+/// Column `i` is in the image (not left out by a MINIMAL row image).
+pub(crate) fn present(img: &RowImage, i: usize) -> bool {
+    !matches!(img.cells.get(i), Some(Cell::Absent) | None)
+}
+
+/// Column `i` is in both images and its logged bytes differ: no need to
+/// render both sides to compare them.
+pub(crate) fn changed(before: &RowImage, after: &RowImage, i: usize) -> bool {
+    present(before, i) && present(after, i) && before.cell(i) != after.cell(i)
+}
+
+/// Appends `{"column": value, ...}` over the columns `keep` selects among
+/// those `filter.columns.exclude` leaves, each value written by `value`.
+/// Every format's row and `old` objects are written through here.
+pub(crate) fn write_object(
+    out: &mut Vec<u8>,
+    t: &TableSchema,
+    keep: impl Fn(usize) -> bool,
+    value: impl Fn(&mut Vec<u8>, &ColumnSchema, usize),
+) {
     out.push(b'{');
     let mut first = true;
     for (i, col) in t.columns.iter().enumerate() {
-        if col.visibility == Visibility::Excluded
-            || image.is_some_and(|m| matches!(m.cells.get(i), Some(Cell::Absent) | None))
-        {
+        if col.visibility == Visibility::Excluded || !keep(i) {
             continue;
         }
         if !first {
@@ -281,7 +291,7 @@ fn write_row(out: &mut Vec<u8>, t: &TableSchema, image: Option<&RowImage>, style
         }
         first = false;
         write_key(out, &col.name);
-        write_col(out, col, image, i, style);
+        value(out, col, i);
     }
     out.push(b'}');
 }
