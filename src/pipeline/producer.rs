@@ -313,15 +313,20 @@ impl Producer {
         } else {
             None
         };
-        // The Maxwell key (database, table, primary key) also picks the
-        // partition under partition_by=primary_key, whatever the key format.
         // Scratch buffers reused for every row; the record's bytes then go
         // into the arena (see `keep`).
         let (mut maxwell_key, mut value, mut k) = std::mem::take(&mut self.scratch);
         maxwell_key.clear();
         value.clear();
         k.clear();
-        maxwell::write_key_json(&mut maxwell_key, r, style);
+        // The Maxwell key (database, table, primary key) also picks the
+        // partition under partition_by=primary_key, whatever the key format;
+        // it is written only where it is used.
+        let by_key = matches!(self.cfg.partition_by, PartitionBy::PrimaryKey)
+            && !r.table.primary_key.is_empty();
+        if by_key || self.cfg.key_format == KeyFormat::Maxwell {
+            maxwell::write_key_json(&mut maxwell_key, r, style);
+        }
         let ctx = Context {
             now_ms: now,
             txn: txn_order.as_ref().map(|(id, total, coll)| TxnOrder {

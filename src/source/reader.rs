@@ -757,7 +757,8 @@ impl Reader {
         // Bounded memory: wait while what was read and not yet released
         // exceeds pipeline.max_in_flight_bytes (one batch always goes, so a
         // huge row cannot wedge the pipeline).
-        let bytes: u64 = batch.iter().map(|c| c.footprint() as u64).sum();
+        let sizes: Vec<u32> = batch.iter().map(Change::footprint).collect();
+        let bytes: u64 = sizes.iter().map(|&b| b as u64).sum();
         while self.wait_for_room
             && self.shared.in_flight_bytes() > 0
             && self.shared.in_flight_bytes() + bytes > self.cfg.max_in_flight_bytes
@@ -768,7 +769,8 @@ impl Reader {
         self.shared.push_batch(
             batch
                 .iter()
-                .map(|c| (c.seq(), c.checkpoint(), c.footprint())),
+                .zip(sizes)
+                .map(|(c, b)| (c.seq(), c.checkpoint(), b)),
         );
         if self.pending.send(batch).is_err() {
             // The producer is gone: the pipeline is stopping.
