@@ -27,6 +27,15 @@ pub enum AppError {
     Replay(crate::replay::ReplayError),
     /// The status page cannot be served (`http.listen`).
     Status(String),
+    /// A command that would harm a running pipeline, refused.
+    Refused(String),
+    /// SIGTERM or SIGINT before the pipeline started: nothing to flush.
+    Interrupted,
+    /// The stop did not finish within `pipeline.shutdown_timeout_ms`.
+    StopTimeout {
+        ms: u128,
+        waiting_for: String,
+    },
     /// Another daemon is running this pipeline.
     Locked {
         pipeline: String,
@@ -43,7 +52,12 @@ impl fmt::Display for AppError {
             AppError::Kafka { during, err } => write!(f, "{during}: {err}"),
             AppError::Pipeline(e) => write!(f, "{e}"),
             AppError::Replay(e) => write!(f, "{e}"),
-            AppError::Status(e) => write!(f, "{e}"),
+            AppError::Status(e) | AppError::Refused(e) => write!(f, "{e}"),
+            AppError::Interrupted => write!(f, "stopped by a signal during start-up"),
+            AppError::StopTimeout { ms, waiting_for } => write!(
+                f,
+                "stop timed out after {ms} ms (pipeline.shutdown_timeout_ms) waiting for {waiting_for}; changes not acknowledged stay after the checkpoint and are sent again on restart"
+            ),
             AppError::Locked { pipeline, owner, age_ms } => write!(
                 f,
                 "pipeline '{pipeline}' is already running ({owner}, last heartbeat {:.1} s ago); two daemons must not share a pipeline.name: stop the other one or choose another name",
@@ -131,6 +145,11 @@ pub fn check(cfg: &Config) -> CheckReport {
                 info.binlogs.last().map(|b| b.0.as_str()).unwrap_or("-")
             ));
             binlogs = info.binlogs;
+            match source::connect(cfg).and_then(|mut c| source::ensure_unique_server_id(&mut c, cfg)) {
+                Ok(true) => lines.push(format!("ok   mysql.server_id {}: no other replica uses it", cfg.server_id)),
+                Ok(false) => lines.push(format!("warn mysql.server_id {}: cannot list the server's replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN on MariaDB 10.5+), so a clash would only show when the server drops one", cfg.server_id)),
+                Err(e) => fail(&mut lines, "mysql.server_id", &e),
+            }
         }
         Err(e) => fail(&mut lines, "mysql", &e),
     }
@@ -148,26 +167,85 @@ pub fn check(cfg: &Config) -> CheckReport {
                         rec.ts_ms
                     ));
                     if !binlogs.is_empty() {
-                        if let Err(e) = source::ensure_kept(&rec.file, &binlogs, "the checkpoint") {
+                        let valid = source::connect(cfg).and_then(|mut c| {
+                            source::ensure_event_start(
+                                &mut c,
+                                cfg,
+                                &rec.file,
+                                rec.pos,
+                                "the checkpoint",
+                            )
+                        });
+                        if let Err(e) = valid {
                             fail(&mut lines, "checkpoint", &e);
                         }
                     }
                 }
-                Ok(None) => lines.push(format!(
-                    "ok   checkpoint: none yet for '{}'; will start at start.position={}",
-                    cfg.pipeline_name,
-                    match &cfg.start_position {
-                        crate::config::StartPosition::Earliest => "earliest".to_string(),
-                        crate::config::StartPosition::Latest => "latest".to_string(),
-                        crate::config::StartPosition::At { file, pos } => format!("{file}:{pos}"),
+                Ok(None) => {
+                    let valid = (!binlogs.is_empty()).then(|| {
+                        source::connect(cfg).and_then(|mut c| {
+                            let (file, pos) = source::resolve_start(&mut c, cfg, &binlogs)?;
+                            source::ensure_event_start(&mut c, cfg, &file, pos, "start.position")
+                        })
+                    });
+                    match valid {
+                        Some(Err(e)) => fail(&mut lines, "start.position", &e),
+                        _ => lines.push(format!(
+                            "ok   checkpoint: none yet for '{}'; will start at start.position={}",
+                            cfg.pipeline_name,
+                            start_text(&cfg.start_position)
+                        )),
                     }
-                )),
+                }
                 Err(e) => fail(&mut lines, "reading the checkpoint", &e),
             }
         }
         Err(e) => fail(&mut lines, "kafka", &e),
     }
     CheckReport { lines, ok }
+}
+
+/// `binlog2kafka reset`: removes the pipeline's checkpoint (a tombstone for
+/// its key in the commit-log topic), so the next start begins at
+/// `start.position`. Refused while a daemon holds the pipeline's lease.
+pub fn reset(cfg: &Config) -> Result<String, AppError> {
+    let mut admin = kafka_client(cfg, "admin").map_err(kafka("connecting to Kafka"))?;
+    let latest = checkpoint::read_latest(&mut admin, &cfg.commit_topic, &cfg.pipeline_name)
+        .map_err(kafka("reading the checkpoint"))?;
+    let Some(rec) = latest else {
+        return Ok(format!(
+            "pipeline '{}' has no checkpoint in {}: nothing to reset; it starts at start.position",
+            cfg.pipeline_name, cfg.commit_topic
+        ));
+    };
+    let lease_ms = 3 * cfg.heartbeat_interval.as_millis() as u64;
+    let age = checkpoint::now_ms().saturating_sub(rec.ts_ms);
+    if !rec.released && !rec.owner.is_empty() && age < lease_ms {
+        return Err(AppError::Refused(format!(
+            "pipeline '{}' is held by {} (last heartbeat {:.1} s ago): stop that daemon before resetting it (if it died, its lease runs out {:.1} s after its last heartbeat)",
+            cfg.pipeline_name,
+            rec.owner,
+            age as f64 / 1000.0,
+            lease_ms as f64 / 1000.0
+        )));
+    }
+    checkpoint::write_tombstone(&mut admin, &cfg.commit_topic, &cfg.pipeline_name)
+        .map_err(kafka("writing the reset to the commit-log topic"))?;
+    Ok(format!(
+        "pipeline '{}' reset: its checkpoint {} is removed from {}; the next start begins at start.position ({})",
+        cfg.pipeline_name,
+        rec.position(),
+        cfg.commit_topic,
+        start_text(&cfg.start_position)
+    ))
+}
+
+fn start_text(p: &crate::config::StartPosition) -> String {
+    match p {
+        crate::config::StartPosition::Earliest => "earliest".to_string(),
+        crate::config::StartPosition::Latest => "latest".to_string(),
+        crate::config::StartPosition::At { file, pos } => format!("{file}:{pos}"),
+    }
 }
 
 /// The newest checkpoint belongs to another instance that has not released
@@ -179,6 +257,7 @@ fn wait_for_lease(
     admin: &mut Client,
     cfg: &Config,
     mut rec: checkpoint::Record,
+    signals: &Signals,
 ) -> Result<Option<checkpoint::Record>, AppError> {
     let lease_ms = 3 * cfg.heartbeat_interval.as_millis() as u64;
     let first_seen = rec.ts_ms;
@@ -201,6 +280,9 @@ fn wait_for_lease(
     );
     loop {
         std::thread::sleep(Duration::from_millis(200));
+        if signals.stop_requested() {
+            return Err(AppError::Interrupted);
+        }
         let newest = checkpoint::read_latest(admin, &cfg.commit_topic, &cfg.pipeline_name)
             .map_err(kafka("reading the checkpoint"))?;
         match newest {
@@ -314,13 +396,46 @@ pub struct RunSummary {
     pub last_checkpoint: Option<Position>,
 }
 
-/// Runs the pipeline until `term` is set (SIGTERM/SIGINT) or a thread fails.
-pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
+/// The signals `run` answers. SIGTERM and SIGINT stop the pipeline
+/// cleanly (flush, final checkpoint, exit 0); a second one while stopping
+/// exits at once with status 1, the checkpoint as it is. SIGHUP is ignored
+/// and logged: the daemon has no files to reopen (it logs to stderr), and
+/// logrotate or an SSH logout must not stop it.
+pub struct Signals {
+    pub term: Arc<AtomicBool>,
+    pub hup: Arc<AtomicBool>,
+}
+
+impl Signals {
+    pub fn install() -> std::io::Result<Signals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let term = Arc::new(AtomicBool::new(false));
+        let hup = Arc::new(AtomicBool::new(false));
+        for sig in [SIGTERM, SIGINT] {
+            // Registered first: runs when `term` is already set, i.e. on
+            // the second signal.
+            signal_hook::flag::register_conditional_shutdown(sig, 1, term.clone())?;
+            signal_hook::flag::register(sig, term.clone())?;
+        }
+        signal_hook::flag::register(SIGHUP, hup.clone())?;
+        Ok(Signals { term, hup })
+    }
+
+    fn stop_requested(&self) -> bool {
+        if self.hup.swap(false, Ordering::SeqCst) {
+            log::info!("SIGHUP received and ignored: binlog2kafka logs to stderr and has no files to reopen; stop it with SIGTERM");
+        }
+        self.term.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs the pipeline until SIGTERM/SIGINT or a thread fails.
+pub fn run(cfg: Config, signals: Signals) -> Result<RunSummary, AppError> {
     // The status page first: a port in use is reported before anything is
     // claimed, and the page shows the start-up too.
     let shared = Arc::new(Shared::new());
     let status = crate::status::start(&cfg, shared.clone()).map_err(AppError::Status)?;
-    let result = run_pipeline(cfg, term, &shared);
+    let result = run_pipeline(cfg, &signals, &shared);
     // Whatever ended the run, the status threads end with it.
     shared.request_stop();
     if let Some(s) = status {
@@ -331,7 +446,7 @@ pub fn run(cfg: Config, term: Arc<AtomicBool>) -> Result<RunSummary, AppError> {
 
 fn run_pipeline(
     cfg: Config,
-    term: Arc<AtomicBool>,
+    signals: &Signals,
     shared: &Arc<Shared>,
 ) -> Result<RunSummary, AppError> {
     // MySQL first: a wrong setting is the likeliest mistake, and it costs
@@ -360,15 +475,24 @@ fn run_pipeline(
     let owner = checkpoint::instance_id();
     let latest = checkpoint::read_latest(&mut admin, &cfg.commit_topic, &cfg.pipeline_name)
         .map_err(kafka("reading the checkpoint"))?;
+    let taking_over = latest
+        .as_ref()
+        .is_some_and(|r| !r.released && !r.owner.is_empty());
     let latest = match latest {
-        Some(rec) if !rec.released && !rec.owner.is_empty() => {
-            wait_for_lease(&mut admin, &cfg, rec)?
-        }
+        Some(rec) if taking_over => wait_for_lease(&mut admin, &cfg, rec, signals)?,
         other => other,
     };
+    // A replica already using our server_id is another pipeline's, unless
+    // this start takes over from an owner that never released: then it is
+    // most likely that owner, paused or dying, and the server drops it as
+    // this one connects.
+    if !taking_over && !source::ensure_unique_server_id(&mut conn, &cfg)? {
+        log::info!("cannot list the server's replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN on MariaDB): a second replica with mysql.server_id {} would only be noticed when the server drops one", cfg.server_id);
+    }
+    let expect_file = latest.as_ref().and_then(|r| r.file_id);
     let start = match latest {
         Some(rec) => {
-            source::ensure_kept(&rec.file, &info.binlogs, "the checkpoint")?;
+            source::ensure_event_start(&mut conn, &cfg, &rec.file, rec.pos, "the checkpoint")?;
             let p = rec.position();
             log::info!(
                 "resuming pipeline '{}' from checkpoint {p}",
@@ -378,6 +502,7 @@ fn run_pipeline(
         }
         None => {
             let (file, pos) = source::resolve_start(&mut conn, &cfg, &info.binlogs)?;
+            source::ensure_event_start(&mut conn, &cfg, &file, pos, "start.position")?;
             let p = Position {
                 file: file.into(),
                 pos,
@@ -394,12 +519,10 @@ fn run_pipeline(
     // Claim the pipeline, and record the start before reading anything: a
     // crash before the first periodic checkpoint must resume here, not at a
     // new `latest` that would skip what was written in between.
-    let last_offset = checkpoint::write(
-        &mut admin,
-        &cfg.commit_topic,
-        &checkpoint::Record::new(&cfg.pipeline_name, &start, &owner),
-    )
-    .map_err(kafka("recording the start position"))?;
+    let first = checkpoint::Record::new(&cfg.pipeline_name, &start, &owner);
+    let last_offset = checkpoint::write(&mut admin, &cfg.commit_topic, &first)
+        .map_err(kafka("recording the start position"))?;
+    shared.renew_lease(first.ts_ms, 2 * cfg.heartbeat_interval.as_millis() as u64);
     drop(conn);
 
     // A fixed data topic is checked (or created) now, so a broker that
@@ -434,7 +557,8 @@ fn run_pipeline(
         producer_client,
         start.clone(),
     );
-    let reader = reader::spawn(cfg.clone(), shared.clone(), pending_tx, start);
+    let reader = reader::spawn(cfg.clone(), shared.clone(), pending_tx, start, expect_file);
+    let guard = source::guard::spawn(cfg.clone(), shared.clone());
     log::info!(
         "pipeline '{}' running: {}:{} -> {} ({}; format {:?}), checkpoints to {}",
         cfg.pipeline_name,
@@ -452,7 +576,7 @@ fn run_pipeline(
     // Wait for a signal or a failed thread.
     let mut last_report = std::time::Instant::now();
     while !shared.stopping() && !reader.join.is_finished() && !producer.is_finished() {
-        if term.load(Ordering::SeqCst) {
+        if signals.stop_requested() {
             log::info!("signal received: stopping the reader, flushing what is in flight");
             shared.request_stop();
             break;
@@ -473,12 +597,58 @@ fn run_pipeline(
         }
     }
     shared.request_stop();
+    // The stop as a whole is bounded by pipeline.shutdown_timeout_ms: past
+    // it the threads are left behind (the process exits), and what Kafka
+    // had not acknowledged stays after the checkpoint.
+    let deadline = std::time::Instant::now() + cfg.shutdown_timeout;
+    let mut finish_tx = Some(finish_tx);
+    loop {
+        signals.stop_requested();
+        if reader.join.is_finished() && producer.is_finished() {
+            // The watcher's final pass starts once nothing else can ack.
+            finish_tx.take();
+            if watcher.is_finished() && guard.is_finished() {
+                break;
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            let waiting_for = if !reader.join.is_finished() {
+                format!("MySQL at {}:{}", cfg.mysql_host, cfg.mysql_port)
+            } else {
+                let why = shared
+                    .progress
+                    .lock()
+                    .kafka_down
+                    .as_ref()
+                    .map(|(_, w)| format!(": {w}"))
+                    .unwrap_or_default();
+                format!("broker {}{why}", cfg.brokers.join(","))
+            };
+            return Err(AppError::StopTimeout {
+                ms: cfg.shutdown_timeout.as_millis(),
+                waiting_for,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let reader_result = reader.join.join().expect("reader thread panicked");
     let producer_result = producer.join().expect("producer thread panicked");
-    drop(finish_tx);
     let watcher_result = watcher.join().expect("watcher thread panicked");
+    guard.join().expect("guard thread panicked");
 
-    // The first failure is the cause; later ones are its consequences.
+    // The first failure is the cause; later ones are its consequences. A
+    // takeover is the cause of a producer held by its lapsed lease.
+    if let Some(e) = shared.take_fatal() {
+        return Err(e.into());
+    }
+    if let (Err(PipelineError::LeaseLapsed), Err(w)) = (&producer_result, &watcher_result) {
+        return Err(AppError::Pipeline(match w {
+            PipelineError::Fenced { other } => PipelineError::Fenced {
+                other: other.clone(),
+            },
+            _ => PipelineError::LeaseLapsed,
+        }));
+    }
     reader_result?;
     producer_result?;
     let outcome = watcher_result?;

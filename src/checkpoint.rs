@@ -33,6 +33,10 @@ pub struct Record {
     /// Written by a clean stop: the pipeline is free.
     #[serde(default)]
     pub released: bool,
+    /// Which binlog `file` is (its first event's server and time), so a
+    /// restart notices RESET MASTER or another server's file of that name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<crate::event::FileId>,
 }
 
 /// A name for this daemon instance, unique across hosts and restarts.
@@ -64,6 +68,7 @@ impl Record {
             ts_ms: now_ms(),
             owner: owner.to_string(),
             released: false,
+            file_id: None,
         }
     }
 
@@ -97,6 +102,24 @@ pub fn write(client: &mut Client, topic: &str, rec: &Record) -> Result<i64, Kafk
             key: Some(rec.pipeline.as_bytes().to_vec().into()),
             value: Some(value.into()),
             timestamp_ms: rec.ts_ms as i64,
+        }],
+    )
+}
+
+/// Writes a tombstone for `pipeline`: its checkpoint is gone, and the next
+/// start begins at `start.position` (compaction later drops the key).
+pub fn write_tombstone(
+    client: &mut Client,
+    topic: &str,
+    pipeline: &str,
+) -> Result<i64, KafkaError> {
+    client.produce(
+        topic,
+        0,
+        &[crate::kafka::OutRecord {
+            key: Some(pipeline.as_bytes().to_vec().into()),
+            value: None,
+            timestamp_ms: now_ms() as i64,
         }],
     )
 }

@@ -31,6 +31,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "mysql.user", default: "binlog2kafka", help: "user with REPLICATION SLAVE, REPLICATION CLIENT and SELECT" },
     Key { name: "mysql.password", default: "", help: "its password" },
     Key { name: "mysql.server_id", default: "6379", help: "replica server id; unique among the server's replicas" },
+    Key { name: "mysql.on_statement_dml", default: "fail", help: "an INSERT/UPDATE/DELETE on a published table logged as SQL (binlog_format STATEMENT or MIXED) has no rows to publish: fail stops before it, checkpoint unmoved; warn logs it and goes on without its rows" },
     Key { name: "mysql.timeout_ms", default: "10000", help: "connect timeout; the binlog stream is declared dead after 3x this with no event" },
     Key { name: "kafka.brokers", default: "127.0.0.1:9092", help: "comma-separated bootstrap brokers, host:port" },
     Key { name: "kafka.topic", default: "binlog2kafka", help: "data topic for row changes; may be a template with {database} and {table} (e.g. cdc.{database}.{table}), characters a topic name cannot hold becoming _" },
@@ -111,7 +112,11 @@ impl fmt::Display for ConfigError {
                 value,
                 expected,
             } => {
-                write!(f, "bad value `{value}` for {key}: expected {expected}")
+                write!(f, "bad value `{value}` for {key}: expected {expected}")?;
+                if value.contains(" #") || value.contains(" !") {
+                    write!(f, " (a # or ! starts a comment only at the start of a line, as in Java properties files)")?;
+                }
+                Ok(())
             }
         }
     }
@@ -167,6 +172,8 @@ pub struct Config {
     pub mysql_password: String,
     pub server_id: u32,
     pub mysql_timeout: Duration,
+    /// `mysql.on_statement_dml=warn`: step over statement-logged DML.
+    pub on_statement_dml_warn: bool,
     pub brokers: Vec<String>,
     pub topic: String,
     pub topic_partitions: i32,
@@ -199,6 +206,9 @@ pub struct Config {
     /// `http.listen`; `None` when off.
     pub http_listen: Option<String>,
     pub log_json: bool,
+    /// Things worth saying about the configuration that do not stop it (a
+    /// key set twice): logged once logging is set up.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -212,14 +222,21 @@ impl Config {
             .iter()
             .map(|k| (k.name, k.default.to_string()))
             .collect();
+        let mut warnings = Vec::new();
         if let Some(path) = path {
             let shown = path.display().to_string();
             let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Missing {
                 path: shown.clone(),
                 detail: e.to_string(),
             })?;
+            let mut seen: BTreeMap<&'static str, usize> = BTreeMap::new();
             for (key, value, line) in parse_properties(&text, &shown)? {
                 let k = known(&key, &format!("{shown}:{line}"))?;
+                if let Some(first) = seen.insert(k, line) {
+                    warnings.push(format!(
+                        "{shown}:{line}: {k} is set again (first at line {first}); the later value wins"
+                    ));
+                }
                 values.insert(k, value);
             }
         }
@@ -238,7 +255,9 @@ impl Config {
             let k = known(&key, &format!("environment variable {name}"))?;
             values.insert(k, value);
         }
-        Self::from_values(&values)
+        let mut cfg = Self::from_values(&values)?;
+        cfg.warnings = warnings;
+        Ok(cfg)
     }
 
     fn from_values(v: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
@@ -254,8 +273,10 @@ impl Config {
                     expected: format!("a whole number from {lo} to {hi}"),
                 })
         };
-        let ms = |k: &str| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_millis(num(k, 1, 86_400_000)? as u64))
+        // Durations below which the daemon cannot work: reconnects that time
+        // out before a server answers, a heartbeat that floods the commit log.
+        let ms_at_least = |k: &str, lo: i64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_millis(num(k, lo, 86_400_000)? as u64))
         };
         let nonempty = |k: &str| -> Result<String, ConfigError> {
             let s = get(k);
@@ -324,7 +345,7 @@ impl Config {
                 })
             }
         };
-        Ok(Config {
+        Config {
             http_listen,
             log_json: choice(
                 "log.format",
@@ -345,7 +366,13 @@ impl Config {
             mysql_user: nonempty("mysql.user")?,
             mysql_password: v["mysql.password"].clone(),
             server_id: num("mysql.server_id", 1, u32::MAX as i64)? as u32,
-            mysql_timeout: ms("mysql.timeout_ms")?,
+            mysql_timeout: ms_at_least("mysql.timeout_ms", 1000)?,
+            on_statement_dml_warn: choice(
+                "mysql.on_statement_dml",
+                &get("mysql.on_statement_dml"),
+                &[("fail", false), ("warn", true)],
+                "fail or warn",
+            )?,
             brokers,
             topic: topic_template("kafka.topic", &get("kafka.topic"))?,
             topic_partitions: num("kafka.topic_partitions", 1, 100_000)? as i32,
@@ -355,14 +382,14 @@ impl Config {
             compression,
             batch_max_bytes: num("kafka.batch_max_bytes", 1024, 1 << 30)? as usize,
             max_record_bytes: num("kafka.max_record_bytes", 1024, 1 << 30)? as usize,
-            kafka_timeout: ms("kafka.timeout_ms")?,
+            kafka_timeout: ms_at_least("kafka.timeout_ms", 1000)?,
             pipeline_name: nonempty("pipeline.name")?,
             pending_events: num("pipeline.pending_events", 1, 1 << 20)? as usize,
             txn_buffer_rows: num("pipeline.txn_buffer_rows", 1, 1 << 24)? as usize,
             max_in_flight_bytes: num("pipeline.max_in_flight_bytes", 1 << 20, 1 << 40)? as u64,
-            checkpoint_interval: ms("pipeline.checkpoint_interval_ms")?,
-            heartbeat_interval: ms("pipeline.heartbeat_interval_ms")?,
-            shutdown_timeout: ms("pipeline.shutdown_timeout_ms")?,
+            checkpoint_interval: ms_at_least("pipeline.checkpoint_interval_ms", 10)?,
+            heartbeat_interval: ms_at_least("pipeline.heartbeat_interval_ms", 100)?,
+            shutdown_timeout: ms_at_least("pipeline.shutdown_timeout_ms", 100)?,
             start_position: parse_start(&get("start.position"))?,
             style: Style {
                 zero_dates_as_text: choice(
@@ -414,7 +441,65 @@ impl Config {
                     key,
                     expected,
                 })?,
-        })
+            warnings: Vec::new(),
+        }
+        .refuse_harmful(&get("filter.exclude"))
+    }
+
+    /// Settings each of which parses but would quietly do harm.
+    fn refuse_harmful(self, exclude: &str) -> Result<Config, ConfigError> {
+        let bad = |key: &str, value: &str, expected: &str| ConfigError::BadValue {
+            key: key.into(),
+            value: value.into(),
+            expected: expected.into(),
+        };
+        let commit = &self.commit_topic;
+        let mut others = vec![("kafka.topic", self.topic.as_str())];
+        if let Some(d) = &self.ddl_topic {
+            others.push(("kafka.ddl_topic", d));
+        }
+        if self.transaction_markers {
+            others.push(("kafka.transaction_topic", &self.transaction_topic));
+        }
+        for (key, topic) in others {
+            let same = if topic.contains('{') {
+                // A template could render to it.
+                let re = regex::Regex::new(&format!(
+                    "^{}$",
+                    regex::escape(topic)
+                        .replace(r"\{database\}", ".*")
+                        .replace(r"\{table\}", ".*")
+                ))
+                .ok();
+                re.is_some_and(|r| r.is_match(commit))
+            } else {
+                topic == commit
+            };
+            if same {
+                return Err(bad(
+                    "kafka.commit_topic",
+                    commit,
+                    &format!("a topic of its own, not {key}'s: the commit log is compacted (cleanup.policy=compact), which would delete data records sharing it"),
+                ));
+            }
+        }
+        // A pattern that excludes a name no one has excludes every table.
+        let probe = TableFilter::parse("*.*", exclude).ok();
+        if !exclude.is_empty() && probe.is_some_and(|f| !f.allows("b2k_probe_Qz7x", "probe_Wv3k")) {
+            return Err(bad(
+                "filter.exclude",
+                exclude,
+                "patterns that leave some table published; this one excludes every table, so nothing would ever be sent",
+            ));
+        }
+        if self.tombstones && self.format != Format::Debezium {
+            return Err(bad(
+                "output.tombstones",
+                "true",
+                "false with this output.format: tombstones are Debezium's delete marker (output.format=debezium)",
+            ));
+        }
+        Ok(self)
     }
 }
 
@@ -533,38 +618,101 @@ fn parse_start(s: &str) -> Result<StartPosition, ConfigError> {
     })
 }
 
-/// `key = value` lines (also `key: value` and `key value`, as Java's
-/// Properties reads them); `#` and `!` start comments; no escapes beyond
-/// trimming. Returns (key, value, line number).
+/// The file's entries as `java.util.Properties` reads them, which is what
+/// operators of Kafka and Maxwell expect: a UTF-8 BOM is dropped; `#` and
+/// `!` start a comment only at the start of a line; the key ends at the
+/// first unescaped `=`, `:` or white space; white space around the
+/// separator and before the value is skipped, the rest of the line is the
+/// value (trailing spaces included: a password may end in one); `\` escapes
+/// (`\t`, `\n`, `\r`, `\f`, `\uXXXX`, `\` + any other character is that
+/// character, so `\ ` keeps a leading space); a line ending in an odd number
+/// of `\` continues on the next. Returns (key, value, line number).
 fn parse_properties(text: &str, path: &str) -> Result<Vec<(String, String, usize)>, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+    let mut lines = text.lines().enumerate();
+    while let Some((i, first)) = lines.next() {
+        let first = first.trim_start_matches([' ', '\t', '\x0c']);
+        if first.is_empty() || first.starts_with('#') || first.starts_with('!') {
             continue;
         }
-        let split = line
-            .find(['=', ':'])
-            .or_else(|| line.find(char::is_whitespace));
-        let Some(at) = split else {
-            return Err(ConfigError::Syntax {
-                path: path.to_string(),
-                line: i + 1,
-                text: line.to_string(),
-            });
-        };
-        let key = line[..at].trim();
-        let value = line[at + 1..].trim();
-        if key.is_empty() {
-            return Err(ConfigError::Syntax {
-                path: path.to_string(),
-                line: i + 1,
-                text: line.to_string(),
-            });
+        // Join continuation lines (their leading white space dropped).
+        let mut logical = first.to_string();
+        while ends_in_escape(&logical) {
+            logical.pop();
+            match lines.next() {
+                Some((_, next)) => logical.push_str(next.trim_start_matches([' ', '\t', '\x0c'])),
+                None => break,
+            }
         }
-        out.push((key.to_string(), value.to_string(), i + 1));
+        let bad = || ConfigError::Syntax {
+            path: path.to_string(),
+            line: i + 1,
+            text: first.to_string(),
+        };
+        let chars: Vec<char> = logical.chars().collect();
+        let mut at = 0;
+        while at < chars.len() {
+            match chars[at] {
+                '\\' => at += 2,
+                '=' | ':' | ' ' | '\t' | '\x0c' => break,
+                _ => at += 1,
+            }
+        }
+        let key_end = at.min(chars.len());
+        // Skip white space, one separator, then white space again.
+        let mut v = key_end;
+        while v < chars.len() && matches!(chars[v], ' ' | '\t' | '\x0c') {
+            v += 1;
+        }
+        if v < chars.len() && matches!(chars[v], '=' | ':') {
+            v += 1;
+        }
+        while v < chars.len() && matches!(chars[v], ' ' | '\t' | '\x0c') {
+            v += 1;
+        }
+        let key = unescape(&chars[..key_end]).ok_or_else(bad)?;
+        let value = unescape(&chars[v..]).ok_or_else(bad)?;
+        if key.is_empty() {
+            return Err(bad());
+        }
+        out.push((key, value, i + 1));
     }
     Ok(out)
+}
+
+/// An odd number of trailing backslashes: the line continues.
+fn ends_in_escape(s: &str) -> bool {
+    s.chars().rev().take_while(|&c| c == '\\').count() % 2 == 1
+}
+
+/// Properties escapes; `None` for a bad `\u`.
+fn unescape(chars: &[char]) -> Option<String> {
+    let mut out = String::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(&e) = chars.get(i) else { break };
+        i += 1;
+        out.push(match e {
+            't' => '\t',
+            'n' => '\n',
+            'r' => '\r',
+            'f' => '\x0c',
+            'u' => {
+                let hex: String = chars.get(i..i + 4)?.iter().collect();
+                i += 4;
+                char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
+            }
+            other => other,
+        });
+    }
+    Some(out)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -688,6 +836,84 @@ mod tests {
         );
         assert!(parse_start("binlog.000003:").is_err());
         assert!(parse_start(":4").is_err());
+    }
+
+    #[test]
+    fn properties_are_read_as_java_reads_them() {
+        let c = load_text(
+            "\u{feff}mysql.port = 3307\n\
+             mysql.host db.example\n\
+             mysql.user\t:\treplicator\n\
+             mysql.password = \\ secret with spaces  \n\
+             kafka.topic = cdc.\\\n    orders\n\
+             kafka.client_id = a#b!c\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.mysql_port, 3307, "a BOM is not part of the first key");
+        assert_eq!(c.mysql_host, "db.example", "white space separates");
+        assert_eq!(c.mysql_user, "replicator");
+        assert_eq!(
+            c.mysql_password, " secret with spaces  ",
+            "an escaped leading space and trailing spaces are kept"
+        );
+        assert_eq!(
+            c.topic, "cdc.orders",
+            "a trailing backslash continues the line"
+        );
+        assert_eq!(c.client_id, "a#b!c", "# and ! inside a value are text");
+        let e = load_text("mysql.port = 3306 # the default\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`3306 # the default`") && e.contains("only at the start of a line"),
+            "{e}"
+        );
+        let c = load_text("mysql.port = 1\nmysql.port = 2\n", &[]).unwrap();
+        assert_eq!(c.mysql_port, 2);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("mysql.port is set again (first at line 1)")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn harmful_settings_are_refused_with_one_line_each() {
+        let refused = |text: &str, needles: &[&str]| {
+            let e = load_text(text, &[]).unwrap_err().to_string();
+            for n in needles {
+                assert!(e.contains(n), "{text:?}: {e}");
+            }
+        };
+        refused(
+            "kafka.topic = cdc\nkafka.commit_topic = cdc\n",
+            &["kafka.commit_topic", "compact"],
+        );
+        refused(
+            "kafka.topic = cdc.{database}.{table}\nkafka.commit_topic = cdc.x.commits\n",
+            &["kafka.commit_topic", "kafka.topic"],
+        );
+        refused(
+            "kafka.ddl_topic = d\nkafka.commit_topic = d\n",
+            &["kafka.ddl_topic"],
+        );
+        refused("mysql.timeout_ms = 300\n", &["mysql.timeout_ms", "1000 to"]);
+        refused(
+            "pipeline.heartbeat_interval_ms = 1\n",
+            &["pipeline.heartbeat_interval_ms", "100 to"],
+        );
+        refused("filter.exclude = *.*\n", &["filter.exclude", "every table"]);
+        refused("filter.exclude = /.*/\n", &["every table"]);
+        refused(
+            "output.tombstones = true\n",
+            &["output.tombstones", "output.format=debezium"],
+        );
+        load_text("filter.exclude = shop.*\n", &[]).expect("a partial exclude is fine");
+        load_text("output.format = debezium\noutput.tombstones = true\n", &[])
+            .expect("tombstones with debezium");
     }
 
     #[test]

@@ -32,6 +32,16 @@ impl fmt::Display for Position {
     }
 }
 
+/// Which binlog a file name means: the server that wrote the file's first
+/// event and when. A file name alone repeats after RESET MASTER and across
+/// servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileId {
+    pub server_id: u32,
+    /// The FORMAT_DESCRIPTION event's timestamp (seconds).
+    pub created: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowKind {
     Insert,

@@ -8,6 +8,7 @@
 //! waiting queue and writes it to the commit-log topic ([`checkpoint`]).
 
 pub mod app;
+pub mod charset;
 pub mod checkpoint;
 pub mod config;
 pub mod event;

@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use binlog2kafka::app;
 
@@ -18,7 +16,7 @@ use binlog2kafka::config::{self, Config};
 const USAGE: &str = "\
 binlog2kafka: stream MySQL/MariaDB binlog row changes to Kafka as JSON
 
-usage: binlog2kafka [run|check] [--config FILE]
+usage: binlog2kafka [run|check|reset] [--config FILE]
        binlog2kafka replay [--stdout] [--schema-from] [--config FILE] BINLOG...
        binlog2kafka --help | --version
 
@@ -26,6 +24,9 @@ commands:
   run      stream changes until SIGTERM/SIGINT (the default)
   check    validate the config and the servers' settings and privileges,
            print what was found, exit 0 when all is well, 1 otherwise
+  reset    remove the pipeline's checkpoint (pipeline.name in
+           kafka.commit_topic), so the next start begins at start.position;
+           refused while a daemon holds the pipeline
   replay   decode binlog files (as the server wrote them, or backups) and
            write the same messages to the data topic (kafka.topic), or as
            JSON lines to stdout with --stdout; a truncated or corrupt file
@@ -50,6 +51,7 @@ config keys:
 enum Command {
     Run,
     Check,
+    Reset,
     Replay {
         files: Vec<PathBuf>,
         stdout: bool,
@@ -82,6 +84,7 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
             }
             "run" if cmd.is_none() => cmd = Some(Command::Run),
             "check" if cmd.is_none() => cmd = Some(Command::Check),
+            "reset" if cmd.is_none() => cmd = Some(Command::Reset),
             "replay" if cmd.is_none() => {
                 cmd = Some(Command::Replay {
                     files: vec![],
@@ -153,6 +156,9 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     init_logging(cfg.log_json);
+    for w in &cfg.warnings {
+        log::warn!("{w}");
+    }
     match cmd {
         Command::Check => {
             let report = app::check(&cfg);
@@ -165,6 +171,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Reset => match app::reset(&cfg) {
+            Ok(said) => {
+                println!("{said}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
         Command::Replay {
             files,
             stdout,
@@ -209,13 +222,11 @@ fn main() -> ExitCode {
             }
         }
         Command::Run => {
-            let term = Arc::new(AtomicBool::new(false));
-            for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-                if let Err(e) = signal_hook::flag::register(sig, term.clone()) {
-                    return fail(&format!("cannot install signal handler: {e}"));
-                }
-            }
-            match app::run(cfg, term) {
+            let signals = match app::Signals::install() {
+                Ok(s) => s,
+                Err(e) => return fail(&format!("cannot install signal handlers: {e}")),
+            };
+            match app::run(cfg, signals) {
                 Ok(summary) => {
                     log::info!(
                         "stopped cleanly: {} rows sent; checkpoint {}",
@@ -225,6 +236,10 @@ fn main() -> ExitCode {
                             .map(|p| p.to_string())
                             .unwrap_or_else(|| "unchanged".into())
                     );
+                    ExitCode::SUCCESS
+                }
+                Err(app::AppError::Interrupted) => {
+                    log::info!("stopped by a signal during start-up; nothing was claimed or sent");
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e),

@@ -247,6 +247,11 @@ pub fn replay_stream(
             Err(p) => return Err(corrupt(event_start, contained(p))),
         };
         summary.rows += drain(&rx, &shared, &mut line, &encoder, sink)?;
+        if let Some((xid, at)) = reader.take_rewind() {
+            log::warn!(
+                "{shown}: XA COMMIT {xid} commits the transaction prepared at {at}; replay reads each file once and does not go back for it, so its rows are not written"
+            );
+        }
         if let Err(e) = decoded {
             let detail = match e {
                 SourceError::Corrupt { detail, .. } => detail,

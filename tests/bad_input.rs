@@ -235,3 +235,66 @@ fn help_lists_every_config_key_and_version_prints() {
     );
     fails_with(&["frobnicate"], &[], &["unexpected argument `frobnicate`"]);
 }
+
+#[test]
+fn a_start_position_inside_an_event_or_past_the_end_is_refused_and_never_saved() {
+    common::servers();
+    let (file, size) = common::binlog_head(common::MYSQL_PORT);
+    let topic = unique("badpos");
+    // Offset 5 is inside the file's first event; size + 1000 is past its end.
+    for (pos, needle) in [
+        (5, "is not where an event starts"),
+        (size + 1000, "past the end"),
+    ] {
+        let env = with(
+            settings(&topic),
+            "B2K_START_POSITION",
+            &format!("{file}:{pos}"),
+        );
+        fails_with(
+            &["run"],
+            &env,
+            &[&format!("{file}:{pos}"), needle, "SHOW BINLOG EVENTS"],
+        );
+        no_checkpoint_written(&topic);
+        let (status, out, _) = run_to_end(&["check"], &env);
+        assert!(!status.success(), "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("FAIL start.position") && l.contains(needle)),
+            "check fails on it:\n{out}"
+        );
+    }
+    let env = with(settings(&topic), "B2K_START_POSITION", "binlog.999999:4");
+    let (status, out, _) = run_to_end(&["check"], &env);
+    assert!(!status.success() && out.contains("binlog.999999"), "{out}");
+}
+
+#[test]
+fn reset_removes_a_stopped_pipelines_checkpoint_and_refuses_a_running_one() {
+    common::servers();
+    let topic = unique("reset");
+    let env = settings(&topic);
+    let daemon = common::Daemon::start(&env);
+    let (status, out, err) = run_to_end(&["reset"], &env);
+    assert!(!status.success(), "{out}{err}");
+    assert!(
+        err.contains("stop that daemon before resetting it"),
+        "refused while running: {err}"
+    );
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+    assert!(common::checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).is_some());
+
+    let (status, out, err) = run_to_end(&["reset"], &env);
+    assert!(status.success(), "{out}{err}");
+    assert!(out.contains("reset: its checkpoint"), "{out}");
+    no_checkpoint_written(&topic);
+    let (_, out, _) = run_to_end(&["check"], &env);
+    assert!(out.contains("checkpoint: none yet"), "{out}");
+    let (status, out, _) = run_to_end(&["reset"], &env);
+    assert!(
+        status.success() && out.contains("nothing to reset"),
+        "{out}"
+    );
+}

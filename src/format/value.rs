@@ -15,6 +15,7 @@
 use mysql::consts::ColumnType;
 
 use super::json::{write_base64, write_i64, write_str, write_u64};
+use crate::charset;
 use crate::event::ColumnSchema;
 use crate::source::schema::real_type;
 
@@ -165,7 +166,7 @@ pub fn write_cell(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8], style: &Style
         // MariaDB JSON: the document itself, as MySQL's JSON type gives it;
         // text that is not valid JSON (the CHECK can be dropped) stays a string.
         _ if col.json && is_json(b) => out.extend_from_slice(b.trim_ascii()),
-        _ => write_text(out, col.charset, b),
+        _ => write_text(out, col, b),
     }
 }
 
@@ -423,22 +424,22 @@ pub fn write_decimal(out: &mut Vec<u8>, b: &[u8], precision: usize, scale: usize
     true
 }
 
-/// Text in its character set; binary data (charset 63) as base64. With no
-/// charset known (no FULL metadata), valid UTF-8 is text, anything else
-/// base64.
-fn write_text(out: &mut Vec<u8>, charset: u16, b: &[u8]) {
-    match charset {
-        BINARY_CHARSET => write_base64(out, b),
-        // latin1 collations: every byte is one code point.
-        5 | 8 | 15 | 31 | 47 | 48 | 49 | 94 => {
-            let s: String = b.iter().map(|&c| c as char).collect();
-            write_str(out, &s);
+/// Text in its character set ([`crate::charset`]); binary data (charset
+/// 63) as base64. Bytes that cannot be decoded (a character set without a
+/// decoder, or no charset known and not UTF-8) go out as base64 too, never
+/// as replacement characters.
+fn write_text(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8]) {
+    if col.charset == BINARY_CHARSET {
+        return write_base64(out, b);
+    }
+    match charset::decode(charset::for_collation(col.charset), b) {
+        Some(s) => write_str(out, &s),
+        None => {
+            if col.charset != 0 {
+                charset::warn_base64(&col.name, col.charset);
+            }
+            write_base64(out, b)
         }
-        _ => match std::str::from_utf8(b) {
-            Ok(s) => write_str(out, s),
-            Err(_) if charset == 0 => write_base64(out, b),
-            Err(_) => write_str(out, &String::from_utf8_lossy(b)),
-        },
     }
 }
 

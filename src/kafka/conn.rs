@@ -44,6 +44,7 @@ pub(crate) struct BrokerConn {
     client_id: StrBytes,
     correlation: i32,
     versions: HashMap<i16, i16>,
+    timeout: Duration,
     /// Every (api key, version) sent on this connection, for tests and logs.
     pub(crate) sent: Vec<(i16, i16)>,
 }
@@ -84,6 +85,7 @@ impl BrokerConn {
             client_id: StrBytes::from_string(client_id.to_string()),
             correlation: 0,
             versions: HashMap::new(),
+            timeout,
             sent: Vec::new(),
         };
         conn.negotiate()?;
@@ -202,10 +204,19 @@ impl BrokerConn {
         R::Response::decode(&mut body, version).map_err(|e| codec(e.to_string()))
     }
 
+    /// A socket timeout reads "Resource temporarily unavailable" on Linux:
+    /// say what it means instead.
     fn io_error(&self, e: std::io::Error) -> KafkaError {
+        let detail = match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
+                "no answer within {} ms (kafka.timeout_ms)",
+                self.timeout.as_millis()
+            ),
+            _ => e.to_string(),
+        };
         KafkaError::Io {
             broker: self.addr.clone(),
-            detail: e.to_string(),
+            detail,
         }
     }
 }

@@ -54,6 +54,10 @@ struct Inner {
     released_count: u64,
     /// When something was last released (or the pipeline started).
     released_at: Option<Instant>,
+    /// Acknowledging the key also acknowledges the value: the last row of a
+    /// published XA transaction fills the blocker that held the checkpoint
+    /// before its prepare.
+    links: HashMap<u64, u64>,
 }
 
 /// What the status page reports beyond the counters: written by the
@@ -96,6 +100,18 @@ pub struct Shared {
     /// Server timestamp (seconds) of the newest event read.
     pub read_ts: AtomicU64,
     in_flight_bytes: AtomicU64,
+    /// The identity of each binlog file read in this run (its first event's
+    /// server id and timestamp), for checkpoints to carry.
+    pub file_ids: Mutex<HashMap<String, crate::event::FileId>>,
+    /// A failure found by a thread that owns no pipeline stage (the guard):
+    /// the pipeline stops, and this is its cause.
+    fatal: Mutex<Option<crate::source::SourceError>>,
+    /// Until when (ms since the epoch) this instance may send: its last
+    /// commit-log record's time plus two heartbeats. A successor takes over
+    /// only after three, so a process paused past its lease (SIGSTOP, a
+    /// stall, a VM migration) sends nothing before it has proved again that
+    /// the pipeline is still its own. `u64::MAX`: no lease (replay).
+    lease_until_ms: AtomicU64,
 }
 
 impl Default for Shared {
@@ -115,6 +131,9 @@ impl Shared {
             read_pos: AtomicU64::new(0),
             read_ts: AtomicU64::new(0),
             in_flight_bytes: AtomicU64::new(0),
+            file_ids: Mutex::new(HashMap::new()),
+            fatal: Mutex::new(None),
+            lease_until_ms: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -175,10 +194,32 @@ impl Shared {
         g.commit_log.insert(seq, -1);
     }
 
+    /// An entry that holds the checkpoint at `pos` until it is
+    /// acknowledged explicitly (an undecided XA prepare): changes after it
+    /// still flow to Kafka, but none is released before it.
+    pub fn push_blocker(&self, seq: u64, pos: Position) {
+        self.inner.lock().waiting.push_back((seq, pos, 0));
+    }
+
+    /// When `seq` is acknowledged, `blocker` is too.
+    pub fn link_ack(&self, seq: u64, blocker: u64) {
+        self.inner.lock().links.insert(seq, blocker);
+    }
+
     /// Records that Kafka acknowledged these events.
     pub fn ack_batch(&self, acks: impl IntoIterator<Item = (u64, i64)>) {
         let mut g = self.inner.lock();
-        g.commit_log.extend(acks);
+        let g = &mut *g;
+        if g.links.is_empty() {
+            g.commit_log.extend(acks);
+            return;
+        }
+        for (seq, offset) in acks {
+            g.commit_log.insert(seq, offset);
+            if let Some(b) = g.links.remove(&seq) {
+                g.commit_log.insert(b, -1);
+            }
+        }
     }
 
     /// Pops the acknowledged prefix of the waiting queue. Returns the newest
@@ -216,6 +257,29 @@ impl Shared {
     /// The newest released position, if any.
     pub fn released(&self) -> Option<Position> {
         self.inner.lock().released.clone()
+    }
+
+    /// Renews the lease: a commit-log record written at `written_ms` proves
+    /// ownership until `written_ms + valid_ms`.
+    pub fn renew_lease(&self, written_ms: u64, valid_ms: u64) {
+        self.lease_until_ms
+            .store(written_ms.saturating_add(valid_ms), Ordering::SeqCst);
+    }
+
+    /// Whether this instance may send now.
+    pub fn lease_valid(&self) -> bool {
+        crate::checkpoint::now_ms() < self.lease_until_ms.load(Ordering::SeqCst)
+    }
+
+    /// Stops the pipeline because of `e` (the first such cause is kept).
+    pub fn fail(&self, e: crate::source::SourceError) {
+        self.fatal.lock().get_or_insert(e);
+        self.request_stop();
+    }
+
+    /// The cause recorded by [`Shared::fail`], if any.
+    pub fn take_fatal(&self) -> Option<crate::source::SourceError> {
+        self.fatal.lock().take()
     }
 
     pub fn request_stop(&self) {
@@ -280,6 +344,24 @@ mod tests {
         s.push_marker(3, pos(300));
         assert_eq!(s.release_prefix(), Some(pos(300)));
     }
+
+    #[test]
+    fn a_blocker_holds_the_checkpoint_until_its_linked_change_is_acked() {
+        let s = Shared::new();
+        s.push_blocker(1, pos(100));
+        let later = pos(200);
+        s.push_batch([(2, &later, 10)]);
+        s.ack_batch([(2, 5)]);
+        assert_eq!(s.release_prefix(), None, "the prepare is undecided");
+        // XA COMMIT: its rows come after everything read since.
+        let after_commit = pos(300);
+        s.link_ack(3, 1);
+        s.push_batch([(3, &after_commit, 10)]);
+        assert_eq!(s.release_prefix(), None);
+        s.ack_batch([(3, 6)]);
+        assert_eq!(s.release_prefix(), Some(pos(300)));
+        assert_eq!(s.depth(), 0);
+    }
 }
 
 /// Errors that stop the pipeline on the Kafka side.
@@ -312,6 +394,8 @@ pub enum PipelineError {
     TopicVanished { topic: String, resume: Position },
     /// Another instance took this pipeline over.
     Fenced { other: String },
+    /// Stopped while the lease was unproved: nothing was sent after it.
+    LeaseLapsed,
 }
 
 impl std::fmt::Display for PipelineError {
@@ -339,6 +423,10 @@ impl std::fmt::Display for PipelineError {
             PipelineError::Fenced { other } => write!(
                 f,
                 "another binlog2kafka ({other}) has taken over this pipeline.name; stopping so that only one writes"
+            ),
+            PipelineError::LeaseLapsed => write!(
+                f,
+                "stopped while this daemon's hold on the pipeline could not be renewed (paused past its lease, or the commit-log topic unreachable); nothing was sent after it lapsed"
             ),
         }
     }

@@ -256,6 +256,26 @@ impl Producer {
         Ok(())
     }
 
+    /// Holds every send while the pipeline's lease may have run out (see
+    /// [`Shared::lease_valid`]): the watcher renews it, or finds the
+    /// pipeline taken over and stops it, and then nothing stale is sent.
+    fn wait_for_lease(&self) -> Result<(), PipelineError> {
+        let mut logged = false;
+        while !self.shared.lease_valid() {
+            if self.shared.stopping() {
+                return Err(PipelineError::LeaseLapsed);
+            }
+            if !logged {
+                log::debug!(
+                    "the pipeline's lease may have lapsed; holding sends until it is renewed"
+                );
+                logged = true;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
     /// Ends an outage: logged once, cleared from the status page.
     fn back_from_outage(&mut self) {
         if let Some(since) = self.outage_since.take() {
@@ -598,6 +618,7 @@ impl Producer {
         let mut stop_deadline: Option<Instant> = None;
         let name = self.topics[topic].name.clone();
         loop {
+            self.wait_for_lease()?;
             match self.client.produce(&name, partition, &batch.records) {
                 Ok(base) => {
                     let last = self.topics[topic].last_offsets[partition as usize];

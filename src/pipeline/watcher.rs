@@ -63,6 +63,7 @@ pub fn spawn(
                 owner: start.owner,
                 last_offset: start.last_offset,
                 last_write: Instant::now(),
+                last_owner_check: Instant::now(),
                 failing_since: None,
             };
             let result = w.run(finish);
@@ -83,6 +84,9 @@ struct Watcher {
     owner: String,
     last_offset: i64,
     last_write: Instant,
+    /// Ownership is checked every heartbeat interval, whatever the load
+    /// (checkpoint writes alone would hide a takeover).
+    last_owner_check: Instant,
     failing_since: Option<Instant>,
 }
 
@@ -93,9 +97,17 @@ impl Watcher {
             select! {
                 recv(ticker) -> _ => {
                     self.pass();
+                    // After a lapse (this process was paused, or Kafka was
+                    // away) nothing is written before ownership is proved.
+                    let lapsed = !self.shared.lease_valid();
+                    if lapsed || self.last_owner_check.elapsed() >= self.cfg.heartbeat_interval {
+                        if !self.check_still_owner()? {
+                            continue;
+                        }
+                        self.last_owner_check = Instant::now();
+                    }
                     let since = self.last_write.elapsed();
-                    if since >= self.cfg.heartbeat_interval {
-                        self.check_still_owner()?;
+                    if lapsed || since >= self.cfg.heartbeat_interval {
                         self.write(false, true)?;
                     } else if since >= self.cfg.checkpoint_interval && self.released != self.written {
                         self.write(false, false)?;
@@ -116,8 +128,10 @@ impl Watcher {
         }
     }
 
-    /// Stops when another instance's record is newer than ours.
-    fn check_still_owner(&mut self) -> Result<(), PipelineError> {
+    /// Stops when another instance's record is newer than ours. `Ok(false)`
+    /// when the commit log cannot be read now (a Kafka problem the writes
+    /// report): ownership is not proved.
+    fn check_still_owner(&mut self) -> Result<bool, PipelineError> {
         match checkpoint::read_latest(
             &mut self.client,
             &self.cfg.commit_topic,
@@ -126,9 +140,8 @@ impl Watcher {
             Ok(Some(rec)) if rec.owner != self.owner => {
                 Err(PipelineError::Fenced { other: rec.owner })
             }
-            Ok(_) => Ok(()),
-            // A read failure is a Kafka problem the write below reports.
-            Err(_) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(_) => Ok(false),
         }
     }
 
@@ -144,6 +157,7 @@ impl Watcher {
         }
         let mut rec = Record::new(&self.cfg.pipeline_name, &p, &self.owner);
         rec.released = last;
+        rec.file_id = self.shared.file_ids.lock().get(&*p.file).copied();
         let deadline = Instant::now() + self.cfg.shutdown_timeout;
         loop {
             match checkpoint::write(&mut self.client, &self.cfg.commit_topic, &rec) {
@@ -158,6 +172,10 @@ impl Watcher {
                         });
                     }
                     self.last_offset = offset;
+                    self.shared.renew_lease(
+                        rec.ts_ms,
+                        2 * self.cfg.heartbeat_interval.as_millis() as u64,
+                    );
                     if self.failing_since.take().is_some() {
                         log::info!("checkpoint writes work again; checkpoint at {p}");
                         self.shared.set_down(true, None);

@@ -3,10 +3,13 @@
 //! [`reader`]) streaming and decoding the binlog.
 
 pub mod ddl;
+pub mod guard;
 pub mod jsondiff;
 pub mod reader;
 pub mod rows;
 pub mod schema;
+pub mod statement;
+pub mod xa;
 
 use std::fmt;
 use std::time::Duration;
@@ -39,6 +42,28 @@ pub enum SourceError {
     Corrupt { position: String, detail: String },
     /// Another query failed.
     Query { what: String, detail: String },
+    /// A row change logged as SQL text (binlog_format STATEMENT or MIXED):
+    /// its rows are not in the binlog.
+    StatementDml {
+        position: String,
+        verb: &'static str,
+        table: String,
+    },
+    /// A rows event lacks columns the messages need (binlog_row_image
+    /// MINIMAL or NOBLOB when it was written).
+    RowImage {
+        position: String,
+        table: String,
+        image: &'static str,
+        missing: String,
+    },
+    /// A position that is not the start of an event in its file.
+    BadPosition { detail: String },
+    /// The binlog at the resume position is not the one the checkpoint was
+    /// taken in (RESET MASTER, or another server with the same file names).
+    BinlogReplaced { detail: String },
+    /// Another replica with our server_id is connected.
+    SameServerId { server_id: u32, detail: String },
 }
 
 impl SourceError {
@@ -74,6 +99,21 @@ impl fmt::Display for SourceError {
                 "cannot decode the binlog at {position}: {detail}; the checkpoint stays before it"
             ),
             SourceError::Query { what, detail } => write!(f, "MySQL query failed ({what}): {detail}"),
+            SourceError::StatementDml { position, verb, table } => write!(
+                f,
+                "{verb} on {table} at {position} was logged as an SQL statement (binlog_format STATEMENT or MIXED for that session or server), so its rows are not in the binlog and cannot be published; stopped before it, the checkpoint stays there. Set binlog_format=ROW globally (SET GLOBAL and my.cnf) and in the sessions that changed it, repair the table's consumers (re-apply or re-snapshot), then restart with mysql.on_statement_dml=warn to step over it"
+            ),
+            SourceError::RowImage { position, table, image, missing } => write!(
+                f,
+                "the rows event for {table} at {position} has a partial {image} image (missing {missing}): it was written with binlog_row_image=MINIMAL or NOBLOB, and the messages need whole rows; stopped before it, the checkpoint stays there. Set binlog_row_image=FULL (SET GLOBAL and my.cnf); rows already written this way cannot be published whole"
+            ),
+            SourceError::BinlogReplaced { detail } | SourceError::BadPosition { detail } => {
+                write!(f, "{detail}")
+            }
+            SourceError::SameServerId { server_id, detail } => write!(
+                f,
+                "another replica with server_id {server_id} is connected to the server ({detail}): give each pipeline its own mysql.server_id, unique among the server's replicas"
+            ),
         }
     }
 }
@@ -96,6 +136,20 @@ pub(crate) fn classify(cfg: &Config, what: &str, e: mysql::Error) -> SourceError
                     me.message
                 ),
             },
+            4052 => SourceError::SameServerId {
+                server_id: cfg.server_id,
+                detail: me.message,
+            },
+            1236 if me.message.contains("could not find next log")
+                || me.message.contains("Could not find first log") =>
+            {
+                SourceError::BinlogReplaced {
+                    detail: format!(
+                        "the server's binary logs were reset or purged under binlog2kafka while it read them (RESET MASTER or PURGE BINARY LOGS; the server says: {}); stopped, the checkpoint stays at the last change Kafka acknowledged. If the reset was deliberate, changes since that checkpoint are gone from the binlog: re-snapshot, then `binlog2kafka reset` the pipeline and choose start.position",
+                        me.message
+                    ),
+                }
+            }
             1236 => SourceError::Query {
                 what: what.to_string(),
                 detail: format!("{} (the server cannot send the binlog from there)", me.message),
@@ -282,6 +336,44 @@ fn check_privileges(conn: &mut Conn, cfg: &Config) -> Result<(), SourceError> {
     }
 }
 
+/// Whether another replica with our `mysql.server_id` is connected (the
+/// server would drop it, or us, the moment we asked for the binlog).
+/// `SHOW SLAVE HOSTS` lists registered replicas; it needs REPLICATION
+/// MASTER ADMIN on MariaDB 10.5+ (REPLICATION SLAVE on MySQL): without it
+/// the check cannot be made and `Ok(false)` says so. A replica that just
+/// died (kill -9) stays listed until the server notices, so a match is
+/// looked at again for a few seconds before it counts.
+pub fn ensure_unique_server_id(conn: &mut Conn, cfg: &Config) -> Result<bool, SourceError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let rows: Vec<mysql::Row> = match conn.query("SHOW SLAVE HOSTS") {
+            Ok(r) => r,
+            Err(mysql::Error::MySqlError(e)) if matches!(e.code, 1227 | 1142 | 1044) => {
+                return Ok(false)
+            }
+            Err(e) => return Err(classify(cfg, "SHOW SLAVE HOSTS", e)),
+        };
+        let other = rows.iter().find_map(|r| {
+            let id: u32 = r.get(0)?;
+            (id == cfg.server_id).then(|| {
+                let host: String = r.get(1).unwrap_or_default();
+                let port: u32 = r.get(2).unwrap_or_default();
+                format!("SHOW SLAVE HOSTS lists it, reported as {host}:{port}")
+            })
+        });
+        match other {
+            None => return Ok(true),
+            Some(detail) if std::time::Instant::now() >= deadline => {
+                return Err(SourceError::SameServerId {
+                    server_id: cfg.server_id,
+                    detail,
+                })
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
 /// `SHOW BINARY LOGS`: the files the server still has, oldest first.
 pub fn binary_logs(conn: &mut Conn, cfg: &Config) -> Result<Vec<(String, u64)>, SourceError> {
     let rows: Vec<mysql::Row> = conn
@@ -334,6 +426,64 @@ pub fn resolve_start(
             ensure_kept(file, binlogs, "start.position")?;
             Ok((file.clone(), *pos))
         }
+    }
+}
+
+/// Checks that an event starts at `file:pos` and lies within the file, so a
+/// wrong offset is refused before it is used or saved (the server itself
+/// answers one inside an event with a misleading "max_allowed_packet").
+/// The file's end is a valid position: the next event will start there.
+pub fn ensure_event_start(
+    conn: &mut Conn,
+    cfg: &Config,
+    file: &str,
+    pos: u64,
+    origin: &'static str,
+) -> Result<(), SourceError> {
+    // Sizes as of now: the file grows while the caller works.
+    let binlogs = &binary_logs(conn, cfg)?;
+    ensure_kept(file, binlogs, origin)?;
+    let size = binlogs.iter().find(|(f, _)| f == file).map_or(0, |b| b.1);
+    let fix = match origin {
+        "start.position" => {
+            "use an offset that SHOW BINLOG EVENTS lists (its Pos column), or earliest or latest"
+        }
+        _ => "the server's file of that name is not the one the checkpoint was taken in (RESET MASTER, a restored backup, or another server with the same file names), so reading on would skip or repeat changes. Re-snapshot the data, then `binlog2kafka reset --config FILE` and set start.position",
+    };
+    if pos > size {
+        return Err(SourceError::BadPosition {
+            detail: format!(
+                "{origin} {file}:{pos} lies past the end of {file} ({size} bytes); {fix}"
+            ),
+        });
+    }
+    if pos == size {
+        return Ok(());
+    }
+    let q = format!(
+        "SHOW BINLOG EVENTS IN '{}' FROM {pos} LIMIT 1",
+        file.replace('\'', "''")
+    );
+    // The rows are read: an error after the column definitions is the
+    // answer, and the event found must start exactly at `pos`.
+    match conn.query::<mysql::Row, _>(&q) {
+        Ok(rows) => match rows.first().and_then(|r| r.get::<u64, _>(1)) {
+            Some(at) if at != pos => Err(SourceError::BadPosition {
+                detail: format!(
+                    "{origin} {file}:{pos} is not where an event starts (the next event starts at {at}); {fix}"
+                ),
+            }),
+            _ => Ok(()),
+        },
+        Err(mysql::Error::MySqlError(e)) if e.code == 1220 => Err(SourceError::BadPosition {
+            detail: format!(
+                "{origin} {file}:{pos} is not where an event starts (the server says: {}); {fix}",
+                e.message
+            ),
+        }),
+        // Without the privilege to list events, the stream itself will tell.
+        Err(mysql::Error::MySqlError(e)) if matches!(e.code, 1227 | 1142 | 1044) => Ok(()),
+        Err(e) => Err(classify(cfg, "SHOW BINLOG EVENTS", e)),
     }
 }
 

@@ -25,7 +25,9 @@ use crate::pipeline::Shared;
 use super::jsondiff;
 use super::rows::{packed_int, split_rows, Images};
 use super::schema::SchemaCache;
-use super::{backoff, binary_logs, classify, connect, ensure_kept, SourceError};
+use super::xa::{self, XaState, XaStatement};
+use super::{backoff, check_server, classify, connect, ensure_kept, statement, SourceError};
+use crate::event::FileId;
 
 const MARIADB_ANNOTATE_ROWS: u8 = 160;
 const MARIADB_BINLOG_CHECKPOINT: u8 = 161;
@@ -50,7 +52,12 @@ const DECODED: &[u8] = &[
     EventType::GTID_EVENT as u8,
     EventType::ANONYMOUS_GTID_EVENT as u8,
     EventType::PARTIAL_UPDATE_ROWS_EVENT as u8,
+    xa::XA_PREPARE_EVENT,
 ];
+
+/// LOAD DATA logged as a statement: BEGIN_LOAD_QUERY carries the file's
+/// first block, EXECUTE_LOAD_QUERY the statement.
+const EXECUTE_LOAD_QUERY: u8 = 18;
 
 /// MariaDB GTID flag: the event group has no BEGIN/COMMIT (DDL).
 const FL_STANDALONE: u8 = 1;
@@ -65,12 +72,16 @@ pub fn spawn(
     shared: Arc<Shared>,
     pending: Sender<Vec<Change>>,
     start: Position,
+    expect: Option<FileId>,
 ) -> ReaderHandle {
     let join = thread::Builder::new()
         .name("b2k-reader".into())
         .spawn(move || {
+            let expect = expect.map(|id| (start.file.clone(), id));
             let mut r = Reader::new(cfg, shared.clone(), pending, start);
             r.wait_for_room = true;
+            r.live = true;
+            r.expect_file = expect;
             let result = r.run();
             if result.is_err() {
                 shared.request_stop();
@@ -98,6 +109,16 @@ struct Txn {
     /// The connection that ran it, from its BEGIN (MySQL; MariaDB's GTID
     /// event does not say).
     thread: Option<u32>,
+    /// An XA transaction's group (see [`xa`]): its xid once `XA END` named
+    /// it, and whether this reading publishes it (a rewind) or only notes
+    /// the prepare.
+    xa: Option<XaTxn>,
+}
+
+#[derive(Debug, Default)]
+struct XaTxn {
+    xid: Option<String>,
+    publish: bool,
 }
 
 /// The decoding state machine. It is fed events one at a time, so the same
@@ -136,6 +157,26 @@ pub struct Reader {
     /// changes on: the live reader does, while the watcher releases. A
     /// replay, which releases on its own thread between events, does not.
     wait_for_room: bool,
+    /// Undecided XA prepares and the rewind under way.
+    xa: XaState,
+    /// Set by an XA COMMIT: the stream must start again here.
+    rewind_to: Option<Position>,
+    /// Tables already warned about for partial row images (replay).
+    partial_images: HashSet<String>,
+    /// Which binlog the start position was taken in (from the checkpoint):
+    /// the file's first event must match, or the binlog was replaced.
+    expect_file: Option<(Arc<str>, FileId)>,
+    /// What the server's settings were checked to be at connect time
+    /// (live stream only).
+    live: bool,
+}
+
+/// How one streaming session ended without an error.
+enum Flow {
+    /// The pipeline is stopping.
+    Stopped,
+    /// An XA COMMIT asks for its prepare group to be read again.
+    Rewind,
 }
 
 impl Reader {
@@ -163,7 +204,17 @@ impl Reader {
             payload_at: None,
             catalog: true,
             wait_for_room: false,
+            xa: XaState::default(),
+            rewind_to: None,
+            partial_images: HashSet::new(),
+            expect_file: None,
+            live: false,
         }
+    }
+
+    /// The binlog identity the start position was recorded with.
+    pub fn expect_file(&mut self, file: Arc<str>, id: FileId) {
+        self.expect_file = Some((file, id));
     }
 
     /// Whether column names missing from table maps are looked up on the
@@ -297,7 +348,8 @@ impl Reader {
         loop {
             let resume = self.resume_position();
             match self.stream_from(&resume, &mut attempt, &mut outage_logged) {
-                Ok(()) => return Ok(()),
+                Ok(Flow::Stopped) => return Ok(()),
+                Ok(Flow::Rewind) => continue,
                 Err(e) if e.is_retriable() && !self.shared.stopping() => {
                     let wait = backoff(attempt);
                     if !outage_logged {
@@ -341,11 +393,14 @@ impl Reader {
         resume: &Position,
         attempt: &mut u32,
         outage_logged: &mut bool,
-    ) -> Result<(), SourceError> {
+    ) -> Result<Flow, SourceError> {
         let cfg = &self.cfg;
         let mut conn = connect(cfg)?;
-        let logs = binary_logs(&mut conn, cfg)?;
-        ensure_kept(&resume.file, &logs, "the resume position")?;
+        // Every connect checks what the first one checked: a server restarted
+        // with binlog_format=MIXED in its config must stop the pipeline, not
+        // have its statements skipped.
+        let info = check_server(&mut conn, cfg)?;
+        ensure_kept(&resume.file, &info.binlogs, "the resume position")?;
         // Tell the server we understand checksums and MariaDB GTID events,
         // and ask for heartbeats so an idle stream still wakes us up.
         let checksum: Option<String> = conn
@@ -381,7 +436,15 @@ impl Reader {
             self.on_event(&ev)?;
             if self.stopped || self.shared.stopping() {
                 self.stopped = true;
-                return Ok(());
+                return Ok(Flow::Stopped);
+            }
+            if let Some(to) = self.rewind_to.take() {
+                log::info!("XA COMMIT: reading the prepared transaction again from {to}");
+                self.txn = None;
+                self.skip_next = 0;
+                self.file = to.file;
+                self.next_pos = to.pos;
+                return Ok(Flow::Rewind);
             }
         }
         Err(SourceError::Unreachable {
@@ -417,6 +480,22 @@ impl Reader {
         }
         // Events inside a compressed transaction stand at its position.
         let (start, end) = self.payload_at.unwrap_or((start, end));
+        if self.xa.skipping() && self.payload_at.is_none() {
+            let reached = self
+                .xa
+                .rewind
+                .as_ref()
+                .is_some_and(|r| r.reached(&self.file, start));
+            if reached {
+                self.xa.rewind = None;
+            } else if raw_type != EventType::ROTATE_EVENT as u8
+                && raw_type != EventType::FORMAT_DESCRIPTION_EVENT as u8
+            {
+                // Handed on before the rewind.
+                self.next_pos = end;
+                return Ok(());
+            }
+        }
         match raw_type {
             MARIADB_GTID => {
                 let d = ev.data();
@@ -428,10 +507,14 @@ impl Reader {
                 let flags = d[12];
                 let gtid: Arc<str> = format!("{domain}-{}-{seq_no}", header.server_id()).into();
                 self.begin_txn(start, Some(gtid));
+                let publish = self.xa.is_rewound_group(&self.file, start);
                 if let Some(t) = self.txn.as_mut() {
                     // Without FL_STANDALONE the GTID event stands for BEGIN;
                     // with it, a DDL follows and its Query event commits.
                     t.explicit = flags & FL_STANDALONE == 0;
+                    if flags & xa::FL_PREPARED_XA != 0 {
+                        t.xa = Some(XaTxn { xid: None, publish });
+                    }
                 }
                 self.next_pos = end;
                 return Ok(());
@@ -471,6 +554,10 @@ impl Reader {
                 return Ok(());
             }
             t if t == EventType::FORMAT_DESCRIPTION_EVENT as u8 => {
+                self.on_file_identity(FileId {
+                    server_id: header.server_id(),
+                    created: header.timestamp(),
+                })?;
                 // Kept to read the events inside compressed transactions,
                 // which are written without checksums.
                 if let Ok(fde) = ev.read_event::<FormatDescriptionEvent<'_>>() {
@@ -480,6 +567,15 @@ impl Reader {
                 }
                 self.next_pos = end;
                 return Ok(());
+            }
+            xa::XA_PREPARE_EVENT => {
+                self.next_pos = end;
+                return self.on_xa_prepared();
+            }
+            EXECUTE_LOAD_QUERY => {
+                self.next_pos = end;
+                let sql = load_query_text(ev.data());
+                return self.on_statement_dml(&sql, "", start);
             }
             t if t == EventType::TRANSACTION_PAYLOAD_EVENT as u8 => {
                 // Parsed here, not by mysql_common, whose parser of this event
@@ -536,7 +632,9 @@ impl Reader {
                 self.shared.progress.lock().read_file.clone_from(&name);
                 self.file = name.into();
                 self.next_pos = r.position();
-                if self.txn.is_none() && moved {
+                // While skipping back to a rewind's end, later changes are
+                // in the queue already: no marker may go behind them.
+                if self.txn.is_none() && moved && !self.xa.skipping() {
                     let pos = Position {
                         file: self.file.clone(),
                         pos: self.next_pos,
@@ -555,6 +653,16 @@ impl Reader {
             EventData::QueryEvent(q) => {
                 let sql = q.query();
                 let trimmed = sql.trim();
+                if let Some(x) = xa::parse(trimmed) {
+                    self.next_pos = end;
+                    return self.on_xa_statement(x, start, end);
+                }
+                if trimmed.eq_ignore_ascii_case("ROLLBACK") {
+                    // A transaction that also changed non-transactional
+                    // tables: their rows did happen, and are published.
+                    self.next_pos = end;
+                    return self.commit();
+                }
                 if trimmed.eq_ignore_ascii_case("BEGIN") {
                     if self.txn.is_none() {
                         self.begin_txn(start, None);
@@ -566,11 +674,28 @@ impl Reader {
                 } else if trimmed.eq_ignore_ascii_case("COMMIT") {
                     self.next_pos = end;
                     return self.commit();
+                } else if super::ddl::classify(trimmed, &q.schema()).is_none()
+                    && statement::classify(trimmed, &q.schema()).is_some()
+                {
+                    self.next_pos = end;
+                    return self.on_statement_dml(trimmed, &q.schema(), start);
+                } else if self.txn.as_ref().is_some_and(|t| t.explicit) {
+                    // A DDL inside an event group: CREATE TABLE ... SELECT,
+                    // whose rows follow in the same group.
+                    self.schemas.invalidate_catalog();
+                    self.next_pos = end;
+                    return self.on_ddl(
+                        trimmed,
+                        &q.schema(),
+                        start,
+                        (header.timestamp(), header.server_id()),
+                        q.thread_id(),
+                    );
                 } else {
                     // DDL (or another statement outside a transaction):
                     // column names from information_schema may now be stale.
                     self.schemas.invalidate_catalog();
-                    if !self.txn.as_ref().is_some_and(|t| t.explicit) {
+                    {
                         log::debug!(
                             "statement at {}:{start}: {}",
                             self.file,
@@ -629,7 +754,229 @@ impl Reader {
             held: Vec::new(),
             explicit: false,
             thread: None,
+            xa: None,
         });
+    }
+
+    /// The first event of a binlog file names the server that wrote it and
+    /// when: if that differs from what the checkpoint (or an earlier connect
+    /// of this run) saw for the same file name, the server's binlog was
+    /// replaced and the offset points into other data.
+    fn on_file_identity(&mut self, id: FileId) -> Result<(), SourceError> {
+        if id.created == 0 {
+            return Ok(());
+        }
+        let replaced = |was: FileId, origin: &str| {
+            SourceError::BinlogReplaced {
+            detail: format!(
+                "binlog {file} on the server is not the one {origin} points into: that one was written by server_id {} at {}, the server's {file} by server_id {} at {} (RESET MASTER, a restored backup, or another server with the same file names). Stopped, the checkpoint unmoved: reading on would skip or repeat changes. Re-snapshot the data, then `binlog2kafka reset --config FILE` and choose start.position",
+                was.server_id,
+                was.created,
+                id.server_id,
+                id.created,
+                file = self.file,
+            ),
+        }
+        };
+        if let Some((file, want)) = &self.expect_file {
+            if **file == *self.file && *want != id {
+                return Err(replaced(*want, "the checkpoint"));
+            }
+        }
+        let mut ids = self.shared.file_ids.lock();
+        if let Some(seen) = ids.get(&*self.file) {
+            if *seen != id {
+                let seen = *seen;
+                drop(ids);
+                return Err(replaced(seen, "the stream read before reconnecting"));
+            }
+        } else {
+            ids.insert(self.file.to_string(), id);
+        }
+        Ok(())
+    }
+
+    /// A row change logged as SQL: stop before it (or warn, with
+    /// `mysql.on_statement_dml=warn`) when its table is published.
+    fn on_statement_dml(&mut self, sql: &str, schema: &str, start: u64) -> Result<(), SourceError> {
+        let dml = statement::classify(sql, schema);
+        let table = dml.as_ref().and_then(|d| d.table.clone());
+        let verb = dml.map_or("LOAD DATA", |d| d.verb.as_str());
+        if let Some((db, t)) = &table {
+            if !self.cfg.filter.allows(db, t) {
+                return Ok(());
+            }
+        }
+        let name = table.map_or_else(|| "a table".to_string(), |(d, t)| format!("{d}.{t}"));
+        let position = format!("{}:{start}", self.file);
+        // A replay of files reports and goes on: the files are what they are.
+        if self.live && !self.cfg.on_statement_dml_warn {
+            return Err(SourceError::StatementDml {
+                position,
+                verb,
+                table: name,
+            });
+        }
+        log::warn!(
+            "{verb} on {name} at {position} was logged as a statement (binlog_format STATEMENT or MIXED): its rows are not in the binlog and are NOT published (mysql.on_statement_dml=warn): {}",
+            first_line(sql)
+        );
+        if self.txn.as_ref().is_some_and(|t| t.explicit) {
+            Ok(())
+        } else {
+            self.commit()
+        }
+    }
+
+    /// An `XA …` statement (see [`xa`]).
+    fn on_xa_statement(&mut self, x: XaStatement, start: u64, end: u64) -> Result<(), SourceError> {
+        match x {
+            XaStatement::Start(xid) => {
+                if self.txn.is_none() {
+                    self.begin_txn(start, None);
+                }
+                let file = self.file.clone();
+                let at = self.txn.as_ref().map_or(start, |t| t.start);
+                let publish = self.xa.is_rewound_group(&file, at);
+                if let Some(t) = self.txn.as_mut() {
+                    t.explicit = true;
+                    t.xa = Some(XaTxn {
+                        xid: Some(xid),
+                        publish,
+                    });
+                }
+                Ok(())
+            }
+            XaStatement::End(xid) => {
+                if let Some(x) = self.txn.as_mut().and_then(|t| t.xa.as_mut()) {
+                    x.xid = Some(xid);
+                }
+                Ok(())
+            }
+            XaStatement::Prepare(_) => Ok(()),
+            XaStatement::Commit {
+                xid,
+                one_phase: true,
+            } if self.txn.as_ref().is_some_and(|t| t.xa.is_some()) => {
+                // MySQL writes XA COMMIT ... ONE PHASE at the end of the
+                // group itself.
+                let publish = self
+                    .txn
+                    .as_ref()
+                    .and_then(|t| t.xa.as_ref())
+                    .is_some_and(|x| x.publish);
+                if publish {
+                    return self.publish_rewound();
+                }
+                let at = self.txn_start_position();
+                let blocker = self.next_seq();
+                self.shared.push_blocker(blocker, at.clone());
+                self.start_rewind(xid, blocker, at, end);
+                Ok(())
+            }
+            XaStatement::Commit { xid, .. } => match self.xa.prepared.remove(&xid) {
+                Some(p) => {
+                    self.start_rewind(xid, p.blocker, p.at, end);
+                    Ok(())
+                }
+                None => {
+                    log::warn!(
+                        "XA COMMIT {xid} at {}:{start}: its XA PREPARE lies before where this pipeline started reading, so its rows are not published",
+                        self.file
+                    );
+                    self.commit()
+                }
+            },
+            XaStatement::Rollback(xid) => {
+                if let Some(p) = self.xa.prepared.remove(&xid) {
+                    log::debug!("XA ROLLBACK {xid}: its prepared rows are not published");
+                    self.shared.ack_batch([(p.blocker, -1)]);
+                }
+                self.commit()
+            }
+        }
+    }
+
+    /// The XA_PREPARE event that ends a prepare group: the first time, note
+    /// the prepare and hold the checkpoint before it; in a rewind, publish.
+    fn on_xa_prepared(&mut self) -> Result<(), SourceError> {
+        let Some(x) = self.txn.as_mut().and_then(|t| t.xa.take()) else {
+            return self.commit();
+        };
+        if x.publish {
+            return self.publish_rewound();
+        }
+        let at = self.txn_start_position();
+        let blocker = self.next_seq();
+        self.shared.push_blocker(blocker, at.clone());
+        let xid = x.xid.unwrap_or_default();
+        log::debug!("XA PREPARE {xid} at {at}: its rows wait for XA COMMIT or ROLLBACK");
+        self.xa.prepared.insert(xid, xa::Prepared { at, blocker });
+        if let Some(t) = self.txn.as_mut() {
+            t.held.clear();
+        }
+        self.commit()
+    }
+
+    fn txn_start_position(&self) -> Position {
+        let t = self.txn.as_ref();
+        Position {
+            file: self.file.clone(),
+            pos: t.map_or(self.next_pos, |t| t.start),
+            rows: 0,
+            gtid: t.and_then(|t| t.gtid.clone()),
+        }
+    }
+
+    /// Asks the stream to start again at `from`, the prepare group of
+    /// `xid`, and come back to `end` (the end of the commit).
+    fn start_rewind(&mut self, xid: String, blocker: u64, from: Position, end: u64) {
+        self.xa.rewind = Some(xa::Rewind {
+            xid,
+            blocker,
+            from: from.clone(),
+            back_to: (self.file.clone(), end),
+            published: false,
+        });
+        self.txn = None;
+        self.rewind_to = Some(from);
+    }
+
+    /// The prepare group read again in a rewind ends: its rows go on, the
+    /// last one linked to the blocker, and reading skips to the commit.
+    fn publish_rewound(&mut self) -> Result<(), SourceError> {
+        let Some(rw) = self.xa.rewind.as_mut() else {
+            return self.commit();
+        };
+        rw.published = true;
+        let (blocker, back_to) = (rw.blocker, rw.back_to.clone());
+        let mut held = self.txn.take().map(|t| t.held).unwrap_or_default();
+        match held.last_mut() {
+            Some(last) => {
+                last.commit = true;
+                self.shared.link_ack(last.seq, blocker);
+            }
+            None => self.shared.ack_batch([(blocker, -1)]),
+        }
+        self.hand_on(held)?;
+        self.skip_next = 0;
+        self.table_map_start = None;
+        self.marker(Position {
+            file: back_to.0,
+            pos: back_to.1,
+            rows: 0,
+            gtid: None,
+        });
+        Ok(())
+    }
+
+    /// Takes a rewind an XA COMMIT asked for (offline replay, which has no
+    /// stream to restart, reports it).
+    pub fn take_rewind(&mut self) -> Option<(String, Position)> {
+        let to = self.rewind_to.take()?;
+        let rw = self.xa.rewind.take()?;
+        self.shared.ack_batch([(rw.blocker, -1)]);
+        Some((rw.xid, to))
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -659,6 +1006,12 @@ impl Reader {
             let at = self.table_map_start.unwrap_or(start);
             self.begin_txn(at, None);
         }
+        // A prepare group's rows are read only when its commit is known.
+        let publish_at = match self.txn.as_ref().and_then(|t| t.xa.as_ref()) {
+            Some(x) if !x.publish => return Ok(()),
+            Some(_) => self.xa.rewind.as_ref().map(|r| r.back_to.clone()),
+            None => None,
+        };
         let kind = match rows {
             RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => {
                 RowKind::Insert
@@ -687,6 +1040,7 @@ impl Reader {
             .columns_after_image()
             .map(|b| b.iter().by_vals().take(n).collect())
             .unwrap_or_default();
+        self.check_images(&schema, images, &before_cols, &after_cols, start)?;
         let split = split_rows(rows.rows_data(), &schema, images, &before_cols, &after_cols)
             .map_err(|e| self.corrupt(e))?;
         let mut decoded = 0u64;
@@ -701,11 +1055,21 @@ impl Reader {
             if idx < txn.skip {
                 continue;
             }
-            let checkpoint = Position {
-                file: self.file.clone(),
-                pos: txn.start,
-                rows: idx + 1,
-                gtid: txn.gtid.clone(),
+            // Rows of a rewound XA transaction release the position after
+            // its commit: the queue holds later changes already.
+            let checkpoint = match &publish_at {
+                Some((file, pos)) => Position {
+                    file: file.clone(),
+                    pos: *pos,
+                    rows: 0,
+                    gtid: None,
+                },
+                None => Position {
+                    file: self.file.clone(),
+                    pos: txn.start,
+                    rows: idx + 1,
+                    gtid: txn.gtid.clone(),
+                },
             };
             let change = RowChange {
                 seq: 0,
@@ -740,6 +1104,54 @@ impl Reader {
             .stats
             .rows_read
             .fetch_add(decoded, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A rows event whose before or after image lacks columns (written with
+    /// binlog_row_image MINIMAL or NOBLOB) cannot give whole rows: the live
+    /// stream stops before it; a replay of files warns once per table.
+    fn check_images(
+        &mut self,
+        schema: &TableSchema,
+        images: Images,
+        before: &[bool],
+        after: &[bool],
+        start: u64,
+    ) -> Result<(), SourceError> {
+        let missing = |bits: &[bool]| -> Option<String> {
+            let names: Vec<&str> = bits
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| !**b)
+                .filter_map(|(i, _)| schema.columns.get(i).map(|c| c.name.as_str()))
+                .collect();
+            (!names.is_empty()).then(|| names.join(", "))
+        };
+        let (image, gap) = match images {
+            Images::After => ("after", missing(after)),
+            Images::Before => ("before", missing(before)),
+            Images::Both => match missing(before) {
+                Some(m) => ("before", Some(m)),
+                None => ("after", missing(after)),
+            },
+            Images::BothPartial => ("before", missing(before)),
+        };
+        let Some(missing) = gap else { return Ok(()) };
+        let table = format!("{}.{}", schema.database, schema.table);
+        if self.live {
+            return Err(SourceError::RowImage {
+                position: format!("{}:{start}", self.file),
+                table,
+                image,
+                missing,
+            });
+        }
+        if self.partial_images.insert(table.clone()) {
+            log::warn!(
+                "{table}: rows at {}:{start} have a partial {image} image (binlog_row_image MINIMAL or NOBLOB; missing {missing}); those columns are left out",
+                self.file
+            );
+        }
         Ok(())
     }
 
@@ -816,11 +1228,22 @@ impl Reader {
             event_pos: start,
             server_id,
             thread: Some(thread),
-            checkpoint: Position {
-                file: self.file.clone(),
-                pos: self.next_pos,
-                rows: 0,
-                gtid: None,
+            // Inside an event group (CREATE TABLE ... SELECT) the position
+            // after the statement is not a place to resume: the group's
+            // start with the rows released so far is.
+            checkpoint: match self.txn.as_ref().filter(|t| t.explicit) {
+                Some(t) => Position {
+                    file: self.file.clone(),
+                    pos: t.start,
+                    rows: t.rows,
+                    gtid: t.gtid.clone(),
+                },
+                None => Position {
+                    file: self.file.clone(),
+                    pos: self.next_pos,
+                    rows: 0,
+                    gtid: None,
+                },
             },
         };
         log::info!(
@@ -977,4 +1400,16 @@ fn uuid(b: &[u8; 16]) -> String {
 fn first_line(s: &str) -> &str {
     let l = s.lines().next().unwrap_or("");
     &l[..l.len().min(120)]
+}
+
+/// The statement of an EXECUTE_LOAD_QUERY event (LOAD DATA logged as a
+/// statement): a Query event's layout with 13 more post-header bytes.
+fn load_query_text(d: &[u8]) -> String {
+    let text = (|| {
+        let db_len = *d.get(8)? as usize;
+        let vars = u16::from_le_bytes([*d.get(11)?, *d.get(12)?]) as usize;
+        let at = 26 + vars + db_len + 1;
+        d.get(at..).map(|q| String::from_utf8_lossy(q).into_owned())
+    })();
+    text.unwrap_or_else(|| "LOAD DATA".into())
 }

@@ -39,6 +39,8 @@ struct CatalogColumn {
     name: String,
     unsigned: bool,
     binary: bool,
+    /// A collation of the column's character set, when it has one.
+    collation: Option<u16>,
     primary: bool,
     labels: Vec<String>,
 }
@@ -179,6 +181,9 @@ impl SchemaCache {
                         unsigned: lower.contains("unsigned"),
                         binary: charset.is_none()
                             && (lower.contains("blob") || lower.contains("binary")),
+                        collation: charset
+                            .as_deref()
+                            .and_then(crate::charset::collation_for_name),
                         primary: ckey == "PRI",
                         labels: parse_labels(&ctype),
                     }
@@ -203,6 +208,8 @@ impl SchemaCache {
             col.unsigned = cat.unsigned;
             if cat.binary {
                 col.charset = 63;
+            } else if let (0, Some(id)) = (col.charset, cat.collation) {
+                col.charset = id;
             }
             col.labels = cat.labels.clone();
             if cat.primary {

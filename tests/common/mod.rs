@@ -226,6 +226,13 @@ pub fn run_to_end(args: &[&str], env: &[(String, String)]) -> (ExitStatus, Strin
 impl Daemon {
     /// Starts `binlog2kafka run` and waits until it streams.
     pub fn start(env: &[(String, String)]) -> Daemon {
+        let mut d = Daemon::start_waiting(env);
+        d.wait_for_log("streaming binlog from", Duration::from_secs(30));
+        d
+    }
+
+    /// Starts `binlog2kafka run` without waiting for anything.
+    pub fn start_waiting(env: &[(String, String)]) -> Daemon {
         let log = std::env::temp_dir().join(format!("{}.log", unique("b2k-daemon")));
         let f = File::create(&log).unwrap();
         let child = command(&["run"], env)
@@ -234,13 +241,11 @@ impl Daemon {
             .stderr(f)
             .spawn()
             .expect("start binlog2kafka");
-        let mut d = Daemon {
+        Daemon {
             child,
             log,
             env: env.to_vec(),
-        };
-        d.wait_for_log("streaming binlog from", Duration::from_secs(30));
-        d
+        }
     }
 
     pub fn log_text(&self) -> String {

@@ -1,0 +1,99 @@
+//! The `b2k-guard` thread: notices a binlog replaced under the reader.
+//!
+//! `RESET MASTER` (or a PURGE of the file being read) does not end the
+//! server's dump thread: it keeps the deleted file open and sends
+//! heartbeats, while new changes go to a new file of the same name that the
+//! stream never reaches. Nothing fails, nothing flows: a silent loss. Every
+//! few seconds this thread compares the reader's position with `SHOW BINARY
+//! LOGS`; when the file being read is gone or shorter than what was read
+//! from it, twice in a row (so a rotation caught mid-way is not mistaken
+//! for it), it stops the pipeline with an error that says what happened.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::pipeline::Shared;
+
+use super::{binary_logs, connect, SourceError};
+
+const EVERY: Duration = Duration::from_secs(3);
+
+pub fn spawn(cfg: Config, shared: Arc<Shared>) -> JoinHandle<()> {
+    thread::Builder::new()
+        .name("b2k-guard".into())
+        .spawn(move || run(&cfg, &shared))
+        .expect("spawn guard thread")
+}
+
+fn run(cfg: &Config, shared: &Shared) {
+    let mut conn = None;
+    let mut suspect: Option<(String, u64)> = None;
+    while !shared.stopping() {
+        for _ in 0..(EVERY.as_millis() / 100) {
+            if shared.stopping() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        // Only while the stream is up: an outage is the reader's to report.
+        if shared.progress.lock().mysql_down.is_some() {
+            suspect = None;
+            continue;
+        }
+        if conn.is_none() {
+            conn = connect(cfg).ok();
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let Ok(logs) = binary_logs(c, cfg) else {
+            conn = None;
+            continue;
+        };
+        let file = shared.progress.lock().read_file.clone();
+        let pos = shared.read_pos.load(Ordering::Relaxed);
+        match replaced(&logs, &file, pos) {
+            None => suspect = None,
+            Some(why) if suspect.as_ref() == Some(&(file.clone(), pos)) => {
+                shared.fail(SourceError::BinlogReplaced {
+                    detail: format!(
+                        "binlog {file} was replaced under binlog2kafka while it read it ({why}: RESET MASTER, or PURGE BINARY LOGS of the file being read); changes written since then are not in what the server streams. Stopped, the checkpoint stays at the last change Kafka acknowledged. If the reset was deliberate, changes since that checkpoint are gone from the binlog: re-snapshot, then `binlog2kafka reset` the pipeline and choose start.position"
+                    ),
+                });
+                return;
+            }
+            Some(_) => suspect = Some((file, pos)),
+        }
+    }
+}
+
+/// Why the reader's `file` at `pos` cannot be the server's file of that
+/// name, if it cannot.
+fn replaced(logs: &[(String, u64)], file: &str, pos: u64) -> Option<String> {
+    if file.is_empty() || pos == 0 {
+        return None;
+    }
+    match logs.iter().find(|(f, _)| f == file) {
+        None => Some(format!("the server no longer lists {file}")),
+        Some((_, size)) if *size < pos => Some(format!(
+            "the server's {file} has {size} bytes, and {pos} were read from it"
+        )),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_gone_or_shorter_than_what_was_read_is_replaced() {
+        let logs = vec![("binlog.000001".to_string(), 700)];
+        assert!(replaced(&logs, "binlog.000001", 600).is_none());
+        assert!(replaced(&logs, "binlog.000001", 700).is_none());
+        assert!(replaced(&logs, "binlog.000001", 1905).is_some());
+        assert!(replaced(&logs, "binlog.000003", 4).is_some());
+        assert!(replaced(&logs, "", 0).is_none());
+    }
+}
