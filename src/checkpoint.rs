@@ -102,6 +102,7 @@ pub fn write(client: &mut Client, topic: &str, rec: &Record) -> Result<i64, Kafk
             key: Some(rec.pipeline.as_bytes().to_vec().into()),
             value: Some(value.into()),
             timestamp_ms: rec.ts_ms as i64,
+            headers: Vec::new(),
         }],
     )
 }
@@ -120,6 +121,7 @@ pub fn write_tombstone(
             key: Some(pipeline.as_bytes().to_vec().into()),
             value: None,
             timestamp_ms: now_ms() as i64,
+            headers: Vec::new(),
         }],
     )
 }

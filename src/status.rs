@@ -274,7 +274,13 @@ fn server_lag(
     (Some(behind), head)
 }
 
-/// Answers requests until the pipeline stops.
+/// Connections answered at once; past this a new one gets an immediate
+/// 503, so a few slow or idle clients never hold up a liveness probe.
+const MAX_CONNECTIONS: usize = 16;
+
+/// Answers requests until the pipeline stops, each connection on a short
+/// thread of its own (with 2 s socket timeouts), at most
+/// [`MAX_CONNECTIONS`] at a time.
 fn serve(
     listener: TcpListener,
     cfg: &Config,
@@ -282,23 +288,44 @@ fn serve(
     measured: &Mutex<Measured>,
     done: &AtomicBool,
 ) {
-    while !done.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let m = measured.lock().clone();
-                if let Err(e) = answer(stream, cfg, shared, &m) {
-                    log::debug!("status request failed: {e}");
+    let active = std::sync::atomic::AtomicUsize::new(0);
+    thread::scope(|scope| {
+        while !done.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                        stream.set_nonblocking(false).ok();
+                        stream
+                            .set_write_timeout(Some(Duration::from_millis(200)))
+                            .ok();
+                        let _ = stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbusy\n");
+                        continue;
+                    }
+                    active.fetch_add(1, Ordering::SeqCst);
+                    let active = &active;
+                    let spawned = thread::Builder::new()
+                        .name("b2k-http-conn".into())
+                        .spawn_scoped(scope, move || {
+                            let m = measured.lock().clone();
+                            if let Err(e) = answer(stream, cfg, shared, &m) {
+                                log::debug!("status request failed: {e}");
+                            }
+                            active.fetch_sub(1, Ordering::SeqCst);
+                        });
+                    if spawned.is_err() {
+                        active.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    log::debug!("status listener: {e}");
+                    thread::sleep(Duration::from_millis(200));
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => {
-                log::debug!("status listener: {e}");
-                thread::sleep(Duration::from_millis(200));
-            }
         }
-    }
+    });
 }
 
 fn answer(

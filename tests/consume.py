@@ -64,6 +64,7 @@ def main():
                 "offset": msg.offset,
                 "key": msg.key.decode("utf-8", "replace") if msg.key is not None else None,
                 "value": msg.value.decode("utf-8", "replace") if msg.value is not None else None,
+                "headers": {k: (v.decode("utf-8", "replace") if v is not None else None) for k, v in (msg.headers or [])},
             }), flush=True)
             if expected is not None and count >= expected:
                 return

@@ -39,6 +39,7 @@ fn never_sends_a_version_below_a_kafka_2_1_client() {
             key: Some(Bytes::from_static(b"k")),
             value: Some(Bytes::from_static(b"v")),
             timestamp_ms: 0,
+            headers: Vec::new(),
         }],
     )
     .unwrap();
@@ -84,6 +85,7 @@ fn records_written_are_read_back_by_kafka_python_in_order() {
                 key: Some(Bytes::from(format!("p{p}-k{i}"))),
                 value: Some(Bytes::from(format!("{{\"p\":{p},\"i\":{i}}}"))),
                 timestamp_ms: 1_700_000_000_000,
+                headers: Vec::new(),
             })
             .collect();
         assert_eq!(c.produce(&topic, p, &recs).unwrap(), 0);

@@ -282,3 +282,142 @@ fn transaction_markers_and_tombstones_in_debezium_format() {
     );
     drop(daemon);
 }
+
+/// Waits for the daemon to stop by itself; its log.
+fn stops_by_itself(d: &mut Daemon) -> (std::process::ExitStatus, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if let Some(s) = d.exited() {
+            return (s, d.log_text());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("daemon still running:\n{}", d.log_text());
+}
+
+#[test]
+fn tables_whose_names_render_to_one_topic_stop_the_pipeline_instead_of_mixing() {
+    common::servers();
+    // `x`.`a.b` and `x.a`.`b` both render to p.x.a.b.
+    let db = database(
+        common::MYSQL_PORT,
+        "clash",
+        &["CREATE TABLE `a.b` (id INT PRIMARY KEY)"],
+    );
+    let dotted = format!("{db}.a");
+    let mut c = sql(common::MYSQL_PORT);
+    c.query_drop(format!("CREATE DATABASE `{dotted}`")).unwrap();
+    c.query_drop(format!("CREATE TABLE `{dotted}`.b (id INT PRIMARY KEY)"))
+        .unwrap();
+    let prefix = unique("clash");
+    let env = with(
+        with(settings(&prefix), "B2K_FILTER_INCLUDE", &format!("{db}*.*")),
+        "B2K_KAFKA_TOPIC",
+        &format!("{prefix}.{{database}}.{{table}}"),
+    );
+    let env = with(env, "B2K_KAFKA_COMMIT_TOPIC", &format!("{prefix}_commits"));
+    let mut d = Daemon::start(&env);
+    c.query_drop(format!("INSERT INTO `{db}`.`a.b` VALUES (1)"))
+        .unwrap();
+    c.query_drop(format!("INSERT INTO `{dotted}`.b VALUES (2)"))
+        .unwrap();
+    let (status, log) = stops_by_itself(&mut d);
+    assert!(!status.success(), "{log}");
+    let e = log.lines().last().unwrap();
+    assert!(
+        e.contains(&format!("`{db}`.`a.b` as {prefix}.{db}.a.b"))
+            && e.contains(&format!("`{dotted}`.`b` as"))
+            && e.contains("rows would mix"),
+        "{e}"
+    );
+    let topic = format!("{prefix}.{db}.a.b");
+    let msgs = consume(&topic, &db, 2, 3.0);
+    assert_eq!(msgs.len(), 1, "only the first table's row: {msgs:?}");
+    let mixed = consume(&topic, &dotted, 1, 1.0);
+    assert!(
+        mixed.is_empty(),
+        "the second table's row was not mixed in: {mixed:?}"
+    );
+
+    // `a b` and `a_b`: the same topic name after `_` replaces the space.
+    let db2 = database(
+        common::MYSQL_PORT,
+        "clash2",
+        &[
+            "CREATE TABLE `a b` (id INT PRIMARY KEY)",
+            "CREATE TABLE a_b (id INT PRIMARY KEY)",
+        ],
+    );
+    let prefix2 = unique("clash2");
+    let env = with(
+        with(
+            settings(&prefix2),
+            "B2K_FILTER_INCLUDE",
+            &format!("{db2}.*"),
+        ),
+        "B2K_KAFKA_TOPIC",
+        &format!("{prefix2}.{{table}}"),
+    );
+    let mut d = Daemon::start(&with(
+        env,
+        "B2K_KAFKA_COMMIT_TOPIC",
+        &format!("{prefix2}_commits"),
+    ));
+    c.query_drop(format!("INSERT INTO `{db2}`.`a b` VALUES (1)"))
+        .unwrap();
+    c.query_drop(format!("INSERT INTO `{db2}`.a_b VALUES (2)"))
+        .unwrap();
+    let (status, log) = stops_by_itself(&mut d);
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.lines().last().unwrap().contains("rows would mix"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_primary_key_change_is_a_delete_and_a_create_in_debezium_and_one_update_elsewhere() {
+    common::servers();
+    let db = database(
+        common::MYSQL_PORT,
+        "pkchange",
+        &["CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))"],
+    );
+    let dbz = unique("pk_dbz");
+    let mxw = unique("pk_mxw");
+    let d1 = Daemon::start(&with(
+        with(only(&dbz, &db), "B2K_OUTPUT_FORMAT", "debezium"),
+        "B2K_OUTPUT_TOMBSTONES",
+        "true",
+    ));
+    let d2 = Daemon::start(&only(&mxw, &db));
+    let mut c = sql(common::MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop("INSERT INTO t VALUES (1, 'a')").unwrap();
+    c.query_drop("UPDATE t SET id = 2 WHERE id = 1").unwrap();
+
+    let all = consume(&dbz, "", 4, 10.0);
+    assert_eq!(all.len(), 4, "create, delete, tombstone, create: {all:?}");
+    let (del, tomb, create) = (&all[1], &all[2], &all[3]);
+    assert_eq!(
+        (del.value["op"].as_str(), &del.key),
+        (Some("d"), &json!({"id": 1}))
+    );
+    assert_eq!(del.value["before"], json!({"id": 1, "v": "a"}));
+    assert_eq!(del.headers["__debezium.newkey"], json!("{\"id\":2}"));
+    assert_eq!((&tomb.value, &tomb.key), (&Value::Null, &json!({"id": 1})));
+    assert_eq!(
+        (create.value["op"].as_str(), &create.key),
+        (Some("c"), &json!({"id": 2}))
+    );
+    assert_eq!(create.value["after"], json!({"id": 2, "v": "a"}));
+    assert_eq!(create.headers["__debezium.oldkey"], json!("{\"id\":1}"));
+
+    // Maxwell writes one update under the new key, the old one in `old`.
+    let m = consume(&mxw, &db, 2, 10.0);
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[1].value["type"], "update");
+    assert_eq!(m[1].value["old"], json!({"id": 1}));
+    assert_eq!(m[1].key["pk.id"], 2);
+    drop((d1, d2));
+}

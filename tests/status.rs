@@ -400,3 +400,37 @@ fn the_sysv_init_script_starts_reports_and_stops_the_daemon() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn slow_and_idle_clients_do_not_hold_up_a_health_probe() {
+    common::servers();
+    let db = database(
+        common::MYSQL_PORT,
+        "probe",
+        &["CREATE TABLE t (id INT PRIMARY KEY)"],
+    );
+    let topic = unique("probe");
+    let mut d = Daemon::start(&with(
+        settings(&topic),
+        "B2K_FILTER_INCLUDE",
+        &format!("{db}.*"),
+    ));
+    let addr = status_addr(&mut d);
+    // Five idle sockets and one that sends half a request and stalls.
+    let idle: Vec<TcpStream> = (0..5).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /metr").unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    let (code, body) = get(&addr, "/healthz");
+    let took = t.elapsed();
+    assert_eq!((code, body.trim()), (200, "ok"));
+    // Served beside them, not after their 2 s timeouts (a queue of six
+    // would take 12 s).
+    assert!(took < Duration::from_millis(1500), "probe took {took:?}");
+    println!("/healthz answered in {took:?} beside 5 idle and 1 stalled connection");
+    drop(idle);
+    drop(slow);
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+}

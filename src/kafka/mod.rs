@@ -169,6 +169,8 @@ pub struct OutRecord {
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
     pub timestamp_ms: i64,
+    /// Record headers (Debezium's `__debezium.newkey` on a key change).
+    pub headers: Vec<(&'static str, Bytes)>,
 }
 
 /// One record read back.
@@ -620,7 +622,11 @@ fn encode_batch(records: &[OutRecord], compression: Compression) -> Result<Bytes
             timestamp: r.timestamp_ms,
             key: r.key.clone(),
             value: r.value.clone(),
-            headers: IndexMap::new(),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| (StrBytes::from_static_str(k), Some(v.clone())))
+                .collect::<IndexMap<_, _>>(),
         })
         .collect();
     let compression = match compression {
@@ -656,6 +662,7 @@ mod tests {
                 key: Some(Bytes::from(format!("k{i}"))),
                 value: Some(Bytes::from(format!("value {i}"))),
                 timestamp_ms: 1_700_000_000_000 + i,
+                headers: Vec::new(),
             })
             .collect();
         let b = encode_batch(&records, Compression::None).unwrap();

@@ -396,6 +396,13 @@ pub enum PipelineError {
     Fenced { other: String },
     /// Stopped while the lease was unproved: nothing was sent after it.
     LeaseLapsed,
+    /// Two tables' names render to the same (or a clashing) topic.
+    TopicCollision {
+        first: String,
+        first_topic: String,
+        second: String,
+        second_topic: String,
+    },
 }
 
 impl std::fmt::Display for PipelineError {
@@ -423,6 +430,15 @@ impl std::fmt::Display for PipelineError {
             PipelineError::Fenced { other } => write!(
                 f,
                 "another binlog2kafka ({other}) has taken over this pipeline.name; stopping so that only one writes"
+            ),
+            PipelineError::TopicCollision { first, first_topic, second, second_topic } => write!(
+                f,
+                "kafka.topic renders {first} as {first_topic} and {second} as {second_topic}: {}; stopped before the first row of {second}, the checkpoint stays before it. Route the tables apart (a kafka.topic template that keeps their names distinct, or filter.exclude one of them)",
+                if first_topic == second_topic {
+                    "the same topic, and their rows would mix"
+                } else {
+                    "topics that differ only by '.' against '_', which Kafka refuses side by side"
+                }
             ),
             PipelineError::LeaseLapsed => write!(
                 f,

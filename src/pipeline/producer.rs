@@ -17,7 +17,7 @@ use crossbeam_channel::{select, tick, Receiver};
 
 use super::{PipelineError, Shared};
 use crate::config::{render_topic, Config, KeyFormat, PartitionBy};
-use crate::event::{Change, DdlChange, Position, RowChange, RowKind, TableSchema};
+use crate::event::{Change, DdlChange, Position, RowChange, RowImage, RowKind, TableSchema};
 use crate::format::{debezium, maxwell, Context, Encoder, Format, TxnOrder};
 use crate::kafka::{murmur2, Client, KafkaError, OutRecord};
 
@@ -89,6 +89,8 @@ pub fn spawn(
                 client,
                 topics: Vec::new(),
                 topic_index: HashMap::new(),
+                by_schema: HashMap::new(),
+                topic_owners: HashMap::new(),
                 buffered_bytes: 0,
                 outage_since: None,
                 txn: None,
@@ -121,6 +123,12 @@ struct Producer {
     client: Client,
     topics: Vec<TopicState>,
     topic_index: HashMap<String, usize>,
+    /// Templated topics: the topic index of each table schema seen (the
+    /// Arc is kept, so its pointer stays unique).
+    by_schema: HashMap<usize, (Arc<TableSchema>, usize)>,
+    /// Templated topics by name with `.` folded to `_`: which table (or
+    /// database) writes to it, and the name it rendered.
+    topic_owners: HashMap<String, ((String, Option<String>), String)>,
     buffered_bytes: usize,
     outage_since: Option<Instant>,
     txn: Option<OpenTxn>,
@@ -130,6 +138,14 @@ struct Producer {
     arena: BytesMut,
     /// Per-row encoding buffers: the Maxwell key, the value, another key.
     scratch: (Vec<u8>, Vec<u8>, Vec<u8>),
+}
+
+/// Whether an update changes a primary-key column.
+fn key_changed(r: &RowChange) -> bool {
+    let (Some(b), Some(a)) = (&r.before, &r.after) else {
+        return false;
+    };
+    r.table.primary_key.iter().any(|&i| b.cell(i) != a.cell(i))
 }
 
 /// Size of each arena buffer records are cut from.
@@ -198,6 +214,55 @@ impl Producer {
         self.topic_index
             .insert(name.to_string(), self.topics.len() - 1);
         Ok(self.topics.len() - 1)
+    }
+
+    /// The topic of `table` under a `{database}`/`{table}` template. Two
+    /// tables whose names render to one topic (`c`.`a.b` and `c.a`.`b`;
+    /// `a b` and `a_b`), or to two that Kafka itself refuses side by side
+    /// (they differ only by `.` against `_`), stop the pipeline at the
+    /// second table's first row instead of mixing them.
+    fn table_topic(&mut self, table: &Arc<TableSchema>) -> Result<usize, PipelineError> {
+        let ptr = Arc::as_ptr(table) as usize;
+        if let Some((_, i)) = self.by_schema.get(&ptr) {
+            return Ok(*i);
+        }
+        let name = render_topic(&self.cfg.topic, &table.database, &table.table);
+        // What the template tells apart: a template without {table} puts a
+        // database's tables in one topic on purpose.
+        let source = if self.cfg.topic.contains("{table}") {
+            (table.database.clone(), Some(table.table.clone()))
+        } else {
+            (table.database.clone(), None)
+        };
+        let shown = |s: &(String, Option<String>)| match &s.1 {
+            Some(t) => format!("`{}`.`{t}`", s.0),
+            None => format!("database `{}`", s.0),
+        };
+        let folded = name.replace('.', "_");
+        match self.topic_owners.get(&folded) {
+            Some((other, other_topic)) if *other != source => {
+                // Everything before this row goes out first, so the
+                // checkpoint ends right before it.
+                let (first, first_topic) = (shown(other), other_topic.clone());
+                self.flush()?;
+                return Err(PipelineError::TopicCollision {
+                    first,
+                    first_topic,
+                    second: shown(&source),
+                    second_topic: name,
+                });
+            }
+            Some(_) => {}
+            None => {
+                self.topic_owners.insert(folded, (source, name.clone()));
+            }
+        }
+        let i = self.topic(&name, self.cfg.topic_partitions)?;
+        if self.by_schema.len() > 10_000 {
+            self.by_schema.clear();
+        }
+        self.by_schema.insert(ptr, (table.clone(), i));
+        Ok(i)
     }
 
     /// `name`'s partition count, creating the topic if it is missing.
@@ -314,13 +379,57 @@ impl Producer {
     /// stops the pipeline, after everything before it was sent, so the
     /// checkpoint ends right before it.
     fn encode(&mut self, r: &RowChange, now: i64) -> Result<(), PipelineError> {
+        if self.cfg.format == Format::Debezium && r.kind == RowKind::Update && key_changed(r) {
+            return self.encode_key_change(r, now);
+        }
+        self.encode_one(r, now, Vec::new())
+    }
+
+    /// An update that changes the primary key, as the Debezium connector
+    /// writes it: a delete under the old key (and its tombstone, when
+    /// enabled) with header `__debezium.newkey`, then a create under the
+    /// new key with `__debezium.oldkey`. A compacted topic or an upsert
+    /// sink keyed by the primary key then keeps no row under the old key.
+    fn encode_key_change(&mut self, r: &RowChange, now: i64) -> Result<(), PipelineError> {
+        let part = |kind, before: Option<RowImage>, after: Option<RowImage>, commit| RowChange {
+            seq: r.seq,
+            kind,
+            table: r.table.clone(),
+            before,
+            after,
+            ts: r.ts,
+            xid: r.xid,
+            xoffset: r.xoffset,
+            commit,
+            event_file: r.event_file.clone(),
+            event_pos: r.event_pos,
+            event_row: r.event_row,
+            thread: r.thread,
+            server_id: r.server_id,
+            checkpoint: r.checkpoint.clone(),
+        };
+        let delete = part(RowKind::Delete, r.before.clone(), None, false);
+        let create = part(RowKind::Insert, None, r.after.clone(), r.commit);
+        let key = |c: &RowChange| {
+            let mut k = Vec::with_capacity(32);
+            debezium::write_key_json(&mut k, c, &self.cfg.style);
+            Bytes::from(k)
+        };
+        let (old_key, new_key) = (key(&delete), key(&create));
+        self.encode_one(&delete, now, vec![("__debezium.newkey", new_key)])?;
+        self.encode_one(&create, now, vec![("__debezium.oldkey", old_key)])
+    }
+
+    fn encode_one(
+        &mut self,
+        r: &RowChange,
+        now: i64,
+        headers: Vec<(&'static str, Bytes)>,
+    ) -> Result<(), PipelineError> {
         let style = &self.cfg.style.clone();
         let topic = match self.fixed_topic {
             Some(i) => i,
-            None if self.templated => {
-                let name = render_topic(&self.cfg.topic, &r.table.database, &r.table.table);
-                self.topic(&name, self.cfg.topic_partitions)?
-            }
+            None if self.templated => self.table_topic(&r.table)?,
             None => {
                 let name = self.cfg.topic.clone();
                 let i = self.topic(&name, self.cfg.topic_partitions)?;
@@ -422,6 +531,7 @@ impl Producer {
                 key: key.clone(),
                 value: Some(value_bytes),
                 timestamp_ms,
+                headers,
             },
             origin(),
         );
@@ -434,6 +544,7 @@ impl Producer {
                     key,
                     value: None,
                     timestamp_ms,
+                    headers: Vec::new(),
                 },
                 origin(),
             );
@@ -525,6 +636,7 @@ impl Producer {
                 key: Some(Bytes::from(key)),
                 value: Some(Bytes::from(value)),
                 timestamp_ms: ts as i64 * 1000,
+                headers: Vec::new(),
             },
             origin,
         );

@@ -121,6 +121,8 @@ pub struct Msg {
     pub value: Value,
     /// The value's text as it came, for checks of exact number tokens.
     pub raw: String,
+    /// Record headers, name to text.
+    pub headers: Value,
 }
 
 /// Reads `topic` from the beginning with kafka-python and keeps the records
@@ -152,6 +154,7 @@ pub fn consume_at(broker: &str, topic: &str, db: &str, want: usize, idle: f64) -
                 key: serde_json::from_str(m["key"].as_str().unwrap_or("null")).unwrap(),
                 value: serde_json::from_str(m["value"].as_str().unwrap_or("null")).unwrap(),
                 raw: m["value"].as_str().unwrap_or("").to_string(),
+                headers: m["headers"].clone(),
             }
         })
         .collect()
