@@ -121,8 +121,12 @@ pub fn check(cfg: &Config) -> CheckReport {
         cfg.pipeline_name, cfg.topic, cfg.commit_topic
     ));
     let mut binlogs = Vec::new();
-    match source::connect(cfg).and_then(|mut c| source::check_server(&mut c, cfg)) {
+    let mut first_server_id = None;
+    let mut checkpoint_state = None;
+    let mut reachable = 0usize;
+    match source::connect_first(cfg).and_then(|(mut c, cfg)| source::check_server(&mut c, &cfg)) {
         Ok(info) => {
+            first_server_id = Some(info.server_id);
             lines.push(format!(
                 "ok   mysql {}:{}: {} (server_id {}), binlog_format={}, binlog_row_image={}, binlog_row_metadata={}, gtid: {}",
                 cfg.mysql_host,
@@ -162,11 +166,19 @@ pub fn check(cfg: &Config) -> CheckReport {
             match checkpoint::read_latest(&mut client, &cfg.commit_topic, &cfg.pipeline_name) {
                 Ok(Some(rec)) => {
                     lines.push(format!(
-                        "ok   checkpoint: {} (written {} ms since epoch)",
+                        "ok   checkpoint: {}{} (written {} ms since epoch)",
                         rec.position(),
+                        rec.gtid_state
+                            .as_ref()
+                            .map(|s| format!(", GTID state {s}"))
+                            .unwrap_or_default(),
                         rec.ts_ms
                     ));
-                    if !binlogs.is_empty() {
+                    let elsewhere = rec.file.is_empty()
+                        || rec
+                            .file_id
+                            .is_some_and(|id| Some(id.server_id) != first_server_id);
+                    if !binlogs.is_empty() && !elsewhere {
                         let valid = source::connect(cfg).and_then(|mut c| {
                             source::ensure_event_start(
                                 &mut c,
@@ -182,7 +194,9 @@ pub fn check(cfg: &Config) -> CheckReport {
                     }
                 }
                 Ok(None) => {
-                    let valid = (!binlogs.is_empty()).then(|| {
+                    let by_gtid =
+                        matches!(cfg.start_position, crate::config::StartPosition::Gtid(_));
+                    let valid = (!binlogs.is_empty() && !by_gtid).then(|| {
                         source::connect(cfg).and_then(|mut c| {
                             let (file, pos) = source::resolve_start(&mut c, cfg, &binlogs)?;
                             source::ensure_event_start(&mut c, cfg, &file, pos, "start.position")
@@ -199,10 +213,135 @@ pub fn check(cfg: &Config) -> CheckReport {
                 }
                 Err(e) => fail(&mut lines, "reading the checkpoint", &e),
             }
+            if let Ok(Some(rec)) =
+                checkpoint::read_latest(&mut client, &cfg.commit_topic, &cfg.pipeline_name)
+            {
+                checkpoint_state = Some(rec);
+            }
         }
         Err(e) => fail(&mut lines, "kafka", &e),
     }
+    if cfg.mysql_hosts.len() > 1 {
+        for (host, port) in &cfg.mysql_hosts {
+            let (good, line) =
+                server_line(&cfg.with_source(host, *port), checkpoint_state.as_ref());
+            lines.push(line);
+            // One server of several away is a warning; none reachable fails.
+            reachable += usize::from(good);
+        }
+        if reachable == 0 {
+            fail(
+                &mut lines,
+                "mysql.host",
+                &"no server of the list is reachable",
+            );
+        }
+    }
     CheckReport { lines, ok }
+}
+
+/// `check`'s line for one server of `mysql.host`: reachable or not, its role
+/// (primary, read-only, replica of whom), its GTID state, and whether the
+/// pipeline could resume on it from `rec`.
+fn server_line(cfg: &Config, rec: Option<&checkpoint::Record>) -> (bool, String) {
+    use mysql::prelude::Queryable;
+    let addr = format!("{}:{}", cfg.mysql_host, cfg.mysql_port);
+    let mut c = match source::connect(cfg) {
+        Ok(c) => c,
+        Err(e) => return (false, format!("warn server {addr}: {e}")),
+    };
+    // MariaDB refuses to parse a query that names MySQL's variable.
+    let mariadb = c
+        .query_first::<String, _>("SELECT VERSION()")
+        .ok()
+        .flatten()
+        .is_some_and(|v| v.to_ascii_lowercase().contains("mariadb"));
+    let row: Option<(u32, String, String)> = c
+        .query_first(if mariadb {
+            "SELECT @@server_id, CAST(@@read_only AS CHAR), @@gtid_binlog_pos"
+        } else {
+            "SELECT @@server_id, CAST(@@read_only AS CHAR), @@gtid_executed"
+        })
+        .ok()
+        .flatten();
+    let Some((server_id, read_only, state)) = row else {
+        return (
+            true,
+            format!("warn server {addr}: reachable, but its variables cannot be read"),
+        );
+    };
+    let role = match c.query_first::<mysql::Row, _>("SHOW SLAVE STATUS") {
+        Ok(Some(r)) => format!(
+            "replica of {}:{}",
+            r.get::<String, _>("Master_Host").unwrap_or_default(),
+            r.get::<u32, _>("Master_Port").unwrap_or_default()
+        ),
+        Ok(None) if read_only == "0" || read_only.eq_ignore_ascii_case("OFF") => "primary".into(),
+        Ok(None) => "read-only, replicating from no one".into(),
+        Err(_) => format!(
+            "{} (its replication is not visible: SHOW SLAVE STATUS needs SLAVE MONITOR)",
+            if read_only == "0" {
+                "writable"
+            } else {
+                "read-only"
+            }
+        ),
+    };
+    let resume = match rec {
+        None => "no checkpoint yet".to_string(),
+        Some(r) if r.file_id.is_some_and(|id| id.server_id == server_id) => {
+            "the pipeline reads it (by file position)".into()
+        }
+        Some(r) => match r.gtid_state.as_deref().map(crate::gtid::GtidState::parse) {
+            Some(Ok(crate::gtid::GtidState::Maria(ours))) => {
+                let theirs: String = c
+                    .query_first("SELECT @@GLOBAL.gtid_binlog_state")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                match crate::gtid::maria_plan(&ours, &crate::gtid::maria_list(&theirs)) {
+                    crate::gtid::MariaPlan::Resume { lost, .. } if lost.is_empty() => {
+                        format!("the pipeline could resume here by GTID after {ours}")
+                    }
+                    crate::gtid::MariaPlan::Resume { lost, .. } => format!(
+                        "the pipeline could resume here by GTID, but it lacks {} that the pipeline already published",
+                        lost.join(", ")
+                    ),
+                    crate::gtid::MariaPlan::Errant(e) => format!(
+                        "the pipeline could NOT resume here: errant transactions {}",
+                        e.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(",")
+                    ),
+                    crate::gtid::MariaPlan::Unrelated(g) => format!(
+                        "the pipeline could NOT resume here: no transaction of server_id {} in domain {}",
+                        g.server, g.domain
+                    ),
+                }
+            }
+            Some(Ok(crate::gtid::GtidState::Mysql(ours))) => {
+                let purged: String = c
+                    .query_first("SELECT @@GLOBAL.gtid_purged")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                let missing = crate::gtid::MysqlSet::parse(&purged)
+                    .unwrap_or_default()
+                    .minus(&ours);
+                if missing.is_empty() {
+                    "the pipeline could resume here by GTID".into()
+                } else {
+                    format!("the pipeline could NOT resume here: it purged {missing}")
+                }
+            }
+            _ => "the pipeline could NOT resume here: the checkpoint has no GTID state".into(),
+        },
+    };
+    (
+        true,
+        format!(
+            "ok   server {addr}: server_id {server_id}, {role}, GTID {}; {resume}",
+            if state.is_empty() { "(none)" } else { &state }
+        ),
+    )
 }
 
 /// `binlog2kafka reset`: removes the pipeline's checkpoint (a tombstone for
@@ -245,6 +384,7 @@ fn start_text(p: &crate::config::StartPosition) -> String {
         crate::config::StartPosition::Earliest => "earliest".to_string(),
         crate::config::StartPosition::Latest => "latest".to_string(),
         crate::config::StartPosition::At { file, pos } => format!("{file}:{pos}"),
+        crate::config::StartPosition::Gtid(s) => format!("gtid:{s}"),
     }
 }
 
@@ -366,6 +506,8 @@ pub fn replay_to_kafka(
         pos: 4,
         rows: 0,
         gtid: None,
+        state: None,
+        file_id: None,
     };
     let producer = producer::spawn(cfg.clone(), shared.clone(), rx, client, start);
     let replayed = crate::replay::replay_files_to(
@@ -451,7 +593,7 @@ fn run_pipeline(
 ) -> Result<RunSummary, AppError> {
     // MySQL first: a wrong setting is the likeliest mistake, and it costs
     // nothing on the Kafka side to find it.
-    let mut conn = source::connect(&cfg)?;
+    let (mut conn, cfg) = source::connect_first(&cfg)?;
     let info: ServerInfo = source::check_server(&mut conn, &cfg)?;
     log::info!(
         "connected to {} at {}:{} (server_id {}); binlog_row_metadata={}",
@@ -489,10 +631,15 @@ fn run_pipeline(
     if !taking_over && !source::ensure_unique_server_id(&mut conn, &cfg)? {
         log::info!("cannot list the server's replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN on MariaDB): a second replica with mysql.server_id {} would only be noticed when the server drops one", cfg.server_id);
     }
-    let expect_file = latest.as_ref().and_then(|r| r.file_id);
     let start = match latest {
         Some(rec) => {
-            source::ensure_event_start(&mut conn, &cfg, &rec.file, rec.pos, "the checkpoint")?;
+            // A checkpoint read from another server of the cluster is found
+            // here by its GTID state (the reader); its offset means nothing.
+            let elsewhere =
+                rec.file.is_empty() || rec.file_id.is_some_and(|id| id.server_id != info.server_id);
+            if !elsewhere {
+                source::ensure_event_start(&mut conn, &cfg, &rec.file, rec.pos, "the checkpoint")?;
+            }
             let p = rec.position();
             log::info!(
                 "resuming pipeline '{}' from checkpoint {p}",
@@ -502,12 +649,20 @@ fn run_pipeline(
         }
         None => {
             let (file, pos) = source::resolve_start(&mut conn, &cfg, &info.binlogs)?;
-            source::ensure_event_start(&mut conn, &cfg, &file, pos, "start.position")?;
+            let state = match &cfg.start_position {
+                crate::config::StartPosition::Gtid(s) => Some(Arc::new(s.clone())),
+                _ => {
+                    source::ensure_event_start(&mut conn, &cfg, &file, pos, "start.position")?;
+                    None
+                }
+            };
             let p = Position {
                 file: file.into(),
                 pos,
                 rows: 0,
                 gtid: None,
+                state,
+                file_id: None,
             };
             log::info!(
                 "no checkpoint for pipeline '{}'; starting at {p} (start.position), recorded as its first checkpoint",
@@ -557,7 +712,7 @@ fn run_pipeline(
         producer_client,
         start.clone(),
     );
-    let reader = reader::spawn(cfg.clone(), shared.clone(), pending_tx, start, expect_file);
+    let reader = reader::spawn(cfg.clone(), shared.clone(), pending_tx, start);
     let guard = source::guard::spawn(cfg.clone(), shared.clone());
     log::info!(
         "pipeline '{}' running: {}:{} -> {} ({}; format {:?}), checkpoints to {}",

@@ -37,6 +37,10 @@ pub struct Record {
     /// restart notices RESET MASTER or another server's file of that name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_id: Option<crate::event::FileId>,
+    /// The GTID state at `pos` (before the transaction there): where any
+    /// server of the cluster resumes ([`crate::gtid`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid_state: Option<String>,
 }
 
 /// A name for this daemon instance, unique across hosts and restarts.
@@ -68,7 +72,8 @@ impl Record {
             ts_ms: now_ms(),
             owner: owner.to_string(),
             released: false,
-            file_id: None,
+            file_id: p.file_id,
+            gtid_state: p.state.as_ref().map(|s| s.to_string()),
         }
     }
 
@@ -78,6 +83,12 @@ impl Record {
             pos: self.pos,
             rows: self.rows,
             gtid: self.gtid.as_deref().map(Into::into),
+            state: self
+                .gtid_state
+                .as_deref()
+                .and_then(|s| crate::gtid::GtidState::parse(s).ok())
+                .map(std::sync::Arc::new),
+            file_id: self.file_id,
         }
     }
 }
@@ -190,6 +201,8 @@ mod tests {
             pos: 4711,
             rows: 3,
             gtid: Some("0-1-9".into()),
+            state: None,
+            file_id: None,
         };
         let rec = Record::new("orders", &p, "host/1/2");
         let text = serde_json::to_string(&rec).unwrap();

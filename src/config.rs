@@ -26,7 +26,8 @@ pub struct Key {
 }
 
 pub const KEYS: &[Key] = &[
-    Key { name: "mysql.host", default: "127.0.0.1", help: "MySQL/MariaDB server to replicate from" },
+    Key { name: "mysql.host", default: "127.0.0.1", help: "MySQL/MariaDB server to replicate from, or a comma-separated list of the cluster's servers (db1:3306,db2:3306; an entry without a port uses mysql.port): the first reachable one is read, and the next takes over by GTID when it fails" },
+    Key { name: "mysql.failover_after_ms", default: "30000", help: "with several mysql.host servers: how long the one being read may stay unreachable before the daemon resumes on the next one by GTID (a restart of the server usually takes less)" },
     Key { name: "mysql.port", default: "3306", help: "its TCP port" },
     Key { name: "mysql.user", default: "binlog2kafka", help: "user with REPLICATION SLAVE, REPLICATION CLIENT and SELECT" },
     Key { name: "mysql.password", default: "", help: "its password" },
@@ -64,7 +65,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "filter.exclude", default: "", help: "tables not to publish even if included (same patterns); their events still move the checkpoint" },
     Key { name: "http.listen", default: "127.0.0.1:9000", help: "address of the status page (/), Prometheus metrics (/metrics) and health check (/healthz); off = none; port 0 = any free port (logged)" },
     Key { name: "log.format", default: "text", help: "log lines on stderr: text, or json (one object per line, for log shippers); the level is RUST_LOG (default info)" },
-    Key { name: "start.position", default: "latest", help: "where to start when no checkpoint exists: earliest, latest or FILE:POS" },
+    Key { name: "start.position", default: "latest", help: "where to start when no checkpoint exists: earliest, latest, FILE:POS, or gtid: and a GTID state (MariaDB gtid:0-1-1000,1-2-50; MySQL gtid:UUID:1-5), resumed on whichever server of mysql.host has it" },
 ];
 
 /// Errors of the configuration boundary; each names the key or file.
@@ -129,7 +130,12 @@ impl std::error::Error for ConfigError {}
 pub enum StartPosition {
     Earliest,
     Latest,
-    At { file: String, pos: u64 },
+    At {
+        file: String,
+        pos: u64,
+    },
+    /// Resume after a GTID state, on whichever server has it.
+    Gtid(crate::gtid::GtidState),
 }
 
 /// What picks a row's partition (`kafka.partition_by`).
@@ -166,8 +172,13 @@ impl KeyFormat {
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The server connections go to now: the first of `mysql_hosts` until
+    /// a failover moves the reader on (see [`Config::with_source`]).
     pub mysql_host: String,
     pub mysql_port: u16,
+    /// Every server of `mysql.host`, in order.
+    pub mysql_hosts: Vec<(String, u16)>,
+    pub failover_after: Duration,
     pub mysql_user: String,
     pub mysql_password: String,
     pub server_id: u32,
@@ -361,8 +372,13 @@ impl Config {
                 "kafka.transaction_topic",
                 &get("kafka.transaction_topic"),
             )?,
-            mysql_host: nonempty("mysql.host")?,
-            mysql_port: num("mysql.port", 1, 65535)? as u16,
+            mysql_hosts: hosts(
+                &nonempty("mysql.host")?,
+                num("mysql.port", 1, 65535)? as u16,
+            )?,
+            mysql_host: String::new(),
+            mysql_port: 0,
+            failover_after: ms_at_least("mysql.failover_after_ms", 100)?,
             mysql_user: nonempty("mysql.user")?,
             mysql_password: v["mysql.password"].clone(),
             server_id: num("mysql.server_id", 1, u32::MAX as i64)? as u32,
@@ -446,8 +462,17 @@ impl Config {
         .refuse_harmful(&get("filter.exclude"))
     }
 
+    /// This configuration with connections going to `host:port`.
+    pub fn with_source(&self, host: &str, port: u16) -> Config {
+        let mut c = self.clone();
+        c.mysql_host = host.to_string();
+        c.mysql_port = port;
+        c
+    }
+
     /// Settings each of which parses but would quietly do harm.
-    fn refuse_harmful(self, exclude: &str) -> Result<Config, ConfigError> {
+    fn refuse_harmful(mut self, exclude: &str) -> Result<Config, ConfigError> {
+        (self.mysql_host, self.mysql_port) = self.mysql_hosts[0].clone();
         let bad = |key: &str, value: &str, expected: &str| ConfigError::BadValue {
             key: key.into(),
             value: value.into(),
@@ -595,7 +620,54 @@ pub fn render_topic(template: &str, database: &str, table: &str) -> String {
     out
 }
 
+/// `mysql.host`: `host`, `host:port`, `[v6]:port`, comma-separated.
+fn hosts(s: &str, default_port: u16) -> Result<Vec<(String, u16)>, ConfigError> {
+    let bad = |v: &str| ConfigError::BadValue {
+        key: "mysql.host".into(),
+        value: v.into(),
+        expected: "a host, host:port, or a comma-separated list of them".into(),
+    };
+    let mut out = Vec::new();
+    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
+            let (h, p) = rest.split_once(']').ok_or_else(|| bad(entry))?;
+            let port = match p.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| bad(entry))?,
+                None if p.is_empty() => default_port,
+                None => return Err(bad(entry)),
+            };
+            (h.to_string(), port)
+        } else {
+            match entry.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') => {
+                    (h.to_string(), p.parse().map_err(|_| bad(entry))?)
+                }
+                _ => (entry.to_string(), default_port),
+            }
+        };
+        if host.is_empty() || port == 0 {
+            return Err(bad(entry));
+        }
+        out.push((host, port));
+    }
+    if out.is_empty() {
+        return Err(bad(s));
+    }
+    Ok(out)
+}
+
 fn parse_start(s: &str) -> Result<StartPosition, ConfigError> {
+    if let Some(g) = s.strip_prefix("gtid:") {
+        return crate::gtid::GtidState::parse(g)
+            .ok()
+            .filter(|st| !st.to_string().is_empty())
+            .map(StartPosition::Gtid)
+            .ok_or_else(|| ConfigError::BadValue {
+                key: "start.position".into(),
+                value: s.into(),
+                expected: "gtid: and a MariaDB GTID position (gtid:0-1-1000,1-2-50) or a MySQL GTID set (gtid:3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5)".into(),
+            });
+    }
     match s {
         "earliest" => return Ok(StartPosition::Earliest),
         "latest" => return Ok(StartPosition::Latest),
@@ -614,7 +686,7 @@ fn parse_start(s: &str) -> Result<StartPosition, ConfigError> {
     Err(ConfigError::BadValue {
         key: "start.position".into(),
         value: s.into(),
-        expected: "earliest, latest or FILE:POS (e.g. binlog.000003:4)".into(),
+        expected: "earliest, latest, FILE:POS (e.g. binlog.000003:4) or gtid:STATE".into(),
     })
 }
 
@@ -813,7 +885,7 @@ mod tests {
         let e = load_text("start.position = yesterday\n", &[])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("earliest, latest or FILE:POS"), "{e}");
+        assert!(e.contains("earliest, latest, FILE:POS"), "{e}");
         let e = load_text("kafka.compression = zstd\n", &[])
             .unwrap_err()
             .to_string();

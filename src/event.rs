@@ -20,6 +20,14 @@ pub struct Position {
     pub rows: u64,
     /// The GTID of the transaction at `pos`, when the server has GTIDs.
     pub gtid: Option<Arc<str>>,
+    /// The GTID state at `pos` (before the transaction there): how another
+    /// server of the cluster finds this place ([`crate::gtid`]). `None`
+    /// where the server has no GTIDs or it is not known yet.
+    pub state: Option<Arc<crate::gtid::GtidState>>,
+    /// Which binlog `file` is on its server (its first event's server id
+    /// and time), when known: a restart compares it with the server's file
+    /// of that name.
+    pub file_id: Option<FileId>,
 }
 
 impl fmt::Display for Position {

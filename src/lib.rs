@@ -14,6 +14,7 @@ pub mod config;
 pub mod event;
 pub mod filter;
 pub mod format;
+pub mod gtid;
 pub mod kafka;
 pub mod pipeline;
 pub mod replay;

@@ -164,6 +164,8 @@ pub fn replay_stream(
         pos: 4,
         rows: 0,
         gtid: None,
+        state: None,
+        file_id: None,
     };
     let mut reader = Reader::new(cfg.clone(), shared.clone(), tx, start);
     reader.set_catalog(catalog);

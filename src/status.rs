@@ -59,6 +59,8 @@ pub struct Snapshot {
     pub rows_sent: u64,
     pub bytes_sent: u64,
     pub checkpoints_written: u64,
+    /// Times the reader moved to another server of `mysql.host`.
+    pub failovers: u64,
     pub measured: Measured,
     pub lag_s: Option<u64>,
     pub tables: BTreeMap<String, u64>,
@@ -109,7 +111,15 @@ pub fn snapshot(cfg: &Config, shared: &Shared, measured: &Measured) -> Snapshot 
     Snapshot {
         pipeline: cfg.pipeline_name.clone(),
         version: env!("CARGO_PKG_VERSION"),
-        mysql: format!("{}:{}", cfg.mysql_host, cfg.mysql_port),
+        mysql: {
+            // The server being read (after a failover, not the first one).
+            let now = shared.source.lock().clone();
+            if now.is_empty() {
+                format!("{}:{}", cfg.mysql_host, cfg.mysql_port)
+            } else {
+                now
+            }
+        },
         brokers: cfg.brokers.join(","),
         topic: cfg.topic.clone(),
         uptime_s: shared.started.elapsed().as_secs(),
@@ -124,6 +134,7 @@ pub fn snapshot(cfg: &Config, shared: &Shared, measured: &Measured) -> Snapshot 
         rows_sent: stats.rows_acked.load(Ordering::Relaxed),
         bytes_sent: stats.bytes_acked.load(Ordering::Relaxed),
         checkpoints_written: stats.checkpoints_written.load(Ordering::Relaxed),
+        failovers: stats.failovers.load(Ordering::Relaxed),
         measured: measured.clone(),
         lag_s,
         tables: p.tables.clone(),
@@ -197,7 +208,7 @@ pub fn start(cfg: &Config, shared: Arc<Shared>) -> Result<Option<StatusHandle>, 
 /// pipeline stops.
 fn monitor(cfg: &Config, shared: &Shared, measured: &Mutex<Measured>, done: &AtomicBool) {
     let mut samples: VecDeque<(Instant, u64, u64)> = VecDeque::new();
-    let mut conn: Option<mysql::Conn> = None;
+    let mut conn = crate::source::SourceConn::default();
     let mut last_head = Instant::now() - Duration::from_secs(60);
     while !done.load(Ordering::SeqCst) {
         let now = Instant::now();
@@ -249,18 +260,15 @@ fn monitor(cfg: &Config, shared: &Shared, measured: &Mutex<Measured>, done: &Ato
 fn server_lag(
     cfg: &Config,
     shared: &Shared,
-    conn: &mut Option<mysql::Conn>,
+    conn: &mut crate::source::SourceConn,
 ) -> (Option<u64>, Option<String>) {
-    if conn.is_none() {
-        *conn = crate::source::connect(cfg).ok();
-    }
-    let Some(c) = conn.as_mut() else {
+    let Some(c) = conn.get(cfg, shared) else {
         return (None, None);
     };
     let logs = match crate::source::binary_logs(c, cfg) {
         Ok(l) => l,
         Err(_) => {
-            *conn = None;
+            conn.drop_conn();
             return (None, None);
         }
     };
@@ -488,6 +496,9 @@ pub fn render_html(s: &Snapshot) -> String {
         },
     );
     row("source", "mysql", &s.mysql);
+    if s.failovers > 0 {
+        row("source", "failovers", &s.failovers.to_string());
+    }
     row("brokers", "brokers", &s.brokers);
     row("topic", "topic", &s.topic);
     row("uptime", "uptime", &human_duration(s.uptime_s));
@@ -594,6 +605,18 @@ pub fn render_metrics(s: &Snapshot) -> String {
         &one(s.checkpoints_written as f64),
     );
     metric(
+        "failovers_total",
+        "counter",
+        "Times the reader moved to another server of mysql.host.",
+        &one(s.failovers as f64),
+    );
+    metric(
+        "source_info",
+        "gauge",
+        "Constant 1, labelled with the server being read.",
+        &[(format!("{{server=\"{}\"}}", label(&s.mysql)), 1.0)],
+    );
+    metric(
         "waiting_queue_depth",
         "gauge",
         "Changes read but not yet released.",
@@ -693,6 +716,7 @@ mod tests {
             rows_sent: 990,
             bytes_sent: 250_000,
             checkpoints_written: 40,
+            failovers: 1,
             measured: Measured {
                 rows_per_s: 16.5,
                 bytes_per_s: 4200.0,

@@ -176,6 +176,8 @@ fn checkpoint_on_a_purged_binlog_stops_and_stays() {
         pos: 4,
         rows: 0,
         gtid: None,
+        state: None,
+        file_id: None,
     };
     let rec = binlog2kafka::checkpoint::Record::new(&pipeline, &gone, "");
     binlog2kafka::checkpoint::write(&mut k, &commit_topic, &rec).unwrap();

@@ -147,6 +147,8 @@ fn change(kind: RowKind) -> RowChange {
             pos: 2103,
             rows: 1,
             gtid: Some("0-1-118".into()),
+            state: None,
+            file_id: None,
         },
     }
 }
@@ -168,6 +170,8 @@ fn ddl() -> DdlChange {
             pos: 2790,
             rows: 0,
             gtid: None,
+            state: None,
+            file_id: None,
         },
     }
 }

@@ -378,6 +378,8 @@ mod tests {
                 pos: 1000,
                 rows: 1,
                 gtid: Some("0-1-7".into()),
+                state: None,
+                file_id: None,
             },
         }
     }

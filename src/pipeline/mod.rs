@@ -85,6 +85,8 @@ pub struct Stats {
     pub rows_acked: AtomicU64,
     pub bytes_acked: AtomicU64,
     pub checkpoints_written: AtomicU64,
+    /// Times the reader moved to another server of `mysql.host`.
+    pub failovers: AtomicU64,
 }
 
 /// The waiting queue and commit log behind one lock, plus the pipeline-wide
@@ -100,9 +102,11 @@ pub struct Shared {
     /// Server timestamp (seconds) of the newest event read.
     pub read_ts: AtomicU64,
     in_flight_bytes: AtomicU64,
-    /// The identity of each binlog file read in this run (its first event's
-    /// server id and timestamp), for checkpoints to carry.
-    pub file_ids: Mutex<HashMap<String, crate::event::FileId>>,
+    /// The server being read, as shown to operators.
+    pub source: Mutex<String>,
+    /// Where connections to the source go after a failover (`None`: the
+    /// configured first reachable server).
+    pub source_cfg: Mutex<Option<(String, u16)>>,
     /// A failure found by a thread that owns no pipeline stage (the guard):
     /// the pipeline stops, and this is its cause.
     fatal: Mutex<Option<crate::source::SourceError>>,
@@ -131,7 +135,8 @@ impl Shared {
             read_pos: AtomicU64::new(0),
             read_ts: AtomicU64::new(0),
             in_flight_bytes: AtomicU64::new(0),
-            file_ids: Mutex::new(HashMap::new()),
+            source: Mutex::new(String::new()),
+            source_cfg: Mutex::new(None),
             fatal: Mutex::new(None),
             lease_until_ms: AtomicU64::new(u64::MAX),
         }
@@ -301,6 +306,8 @@ mod tests {
             pos: n,
             rows: 0,
             gtid: None,
+            state: None,
+            file_id: None,
         }
     }
 

@@ -157,7 +157,6 @@ impl Watcher {
         }
         let mut rec = Record::new(&self.cfg.pipeline_name, &p, &self.owner);
         rec.released = last;
-        rec.file_id = self.shared.file_ids.lock().get(&*p.file).copied();
         let deadline = Instant::now() + self.cfg.shutdown_timeout;
         loop {
             match checkpoint::write(&mut self.client, &self.cfg.commit_topic, &rec) {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::pipeline::Shared;
 
-use super::{binary_logs, connect, SourceError};
+use super::{binary_logs, SourceError};
 
 const EVERY: Duration = Duration::from_secs(3);
 
@@ -29,7 +29,7 @@ pub fn spawn(cfg: Config, shared: Arc<Shared>) -> JoinHandle<()> {
 }
 
 fn run(cfg: &Config, shared: &Shared) {
-    let mut conn = None;
+    let mut conn = super::SourceConn::default();
     let mut suspect: Option<(String, u64)> = None;
     while !shared.stopping() {
         for _ in 0..(EVERY.as_millis() / 100) {
@@ -43,12 +43,11 @@ fn run(cfg: &Config, shared: &Shared) {
             suspect = None;
             continue;
         }
-        if conn.is_none() {
-            conn = connect(cfg).ok();
-        }
-        let Some(c) = conn.as_mut() else { continue };
+        let Some(c) = conn.get(cfg, shared) else {
+            continue;
+        };
         let Ok(logs) = binary_logs(c, cfg) else {
-            conn = None;
+            conn.drop_conn();
             continue;
         };
         let file = shared.progress.lock().read_file.clone();

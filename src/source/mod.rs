@@ -62,6 +62,9 @@ pub enum SourceError {
     /// The binlog at the resume position is not the one the checkpoint was
     /// taken in (RESET MASTER, or another server with the same file names).
     BinlogReplaced { detail: String },
+    /// A position that cannot be found, or must not be resumed, on this
+    /// server by GTID.
+    Gtid { detail: String },
     /// Another replica with our server_id is connected.
     SameServerId { server_id: u32, detail: String },
 }
@@ -107,7 +110,9 @@ impl fmt::Display for SourceError {
                 f,
                 "the rows event for {table} at {position} has a partial {image} image (missing {missing}): it was written with binlog_row_image=MINIMAL or NOBLOB, and the messages need whole rows; stopped before it, the checkpoint stays there. Set binlog_row_image=FULL (SET GLOBAL and my.cnf); rows already written this way cannot be published whole"
             ),
-            SourceError::BinlogReplaced { detail } | SourceError::BadPosition { detail } => {
+            SourceError::BinlogReplaced { detail }
+            | SourceError::BadPosition { detail }
+            | SourceError::Gtid { detail } => {
                 write!(f, "{detail}")
             }
             SourceError::SameServerId { server_id, detail } => write!(
@@ -206,6 +211,62 @@ pub fn connect(cfg: &Config) -> Result<Conn, SourceError> {
         .write_timeout(Some(cfg.mysql_timeout))
         .prefer_socket(false);
     Conn::new(opts).map_err(|e| classify(cfg, "connect", e))
+}
+
+/// Connects to the first reachable server of `mysql.host`; returns the
+/// connection and the configuration pointed at that server. Only
+/// unreachable servers are passed over: a refused login is an error.
+pub fn connect_first(cfg: &Config) -> Result<(Conn, Config), SourceError> {
+    let mut last = None;
+    for (host, port) in &cfg.mysql_hosts {
+        let c = cfg.with_source(host, *port);
+        match connect(&c) {
+            Ok(conn) => {
+                if last.is_some() {
+                    log::warn!(
+                        "using {host}:{port}: the servers before it in mysql.host are unreachable"
+                    );
+                }
+                return Ok((conn, c));
+            }
+            Err(e) if e.is_retriable() && cfg.mysql_hosts.len() > 1 => {
+                log::info!("{e}");
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("mysql.host lists at least one server"))
+}
+
+/// A side connection (status monitor, guard) to the server the reader
+/// reads now: it follows a failover.
+#[derive(Default)]
+pub struct SourceConn {
+    conn: Option<Conn>,
+    to: (String, u16),
+}
+
+impl SourceConn {
+    /// The connection, made (again) when there is none or the reader moved
+    /// to another server; `None` while it cannot be made.
+    pub fn get(&mut self, cfg: &Config, shared: &crate::pipeline::Shared) -> Option<&mut Conn> {
+        let to = shared
+            .source_cfg
+            .lock()
+            .clone()
+            .unwrap_or_else(|| (cfg.mysql_host.clone(), cfg.mysql_port));
+        if self.conn.is_none() || self.to != to {
+            self.conn = connect(&cfg.with_source(&to.0, to.1)).ok();
+            self.to = to;
+        }
+        self.conn.as_mut()
+    }
+
+    /// Forgets a connection that failed.
+    pub fn drop_conn(&mut self) {
+        self.conn = None;
+    }
 }
 
 /// What `check` found on the server.
@@ -426,6 +487,8 @@ pub fn resolve_start(
             ensure_kept(file, binlogs, "start.position")?;
             Ok((file.clone(), *pos))
         }
+        // No file: the reader asks the server for the place by GTID.
+        StartPosition::Gtid(_) => Ok((String::new(), 4)),
     }
 }
 

@@ -28,6 +28,7 @@ use super::schema::SchemaCache;
 use super::xa::{self, XaState, XaStatement};
 use super::{backoff, check_server, classify, connect, ensure_kept, statement, SourceError};
 use crate::event::FileId;
+use crate::gtid::{maria_list, maria_plan, GtidState, MariaGtid, MariaPlan, MysqlSet};
 
 const MARIADB_ANNOTATE_ROWS: u8 = 160;
 const MARIADB_BINLOG_CHECKPOINT: u8 = 161;
@@ -55,6 +56,8 @@ const DECODED: &[u8] = &[
     xa::XA_PREPARE_EVENT,
 ];
 
+const PREVIOUS_GTIDS: u8 = EventType::PREVIOUS_GTIDS_EVENT as u8;
+
 /// LOAD DATA logged as a statement: BEGIN_LOAD_QUERY carries the file's
 /// first block, EXECUTE_LOAD_QUERY the statement.
 const EXECUTE_LOAD_QUERY: u8 = 18;
@@ -72,12 +75,11 @@ pub fn spawn(
     shared: Arc<Shared>,
     pending: Sender<Vec<Change>>,
     start: Position,
-    expect: Option<FileId>,
 ) -> ReaderHandle {
     let join = thread::Builder::new()
         .name("b2k-reader".into())
         .spawn(move || {
-            let expect = expect.map(|id| (start.file.clone(), id));
+            let expect = start.file_id.map(|id| (start.file.clone(), id));
             let mut r = Reader::new(cfg, shared.clone(), pending, start);
             r.wait_for_room = true;
             r.live = true;
@@ -113,6 +115,17 @@ struct Txn {
     /// it, and whether this reading publishes it (a rewind) or only notes
     /// the prepare.
     xa: Option<XaTxn>,
+    /// The GTID state before this transaction, and its GTID to add to the
+    /// state at its commit.
+    state: Option<Arc<GtidState>>,
+    adds: Option<Gtid>,
+}
+
+/// A transaction's GTID, as it is added to the state.
+#[derive(Debug, Clone)]
+enum Gtid {
+    Maria(MariaGtid),
+    Mysql { uuid: String, tag: String, gno: u64 },
 }
 
 #[derive(Debug, Default)]
@@ -163,6 +176,18 @@ pub struct Reader {
     rewind_to: Option<Position>,
     /// Tables already warned about for partial row images (replay).
     partial_images: HashSet<String>,
+    /// The GTID state after the last transaction read (see [`crate::gtid`]).
+    state: Option<Arc<GtidState>>,
+    /// The server whose file coordinates `file` and `next_pos` are: the
+    /// server id of the current file's first event.
+    file_server: Option<u32>,
+    /// After resuming inside a transaction by GTID: the GTID it must have.
+    expect_gtid: Option<Arc<str>>,
+    /// The identity of the file being read, once its first event is seen.
+    file_id: Option<FileId>,
+    /// The identities of the files read from this server in this run: a
+    /// reconnect that finds another file of the same name stops.
+    seen_ids: std::collections::HashMap<String, FileId>,
     /// Which binlog the start position was taken in (from the checkpoint):
     /// the file's first event must match, or the binlog was replaced.
     expect_file: Option<(Arc<str>, FileId)>,
@@ -207,6 +232,11 @@ impl Reader {
             xa: XaState::default(),
             rewind_to: None,
             partial_images: HashSet::new(),
+            state: start.state.clone(),
+            file_server: None,
+            expect_gtid: None,
+            file_id: start.file_id,
+            seen_ids: Default::default(),
             expect_file: None,
             live: false,
         }
@@ -332,12 +362,16 @@ impl Reader {
                 pos: t.start,
                 rows: t.rows - t.held.len() as u64,
                 gtid: t.gtid.clone(),
+                state: t.state.clone(),
+                file_id: self.file_id,
             },
             None => Position {
                 file: self.file.clone(),
                 pos: self.next_pos,
                 rows: 0,
                 gtid: None,
+                state: self.state.clone(),
+                file_id: self.file_id,
             },
         }
     }
@@ -345,12 +379,26 @@ impl Reader {
     fn run(&mut self) -> Result<(), SourceError> {
         let mut attempt = 0;
         let mut outage_logged = false;
+        let mut down_since: Option<std::time::Instant> = None;
         loop {
             let resume = self.resume_position();
             match self.stream_from(&resume, &mut attempt, &mut outage_logged) {
                 Ok(Flow::Stopped) => return Ok(()),
                 Ok(Flow::Rewind) => continue,
                 Err(e) if e.is_retriable() && !self.shared.stopping() => {
+                    let since = *down_since.get_or_insert_with(std::time::Instant::now);
+                    if self.cfg.mysql_hosts.len() > 1 && since.elapsed() >= self.cfg.failover_after
+                    {
+                        self.fail_over(&e, since.elapsed());
+                        down_since = None;
+                        attempt = 0;
+                        let resume = self.resume_position();
+                        self.txn = None;
+                        self.skip_next = resume.rows;
+                        self.next_pos = resume.pos;
+                        self.file = resume.file;
+                        continue;
+                    }
                     let wait = backoff(attempt);
                     if !outage_logged {
                         self.shared.set_down(false, Some(e.to_string()));
@@ -394,13 +442,29 @@ impl Reader {
         attempt: &mut u32,
         outage_logged: &mut bool,
     ) -> Result<Flow, SourceError> {
-        let cfg = &self.cfg;
-        let mut conn = connect(cfg)?;
+        let mut conn = connect(&self.cfg)?;
         // Every connect checks what the first one checked: a server restarted
         // with binlog_format=MIXED in its config must stop the pipeline, not
         // have its statements skipped.
-        let info = check_server(&mut conn, cfg)?;
-        ensure_kept(&resume.file, &info.binlogs, "the resume position")?;
+        let info = check_server(&mut conn, &self.cfg)?;
+        let by_gtid = self.resume_by_gtid(&mut conn, &info, resume)?;
+        if by_gtid.is_none() {
+            ensure_kept(&resume.file, &info.binlogs, "the resume position")?;
+            if self.state.is_none() && info.mariadb {
+                // Where this offset is in the cluster's history.
+                let q = format!(
+                    "SELECT BINLOG_GTID_POS('{}', {})",
+                    resume.file.replace('\'', "''"),
+                    resume.pos
+                );
+                if let Ok(Some(Some(p))) = conn.query_first::<Option<String>, _>(&q) {
+                    if let Ok(p) = crate::gtid::MariaPos::parse(&p) {
+                        self.state = Some(Arc::new(GtidState::Maria(p)));
+                    }
+                }
+            }
+        }
+        let cfg = &self.cfg.clone();
         // Tell the server we understand checksums and MariaDB GTID events,
         // and ask for heartbeats so an idle stream still wakes us up.
         let checksum: Option<String> = conn
@@ -416,23 +480,75 @@ impl Reader {
         for q in setup {
             conn.query_drop(&q).map_err(|e| classify(cfg, &q, e))?;
         }
-        let request = BinlogRequest::new(cfg.server_id)
-            .with_filename(resume.file.as_bytes().to_vec())
-            .with_pos(resume.pos);
+        let request = match &by_gtid {
+            None => BinlogRequest::new(cfg.server_id)
+                .with_filename(resume.file.as_bytes().to_vec())
+                .with_pos(resume.pos),
+            Some(GtidState::Maria(p)) => {
+                // The file and offset are ignored: the server finds the
+                // place after this state in its own binlog.
+                for q in [
+                    format!("SET @slave_connect_state = '{p}'"),
+                    "SET @slave_gtid_strict_mode = 1".to_string(),
+                    "SET @slave_gtid_ignore_duplicates = 0".to_string(),
+                ] {
+                    conn.query_drop(&q).map_err(|e| classify(cfg, &q, e))?;
+                }
+                BinlogRequest::new(cfg.server_id)
+                    .with_filename(Vec::new())
+                    .with_pos(4u64)
+            }
+            Some(GtidState::Mysql(set)) => BinlogRequest::new(cfg.server_id)
+                .with_use_gtid(true)
+                .with_flags(mysql_common::packets::BinlogDumpFlags::BINLOG_THROUGH_GTID)
+                .with_filename(Vec::new())
+                .with_pos(4u64)
+                .with_sids(mysql_sids(set)),
+        };
+        let gtid_refusal = |e: mysql::Error, state: &GtidState| -> SourceError {
+            match e {
+                mysql::Error::MySqlError(me) if me.code == 1236 => SourceError::Gtid {
+                    detail: format!(
+                        "the server at {}:{} cannot resume after GTID state {state}: {} It lacks transactions the pipeline needs (purged there, or its history diverged from the server the pipeline read). Resume on a server that has them (mysql.host), or re-snapshot the data, `binlog2kafka reset` the pipeline and set start.position",
+                        cfg.mysql_host, cfg.mysql_port, me.message
+                    ),
+                },
+                other => classify(cfg, "reading the binlog stream", other),
+            }
+        };
         let mut stream = conn
             .get_binlog_stream(request)
-            .map_err(|e| classify(cfg, "requesting the binlog stream", e))?;
+            .map_err(|e| match &by_gtid {
+                Some(st) => gtid_refusal(e, st),
+                None => classify(cfg, "requesting the binlog stream", e),
+            })?;
         self.shared.set_down(false, None);
         self.shared.progress.lock().read_file = resume.file.to_string();
-        if *outage_logged {
-            log::info!("MySQL stream re-established at {resume}");
-            *outage_logged = false;
-        } else {
-            log::info!("streaming binlog from {resume}");
+        *self.shared.source.lock() = format!(
+            "{}:{} (server_id {})",
+            cfg.mysql_host, cfg.mysql_port, info.server_id
+        );
+        match &by_gtid {
+            Some(st) => log::info!(
+                "streaming binlog from {}:{} by GTID, after {st}{}",
+                cfg.mysql_host,
+                cfg.mysql_port,
+                if resume.rows > 0 {
+                    format!(" (+{} rows of the next transaction)", resume.rows)
+                } else {
+                    String::new()
+                }
+            ),
+            None if *outage_logged => log::info!("MySQL stream re-established at {resume}"),
+            None => log::info!("streaming binlog from {resume}"),
         }
+        *outage_logged = false;
         *attempt = 0;
         for ev in stream.by_ref() {
-            let ev = ev.map_err(|e| classify(&self.cfg, "reading the binlog stream", e))?;
+            let ev = ev.map_err(|e| match &by_gtid {
+                Some(st) => gtid_refusal(e, st),
+                None => classify(cfg, "reading the binlog stream", e),
+            })?;
             self.on_event(&ev)?;
             if self.stopped || self.shared.stopping() {
                 self.stopped = true;
@@ -506,15 +622,47 @@ impl Reader {
                 let domain = u32::from_le_bytes(d[8..12].try_into().unwrap());
                 let flags = d[12];
                 let gtid: Arc<str> = format!("{domain}-{}-{seq_no}", header.server_id()).into();
+                self.check_expected_gtid(&gtid)?;
                 self.begin_txn(start, Some(gtid));
+                if self.state.is_none() {
+                    self.state = Some(Arc::new(GtidState::Maria(Default::default())));
+                    if let Some(t) = self.txn.as_mut() {
+                        t.state = self.state.clone();
+                    }
+                }
                 let publish = self.xa.is_rewound_group(&self.file, start);
                 if let Some(t) = self.txn.as_mut() {
+                    t.adds = Some(Gtid::Maria(MariaGtid {
+                        domain,
+                        server: header.server_id(),
+                        seq: seq_no,
+                    }));
                     // Without FL_STANDALONE the GTID event stands for BEGIN;
                     // with it, a DDL follows and its Query event commits.
                     t.explicit = flags & FL_STANDALONE == 0;
                     if flags & xa::FL_PREPARED_XA != 0 {
                         t.xa = Some(XaTxn { xid: None, publish });
                     }
+                }
+                self.next_pos = end;
+                return Ok(());
+            }
+            MARIADB_GTID_LIST if self.state.is_none() && self.xa.rewind.is_none() => {
+                // A file's first events: the binlog state at its start
+                // (the last GTID per domain and server); the position is
+                // each domain's newest.
+                self.state = Some(Arc::new(GtidState::Maria(gtid_list_position(ev.data()))));
+                self.next_pos = end;
+                return Ok(());
+            }
+            PREVIOUS_GTIDS if self.txn.is_none() && self.xa.rewind.is_none() => {
+                // MySQL: the executed set before this file, authoritative.
+                match crate::gtid::previous_gtids(ev.data()) {
+                    Some(set) => self.state = Some(Arc::new(GtidState::Mysql(set))),
+                    None => log::warn!(
+                        "unreadable PREVIOUS_GTIDS event at {}:{start}: the GTID state stays unknown until the next file",
+                        self.file
+                    ),
                 }
                 self.next_pos = end;
                 return Ok(());
@@ -558,6 +706,7 @@ impl Reader {
                     server_id: header.server_id(),
                     created: header.timestamp(),
                 })?;
+                self.file_server = Some(header.server_id());
                 // Kept to read the events inside compressed transactions,
                 // which are written without checksums.
                 if let Ok(fde) = ev.read_event::<FormatDescriptionEvent<'_>>() {
@@ -630,6 +779,9 @@ impl Reader {
                 // mid-transaction checkpoint back to the transaction's start.
                 let moved = *self.file != *name.as_str() || self.next_pos != r.position();
                 self.shared.progress.lock().read_file.clone_from(&name);
+                if *self.file != *name.as_str() {
+                    self.file_id = None;
+                }
                 self.file = name.into();
                 self.next_pos = r.position();
                 // While skipping back to a rewind's end, later changes are
@@ -640,14 +792,33 @@ impl Reader {
                         pos: self.next_pos,
                         rows: 0,
                         gtid: None,
+                        state: self.state.clone(),
+                        file_id: self.file_id,
                     };
                     self.marker(pos);
                 }
                 return Ok(());
             }
             EventData::GtidEvent(g) => {
-                let gtid: Arc<str> = format!("{}:{}", uuid(&g.sid()), g.gno()).into();
+                let uuid = uuid(&g.sid());
+                let tag = g
+                    .tag()
+                    .map(|t| t.as_str().to_ascii_lowercase())
+                    .unwrap_or_default();
+                let gtid: Arc<str> = if tag.is_empty() {
+                    format!("{uuid}:{}", g.gno()).into()
+                } else {
+                    format!("{uuid}:{tag}:{}", g.gno()).into()
+                };
+                self.check_expected_gtid(&gtid)?;
                 self.begin_txn(start, Some(gtid));
+                if let Some(t) = self.txn.as_mut() {
+                    t.adds = Some(Gtid::Mysql {
+                        uuid,
+                        tag,
+                        gno: g.gno(),
+                    });
+                }
             }
             EventData::AnonymousGtidEvent(_) => self.begin_txn(start, None),
             EventData::QueryEvent(q) => {
@@ -755,7 +926,164 @@ impl Reader {
             explicit: false,
             thread: None,
             xa: None,
+            state: self.state.clone(),
+            adds: None,
         });
+    }
+
+    /// The GTID state after the current transaction commits.
+    fn state_after(&self) -> Option<Arc<GtidState>> {
+        let mut s = self.state.clone()?;
+        if let Some(g) = self.txn.as_ref().and_then(|t| t.adds.clone()) {
+            apply_gtid(Arc::make_mut(&mut s), &g);
+        }
+        Some(s)
+    }
+
+    /// The GTID state as of the next event to read (tests, logs).
+    pub fn gtid_state(&self) -> Option<String> {
+        self.state.as_ref().map(|s| s.to_string())
+    }
+
+    /// Moves the reader to the next server of `mysql.host` after the one it
+    /// read stayed unreachable for `mysql.failover_after_ms`.
+    fn fail_over(&mut self, e: &SourceError, down: std::time::Duration) {
+        let hosts = &self.cfg.mysql_hosts;
+        let at = hosts
+            .iter()
+            .position(|(h, p)| *h == self.cfg.mysql_host && *p == self.cfg.mysql_port)
+            .unwrap_or(0);
+        let (host, port) = hosts[(at + 1) % hosts.len()].clone();
+        log::warn!(
+            "MySQL at {}:{} unreachable for {:.1} s ({e}); failing over to {host}:{port}, resuming by GTID from {}",
+            self.cfg.mysql_host,
+            self.cfg.mysql_port,
+            down.as_secs_f64(),
+            self.resume_position()
+                .state
+                .map_or_else(|| "(no GTID state)".to_string(), |s| s.to_string())
+        );
+        self.cfg = self.cfg.with_source(&host, port);
+        self.schemas.reset_catalog();
+        self.shared
+            .stats
+            .failovers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *self.shared.source_cfg.lock() = Some((host, port));
+    }
+
+    /// Whether `resume` must be found on this server by GTID (it was read
+    /// from another server, or names no file), and the state to ask for:
+    /// the resume state, moved back where the server never received the
+    /// newest transactions the pipeline already published (the old
+    /// primary's lost tail, logged). Refuses what would lose or invent data:
+    /// no GTID state, a server that never had the previous server's
+    /// transactions, GTIDs in domains the previous server never wrote
+    /// (errant transactions), MySQL GTIDs the server purged.
+    fn resume_by_gtid(
+        &mut self,
+        conn: &mut mysql::Conn,
+        info: &super::ServerInfo,
+        resume: &Position,
+    ) -> Result<Option<GtidState>, SourceError> {
+        let read_from = self
+            .file_server
+            .or(self.expect_file.as_ref().map(|(_, id)| id.server_id));
+        let elsewhere = resume.file.is_empty() || read_from.is_some_and(|s| s != info.server_id);
+        if !elsewhere {
+            return Ok(None);
+        }
+        let addr = format!("{}:{}", self.cfg.mysql_host, self.cfg.mysql_port);
+        let Some(state) = resume.state.clone() else {
+            return Err(SourceError::Gtid {
+                detail: format!(
+                    "cannot resume on {addr} (server_id {}): {resume} was read from server_id {} and carries no GTID state (gtid_mode OFF on MySQL, or a checkpoint written before binlog2kafka recorded GTIDs), and a file offset means nothing on another server. Run this pipeline against the server it read, or `binlog2kafka reset` it and set start.position=gtid:...",
+                    info.server_id,
+                    read_from.map_or_else(|| "?".into(), |s| s.to_string())
+                ),
+            });
+        };
+        // Another server's files: their names and identities are not ours.
+        self.expect_file = None;
+        self.seen_ids.clear();
+        self.file_id = None;
+        self.expect_gtid = (resume.rows > 0).then(|| resume.gtid.clone()).flatten();
+        let cfg = &self.cfg;
+        match &*state {
+            GtidState::Maria(pos) => {
+                let theirs: Option<String> = conn
+                    .query_first("SELECT @@GLOBAL.gtid_binlog_state")
+                    .map_err(|e| classify(cfg, "reading gtid_binlog_state", e))?;
+                let (connect, lost) = match maria_plan(pos, &maria_list(&theirs.unwrap_or_default())) {
+                    MariaPlan::Resume { from, lost } => (from, lost),
+                    MariaPlan::Errant(errant) => {
+                    let errant: Vec<String> = errant.iter().map(|g| g.to_string()).collect();
+                    return Err(SourceError::Gtid {
+                        detail: format!(
+                            "{addr} holds transactions in replication domains the server the pipeline read never had ({}): errant transactions written on it, which the old primary never made. Resuming there would publish them as if they had happened. Remove them from that server, or, to go on from it without them, `binlog2kafka reset` the pipeline and set start.position=gtid:{pos},{} (which steps over them)",
+                            errant.join(","),
+                            errant.join(",")
+                        ),
+                    });
+                    }
+                    MariaPlan::Unrelated(g) => {
+                        return Err(SourceError::Gtid {
+                            detail: format!(
+                                "{addr} holds no transaction of server_id {} in domain {}, where the pipeline is at {g}: it is not a replica of the server the pipeline read, or its binlog was reset. Resume on a server that has them (mysql.host), or re-snapshot and `binlog2kafka reset`",
+                                g.server, g.domain
+                            ),
+                        })
+                    }
+                };
+                if !lost.is_empty() {
+                    log::warn!(
+                        "{addr} never received {}, which binlog2kafka had already published from the previous server: asynchronous replication lost them with it (semi-synchronous replication avoids this), so consumers hold rows this server does not. Continuing from {connect}",
+                        lost.join(", ")
+                    );
+                    self.skip_next = 0;
+                    self.expect_gtid = None;
+                }
+                self.state = Some(Arc::new(GtidState::Maria(connect.clone())));
+                Ok(Some(GtidState::Maria(connect)))
+            }
+            GtidState::Mysql(set) => {
+                if !info.gtid_mode.eq_ignore_ascii_case("ON") {
+                    return Err(SourceError::Gtid {
+                        detail: format!(
+                            "cannot resume on {addr} by GTID: its gtid_mode is {}; failover between MySQL servers needs gtid_mode=ON (and enforce_gtid_consistency=ON) on all of them",
+                            info.gtid_mode
+                        ),
+                    });
+                }
+                let purged: Option<String> = conn
+                    .query_first("SELECT @@GLOBAL.gtid_purged")
+                    .map_err(|e| classify(cfg, "reading gtid_purged", e))?;
+                let purged = MysqlSet::parse(&purged.unwrap_or_default()).unwrap_or_default();
+                let missing = purged.minus(set);
+                if !missing.is_empty() {
+                    return Err(SourceError::Gtid {
+                        detail: format!(
+                            "{addr} has purged transactions the pipeline has not read yet ({missing}); resuming there would skip them. Resume on a server that still has them, or re-snapshot and `binlog2kafka reset`"
+                        ),
+                    });
+                }
+                Ok(Some(GtidState::Mysql(set.clone())))
+            }
+        }
+    }
+
+    /// After resuming inside a transaction on another server, its first
+    /// transaction must be that one, or the rows to skip are another's.
+    fn check_expected_gtid(&mut self, gtid: &str) -> Result<(), SourceError> {
+        match self.expect_gtid.take() {
+            Some(want) if *want != *gtid => Err(SourceError::Gtid {
+                detail: format!(
+                    "resuming inside transaction {want} on {}:{}, the server's next transaction is {gtid}: its history differs from the one the pipeline read. Resume on a server that has {want}, or re-snapshot and `binlog2kafka reset`",
+                    self.cfg.mysql_host, self.cfg.mysql_port
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The first event of a binlog file names the server that wrote it and
@@ -783,16 +1111,14 @@ impl Reader {
                 return Err(replaced(*want, "the checkpoint"));
             }
         }
-        let mut ids = self.shared.file_ids.lock();
-        if let Some(seen) = ids.get(&*self.file) {
+        if let Some(seen) = self.seen_ids.get(&*self.file) {
             if *seen != id {
-                let seen = *seen;
-                drop(ids);
-                return Err(replaced(seen, "the stream read before reconnecting"));
+                return Err(replaced(*seen, "the stream read before reconnecting"));
             }
         } else {
-            ids.insert(self.file.to_string(), id);
+            self.seen_ids.insert(self.file.to_string(), id);
         }
+        self.file_id = Some(id);
         Ok(())
     }
 
@@ -925,6 +1251,8 @@ impl Reader {
             pos: t.map_or(self.next_pos, |t| t.start),
             rows: 0,
             gtid: t.and_then(|t| t.gtid.clone()),
+            state: t.map_or_else(|| self.state.clone(), |t| t.state.clone()),
+            file_id: self.file_id,
         }
     }
 
@@ -966,6 +1294,9 @@ impl Reader {
             pos: back_to.1,
             rows: 0,
             gtid: None,
+            state: self.state.clone(),
+            // The rewind reads an earlier file: the commit's is not known.
+            file_id: None,
         });
         Ok(())
     }
@@ -1063,12 +1394,16 @@ impl Reader {
                     pos: *pos,
                     rows: 0,
                     gtid: None,
+                    state: self.state.clone(),
+                    file_id: None,
                 },
                 None => Position {
                     file: self.file.clone(),
                     pos: txn.start,
                     rows: idx + 1,
                     gtid: txn.gtid.clone(),
+                    state: txn.state.clone(),
+                    file_id: self.file_id,
                 },
             };
             let change = RowChange {
@@ -1237,12 +1572,16 @@ impl Reader {
                     pos: t.start,
                     rows: t.rows,
                     gtid: t.gtid.clone(),
+                    state: t.state.clone(),
+                    file_id: self.file_id,
                 },
                 None => Position {
                     file: self.file.clone(),
                     pos: self.next_pos,
                     rows: 0,
                     gtid: None,
+                    state: self.state_after(),
+                    file_id: self.file_id,
                 },
             },
         };
@@ -1273,6 +1612,11 @@ impl Reader {
                 last.commit = true;
             }
             self.hand_on(std::mem::take(&mut txn.held))?;
+            // A rewind re-reads transactions already counted: the state
+            // stays as of where it returns to.
+            if let (Some(g), Some(s), None) = (&txn.adds, self.state.as_mut(), &self.xa.rewind) {
+                apply_gtid(Arc::make_mut(s), g);
+            }
         }
         self.skip_next = 0;
         self.table_map_start = None;
@@ -1281,6 +1625,8 @@ impl Reader {
             pos: self.next_pos,
             rows: 0,
             gtid: None,
+            state: self.state.clone(),
+            file_id: self.file_id,
         };
         self.marker(pos);
         Ok(())
@@ -1412,4 +1758,115 @@ fn load_query_text(d: &[u8]) -> String {
         d.get(at..).map(|q| String::from_utf8_lossy(q).into_owned())
     })();
     text.unwrap_or_else(|| "LOAD DATA".into())
+}
+
+/// Adds a transaction's GTID to a state of its family.
+fn apply_gtid(state: &mut GtidState, g: &Gtid) {
+    match (state, g) {
+        (GtidState::Maria(p), Gtid::Maria(g)) => p.apply(*g),
+        (GtidState::Mysql(s), Gtid::Mysql { uuid, tag, gno }) => s.add(uuid, tag, *gno),
+        // A server of the other family's state: start it afresh.
+        (st, Gtid::Maria(g)) => {
+            let mut p = crate::gtid::MariaPos::default();
+            p.apply(*g);
+            *st = GtidState::Maria(p);
+        }
+        (st, Gtid::Mysql { uuid, tag, gno }) => {
+            let mut s = MysqlSet::default();
+            s.add(uuid, tag, *gno);
+            *st = GtidState::Mysql(s);
+        }
+    }
+}
+
+/// The position (newest GTID per domain) a MariaDB GTID_LIST event's list
+/// stands for: a count (28 bits) and flags, then domain u32, server u32,
+/// sequence u64 per entry.
+fn gtid_list_position(d: &[u8]) -> crate::gtid::MariaPos {
+    let mut p = crate::gtid::MariaPos::default();
+    let Some(head) = d.get(..4) else { return p };
+    let n = (u32::from_le_bytes(head.try_into().expect("4 bytes")) & 0x0fff_ffff) as usize;
+    for i in 0..n {
+        let Some(e) = d.get(4 + i * 16..4 + i * 16 + 16) else {
+            break;
+        };
+        let g = MariaGtid {
+            domain: u32::from_le_bytes(e[0..4].try_into().expect("4 bytes")),
+            server: u32::from_le_bytes(e[4..8].try_into().expect("4 bytes")),
+            seq: u64::from_le_bytes(e[8..16].try_into().expect("8 bytes")),
+        };
+        if p.0.get(&g.domain).is_none_or(|old| old.seq < g.seq) {
+            p.apply(g);
+        }
+    }
+    p
+}
+
+/// A MySQL GTID set as COM_BINLOG_DUMP_GTID's SID block (intervals with an
+/// exclusive end, as the protocol has them).
+pub fn mysql_sids(set: &MysqlSet) -> Vec<mysql_common::packets::Sid<'static>> {
+    use mysql_common::packets::{GnoInterval, Sid, Tag};
+    set.0
+        .iter()
+        .filter_map(|((u, tag), iv)| {
+            let mut sid = Sid::new(crate::gtid::uuid_bytes(u)?);
+            if !tag.is_empty() {
+                sid = sid.with_tag(Tag::new(tag.clone()).ok()?);
+            }
+            Some(
+                sid.with_intervals(
+                    iv.iter()
+                        .map(|&(a, b)| GnoInterval::new(a, b + 1))
+                        .collect(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod gtid_request_tests {
+    use super::*;
+    use mysql_common::proto::MySerialize;
+
+    /// COM_BINLOG_DUMP_GTID as MySQL's protocol documentation lays it out:
+    /// 0x1e, flags u16 (BINLOG_THROUGH_GTID = 4), server_id u32, file name
+    /// length u32 and name, position u64, data size u32, then the SID block:
+    /// n_sids u64, and per source its 16-byte uuid, n_intervals u64 and each
+    /// interval's start and exclusive end as u64, all little-endian.
+    #[test]
+    fn com_binlog_dump_gtid_is_encoded_as_the_protocol_describes() {
+        let set = MysqlSet::parse("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7").unwrap();
+        let req = BinlogRequest::new(6379)
+            .with_use_gtid(true)
+            .with_flags(mysql_common::packets::BinlogDumpFlags::BINLOG_THROUGH_GTID)
+            .with_filename(Vec::new())
+            .with_pos(4u64)
+            .with_sids(mysql_sids(&set));
+        let mut got = Vec::new();
+        match req.as_cmd() {
+            mysql_common::misc::raw::Either::Right(cmd) => cmd.serialize(&mut got),
+            mysql_common::misc::raw::Either::Left(_) => {
+                panic!("a GTID request must be COM_BINLOG_DUMP_GTID")
+            }
+        }
+        let mut want = vec![0x1e];
+        want.extend_from_slice(&4u16.to_le_bytes());
+        want.extend_from_slice(&6379u32.to_le_bytes());
+        want.extend_from_slice(&0u32.to_le_bytes());
+        want.extend_from_slice(&4u64.to_le_bytes());
+        let mut data = Vec::new();
+        data.extend_from_slice(&1u64.to_le_bytes());
+        data.extend_from_slice(
+            &crate::gtid::uuid_bytes("3e11fa47-71ca-11e1-9e33-c80aa9429562").unwrap(),
+        );
+        data.extend_from_slice(&2u64.to_le_bytes());
+        for (a, b) in [(1u64, 6u64), (7, 8)] {
+            data.extend_from_slice(&a.to_le_bytes());
+            data.extend_from_slice(&b.to_le_bytes());
+        }
+        want.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        want.extend_from_slice(&data);
+        assert_eq!(got, want);
+    }
 }

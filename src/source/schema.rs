@@ -113,6 +113,12 @@ impl SchemaCache {
         Ok(schema)
     }
 
+    /// Drops the information_schema connection: after a failover it would
+    /// point at the old server.
+    pub fn reset_catalog(&mut self) {
+        self.catalog = None;
+    }
+
     /// Marks MariaDB JSON columns: LONGTEXTs whose CHECK is `json_valid`.
     /// Asked once per table (until the next DDL), and only for tables with
     /// a LONGTEXT column. A server without CHECK_CONSTRAINTS.TABLE_NAME

@@ -193,6 +193,8 @@ mod tests {
                 pos: 379,
                 rows: 0,
                 gtid: None,
+                state: None,
+                file_id: None,
             },
             back_to: ("binlog.000004".into(), 1087),
             published: true,

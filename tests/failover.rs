@@ -1,0 +1,400 @@
+//! Following a cluster, not one server: real MariaDB replication by GTID
+//! (`log_slave_updates`, `gtid_strict_mode`), a primary killed mid-load and
+//! its replica promoted, a planned switch from a checkpoint inside a large
+//! transaction, and the refusals when a server lacks what the pipeline
+//! needs. Each test runs its own pair of MariaDB instances.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::proxy::Proxy;
+use common::{checkpoint, consume, settings, sql, testenv, unique, with, Daemon, Msg};
+use mysql::prelude::Queryable;
+
+const GTID_ARGS: &[&str] = &["--log-slave-updates=ON", "--gtid-strict-mode=ON"];
+
+/// A primary and its GTID replica, both fresh, replicating.
+fn pair(name: &str, primary: u16, replica: u16) -> (u16, u16) {
+    common::servers();
+    let p = format!("{name}_p");
+    let r = format!("{name}_r");
+    let mut pa = vec!["mariadb", &p];
+    let ps = primary.to_string();
+    pa.push(&ps);
+    pa.extend_from_slice(GTID_ARGS);
+    testenv(&pa);
+    let rs = replica.to_string();
+    let mut ra = vec!["mariadb", &r, &rs, "--server-id=2"];
+    ra.extend_from_slice(GTID_ARGS);
+    testenv(&ra);
+    testenv(&["replica", &r, &ps]);
+    (primary, replica)
+}
+
+fn hosts(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Waits until `replica` has applied everything `primary` has written.
+fn caught_up(primary: u16, replica: u16) {
+    let pos: String = sql(primary)
+        .query_first("SELECT @@gtid_binlog_pos")
+        .unwrap()
+        .unwrap();
+    let done: Option<i64> = sql(replica)
+        .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 30)"))
+        .unwrap();
+    assert_eq!(done, Some(0), "replica did not reach {pos}");
+}
+
+fn db_on(port: u16, prefix: &str) -> String {
+    let db = unique(prefix);
+    let mut c = sql(port);
+    c.query_drop(format!("CREATE DATABASE `{db}`")).unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(20))"
+    ))
+    .unwrap();
+    db
+}
+
+fn kill9(name: &str) {
+    let pid =
+        std::fs::read_to_string(common::root().join(format!("target/testenv/mariadb-{name}/pid")))
+            .unwrap();
+    assert!(std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap()
+        .success());
+    thread::sleep(Duration::from_millis(300));
+    std::fs::remove_file(common::root().join(format!("target/testenv/mariadb-{name}/pid"))).ok();
+}
+
+fn promote(port: u16) {
+    let mut c = sql(port);
+    for q in ["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only=0"] {
+        c.query_drop(q).unwrap();
+    }
+}
+
+/// (server_id, id) of each row message.
+fn origins(msgs: &[Msg]) -> Vec<(u64, i64)> {
+    msgs.iter()
+        .map(|m| {
+            (
+                m.value["server_id"].as_u64().unwrap(),
+                m.value["data"]["id"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn ids_in(port: u16, db: &str) -> BTreeSet<i64> {
+    sql(port)
+        .query::<i64, _>(format!("SELECT id FROM `{db}`.t"))
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+fn the_error(log: &str) -> String {
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("binlog2kafka: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "exactly one error line:\n{log}");
+    errors[0].to_string()
+}
+
+#[test]
+fn the_primary_killed_mid_load_the_daemon_fails_over_to_the_promoted_replica() {
+    let (p, r) = pair("fo", 3351, 3352);
+    let db = db_on(p, "fo");
+    caught_up(p, r);
+    let topic = unique("fo");
+    let env = with(settings(&topic), "B2K_MYSQL_HOST", &hosts(&[p, r]));
+    let env = with(env, "B2K_MYSQL_FAILOVER_AFTER_MS", "1500");
+    let env = with(env, "B2K_MYSQL_TIMEOUT_MS", "1000");
+    let env = with(env, "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    let mut daemon = Daemon::start(&env);
+
+    // The writer commits one row at a time to whichever server is primary.
+    let target = Arc::new(AtomicI64::new(p as i64));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (target, stop, db) = (target.clone(), stop.clone(), db.clone());
+        thread::spawn(move || {
+            let mut next = 1i64;
+            let mut conn: Option<(i64, mysql::Conn)> = None;
+            while !stop.load(Ordering::SeqCst) {
+                let port = target.load(Ordering::SeqCst);
+                if conn.as_ref().is_none_or(|(p, _)| *p != port) {
+                    conn = common::try_sql(port as u16).ok().map(|c| (port, c));
+                }
+                let ok = conn.as_mut().is_some_and(|(_, c)| {
+                    c.query_drop(format!("INSERT INTO `{db}`.t VALUES ({next}, 'w')"))
+                        .is_ok()
+                });
+                if ok {
+                    next += 1;
+                } else {
+                    conn = None;
+                    thread::sleep(Duration::from_millis(50));
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            next - 1
+        })
+    };
+    thread::sleep(Duration::from_secs(3));
+    kill9("fo_p");
+    let killed = Instant::now();
+    promote(r);
+    target.store(r as i64, Ordering::SeqCst);
+    // The first row written on the new primary, published: the failover.
+    let first_new = loop {
+        let msgs = consume(&topic, &db, usize::MAX, 0.5);
+        if origins(&msgs).iter().any(|(s, _)| *s == 2) {
+            break killed.elapsed();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "no row from the new primary:\n{}",
+            daemon.log_text()
+        );
+        thread::sleep(Duration::from_millis(200));
+    };
+    thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    let last = writer.join().unwrap();
+
+    let surviving = ids_in(r, &db);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let msgs = loop {
+        let msgs = consume(&topic, &db, usize::MAX, 1.0);
+        let seen: BTreeSet<i64> = origins(&msgs).iter().map(|(_, i)| *i).collect();
+        if surviving.is_subset(&seen) || Instant::now() > deadline {
+            break msgs;
+        }
+        thread::sleep(Duration::from_millis(300));
+    };
+    let got = origins(&msgs);
+    let mut count: BTreeMap<(u64, i64), usize> = BTreeMap::new();
+    for o in &got {
+        *count.entry(*o).or_default() += 1;
+    }
+    let doubled: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
+    let seen: BTreeSet<i64> = got.iter().map(|(_, i)| *i).collect();
+    let missing: Vec<_> = surviving.difference(&seen).collect();
+    let lost_with_primary: Vec<i64> = got
+        .iter()
+        .filter(|(s, i)| *s == 1 && !surviving.contains(i))
+        .map(|(_, i)| *i)
+        .collect();
+    println!(
+        "failover: {} rows written ({} survive on the promoted replica); primary killed, first row from the new primary published {:.2} s later; {} messages; lost with the old primary (published, never replicated): {lost_with_primary:?}",
+        last,
+        surviving.len(),
+        first_new.as_secs_f64(),
+        got.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "rows of the surviving server not published: {missing:?}"
+    );
+    assert!(doubled.is_empty(), "published twice: {doubled:?}");
+    // Order: the new primary's rows come after the old one's.
+    let first_r = got.iter().position(|(s, _)| *s == 2).unwrap();
+    assert!(
+        got[first_r..].iter().all(|(s, _)| *s == 2),
+        "old primary's rows after the switch"
+    );
+    let log = daemon.log_text();
+    assert!(log.contains("failing over to 127.0.0.1:"), "{log}");
+    assert!(log.contains("by GTID"), "{log}");
+    assert!(daemon.exited().is_none(), "{log}");
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn a_planned_switch_resumes_by_gtid_inside_a_large_transaction() {
+    let (p, r) = pair("sw", 3353, 3354);
+    let db = db_on(p, "sw");
+    let mut c = sql(p);
+    // A slow broker link, so the stop lands inside the transaction.
+    testenv(&["tansu", "sw", "9099", "19099"]);
+    let proxy = Proxy::start(19099, 9099);
+    let broker = "127.0.0.1:19099".to_string();
+    let topic = unique("sw");
+    let env = with(settings(&topic), "B2K_KAFKA_BROKERS", &broker);
+    let env = with(env, "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    let env = with(env, "B2K_PIPELINE_TXN_BUFFER_ROWS", "100");
+    let env = with(env, "B2K_PIPELINE_PENDING_EVENTS", "2");
+    let env = with(env, "B2K_KAFKA_BATCH_MAX_BYTES", "16384");
+    let on_primary = with(env.clone(), "B2K_MYSQL_HOST", &hosts(&[p]));
+    let daemon = Daemon::start(&on_primary);
+    c.query_drop(format!("INSERT INTO `{db}`.t VALUES (0, 'first')"))
+        .unwrap();
+    proxy.delay(20);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop("INSERT INTO t SELECT seq, 'big' FROM seq_1_to_20000")
+        .unwrap();
+    thread::sleep(Duration::from_secs(3));
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+    proxy.restore();
+    let cp = checkpoint_of(&broker, &topic);
+    assert!(
+        cp["rows"].as_u64().unwrap() > 0,
+        "the checkpoint is inside the 20,000-row transaction: {cp}"
+    );
+    assert!(cp["gtid_state"].is_string(), "{cp}");
+    caught_up(p, r);
+
+    // The operator points the pipeline at the replica.
+    let on_replica = with(env, "B2K_MYSQL_HOST", &hosts(&[r]));
+    let daemon = Daemon::start(&on_replica);
+    let msgs = common::consume_at(&broker, &topic, &db, 20_001, 10.0);
+    let ids: Vec<i64> = msgs
+        .iter()
+        .map(|m| m.value["data"]["id"].as_i64().unwrap())
+        .collect();
+    let unique_ids: BTreeSet<i64> = ids.iter().copied().collect();
+    println!(
+        "planned switch from a checkpoint {} rows into a 20,000-row transaction: {} messages, {} distinct rows",
+        cp["rows"],
+        ids.len(),
+        unique_ids.len()
+    );
+    assert_eq!(unique_ids.len(), 20_001, "nothing missing");
+    assert_eq!(ids.len(), 20_001, "nothing doubled");
+    let log = daemon.log_text();
+    assert!(
+        log.contains(&format!("streaming binlog from 127.0.0.1:{r} by GTID")),
+        "{log}"
+    );
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+}
+
+fn checkpoint_of(broker: &str, topic: &str) -> serde_json::Value {
+    common::checkpoint_at(
+        broker,
+        &format!("{topic}_commits"),
+        &format!("{topic}_pipe"),
+    )
+    .expect("a checkpoint")
+}
+
+#[test]
+fn a_server_lacking_what_the_checkpoint_needs_is_refused_with_the_gtids_named() {
+    let (p, r) = pair("rf", 3355, 3356);
+    let db = db_on(p, "rf");
+    let topic = unique("rf");
+    let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    let daemon = Daemon::start(&with(env.clone(), "B2K_MYSQL_HOST", &hosts(&[p])));
+    sql(p)
+        .query_drop(format!("INSERT INTO `{db}`.t VALUES (1, 'read')"))
+        .unwrap();
+    assert_eq!(consume(&topic, &db, 1, 10.0).len(), 1);
+    let (status, _) = daemon.stop();
+    assert!(status.success());
+    let before = checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).unwrap();
+
+    // Purged: the replica's binlog no longer has what follows the checkpoint.
+    for i in 2..=5 {
+        sql(p)
+            .query_drop(format!("INSERT INTO `{db}`.t VALUES ({i}, 'unread')"))
+            .unwrap();
+    }
+    caught_up(p, r);
+    // MariaDB keeps a file its binlog checkpoint still needs: purge until
+    // only the newest is left.
+    let mut rc = sql(r);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        rc.query_drop("FLUSH BINARY LOGS").unwrap();
+        thread::sleep(Duration::from_millis(300));
+        let logs = rc.query::<(String, u64), _>("SHOW BINARY LOGS").unwrap();
+        let newest = logs.last().unwrap().0.clone();
+        rc.query_drop(format!("PURGE BINARY LOGS TO '{newest}'"))
+            .unwrap();
+        if rc
+            .query::<(String, u64), _>("SHOW BINARY LOGS")
+            .unwrap()
+            .len()
+            == 1
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica would not purge its binlogs"
+        );
+    }
+    let on_replica = with(env, "B2K_MYSQL_HOST", &hosts(&[r]));
+    let (status, _, err) = common::run_to_end(&["run"], &on_replica);
+    assert!(!status.success(), "{err}");
+    let e = the_error(&err);
+    assert!(
+        e.contains(&format!(
+            "127.0.0.1:{r} cannot resume after GTID state {}",
+            before["gtid_state"].as_str().unwrap()
+        )) && e.contains("lacks transactions"),
+        "{e}"
+    );
+    let after = checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).unwrap();
+    assert_eq!(
+        (&after["file"], &after["pos"]),
+        (&before["file"], &before["pos"]),
+        "unmoved"
+    );
+    println!("purged: {e}");
+
+    // Errant: a transaction written on the replica alone, in a domain of
+    // its own, that the primary never made.
+    let mut rc = sql(r);
+    rc.query_drop("SET SESSION gtid_domain_id=9").unwrap();
+    rc.query_drop(format!("INSERT INTO `{db}`.t VALUES (99, 'errant')"))
+        .unwrap();
+    let (status, _, err) = common::run_to_end(&["run"], &on_replica);
+    assert!(!status.success(), "{err}");
+    let e = the_error(&err);
+    assert!(
+        e.contains("errant transactions") && e.contains("9-2-1"),
+        "{e}"
+    );
+    println!("errant: {e}");
+
+    // `check` looks at every server of the list.
+    let both = with(on_replica, "B2K_MYSQL_HOST", &hosts(&[p, r]));
+    let (_, out, err) = common::run_to_end(&["check"], &both);
+    let line = |port: u16| {
+        out.lines()
+            .find(|l| l.contains(&format!("server 127.0.0.1:{port}:")))
+            .unwrap_or_else(|| panic!("no line for {port}:\n{out}{err}"))
+            .to_string()
+    };
+    let (lp, lr) = (line(p), line(r));
+    assert!(
+        lp.contains("server_id 1, primary") && lp.contains("by file position"),
+        "{lp}"
+    );
+    assert!(
+        lr.contains(&format!("server_id 2, replica of 127.0.0.1:{p}"))
+            && lr.contains("could NOT resume here: errant transactions 9-2-1"),
+        "{lr}"
+    );
+    println!("check:\n{lp}\n{lr}");
+}
