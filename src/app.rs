@@ -402,6 +402,14 @@ fn wait_for_lease(
     let lease_ms = 3 * cfg.heartbeat_interval.as_millis() as u64;
     let first_seen = rec.ts_ms;
     let age = checkpoint::now_ms().saturating_sub(rec.ts_ms);
+    if checkpoint::owner_gone_here(&rec.owner) {
+        log::warn!(
+            "pipeline '{}' was not released by {}, which no longer runs on this host (killed, or crashed); taking over from its checkpoint at once",
+            cfg.pipeline_name,
+            rec.owner
+        );
+        return Ok(Some(rec));
+    }
     if age >= lease_ms {
         log::warn!(
             "pipeline '{}' was not released by {} (last heartbeat {:.1} s ago); taking over from its checkpoint",
@@ -620,6 +628,11 @@ fn run_pipeline(
     let taking_over = latest
         .as_ref()
         .is_some_and(|r| !r.released && !r.owner.is_empty());
+    // The previous owner stopped or died on this host a moment ago: its
+    // replica registration may linger on the server for a heartbeat.
+    let predecessor_gone = latest
+        .as_ref()
+        .is_some_and(|r| checkpoint::owner_gone_here(&r.owner));
     let latest = match latest {
         Some(rec) if taking_over => wait_for_lease(&mut admin, &cfg, rec, signals)?,
         other => other,
@@ -628,7 +641,7 @@ fn run_pipeline(
     // this start takes over from an owner that never released: then it is
     // most likely that owner, paused or dying, and the server drops it as
     // this one connects.
-    if !taking_over && !source::ensure_unique_server_id(&mut conn, &cfg)? {
+    if !taking_over && !predecessor_gone && !source::ensure_unique_server_id(&mut conn, &cfg)? {
         log::info!("cannot list the server's replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN on MariaDB): a second replica with mysql.server_id {} would only be noticed when the server drops one", cfg.server_id);
     }
     let start = match latest {

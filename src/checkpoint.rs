@@ -43,7 +43,10 @@ pub struct Record {
     pub gtid_state: Option<String>,
 }
 
-/// A name for this daemon instance, unique across hosts and restarts.
+/// A name for this daemon instance, unique across hosts and restarts:
+/// `host/pid/start-ms/where`, where `where` names the kernel boot and PID
+/// namespace, so that a pid is compared only where it means the same
+/// process.
 pub fn instance_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
@@ -51,7 +54,49 @@ pub fn instance_id() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into());
-    format!("{host}/{}/{}", std::process::id(), now_ms())
+    format!(
+        "{host}/{}/{}/{}",
+        std::process::id(),
+        now_ms(),
+        pid_space().unwrap_or_default()
+    )
+}
+
+/// This kernel boot and PID namespace, where a pid names one process.
+fn pid_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!(
+        "{}:{}",
+        boot.trim(),
+        ns.to_string_lossy()
+            .trim_start_matches("pid:[")
+            .trim_end_matches(']')
+    ))
+}
+
+/// Whether `owner` (an [`instance_id`]) is provably gone: it ran in this
+/// kernel boot and PID namespace, and its pid no longer runs binlog2kafka.
+/// An owner elsewhere (another host, container or boot) is never judged.
+pub fn owner_gone_here(owner: &str) -> bool {
+    let parts: Vec<&str> = owner.split('/').collect();
+    let (Some(pid), Some(space)) = (parts.get(1), parts.get(3)) else {
+        return false;
+    };
+    if space.is_empty() || pid_space().as_deref() != Some(*space) {
+        return false;
+    }
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return false;
+    }
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Err(_) => true,
+        // The pid was reused by another program.
+        Ok(cmd) => !String::from_utf8_lossy(&cmd).contains("binlog2kafka"),
+    }
 }
 
 pub fn now_ms() -> u64 {
@@ -193,6 +238,24 @@ pub fn read_latest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_owner_is_judged_gone_only_where_its_pid_means_a_process() {
+        let me = instance_id();
+        assert!(!owner_gone_here(&me), "this process runs");
+        let parts: Vec<&str> = me.split('/').collect();
+        let dead = format!("{}/{}/{}/{}", parts[0], u32::MAX - 7, parts[2], parts[3]);
+        assert!(owner_gone_here(&dead), "no such pid here");
+        let elsewhere = format!("{}/{}/{}/other-boot:1", parts[0], u32::MAX - 7, parts[2]);
+        assert!(
+            !owner_gone_here(&elsewhere),
+            "another kernel's pid says nothing"
+        );
+        assert!(
+            !owner_gone_here("host/123/456"),
+            "an old-style owner is never judged"
+        );
+    }
 
     #[test]
     fn record_round_trips_a_position() {

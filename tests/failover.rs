@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
-use common::{checkpoint, consume, settings, sql, testenv, unique, with, Daemon, Msg};
+use common::{checkpoint, consume, settings, sql, testenv, the_error, unique, with, Daemon, Msg};
 use mysql::prelude::Queryable;
 
 const GTID_ARGS: &[&str] = &["--log-slave-updates=ON", "--gtid-strict-mode=ON"];
@@ -122,15 +122,6 @@ fn http_get(log: &str, path: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
-}
-
-fn the_error(log: &str) -> String {
-    let errors: Vec<&str> = log
-        .lines()
-        .filter(|l| l.starts_with("binlog2kafka: error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "exactly one error line:\n{log}");
-    errors[0].to_string()
 }
 
 #[test]

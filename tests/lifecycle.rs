@@ -132,13 +132,15 @@ fn sigterm_during_the_start_up_lease_wait_stops_at_once() {
     common::servers();
     let db = database(MYSQL_PORT, "leasewait", &[TABLE]);
     let topic = unique("leasewait");
-    // A 15 s lease, left unreleased by a kill -9.
+    // A 15 s lease held by a daemon that still runs (paused): a start must
+    // wait to see whether it is alive.
     let env = with(
         only(&topic, &db),
         "B2K_PIPELINE_HEARTBEAT_INTERVAL_MS",
         "5000",
     );
-    Daemon::start(&env).kill9();
+    let holder = Daemon::start(&env);
+    signal(&holder, "-STOP");
     let mut next = Daemon::start_waiting(&env);
     next.wait_for_log("waiting up to", Duration::from_secs(10));
     signal(&next, "-TERM");
@@ -147,6 +149,36 @@ fn sigterm_during_the_start_up_lease_wait_stops_at_once() {
     assert!(status.success(), "{log}");
     assert!(took < Duration::from_secs(2), "took {took:?}:\n{log}");
     assert!(log.contains("stopped by a signal during start-up"), "{log}");
+    signal(&holder, "-CONT");
+    drop(holder);
+}
+
+#[test]
+fn a_restart_after_kill_9_on_the_same_host_takes_over_at_once() {
+    common::servers();
+    let db = database(MYSQL_PORT, "instant", &[TABLE]);
+    let topic = unique("instant");
+    // A 15 s lease: waiting it out would show.
+    let env = with(
+        only(&topic, &db),
+        "B2K_PIPELINE_HEARTBEAT_INTERVAL_MS",
+        "5000",
+    );
+    Daemon::start(&env).kill9();
+    let t = Instant::now();
+    let next = Daemon::start(&env);
+    let took = t.elapsed();
+    let log = next.log_text();
+    assert!(log.contains("no longer runs on this host"), "{log}");
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?}, not the 15 s lease:\n{log}"
+    );
+    insert(&db, 1..=1);
+    assert_eq!(consume(&topic, &db, 1, 10.0).len(), 1);
+    println!("restart after kill -9: streaming again {took:?} later (lease 15 s)");
+    let (status, log) = next.stop();
+    assert!(status.success(), "{log}");
 }
 
 #[test]

@@ -13,7 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
-    binlog_head, checkpoint, consume, database, settings, sql, testenv, unique, with, Daemon, Msg,
+    binlog_head, checkpoint, consume, database, settings, sql, testenv, the_error, unique, with,
+    Daemon, Msg,
 };
 use mysql::prelude::Queryable;
 use serde_json::Value;
@@ -55,21 +56,6 @@ fn exits(daemon: &mut Daemon, within: Duration) -> (std::process::ExitStatus, St
         "daemon still running after {within:?}:\n{}",
         daemon.log_text()
     );
-}
-
-/// The one `binlog2kafka: error:` line, which must be the last line.
-fn the_error(log: &str) -> String {
-    let errors: Vec<&str> = log
-        .lines()
-        .filter(|l| l.starts_with("binlog2kafka: error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "exactly one error line:\n{log}");
-    assert_eq!(
-        log.lines().last(),
-        Some(errors[0]),
-        "the error is the last line:\n{log}"
-    );
-    errors[0].to_string()
 }
 
 fn ids(msgs: &[Msg]) -> Vec<(String, i64)> {

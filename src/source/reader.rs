@@ -353,26 +353,35 @@ impl Reader {
         self.next_pos
     }
 
+    /// A position in the file being read.
+    fn here(
+        &self,
+        pos: u64,
+        rows: u64,
+        gtid: Option<Arc<str>>,
+        state: Option<Arc<GtidState>>,
+    ) -> Position {
+        Position {
+            file: self.file.clone(),
+            pos,
+            rows,
+            gtid,
+            state,
+            file_id: self.file_id,
+        }
+    }
+
     /// Where a reconnect must resume so that nothing is missed and nothing
     /// already handed on is sent twice.
     fn resume_position(&self) -> Position {
         match &self.txn {
-            Some(t) => Position {
-                file: self.file.clone(),
-                pos: t.start,
-                rows: t.rows - t.held.len() as u64,
-                gtid: t.gtid.clone(),
-                state: t.state.clone(),
-                file_id: self.file_id,
-            },
-            None => Position {
-                file: self.file.clone(),
-                pos: self.next_pos,
-                rows: 0,
-                gtid: None,
-                state: self.state.clone(),
-                file_id: self.file_id,
-            },
+            Some(t) => self.here(
+                t.start,
+                t.rows - t.held.len() as u64,
+                t.gtid.clone(),
+                t.state.clone(),
+            ),
+            None => self.here(self.next_pos, 0, None, self.state.clone()),
         }
     }
 
@@ -787,20 +796,13 @@ impl Reader {
                 // While skipping back to a rewind's end, later changes are
                 // in the queue already: no marker may go behind them.
                 if self.txn.is_none() && moved && !self.xa.skipping() {
-                    let pos = Position {
-                        file: self.file.clone(),
-                        pos: self.next_pos,
-                        rows: 0,
-                        gtid: None,
-                        state: self.state.clone(),
-                        file_id: self.file_id,
-                    };
+                    let pos = self.here(self.next_pos, 0, None, self.state.clone());
                     self.marker(pos);
                 }
                 return Ok(());
             }
             EventData::GtidEvent(g) => {
-                let uuid = uuid(&g.sid());
+                let uuid = crate::gtid::uuid_text(&g.sid());
                 let tag = g
                     .tag()
                     .map(|t| t.as_str().to_ascii_lowercase())
@@ -1246,14 +1248,12 @@ impl Reader {
 
     fn txn_start_position(&self) -> Position {
         let t = self.txn.as_ref();
-        Position {
-            file: self.file.clone(),
-            pos: t.map_or(self.next_pos, |t| t.start),
-            rows: 0,
-            gtid: t.and_then(|t| t.gtid.clone()),
-            state: t.map_or_else(|| self.state.clone(), |t| t.state.clone()),
-            file_id: self.file_id,
-        }
+        self.here(
+            t.map_or(self.next_pos, |t| t.start),
+            0,
+            t.and_then(|t| t.gtid.clone()),
+            t.map_or_else(|| self.state.clone(), |t| t.state.clone()),
+        )
     }
 
     /// Asks the stream to start again at `from`, the prepare group of
@@ -1567,22 +1567,8 @@ impl Reader {
             // after the statement is not a place to resume: the group's
             // start with the rows released so far is.
             checkpoint: match self.txn.as_ref().filter(|t| t.explicit) {
-                Some(t) => Position {
-                    file: self.file.clone(),
-                    pos: t.start,
-                    rows: t.rows,
-                    gtid: t.gtid.clone(),
-                    state: t.state.clone(),
-                    file_id: self.file_id,
-                },
-                None => Position {
-                    file: self.file.clone(),
-                    pos: self.next_pos,
-                    rows: 0,
-                    gtid: None,
-                    state: self.state_after(),
-                    file_id: self.file_id,
-                },
+                Some(t) => self.here(t.start, t.rows, t.gtid.clone(), t.state.clone()),
+                None => self.here(self.next_pos, 0, None, self.state_after()),
             },
         };
         log::info!(
@@ -1620,14 +1606,7 @@ impl Reader {
         }
         self.skip_next = 0;
         self.table_map_start = None;
-        let pos = Position {
-            file: self.file.clone(),
-            pos: self.next_pos,
-            rows: 0,
-            gtid: None,
-            state: self.state.clone(),
-            file_id: self.file_id,
-        };
+        let pos = self.here(self.next_pos, 0, None, self.state.clone());
         self.marker(pos);
         Ok(())
     }
@@ -1729,18 +1708,6 @@ fn transaction_payload(data: &[u8]) -> Result<Vec<u8>, String> {
             "unknown compression type {other:?} of a compressed transaction"
         )),
     }
-}
-
-fn uuid(b: &[u8; 16]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 fn first_line(s: &str) -> &str {

@@ -396,6 +396,21 @@ pub fn checkpoint_at(broker: &str, commit_topic: &str, pipeline: &str) -> Option
         .and_then(|m| serde_json::from_str(m["value"].as_str()?).ok())
 }
 
+/// The one `binlog2kafka: error:` line of a log, which must be its last.
+pub fn the_error(log: &str) -> String {
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("binlog2kafka: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "exactly one error line:\n{log}");
+    assert_eq!(
+        log.lines().last(),
+        Some(errors[0]),
+        "the error is the last line:\n{log}"
+    );
+    errors[0].to_string()
+}
+
 pub fn run_python(script: &str, args: &[&str]) -> std::process::Output {
     Command::new(python())
         .arg(root().join("tests").join(script))
