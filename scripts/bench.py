@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOCK = os.path.join(ROOT, "target/testenv/mariadb-main/sock")
@@ -72,7 +73,11 @@ def peak_rss_kib(pid):
 
 def daemon_env(tag, start, db):
     return dict(os.environ, RUST_LOG="warn", B2K_MYSQL_PORT="3307", B2K_MYSQL_USER="cdc",
-                B2K_MYSQL_PASSWORD="cdc-secret", B2K_MYSQL_SERVER_ID="4242",
+                B2K_MYSQL_PASSWORD="cdc-secret",
+                # Each workload is a pipeline of its own, so it gets a replica
+                # server_id of its own (the daemon refuses to share one, and a
+                # just-stopped replica stays registered for a heartbeat).
+                B2K_MYSQL_SERVER_ID=str(4242 + zlib.crc32(tag.encode()) % 100000),
                 B2K_KAFKA_BROKERS=BROKER, B2K_KAFKA_TOPIC=tag,
                 B2K_KAFKA_COMMIT_TOPIC=f"{tag}_commits", B2K_PIPELINE_NAME=tag,
                 B2K_START_POSITION=f"{start[0]}:{start[1]}", B2K_FILTER_INCLUDE=f"{db}.*",
