@@ -418,3 +418,54 @@ fn a_server_lacking_what_the_checkpoint_needs_is_refused_with_the_gtids_named() 
     );
     println!("check:\n{lp}\n{lr}");
 }
+
+#[test]
+fn a_checkpoint_without_gtid_state_is_not_resumed_on_another_server() {
+    use binlog2kafka::checkpoint::{self as cp, Record};
+    use binlog2kafka::kafka::{Client, ClientConfig, Compression};
+    let (p, r) = pair("ng", 3357, 3358);
+    let db = db_on(p, "ng");
+    let topic = unique("ng");
+    let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    let daemon = Daemon::start(&with(env.clone(), "B2K_MYSQL_HOST", &hosts(&[p])));
+    sql(p)
+        .query_drop(format!("INSERT INTO `{db}`.t VALUES (1, 'read')"))
+        .unwrap();
+    assert_eq!(consume(&topic, &db, 1, 10.0).len(), 1);
+    let (status, _) = daemon.stop();
+    assert!(status.success());
+    // The checkpoint as a daemon without GTID support (or MySQL with
+    // gtid_mode=OFF) would have written it: file, offset, identity only.
+    let commits = format!("{topic}_commits");
+    let pipe = format!("{topic}_pipe");
+    let mut k = Client::connect(ClientConfig {
+        brokers: vec![common::BROKER.into()],
+        client_id: "b2k-test".into(),
+        timeout: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(10),
+        compression: Compression::None,
+    })
+    .unwrap();
+    let mut rec: Record = cp::read_latest(&mut k, &commits, &pipe).unwrap().unwrap();
+    assert!(rec.gtid_state.is_some() && rec.file_id.is_some(), "{rec:?}");
+    rec.gtid_state = None;
+    rec.ts_ms = cp::now_ms();
+    cp::write(&mut k, &commits, &rec).unwrap();
+    caught_up(p, r);
+    let (status, _, err) = common::run_to_end(&["run"], &with(env, "B2K_MYSQL_HOST", &hosts(&[r])));
+    assert!(!status.success(), "{err}");
+    let e = the_error(&err);
+    assert!(
+        e.contains(&format!("cannot resume on 127.0.0.1:{r} (server_id 2)"))
+            && e.contains("carries no GTID state")
+            && e.contains("a file offset means nothing on another server"),
+        "{e}"
+    );
+    let after = checkpoint(&commits, &pipe).unwrap();
+    assert_eq!(
+        (after["file"].as_str(), after["pos"].as_u64()),
+        (Some(rec.file.as_str()), Some(rec.pos)),
+        "unmoved"
+    );
+    println!("no GTID state: {e}");
+}
