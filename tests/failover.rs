@@ -317,19 +317,26 @@ fn checkpoint_of(broker: &str, topic: &str) -> serde_json::Value {
     .expect("a checkpoint")
 }
 
-#[test]
-fn a_server_lacking_what_the_checkpoint_needs_is_refused_with_the_gtids_named() {
-    let (p, r) = pair("rf", 3355, 3356);
-    let db = db_on(p, "rf");
-    let topic = unique("rf");
+/// A pipeline that read one row from the primary at `p` and stopped
+/// cleanly: (database, topic, settings without mysql.host).
+fn one_row_read_on_the_primary(p: u16, prefix: &str) -> (String, String, Vec<(String, String)>) {
+    let db = db_on(p, prefix);
+    let topic = unique(prefix);
     let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
     let daemon = Daemon::start(&with(env.clone(), "B2K_MYSQL_HOST", &hosts(&[p])));
     sql(p)
         .query_drop(format!("INSERT INTO `{db}`.t VALUES (1, 'read')"))
         .unwrap();
     assert_eq!(consume(&topic, &db, 1, 10.0).len(), 1);
-    let (status, _) = daemon.stop();
-    assert!(status.success());
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+    (db, topic, env)
+}
+
+#[test]
+fn a_server_lacking_what_the_checkpoint_needs_is_refused_with_the_gtids_named() {
+    let (p, r) = pair("rf", 3355, 3356);
+    let (db, topic, env) = one_row_read_on_the_primary(p, "rf");
     let before = checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).unwrap();
 
     // Purged: the replica's binlog no longer has what follows the checkpoint.
@@ -424,16 +431,7 @@ fn a_checkpoint_without_gtid_state_is_not_resumed_on_another_server() {
     use binlog2kafka::checkpoint::{self as cp, Record};
     use binlog2kafka::kafka::{Client, ClientConfig, Compression};
     let (p, r) = pair("ng", 3357, 3358);
-    let db = db_on(p, "ng");
-    let topic = unique("ng");
-    let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
-    let daemon = Daemon::start(&with(env.clone(), "B2K_MYSQL_HOST", &hosts(&[p])));
-    sql(p)
-        .query_drop(format!("INSERT INTO `{db}`.t VALUES (1, 'read')"))
-        .unwrap();
-    assert_eq!(consume(&topic, &db, 1, 10.0).len(), 1);
-    let (status, _) = daemon.stop();
-    assert!(status.success());
+    let (_db, topic, env) = one_row_read_on_the_primary(p, "ng");
     // The checkpoint as a daemon without GTID support (or MySQL with
     // gtid_mode=OFF) would have written it: file, offset, identity only.
     let commits = format!("{topic}_commits");
