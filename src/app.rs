@@ -192,6 +192,7 @@ pub fn check(cfg: &Config) -> CheckReport {
                             fail(&mut lines, "checkpoint", &e);
                         }
                     }
+                    checkpoint_state = Some(rec);
                 }
                 Ok(None) => {
                     let by_gtid =
@@ -212,11 +213,6 @@ pub fn check(cfg: &Config) -> CheckReport {
                     }
                 }
                 Err(e) => fail(&mut lines, "reading the checkpoint", &e),
-            }
-            if let Ok(Some(rec)) =
-                checkpoint::read_latest(&mut client, &cfg.commit_topic, &cfg.pipeline_name)
-            {
-                checkpoint_state = Some(rec);
             }
         }
         Err(e) => fail(&mut lines, "kafka", &e),
