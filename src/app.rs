@@ -512,6 +512,7 @@ pub fn replay_to_kafka(
         gtid: None,
         state: None,
         file_id: None,
+        snapshot: None,
     };
     let producer = producer::spawn(cfg.clone(), shared.clone(), rx, client, start);
     let replayed = crate::replay::replay_files_to(
@@ -619,6 +620,7 @@ fn run_pipeline(
     checkpoint::ensure_topic(&mut admin, &cfg.commit_topic, cfg.replication_factor)
         .map_err(kafka("preparing the commit-log topic"))?;
     let owner = checkpoint::instance_id();
+    let owner_id = owner.clone();
     let latest = checkpoint::read_latest(&mut admin, &cfg.commit_topic, &cfg.pipeline_name)
         .map_err(kafka("reading the checkpoint"))?;
     let taking_over = latest
@@ -640,21 +642,65 @@ fn run_pipeline(
     if !taking_over && !predecessor_gone && !source::ensure_unique_server_id(&mut conn, &cfg)? {
         log::info!("cannot list the server's replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN on MariaDB): a second replica with mysql.server_id {} would only be noticed when the server drops one", cfg.server_id);
     }
-    let start = match latest {
+    // Snapshot requests written from now on are this run's to find.
+    let requests_from = admin
+        .offsets(&cfg.commit_topic, 0)
+        .map_err(kafka("reading the commit-log topic"))?
+        .1;
+    let mut start = match latest {
         Some(rec) => {
             // A checkpoint read from another server of the cluster is found
             // here by its GTID state (the reader); its offset means nothing.
             let elsewhere =
                 rec.file.is_empty() || rec.file_id.is_some_and(|id| id.server_id != info.server_id);
-            if !elsewhere {
-                source::ensure_event_start(&mut conn, &cfg, &rec.file, rec.pos, "the checkpoint")?;
+            let kept = if elsewhere {
+                Ok(())
+            } else {
+                source::ensure_event_start(&mut conn, &cfg, &rec.file, rec.pos, "the checkpoint")
+            };
+            match kept {
+                Err(SourceError::Purged { file, oldest, .. })
+                    if cfg.snapshot_mode == crate::config::SnapshotMode::WhenNeeded =>
+                {
+                    // snapshot.mode=when_needed: the changes since the
+                    // checkpoint are gone; the tables are read again and the
+                    // stream goes on from the server's newest position.
+                    let (head, pos) = source::head_position(&mut conn, &cfg)?;
+                    let old = rec.position();
+                    let mut plan = source::snapshot::initial_plan(
+                        &mut conn,
+                        &cfg,
+                        source::snapshot::plan::Reason::Purged,
+                        requests_from,
+                    )?;
+                    if let Some(prev) = old.snapshot.as_deref() {
+                        plan.requests_from = prev.requests_from;
+                        plan.taken = prev.taken.clone();
+                    }
+                    log::warn!(
+                        "the checkpoint's binlog {file} has been purged (oldest kept: {oldest}): changes since {old} are lost, so snapshot.mode=when_needed snapshots {} tables again and streams on from {head}:{pos}",
+                        plan.tables.len()
+                    );
+                    Position {
+                        file: head.into(),
+                        pos,
+                        rows: 0,
+                        gtid: None,
+                        state: None,
+                        file_id: None,
+                        snapshot: Some(Arc::new(plan)),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+                Ok(()) => {
+                    let p = rec.position();
+                    log::info!(
+                        "resuming pipeline '{}' from checkpoint {p}",
+                        cfg.pipeline_name
+                    );
+                    p
+                }
             }
-            let p = rec.position();
-            log::info!(
-                "resuming pipeline '{}' from checkpoint {p}",
-                cfg.pipeline_name
-            );
-            p
         }
         None => {
             let (file, pos) = source::resolve_start(&mut conn, &cfg, &info.binlogs)?;
@@ -665,6 +711,27 @@ fn run_pipeline(
                     None
                 }
             };
+            let plan = match cfg.snapshot_mode {
+                crate::config::SnapshotMode::Never => None,
+                _ => {
+                    let plan = source::snapshot::initial_plan(
+                        &mut conn,
+                        &cfg,
+                        source::snapshot::plan::Reason::Initial,
+                        requests_from,
+                    )?;
+                    log::info!(
+                        "snapshot.mode={}: the pipeline's first start snapshots {} tables, then streams on",
+                        if cfg.snapshot_mode == crate::config::SnapshotMode::Initial {
+                            "initial"
+                        } else {
+                            "when_needed"
+                        },
+                        plan.tables.len()
+                    );
+                    Some(Arc::new(plan))
+                }
+            };
             let p = Position {
                 file: file.into(),
                 pos,
@@ -672,6 +739,7 @@ fn run_pipeline(
                 gtid: None,
                 state,
                 file_id: None,
+                snapshot: plan,
             };
             log::info!(
                 "no checkpoint for pipeline '{}'; starting at {p} (start.position), recorded as its first checkpoint",
@@ -680,6 +748,12 @@ fn run_pipeline(
             p
         }
     };
+    if start.snapshot.is_none() {
+        start.snapshot = Some(Arc::new(source::snapshot::plan::Plan {
+            requests_from,
+            ..Default::default()
+        }));
+    }
     // Claim the pipeline, and record the start before reading anything: a
     // crash before the first periodic checkpoint must resume here, not at a
     // new `latest` that would skip what was written in between.
@@ -721,7 +795,19 @@ fn run_pipeline(
         producer_client,
         start.clone(),
     );
-    let reader = reader::spawn(cfg.clone(), shared.clone(), pending_tx, start);
+    let (snap_tx, snap_rx) = crossbeam_channel::bounded(1);
+    let snapshot_client =
+        kafka_client(&cfg, "snapshot").map_err(kafka("connecting the snapshot thread"))?;
+    let snapshot = source::snapshot::spawn(
+        cfg.clone(),
+        shared.clone(),
+        snap_tx,
+        start.snapshot.as_deref().cloned().unwrap_or_default(),
+        snapshot_client,
+        owner_id.clone(),
+    );
+    shared.set_snapshot_plan(start.snapshot.clone());
+    let reader = reader::spawn(cfg.clone(), shared.clone(), pending_tx, start, Some(snap_rx));
     let guard = source::guard::spawn(cfg.clone(), shared.clone());
     log::info!(
         "pipeline '{}' running: {}:{} -> {} ({}; format {:?}), checkpoints to {}",
@@ -771,7 +857,7 @@ fn run_pipeline(
         if reader.join.is_finished() && producer.is_finished() {
             // The watcher's final pass starts once nothing else can ack.
             finish_tx.take();
-            if watcher.is_finished() && guard.is_finished() {
+            if watcher.is_finished() && guard.is_finished() && snapshot.is_finished() {
                 break;
             }
         }
@@ -799,6 +885,8 @@ fn run_pipeline(
     let producer_result = producer.join().expect("producer thread panicked");
     let watcher_result = watcher.join().expect("watcher thread panicked");
     guard.join().expect("guard thread panicked");
+    // Its failure, if any, went to `shared.fail`.
+    let _ = snapshot.join().expect("snapshot thread panicked");
 
     // The first failure is the cause; later ones are its consequences. A
     // takeover is the cause of a producer held by its lapsed lease.

@@ -41,6 +41,9 @@ pub struct Record {
     /// server of the cluster resumes ([`crate::gtid`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gtid_state: Option<String>,
+    /// Snapshot work left as of `pos` ([`crate::source::snapshot::plan`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<crate::source::snapshot::plan::Plan>,
 }
 
 /// A name for this daemon instance, unique across hosts and restarts:
@@ -119,6 +122,7 @@ impl Record {
             released: false,
             file_id: p.file_id,
             gtid_state: p.state.as_ref().map(|s| s.to_string()),
+            snapshot: p.snapshot.as_deref().cloned(),
         }
     }
 
@@ -134,6 +138,7 @@ impl Record {
                 .and_then(|s| crate::gtid::GtidState::parse(s).ok())
                 .map(std::sync::Arc::new),
             file_id: self.file_id,
+            snapshot: self.snapshot.clone().map(std::sync::Arc::new),
         }
     }
 }
@@ -266,6 +271,7 @@ mod tests {
             gtid: Some("0-1-9".into()),
             state: None,
             file_id: None,
+            snapshot: None,
         };
         let rec = Record::new("orders", &p, "host/1/2");
         let text = serde_json::to_string(&rec).unwrap();

@@ -65,8 +65,18 @@ pub const KEYS: &[Key] = &[
     Key { name: "filter.exclude", default: "", help: "tables not to publish even if included (same patterns); their events still move the checkpoint" },
     Key { name: "http.listen", default: "127.0.0.1:9000", help: "address of the status page (/), Prometheus metrics (/metrics) and health check (/healthz); off = none; port 0 = any free port (logged)" },
     Key { name: "log.format", default: "text", help: "log lines on stderr: text, or json (one object per line, for log shippers); the level is RUST_LOG (default info)" },
+    Key { name: "snapshot.mode", default: "never", help: "rows that already exist: never (only changes from start.position); initial: on the pipeline's first start, every table the filters let through, then the changes after them with nothing missed or doubled; when_needed: initial, and again (with one warning) when the checkpoint's binlog was purged, instead of stopping" },
+    Key { name: "snapshot.chunk_rows", default: "8192", help: "largest chunk a snapshot reads per query, in primary-key order (a chunk also stays under a quarter of pipeline.max_in_flight_bytes)" },
     Key { name: "start.position", default: "latest", help: "where to start when no checkpoint exists: earliest, latest, FILE:POS, or gtid: and a GTID state (MariaDB gtid:0-1-1000,1-2-50; MySQL gtid:UUID:1-5), resumed on whichever server of mysql.host has it" },
 ];
+
+/// `snapshot.mode`: when existing rows are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotMode {
+    Never,
+    Initial,
+    WhenNeeded,
+}
 
 /// Errors of the configuration boundary; each names the key or file.
 #[derive(Debug)]
@@ -185,6 +195,10 @@ pub struct Config {
     pub mysql_timeout: Duration,
     /// `mysql.on_statement_dml=warn`: step over statement-logged DML.
     pub on_statement_dml_warn: bool,
+    /// `snapshot.mode`.
+    pub snapshot_mode: SnapshotMode,
+    /// `snapshot.chunk_rows`.
+    pub snapshot_chunk_rows: usize,
     pub brokers: Vec<String>,
     pub topic: String,
     pub topic_partitions: i32,
@@ -389,6 +403,17 @@ impl Config {
                 &[("fail", false), ("warn", true)],
                 "fail or warn",
             )?,
+            snapshot_mode: choice(
+                "snapshot.mode",
+                &get("snapshot.mode"),
+                &[
+                    ("never", SnapshotMode::Never),
+                    ("initial", SnapshotMode::Initial),
+                    ("when_needed", SnapshotMode::WhenNeeded),
+                ],
+                "never, initial or when_needed",
+            )?,
+            snapshot_chunk_rows: num("snapshot.chunk_rows", 16, 1 << 20)? as usize,
             brokers,
             topic: topic_template("kafka.topic", &get("kafka.topic"))?,
             topic_partitions: num("kafka.topic_partitions", 1, 100_000)? as i32,

@@ -28,6 +28,10 @@ pub struct Position {
     /// and time), when known: a restart compares it with the server's file
     /// of that name.
     pub file_id: Option<FileId>,
+    /// The snapshot work left as of this position
+    /// ([`crate::source::snapshot::plan`]); `None` where none was ever
+    /// planned.
+    pub snapshot: Option<Arc<crate::source::snapshot::plan::Plan>>,
 }
 
 impl fmt::Display for Position {
@@ -192,6 +196,46 @@ pub struct RowChange {
     pub server_id: u32,
     /// Releasing this row moves the checkpoint here.
     pub checkpoint: Position,
+    /// Set on the rows (and Maxwell's bootstrap-start/complete markers) of
+    /// a snapshot.
+    pub snapshot: Option<SnapshotPart>,
+}
+
+/// What a snapshot record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotPart {
+    /// Maxwell's `bootstrap-start`, before a table's first row (no image).
+    Start,
+    /// A row that already existed, with Debezium's `source.snapshot`.
+    Row(SnapshotMark),
+    /// Maxwell's `bootstrap-complete`, after a table's last row.
+    Complete,
+}
+
+/// Debezium's `source.snapshot` of a snapshot row, as its MySQL connector
+/// sets it: the first and last rows of the initial snapshot and of each
+/// table are marked, ad-hoc (requested) snapshots are `incremental`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotMark {
+    First,
+    FirstInTable,
+    Middle,
+    LastInTable,
+    Last,
+    Incremental,
+}
+
+impl SnapshotMark {
+    pub fn debezium(self) -> &'static str {
+        match self {
+            SnapshotMark::First => "first",
+            SnapshotMark::FirstInTable => "first_in_data_collection",
+            SnapshotMark::Middle => "true",
+            SnapshotMark::LastInTable => "last_in_data_collection",
+            SnapshotMark::Last => "last",
+            SnapshotMark::Incremental => "incremental",
+        }
+    }
 }
 
 impl RowChange {

@@ -166,6 +166,7 @@ pub fn replay_stream(
         gtid: None,
         state: None,
         file_id: None,
+        snapshot: None,
     };
     let mut reader = Reader::new(cfg.clone(), shared.clone(), tx, start);
     reader.set_catalog(catalog);

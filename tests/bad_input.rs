@@ -178,6 +178,7 @@ fn checkpoint_on_a_purged_binlog_stops_and_stays() {
         gtid: None,
         state: None,
         file_id: None,
+        snapshot: None,
     };
     let rec = binlog2kafka::checkpoint::Record::new(&pipeline, &gone, "");
     binlog2kafka::checkpoint::write(&mut k, &commit_topic, &rec).unwrap();

@@ -149,7 +149,9 @@ fn change(kind: RowKind) -> RowChange {
             gtid: Some("0-1-118".into()),
             state: None,
             file_id: None,
+            snapshot: None,
         },
+        snapshot: None,
     }
 }
 
@@ -172,6 +174,7 @@ fn ddl() -> DdlChange {
             gtid: None,
             state: None,
             file_id: None,
+            snapshot: None,
         },
     }
 }

@@ -68,6 +68,7 @@ fn check_file(name: &str) -> (usize, String) {
         gtid: None,
         state: None,
         file_id: None,
+        snapshot: None,
     };
     let mut reader = Reader::new(cfg, Arc::new(Shared::new()), tx, start);
     reader.set_catalog(false);

@@ -17,7 +17,7 @@ use super::json::{write_base64, write_i64, write_key, write_str, write_u64};
 use super::maxwell::{present, write_col, write_object, write_pk_object, write_plain};
 use super::value::Style;
 use super::{Context, Encoder};
-use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind};
+use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind, SnapshotPart};
 use crate::filter::Visibility;
 use crate::source::schema::real_type;
 use mysql::consts::ColumnType;
@@ -52,6 +52,10 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, enc: &Encoder, ctx: &Contex
         pos: r.event_pos,
         row: r.event_row,
         thread: r.thread,
+        snapshot: match r.snapshot {
+            Some(SnapshotPart::Row(m)) => m.debezium(),
+            _ => "false",
+        },
     }
     .write(out);
     out.push(b',');
@@ -59,6 +63,8 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, enc: &Encoder, ctx: &Contex
     write_str(
         out,
         match r.kind {
+            // A row read by the snapshot: Debezium's "read".
+            _ if r.snapshot.is_some() => "r",
             RowKind::Insert => "c",
             RowKind::Update => "u",
             RowKind::Delete => "d",
@@ -104,6 +110,7 @@ pub fn write_ddl(out: &mut Vec<u8>, d: &DdlChange, enc: &Encoder, now_ms: i64) {
         pos: d.event_pos,
         row: 0,
         thread: d.thread,
+        snapshot: "false",
     }
     .write(out);
     out.push(b',');
@@ -175,6 +182,8 @@ struct Source<'a> {
     pos: u64,
     row: u32,
     thread: Option<u32>,
+    /// `"false"` for changes; a snapshot row's mark.
+    snapshot: &'a str,
 }
 
 impl Source<'_> {
@@ -188,7 +197,10 @@ impl Source<'_> {
         out.push(b',');
         write_key(out, "ts_ms");
         write_u64(out, self.ts as u64 * 1000);
-        out.extend_from_slice(b",\"snapshot\":\"false\",");
+        out.push(b',');
+        write_key(out, "snapshot");
+        write_str(out, self.snapshot);
+        out.push(b',');
         write_key(out, "db");
         write_str(out, self.db);
         out.push(b',');

@@ -9,7 +9,9 @@
 
 use super::json::{write_i64, write_key, write_str, write_u64};
 use super::value::{write_cell, Style};
-use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind, TableSchema};
+use crate::event::{
+    Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind, SnapshotPart, TableSchema,
+};
 use crate::filter::Visibility;
 use sha2::{Digest, Sha256};
 
@@ -136,6 +138,9 @@ pub fn write_key_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
 /// Appends the message value.
 pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     let t: &TableSchema = &r.table;
+    if let Some(part) = r.snapshot {
+        return write_bootstrap(out, r, part, style);
+    }
     out.push(b'{');
     write_key(out, "database");
     write_str(out, &t.database);
@@ -207,6 +212,40 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
             |i| changed(before, after, i),
             |out, col, i| write_col(out, col, Some(before), i, style),
         );
+    }
+    out.push(b'}');
+}
+
+/// A snapshot record as Maxwell's bootstrap writes it: `bootstrap-start`
+/// and `bootstrap-complete` around a table's `bootstrap-insert` rows, each
+/// with `database`, `table`, `type`, `ts` and `data` (empty for the two
+/// markers).
+fn write_bootstrap(out: &mut Vec<u8>, r: &RowChange, part: SnapshotPart, style: &Style) {
+    let t: &TableSchema = &r.table;
+    out.push(b'{');
+    write_key(out, "database");
+    write_str(out, &t.database);
+    out.push(b',');
+    write_key(out, "table");
+    write_str(out, &t.table);
+    out.push(b',');
+    write_key(out, "type");
+    write_str(
+        out,
+        match part {
+            SnapshotPart::Start => "bootstrap-start",
+            SnapshotPart::Row(_) => "bootstrap-insert",
+            SnapshotPart::Complete => "bootstrap-complete",
+        },
+    );
+    out.push(b',');
+    write_key(out, "ts");
+    write_u64(out, r.ts as u64);
+    out.push(b',');
+    write_key(out, "data");
+    match (part, &r.after) {
+        (SnapshotPart::Row(_), Some(image)) => write_row(out, t, Some(image), style),
+        _ => out.extend_from_slice(b"{}"),
     }
     out.push(b'}');
 }
@@ -380,7 +419,9 @@ mod tests {
                 gtid: Some("0-1-7".into()),
                 state: None,
                 file_id: None,
+                snapshot: None,
             },
+            snapshot: None,
         }
     }
 

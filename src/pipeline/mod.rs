@@ -76,6 +76,25 @@ pub struct Progress {
     pub last_error: Option<(u64, String)>,
     /// Rows Kafka acknowledged, per `database.table`.
     pub tables: BTreeMap<String, u64>,
+    /// Snapshots of tables under way or done in this run, in start order.
+    pub snapshots: Vec<SnapshotStatus>,
+}
+
+/// One table's snapshot, for the status page and metrics.
+#[derive(Debug, Clone)]
+pub struct SnapshotStatus {
+    /// `database.table`.
+    pub table: String,
+    /// information_schema.TABLES' estimate of its rows.
+    pub estimate: u64,
+    /// Rows handed on (before this run included, after a resume).
+    pub sent: u64,
+    /// Rows of chunks superseded by the stream's newer changes.
+    pub superseded: u64,
+    pub started: Instant,
+    /// Rows sent when this run started it (the rate counts this run's).
+    pub sent_at_start: u64,
+    pub finished: Option<Instant>,
 }
 
 /// Counters for logs and the final summary.
@@ -116,6 +135,11 @@ pub struct Shared {
     /// stall, a VM migration) sends nothing before it has proved again that
     /// the pipeline is still its own. `u64::MAX`: no lease (replay).
     lease_until_ms: AtomicU64,
+    /// Bumped when the reader moves to another server: snapshot work of
+    /// the old one is dropped and started again there.
+    snapshot_epoch: AtomicU64,
+    /// The plan as of the reader's last emitted snapshot chunk.
+    snapshot_plan: Mutex<Option<std::sync::Arc<crate::source::snapshot::plan::Plan>>>,
 }
 
 impl Default for Shared {
@@ -139,6 +163,61 @@ impl Shared {
             source_cfg: Mutex::new(None),
             fatal: Mutex::new(None),
             lease_until_ms: AtomicU64::new(u64::MAX),
+            snapshot_epoch: AtomicU64::new(0),
+            snapshot_plan: Mutex::new(None),
+        }
+    }
+
+    pub fn snapshot_epoch(&self) -> u64 {
+        self.snapshot_epoch.load(Ordering::SeqCst)
+    }
+
+    /// The reader moved to another server.
+    pub fn bump_snapshot_epoch(&self) {
+        self.snapshot_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn snapshot_plan(&self) -> Option<std::sync::Arc<crate::source::snapshot::plan::Plan>> {
+        self.snapshot_plan.lock().clone()
+    }
+
+    pub fn set_snapshot_plan(
+        &self,
+        p: Option<std::sync::Arc<crate::source::snapshot::plan::Plan>>,
+    ) {
+        *self.snapshot_plan.lock() = p;
+    }
+
+    /// A table's snapshot starts (or resumes) in this run.
+    pub fn snapshot_started(&self, table: &str, estimate: u64, sent: u64) {
+        let mut p = self.progress.lock();
+        p.snapshots
+            .retain(|s| s.table != table || s.finished.is_some());
+        p.snapshots.push(SnapshotStatus {
+            table: table.to_string(),
+            estimate,
+            sent,
+            superseded: 0,
+            started: Instant::now(),
+            sent_at_start: sent,
+            finished: None,
+        });
+    }
+
+    /// Rows of a table's snapshot handed on; `done` when it was the last.
+    pub fn snapshot_sent(&self, table: &str, sent: u64, superseded: u64, done: bool) {
+        let mut p = self.progress.lock();
+        if let Some(s) = p
+            .snapshots
+            .iter_mut()
+            .rev()
+            .find(|s| s.table == table && s.finished.is_none())
+        {
+            s.sent += sent;
+            s.superseded += superseded;
+            if done {
+                s.finished = Some(Instant::now());
+            }
         }
     }
 
@@ -308,6 +387,7 @@ mod tests {
             gtid: None,
             state: None,
             file_id: None,
+            snapshot: None,
         }
     }
 

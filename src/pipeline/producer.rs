@@ -407,6 +407,7 @@ impl Producer {
             thread: r.thread,
             server_id: r.server_id,
             checkpoint: r.checkpoint.clone(),
+            snapshot: None,
         };
         let delete = part(RowKind::Delete, r.before.clone(), None, false);
         let create = part(RowKind::Insert, None, r.after.clone(), r.commit);
@@ -437,7 +438,8 @@ impl Producer {
                 i
             }
         };
-        let txn_order = if self.cfg.transaction_markers {
+        // Snapshot rows belong to no transaction.
+        let txn_order = if self.cfg.transaction_markers && r.snapshot.is_none() {
             Some(self.begin_row(r, now)?)
         } else {
             None
@@ -549,7 +551,7 @@ impl Producer {
                 origin(),
             );
         }
-        if self.cfg.transaction_markers && r.commit {
+        if self.cfg.transaction_markers && r.commit && r.snapshot.is_none() {
             self.end_txn(r, now)?;
         }
         Ok(())

@@ -19,12 +19,17 @@ use mysql::BinlogRequest;
 use mysql_common::binlog::consts::EventType;
 
 use crate::config::Config;
-use crate::event::{Change, DdlChange, Position, RowChange, RowKind, TableSchema};
+use crate::event::{
+    Change, DdlChange, Position, RowChange, RowImage, RowKind, SnapshotMark, SnapshotPart,
+    TableSchema,
+};
 use crate::pipeline::Shared;
 
 use super::jsondiff;
 use super::rows::{packed_int, split_rows, Images};
 use super::schema::SchemaCache;
+use super::snapshot::plan::{Plan, TablePlan};
+use super::snapshot::seam::{Chunk, Horizon, Seam, Streamed, ToReader};
 use super::xa::{self, XaState, XaStatement};
 use super::{backoff, check_server, classify, connect, ensure_kept, statement, SourceError};
 use crate::event::FileId;
@@ -69,18 +74,21 @@ pub struct ReaderHandle {
     pub join: JoinHandle<Result<(), SourceError>>,
 }
 
-/// Starts the `b2k-reader` thread, streaming from `start`.
+/// Starts the `b2k-reader` thread, streaming from `start`; `snapshots`
+/// carries the snapshot thread's chunks.
 pub fn spawn(
     cfg: Config,
     shared: Arc<Shared>,
     pending: Sender<Vec<Change>>,
     start: Position,
+    snapshots: Option<crossbeam_channel::Receiver<ToReader>>,
 ) -> ReaderHandle {
     let join = thread::Builder::new()
         .name("b2k-reader".into())
         .spawn(move || {
             let expect = start.file_id.map(|id| (start.file.clone(), id));
             let mut r = Reader::new(cfg, shared.clone(), pending, start);
+            r.seam = snapshots.map(Seam::new);
             r.wait_for_room = true;
             r.live = true;
             r.expect_file = expect;
@@ -194,6 +202,23 @@ pub struct Reader {
     /// What the server's settings were checked to be at connect time
     /// (live stream only).
     live: bool,
+    /// Where snapshot chunks join the stream ([`super::snapshot::seam`]).
+    seam: Option<Seam>,
+    /// The snapshot plan every new position carries.
+    plan: Option<Arc<Plan>>,
+    /// A keyless table's rows, waiting for the stream to reach their point.
+    stream_wait: Option<StreamWait>,
+    /// The stream was asked for heartbeats every few milliseconds (while a
+    /// snapshot runs, so chunks need not wait for an event to join).
+    quick_heartbeat: bool,
+}
+
+struct StreamWait {
+    schema: Arc<TableSchema>,
+    horizon: Horizon,
+    rows: crossbeam_channel::Receiver<Streamed>,
+    plan_after: Arc<Plan>,
+    table: TablePlan,
 }
 
 /// How one streaming session ended without an error.
@@ -202,6 +227,8 @@ enum Flow {
     Stopped,
     /// An XA COMMIT asks for its prepare group to be read again.
     Rewind,
+    /// Stream again from the same boundary (other heartbeat settings).
+    Reconnect,
 }
 
 impl Reader {
@@ -239,6 +266,10 @@ impl Reader {
             seen_ids: Default::default(),
             expect_file: None,
             live: false,
+            seam: None,
+            plan: start.snapshot.clone(),
+            stream_wait: None,
+            quick_heartbeat: false,
         }
     }
 
@@ -368,6 +399,7 @@ impl Reader {
             gtid,
             state,
             file_id: self.file_id,
+            snapshot: self.plan.clone(),
         }
     }
 
@@ -393,7 +425,7 @@ impl Reader {
             let resume = self.resume_position();
             match self.stream_from(&resume, &mut attempt, &mut outage_logged) {
                 Ok(Flow::Stopped) => return Ok(()),
-                Ok(Flow::Rewind) => continue,
+                Ok(Flow::Rewind | Flow::Reconnect) => continue,
                 Err(e) if e.is_retriable() && !self.shared.stopping() => {
                     let since = *down_since.get_or_insert_with(std::time::Instant::now);
                     if self.cfg.mysql_hosts.len() > 1 && since.elapsed() >= self.cfg.failover_after
@@ -481,10 +513,20 @@ impl Reader {
             .map_err(|e| classify(cfg, "reading binlog_checksum", e))?;
         let checksum = checksum.unwrap_or_else(|| "NONE".into());
         self.checksums = !checksum.eq_ignore_ascii_case("NONE");
+        // Heartbeats every second; every 10 ms while a snapshot runs, so an
+        // idle stream still takes its chunks at once.
+        self.quick_heartbeat = self.snapshot_busy();
         let setup = [
             format!("SET @master_binlog_checksum = '{checksum}'"),
             "SET @mariadb_slave_capability = 4".to_string(),
-            "SET @master_heartbeat_period = 1000000000".to_string(),
+            format!(
+                "SET @master_heartbeat_period = {}",
+                if self.quick_heartbeat {
+                    10_000_000
+                } else {
+                    1_000_000_000
+                }
+            ),
         ];
         for q in setup {
             conn.query_drop(&q).map_err(|e| classify(cfg, &q, e))?;
@@ -562,6 +604,11 @@ impl Reader {
             if self.stopped || self.shared.stopping() {
                 self.stopped = true;
                 return Ok(Flow::Stopped);
+            }
+            if self.txn.is_none() && self.seam.is_some() {
+                if let Some(flow) = self.seam_step()? {
+                    return Ok(flow);
+                }
             }
             if let Some(to) = self.rewind_to.take() {
                 log::info!("XA COMMIT: reading the prepared transaction again from {to}");
@@ -967,6 +1014,12 @@ impl Reader {
         );
         self.cfg = self.cfg.with_source(&host, port);
         self.schemas.reset_catalog();
+        // Snapshot chunks were read on the old server, in its coordinates.
+        if let Some(seam) = self.seam.as_mut() {
+            seam.reset();
+            self.stream_wait = None;
+            self.shared.bump_snapshot_epoch();
+        }
         self.shared
             .stats
             .failovers
@@ -1297,6 +1350,7 @@ impl Reader {
             state: self.state.clone(),
             // The rewind reads an earlier file: the commit's is not known.
             file_id: None,
+            snapshot: self.plan.clone(),
         });
         Ok(())
     }
@@ -1380,6 +1434,20 @@ impl Reader {
             if partial {
                 resolve_json_diffs(before.as_ref(), after.as_mut()).map_err(|e| self.corrupt(e))?;
             }
+            if let Some(seam) = self.seam.as_mut().filter(|s| s.watching()) {
+                let t = self.txn.as_ref().expect("transaction begun");
+                seam.on_row(
+                    &schema,
+                    [before.as_ref(), after.as_ref()],
+                    &self.file,
+                    t.start,
+                    &t.gtid,
+                )
+                .map_err(|detail| SourceError::Query {
+                    what: "a snapshot".into(),
+                    detail,
+                })?;
+            }
             let txn = self.txn.as_mut().expect("transaction begun");
             let idx = txn.rows;
             txn.rows += 1;
@@ -1396,6 +1464,7 @@ impl Reader {
                     gtid: None,
                     state: self.state.clone(),
                     file_id: None,
+                    snapshot: self.plan.clone(),
                 },
                 None => Position {
                     file: self.file.clone(),
@@ -1404,6 +1473,7 @@ impl Reader {
                     gtid: txn.gtid.clone(),
                     state: txn.state.clone(),
                     file_id: self.file_id,
+                    snapshot: self.plan.clone(),
                 },
             };
             let change = RowChange {
@@ -1422,6 +1492,7 @@ impl Reader {
                 thread: txn.thread,
                 server_id,
                 checkpoint,
+                snapshot: None,
             };
             self.seq += 1;
             let seq = self.seq;
@@ -1580,6 +1651,314 @@ impl Reader {
             first_line(sql)
         );
         self.send(vec![Change::Ddl(ddl)])
+    }
+
+    /// Whether a snapshot is under way (or being asked for).
+    fn snapshot_busy(&self) -> bool {
+        self.plan.as_ref().is_some_and(|p| !p.is_idle())
+            || self
+                .seam
+                .as_ref()
+                .is_some_and(|s| s.watching() || !s.waiting.is_empty())
+            || self.stream_wait.is_some()
+    }
+
+    /// At a transaction boundary: takes the snapshot thread's messages in
+    /// order, and emits the chunks whose view the stream has reached. A
+    /// chunk that waits holds back the messages after it, so plans are
+    /// taken in the order they were made.
+    fn seam_step(&mut self) -> Result<Option<Flow>, SourceError> {
+        loop {
+            if let Some(w) = &self.stream_wait {
+                if !w.horizon.reached(&self.file, self.next_pos) {
+                    break;
+                }
+                let w = self.stream_wait.take().expect("checked");
+                self.emit_stream(w)?;
+                continue;
+            }
+            let Some(seam) = self.seam.as_mut() else {
+                break;
+            };
+            if let Some(c) = seam.waiting.front() {
+                if !c.horizon.reached(&self.file, self.next_pos) {
+                    break;
+                }
+                let c = seam.waiting.pop_front().expect("checked");
+                self.emit_chunk(c)?;
+                continue;
+            }
+            let msg = match seam.rx.try_recv() {
+                Ok(m) => m,
+                Err(crossbeam_channel::TryRecvError::Empty) => break,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    self.seam = None;
+                    break;
+                }
+            };
+            if msg.epoch() != self.shared.snapshot_epoch() {
+                // Read on a server the reader left: dropped (its reply
+                // channel too, which tells the snapshot thread).
+                continue;
+            }
+            match msg {
+                ToReader::Watch {
+                    database,
+                    table,
+                    key_columns,
+                    reply,
+                    ..
+                } => {
+                    seam.watch(database, table, key_columns);
+                    let _ = reply.send(());
+                }
+                ToReader::Chunk(c) => seam.waiting.push_back(c),
+                ToReader::Plan { plan, reply, .. } => {
+                    self.install_plan(plan);
+                    let _ = reply.send(());
+                }
+                ToReader::Pause { reply, .. } => {
+                    // Stay at this boundary until the view is open: its
+                    // point is then at or after here.
+                    let _ = reply.send(());
+                    loop {
+                        let Some(seam) = self.seam.as_mut() else {
+                            break;
+                        };
+                        match seam.rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                            Ok(ToReader::Stream {
+                                schema,
+                                horizon,
+                                rows,
+                                plan_after,
+                                table,
+                                ..
+                            }) => {
+                                self.stream_wait = Some(StreamWait {
+                                    schema,
+                                    horizon,
+                                    rows,
+                                    plan_after,
+                                    table,
+                                });
+                                break;
+                            }
+                            Ok(_) => break,
+                            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                                if self.shared.stopping() {
+                                    return Ok(Some(Flow::Stopped));
+                                }
+                            }
+                            Err(_) => self.seam = None,
+                        }
+                    }
+                }
+                ToReader::Resume { .. } => {}
+                ToReader::Stream {
+                    schema,
+                    horizon,
+                    rows,
+                    plan_after,
+                    table,
+                    ..
+                } => {
+                    self.stream_wait = Some(StreamWait {
+                        schema,
+                        horizon,
+                        rows,
+                        plan_after,
+                        table,
+                    });
+                }
+            }
+        }
+        if self.live && self.snapshot_busy() != self.quick_heartbeat {
+            return Ok(Some(Flow::Reconnect));
+        }
+        Ok(None)
+    }
+
+    fn install_plan(&mut self, plan: Arc<Plan>) {
+        self.shared.set_snapshot_plan(Some(plan.clone()));
+        self.plan = Some(plan);
+    }
+
+    /// A snapshot row (or, for Maxwell, a bootstrap-start/complete marker
+    /// with no image) at the current boundary.
+    fn snapshot_change(
+        &mut self,
+        schema: &Arc<TableSchema>,
+        image: Option<RowImage>,
+        part: SnapshotPart,
+        xoffset: u64,
+        now: u32,
+    ) -> RowChange {
+        let seq = self.next_seq();
+        RowChange {
+            seq,
+            kind: RowKind::Insert,
+            table: schema.clone(),
+            before: None,
+            after: image,
+            ts: now,
+            xid: None,
+            xoffset,
+            commit: false,
+            event_file: self.file.clone(),
+            event_pos: self.next_pos,
+            event_row: 0,
+            thread: None,
+            server_id: self.file_server.unwrap_or(0),
+            checkpoint: self.here(self.next_pos, 0, None, self.state.clone()),
+            snapshot: Some(part),
+        }
+    }
+
+    /// Debezium's mark of a table's row that is `first` and/or `last` of
+    /// it.
+    fn mark(table: &TablePlan, first: bool, last: bool) -> SnapshotMark {
+        match (table.reason.incremental(), first, last) {
+            (true, ..) => SnapshotMark::Incremental,
+            (_, _, true) if table.last => SnapshotMark::Last,
+            (_, _, true) => SnapshotMark::LastInTable,
+            (_, true, _) if table.first => SnapshotMark::First,
+            (_, true, _) => SnapshotMark::FirstInTable,
+            _ => SnapshotMark::Middle,
+        }
+    }
+
+    /// Hands on snapshot rows and counts them for the status page.
+    fn send_snapshot(
+        &mut self,
+        name: &str,
+        rows: Vec<RowChange>,
+        superseded: u64,
+        done: bool,
+    ) -> Result<(), SourceError> {
+        let n = rows.iter().filter(|r| r.after.is_some()).count() as u64;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let batch: Vec<Change> = rows.by_ref().take(1024).map(Change::Row).collect();
+            self.send(batch)?;
+        }
+        self.shared.snapshot_sent(name, n, superseded, done);
+        if done {
+            self.log_table_done(name);
+        }
+        Ok(())
+    }
+
+    /// The last snapshot record (or a marker) carries the plan after it.
+    fn close_with(&mut self, out: &mut [RowChange], plan: Arc<Plan>) {
+        self.install_plan(plan);
+        match out.last_mut() {
+            Some(last) => last.checkpoint.snapshot = self.plan.clone(),
+            None => {
+                let pos = self.here(self.next_pos, 0, None, self.state.clone());
+                self.marker(pos);
+            }
+        }
+    }
+
+    /// Emits a chunk's surviving rows here, the last of them (or a marker)
+    /// carrying the plan after the chunk.
+    fn emit_chunk(&mut self, mut c: Chunk) -> Result<(), SourceError> {
+        let superseded = self.seam.as_mut().map_or(0, |s| s.survivors(&mut c)) as u64;
+        let now = (crate::checkpoint::now_ms() / 1000) as u32;
+        let maxwell = self.cfg.format == crate::format::Format::Maxwell;
+        let name = format!("{}.{}", c.schema.database, c.schema.table);
+        let mut out: Vec<RowChange> = Vec::with_capacity(c.rows.len() + 2);
+        if c.first_of_table && maxwell {
+            out.push(self.snapshot_change(&c.schema, None, SnapshotPart::Start, 0, now));
+        }
+        let n = c.rows.len();
+        let base = c.table.rows.saturating_sub(n as u64 + superseded);
+        for (i, (image, _)) in std::mem::take(&mut c.rows).into_iter().enumerate() {
+            let mark = Self::mark(&c.table, c.first_of_table && i == 0, c.last_of_table && i + 1 == n);
+            let ch = self.snapshot_change(&c.schema, Some(image), SnapshotPart::Row(mark), base + i as u64, now);
+            out.push(ch);
+        }
+        if c.last_of_table && maxwell {
+            out.push(self.snapshot_change(&c.schema, None, SnapshotPart::Complete, 0, now));
+        }
+        self.close_with(&mut out, c.plan_after.clone());
+        if c.last_of_table {
+            if let Some(seam) = self.seam.as_mut() {
+                seam.unwatch(&c.schema.database, &c.schema.table);
+            }
+        }
+        self.send_snapshot(&name, out, superseded, c.last_of_table)
+    }
+
+    fn log_table_done(&self, name: &str) {
+        let p = self.shared.progress.lock();
+        if let Some(s) = p.snapshots.iter().rev().find(|s| s.table == name) {
+            let secs = s.started.elapsed().as_secs_f64();
+            log::info!(
+                "snapshot of {name} done: {} rows sent in {:.1} s ({:.0} rows/s){}",
+                s.sent,
+                secs,
+                (s.sent - s.sent_at_start) as f64 / secs.max(0.001),
+                if s.superseded > 0 {
+                    format!(
+                        "; {} copies left out because the stream carried a newer change of the row",
+                        s.superseded
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+
+    /// A keyless table's rows, emitted at exactly their view's point: the
+    /// stream waits here until they are all out.
+    fn emit_stream(&mut self, w: StreamWait) -> Result<(), SourceError> {
+        let now = (crate::checkpoint::now_ms() / 1000) as u32;
+        let maxwell = self.cfg.format == crate::format::Format::Maxwell;
+        let name = format!("{}.{}", w.schema.database, w.schema.table);
+        let mut out: Vec<RowChange> = Vec::new();
+        if maxwell {
+            out.push(self.snapshot_change(&w.schema, None, SnapshotPart::Start, 0, now));
+        }
+        // Each row waits for the next, so the last one is known as last.
+        let mut prev: Option<RowImage> = None;
+        let mut i = 0u64;
+        let done = loop {
+            match w.rows.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(Streamed::Rows(v)) => {
+                    for image in v {
+                        if let Some(p) = prev.replace(image) {
+                            let mark = Self::mark(&w.table, i == 0, false);
+                            let ch = self.snapshot_change(&w.schema, Some(p), SnapshotPart::Row(mark), i, now);
+                            out.push(ch);
+                            i += 1;
+                        }
+                    }
+                    if out.len() >= 1024 {
+                        let batch = std::mem::take(&mut out);
+                        self.send_snapshot(&name, batch, 0, false)?;
+                    }
+                }
+                Ok(Streamed::Done) => break true,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) if !self.shared.stopping() => {}
+                Err(_) => break false,
+            }
+        };
+        if let Some(p) = prev {
+            let mark = Self::mark(&w.table, i == 0, done);
+            let ch = self.snapshot_change(&w.schema, Some(p), SnapshotPart::Row(mark), i, now);
+            out.push(ch);
+        }
+        if done {
+            if maxwell {
+                out.push(self.snapshot_change(&w.schema, None, SnapshotPart::Complete, 0, now));
+            }
+            self.close_with(&mut out, w.plan_after.clone());
+        } else if !self.shared.stopping() {
+            log::warn!("snapshot of {name} was cut short; it is read again from its beginning");
+        }
+        self.send_snapshot(&name, out, 0, done)
     }
 
     fn marker(&mut self, pos: Position) {

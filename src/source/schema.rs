@@ -432,3 +432,258 @@ mod tests {
         assert!(parse_labels("int(11) unsigned").is_empty());
     }
 }
+
+/// A table as information_schema describes it, for a snapshot: the schema
+/// its table map would give (types, metadata, names, key, charsets,
+/// labels), and the key its chunks are read by.
+pub struct CatalogTable {
+    pub schema: TableSchema,
+    /// The index chunks follow (`PRIMARY`, or a unique key on NOT NULL
+    /// columns) and its columns' indexes; `None`: no usable key.
+    pub key: Option<(String, Vec<usize>)>,
+    /// information_schema.TABLES' row estimate.
+    pub estimate: u64,
+}
+
+/// Reads `database.table` from information_schema; `None` when it does not
+/// exist (dropped since it was asked for).
+pub fn from_catalog(
+    conn: &mut Conn,
+    cfg: &Config,
+    database: &str,
+    table: &str,
+) -> Result<Option<CatalogTable>, SourceError> {
+    let q = |what: &str| {
+        let what = what.to_string();
+        move |e| classify(cfg, &what, e)
+    };
+    let rows: Vec<mysql::Row> = conn
+        .exec(
+            "SELECT c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.NUMERIC_PRECISION, c.NUMERIC_SCALE, \
+             c.DATETIME_PRECISION, c.CHARACTER_OCTET_LENGTH, co.ID, c.COLUMN_KEY, c.IS_NULLABLE \
+             FROM information_schema.COLUMNS c \
+             LEFT JOIN information_schema.COLLATIONS co ON co.COLLATION_NAME = c.COLLATION_NAME \
+             WHERE c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ? ORDER BY c.ORDINAL_POSITION",
+            (database, table),
+        )
+        .map_err(q("reading information_schema.COLUMNS"))?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let text = |r: &mysql::Row, i: usize| -> String {
+        match r.as_ref(i) {
+            Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        }
+    };
+    let num = |r: &mysql::Row, i: usize| -> u64 {
+        match r.as_ref(i) {
+            Some(mysql::Value::Int(n)) => *n as u64,
+            Some(mysql::Value::UInt(n)) => *n,
+            Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).parse().unwrap_or(0),
+            _ => 0,
+        }
+    };
+    let mut columns = Vec::with_capacity(rows.len());
+    let mut not_null = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let name = text(r, 0);
+        let data_type = text(r, 1).to_ascii_lowercase();
+        let column_type = text(r, 2);
+        let lower = column_type.to_ascii_lowercase();
+        let collation = num(r, 7) as u16;
+        let octets = num(r, 6);
+        let (col_type, meta, charset) =
+            catalog_type(&data_type, &lower, num(r, 3), num(r, 4), num(r, 5), octets, collation)
+                .ok_or_else(|| SourceError::Query {
+                    what: format!("snapshot of {database}.{table}"),
+                    detail: format!(
+                        "column {name} has type {column_type}, which binlog2kafka cannot read by SELECT yet; leave the table out of the snapshot (filter.exclude) or out of the request"
+                    ),
+                })?;
+        not_null.push(text(r, 9) == "NO");
+        columns.push(ColumnSchema {
+            labels: parse_labels(&column_type),
+            unsigned: lower.contains("unsigned"),
+            name,
+            col_type,
+            meta,
+            charset,
+            json: false,
+            visibility: Default::default(),
+        });
+    }
+    // MariaDB JSON: a LONGTEXT with a json_valid CHECK.
+    if columns.iter().any(maybe_mariadb_json) {
+        let clauses: Vec<String> = conn
+            .exec(
+                "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+                 WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
+                (database, table),
+            )
+            .unwrap_or_default();
+        let names: Vec<String> = clauses
+            .iter()
+            .filter_map(|c| json_valid_column(c))
+            .collect();
+        for col in columns.iter_mut() {
+            col.json = maybe_mariadb_json(col) && names.contains(&col.name);
+        }
+    }
+    for col in columns.iter_mut() {
+        col.visibility = cfg.columns.visibility(database, table, &col.name);
+    }
+    // Indexes: (name, non_unique, columns in order, any prefix part).
+    let stats: Vec<(String, u64, String, Option<u64>)> = conn
+        .exec(
+            "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            (database, table),
+        )
+        .map_err(q("reading information_schema.STATISTICS"))?;
+    let mut indexes: Vec<(String, bool, Vec<usize>, bool)> = Vec::new();
+    for (index, non_unique, column, sub_part) in stats {
+        let at = columns.iter().position(|c| c.name == column);
+        match indexes.iter_mut().find(|(n, ..)| *n == index) {
+            Some((_, _, cols, usable)) => {
+                *usable &= at.is_some() && sub_part.is_none();
+                cols.extend(at);
+            }
+            None => indexes.push((
+                index,
+                non_unique == 0,
+                at.into_iter().collect(),
+                at.is_some() && sub_part.is_none(),
+            )),
+        }
+    }
+    let primary: Vec<usize> = indexes
+        .iter()
+        .find(|(n, ..)| n == "PRIMARY")
+        .map(|(_, _, c, _)| c.clone())
+        .unwrap_or_default();
+    let key = indexes
+        .iter()
+        .find(|(n, _, _, usable)| n == "PRIMARY" && *usable)
+        .or_else(|| {
+            indexes
+                .iter()
+                .filter(|(_, unique, cols, usable)| {
+                    *unique && *usable && cols.iter().all(|&i| not_null[i])
+                })
+                .min_by_key(|(_, _, cols, _)| cols.len())
+        })
+        .map(|(n, _, c, _)| (n.clone(), c.clone()));
+    let estimate: Option<u64> = conn
+        .exec_first(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (database, table),
+        )
+        .map_err(q("reading information_schema.TABLES"))?
+        .flatten();
+    Ok(Some(CatalogTable {
+        schema: TableSchema {
+            database: database.to_string(),
+            table: table.to_string(),
+            columns,
+            primary_key: primary,
+            names_from: NameSource::InformationSchema,
+        },
+        key,
+        estimate: estimate.unwrap_or(0),
+    }))
+}
+
+/// The binlog type, table-map metadata and charset of a column, from its
+/// information_schema description; `None` for a type not handled.
+fn catalog_type(
+    data_type: &str,
+    column_type: &str,
+    precision: u64,
+    scale: u64,
+    fsp: u64,
+    octets: u64,
+    collation: u16,
+) -> Option<(ColumnType, Vec<u8>, u16)> {
+    use ColumnType as T;
+    let text_charset = if collation == 0 { 63 } else { collation };
+    let blob = |n: u8| Some((T::MYSQL_TYPE_BLOB, vec![n], text_charset));
+    let len = octets as usize;
+    Some(match data_type {
+        "tinyint" => (T::MYSQL_TYPE_TINY, vec![], 0),
+        "smallint" => (T::MYSQL_TYPE_SHORT, vec![], 0),
+        "mediumint" => (T::MYSQL_TYPE_INT24, vec![], 0),
+        "int" | "integer" => (T::MYSQL_TYPE_LONG, vec![], 0),
+        "bigint" => (T::MYSQL_TYPE_LONGLONG, vec![], 0),
+        "float" => (T::MYSQL_TYPE_FLOAT, vec![4], 0),
+        "double" | "real" | "double precision" => (T::MYSQL_TYPE_DOUBLE, vec![8], 0),
+        "decimal" | "numeric" => (
+            T::MYSQL_TYPE_NEWDECIMAL,
+            vec![precision as u8, scale as u8],
+            0,
+        ),
+        "year" => (T::MYSQL_TYPE_YEAR, vec![], 0),
+        "date" => (T::MYSQL_TYPE_DATE, vec![], 0),
+        "datetime" => (T::MYSQL_TYPE_DATETIME2, vec![fsp as u8], 0),
+        "timestamp" => (T::MYSQL_TYPE_TIMESTAMP2, vec![fsp as u8], 0),
+        "time" => (T::MYSQL_TYPE_TIME2, vec![fsp as u8], 0),
+        "bit" => (
+            T::MYSQL_TYPE_BIT,
+            vec![(precision % 8) as u8, (precision / 8) as u8],
+            0,
+        ),
+        "char" | "binary" => {
+            let b0 = 0xfe ^ ((len & 0x300) >> 4) as u8;
+            let charset = if data_type == "binary" {
+                63
+            } else {
+                text_charset
+            };
+            (T::MYSQL_TYPE_STRING, vec![b0, (len & 0xff) as u8], charset)
+        }
+        "varchar" | "varbinary" => {
+            let charset = if data_type == "varbinary" {
+                63
+            } else {
+                text_charset
+            };
+            (
+                T::MYSQL_TYPE_VARCHAR,
+                vec![(len & 0xff) as u8, (len >> 8) as u8],
+                charset,
+            )
+        }
+        "tinytext" | "tinyblob" => return blob(1),
+        "text" | "blob" => return blob(2),
+        "mediumtext" | "mediumblob" => return blob(3),
+        "longtext" | "longblob" => return blob(4),
+        "enum" => {
+            let n = parse_labels(column_type).len();
+            (
+                T::MYSQL_TYPE_STRING,
+                vec![T::MYSQL_TYPE_ENUM as u8, if n > 255 { 2 } else { 1 }],
+                text_charset,
+            )
+        }
+        "set" => {
+            let bytes = match parse_labels(column_type).len().div_ceil(8) {
+                0 | 1 => 1,
+                2 => 2,
+                3 => 3,
+                4 => 4,
+                _ => 8,
+            };
+            (
+                T::MYSQL_TYPE_STRING,
+                vec![T::MYSQL_TYPE_SET as u8, bytes],
+                text_charset,
+            )
+        }
+        "json" => (T::MYSQL_TYPE_JSON, vec![4], 63),
+        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
+        | "multipolygon" | "geometrycollection" | "geomcollection" => {
+            (T::MYSQL_TYPE_GEOMETRY, vec![4], 63)
+        }
+        _ => return None,
+    })
+}

@@ -195,6 +195,7 @@ mod tests {
                 gtid: None,
                 state: None,
                 file_id: None,
+                snapshot: None,
             },
             back_to: ("binlog.000004".into(), 1087),
             published: true,
