@@ -1,0 +1,285 @@
+//! Snapshots (README "Snapshots"): the rows that already exist, read in
+//! chunks while the binlog streams and writers keep changing them, then
+//! every change after them, with nothing missed or doubled at the seam.
+//! Each test applies the topic's messages in order, as a consumer would
+//! (snapshot rows as upserts, then the changes), and compares the result
+//! with the tables' final contents, every value.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql::prelude::Queryable;
+use serde_json::Value;
+
+/// The three kinds of table a snapshot reads differently: an integer key,
+/// a composite key with a VARCHAR part, and no key at all.
+const TABLES: &[&str] = &[
+    "CREATE TABLE t_int (id INT PRIMARY KEY, v VARCHAR(40), n BIGINT)",
+    "CREATE TABLE t_comp (a VARCHAR(20), b INT, v VARCHAR(40), n BIGINT, PRIMARY KEY (a, b))",
+    "CREATE TABLE t_nokey (x INT, v VARCHAR(40), n BIGINT)",
+];
+
+/// Fills each table with `rows` rows.
+fn fill(db: &str, rows: u64) {
+    let mut c = sql(MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop(format!(
+        "INSERT INTO t_int SELECT seq, CONCAT('v', seq), seq * 7 FROM seq_1_to_{rows}"
+    ))
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO t_comp SELECT CONCAT('k', seq % 97), seq, CONCAT('w', seq), seq FROM seq_1_to_{rows}"
+    ))
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO t_nokey SELECT seq, CONCAT('u', seq), seq FROM seq_1_to_{rows}"
+    ))
+    .unwrap();
+}
+
+/// Inserts, updates and deletes random keys of the three tables until
+/// `stop`; returns how many statements it ran.
+fn writer(db: String, rows: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut c = sql(MYSQL_PORT);
+        c.query_drop(format!("USE `{db}`")).unwrap();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut n = 0;
+        while !stop.load(Ordering::SeqCst) {
+            // Keys a little past the filled range too: inserts of new rows.
+            let k = next() % (rows + rows / 10) + 1;
+            let op = next() % 10;
+            let q = match (next() % 3, op) {
+                (0, 0..=4) => format!("UPDATE t_int SET n = n + 1, v = CONCAT(v, '+') WHERE id = {k}"),
+                (0, 5..=6) => format!("DELETE FROM t_int WHERE id = {k}"),
+                (0, 7) => format!("UPDATE t_int SET id = id + {} WHERE id = {k}", rows * 2),
+                (0, _) => format!("REPLACE INTO t_int VALUES ({k}, 'new{n}', {n})"),
+                (1, 0..=4) => format!(
+                    "UPDATE t_comp SET n = n + 1 WHERE a = 'k{}' AND b = {k}",
+                    k % 97
+                ),
+                (1, 5..=6) => format!("DELETE FROM t_comp WHERE a = 'k{}' AND b = {k}", k % 97),
+                (1, _) => format!("REPLACE INTO t_comp VALUES ('k{}', {k}, 'new{n}', {n})", k % 97),
+                (_, 0..=4) => format!("UPDATE t_nokey SET n = n + 1 WHERE x = {k}"),
+                (_, 5..=6) => format!("DELETE FROM t_nokey WHERE x = {k}"),
+                (_, _) => format!(
+                    "INSERT INTO t_nokey SELECT {k} + {}, 'new{n}', {n} FROM DUAL",
+                    rows * 3 + n
+                ),
+            };
+            c.query_drop(&q).unwrap();
+            n += 1;
+        }
+        n
+    })
+}
+
+/// A table's rows, as text per column, keyed by `key` columns (all of them
+/// for a keyless table, whose identical rows then count).
+type Rows = BTreeMap<String, (Vec<String>, u64)>;
+
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn key_text(cols: &[&str], key: &[&str], row: &serde_json::Map<String, Value>) -> String {
+    let key: Vec<&str> = if key.is_empty() { cols.to_vec() } else { key.to_vec() };
+    key.iter()
+        .map(|k| cell_text(&row[*k]))
+        .collect::<Vec<_>>()
+        .join("\u{1}")
+}
+
+/// The table as the server has it now.
+fn server_rows(db: &str, table: &str, cols: &[&str], key: &[&str]) -> Rows {
+    let mut c = sql(MYSQL_PORT);
+    let list = cols
+        .iter()
+        .map(|c| format!("IFNULL(CAST(`{c}` AS CHAR), 'NULL')"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let q = format!("SELECT {list} FROM `{db}`.`{table}`");
+    let mut out = Rows::new();
+    for row in c.query_iter(q).unwrap() {
+        let row = row.unwrap();
+        let vals: Vec<String> = (0..cols.len())
+            .map(|i| row.get::<String, _>(i).unwrap())
+            .collect();
+        let m: serde_json::Map<String, Value> = cols
+            .iter()
+            .zip(&vals)
+            .map(|(c, v)| (c.to_string(), Value::String(v.clone())))
+            .collect();
+        out.entry(key_text(cols, key, &m))
+            .and_modify(|e| e.1 += 1)
+            .or_insert((vals, 1));
+    }
+    out
+}
+
+/// What a consumer of the topic ends up with for `table`: Maxwell
+/// messages applied in order, snapshot rows as upserts. With `sets`,
+/// identical rows of a keyless table count once (a snapshot of it that
+/// started again after a crash sends them twice).
+struct Applied {
+    rows: Rows,
+    snapshot_rows: u64,
+}
+
+fn apply(msgs: &[Msg], table: &str, cols: &[&str], key: &[&str], sets: bool) -> Applied {
+    let mut rows = Rows::new();
+    let mut snapshot_rows = 0;
+    for m in msgs.iter().filter(|m| m.value["table"] == table) {
+        let v = &m.value;
+        let data = v["data"].as_object().cloned().unwrap_or_default();
+        let vals = |d: &serde_json::Map<String, Value>| -> Vec<String> {
+            cols.iter().map(|c| cell_text(&d[*c])).collect()
+        };
+        let add = |rows: &mut Rows, d: &serde_json::Map<String, Value>, upsert: bool| {
+            let k = key_text(cols, key, d);
+            match rows.get_mut(&k) {
+                Some(e) if upsert || sets => *e = (vals(d), e.1.max(1)),
+                Some(e) => e.1 += 1,
+                None => {
+                    rows.insert(k, (vals(d), 1));
+                }
+            }
+        };
+        let remove = |rows: &mut Rows, d: &serde_json::Map<String, Value>| {
+            let k = key_text(cols, key, d);
+            if let Some(e) = rows.get_mut(&k) {
+                if e.1 > 1 && !sets {
+                    e.1 -= 1;
+                } else {
+                    rows.remove(&k);
+                }
+            }
+        };
+        match v["type"].as_str().unwrap() {
+            // A keyless table's snapshot is its whole content at one point
+            // of the binlog: a consumer starts the table again from it (the
+            // changes before that point are in it already).
+            "bootstrap-start" if key.is_empty() => rows.clear(),
+            "bootstrap-start" | "bootstrap-complete" => {}
+            "bootstrap-insert" => {
+                snapshot_rows += 1;
+                add(&mut rows, &data, !key.is_empty());
+            }
+            "insert" => add(&mut rows, &data, !key.is_empty()),
+            "delete" => remove(&mut rows, &data),
+            "update" => {
+                let mut old = data.clone();
+                for (k, x) in v["old"].as_object().unwrap() {
+                    old.insert(k.clone(), x.clone());
+                }
+                remove(&mut rows, &old);
+                add(&mut rows, &data, !key.is_empty());
+            }
+            other => panic!("unexpected message type {other}: {v}"),
+        }
+    }
+    Applied {
+        rows,
+        snapshot_rows,
+    }
+}
+
+const INT_COLS: &[&str] = &["id", "v", "n"];
+const COMP_COLS: &[&str] = &["a", "b", "v", "n"];
+const NOKEY_COLS: &[&str] = &["x", "v", "n"];
+
+/// Compares every table's applied messages with the server; returns the
+/// snapshot rows each table's messages held.
+fn assert_exact(db: &str, msgs: &[Msg], sets: bool) -> Vec<(String, u64, usize)> {
+    let mut out = Vec::new();
+    for (table, cols, key) in [
+        ("t_int", INT_COLS, &["id"][..]),
+        ("t_comp", COMP_COLS, &["a", "b"][..]),
+        ("t_nokey", NOKEY_COLS, &[][..]),
+    ] {
+        let want = server_rows(db, table, cols, key);
+        let got = apply(msgs, table, cols, key, sets);
+        let missing: Vec<_> = want.keys().filter(|k| !got.rows.contains_key(*k)).take(5).collect();
+        let extra: Vec<_> = got.rows.keys().filter(|k| !want.contains_key(*k)).take(5).collect();
+        let differ: Vec<_> = want
+            .iter()
+            .filter(|(k, v)| got.rows.get(*k).is_some_and(|g| g != *v))
+            .take(5)
+            .map(|(k, v)| (k.clone(), v.clone(), got.rows[k].clone()))
+            .collect();
+        assert!(
+            missing.is_empty() && extra.is_empty() && differ.is_empty(),
+            "{table}: the topic applied in order differs from the table ({} rows there, {} applied): missing {missing:?}, extra {extra:?}, different {differ:?}",
+            want.len(),
+            got.rows.len()
+        );
+        out.push((table.to_string(), got.snapshot_rows, want.len()));
+    }
+    out
+}
+
+fn snapshot_env(topic: &str, db: &str) -> Vec<(String, String)> {
+    let env = with(settings(topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    let env = with(env, "B2K_SNAPSHOT_MODE", "initial");
+    with(env, "B2K_SNAPSHOT_CHUNK_ROWS", "2000")
+}
+
+fn wait_for_log(d: &mut Daemon, needle: &str, secs: u64) {
+    d.wait_for_log(needle, Duration::from_secs(secs));
+}
+
+#[test]
+fn initial_snapshot_under_concurrent_writes_is_exact() {
+    servers();
+    let rows = 100_000;
+    let db = database(MYSQL_PORT, "snap_initial", TABLES);
+    fill(&db, rows);
+    let topic = unique("snap_initial");
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(db.clone(), rows, stop.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let mut d = Daemon::start(&snapshot_env(&topic, &db));
+    wait_for_log(&mut d, &format!("snapshot of {db}.t_nokey done"), 120);
+    let took = started.elapsed();
+    // Changes go on after the snapshot too.
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let statements = w.join().unwrap();
+    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    let log = d.log_text();
+    let msgs = consume(&topic, &db, usize::MAX, 3.0);
+    let counts = assert_exact(&db, &msgs, false);
+    for (table, snap, now) in &counts {
+        println!("{table}: {snap} snapshot rows, {now} rows at the end");
+    }
+    println!(
+        "3 x {rows} rows snapshotted in {:.1} s while {statements} writes ran; superseded copies: {}",
+        took.as_secs_f64(),
+        log.lines().filter(|l| l.contains("copies left out")).count()
+    );
+    assert!(statements > 100, "the writer ran for the whole snapshot");
+    for t in ["t_int", "t_comp", "t_nokey"] {
+        assert!(
+            log.contains(&format!("snapshot of {db}.{t} done")),
+            "the log says when {t} ends:\n{log}"
+        );
+    }
+    let (status, _) = d.stop();
+    assert!(status.success());
+}
