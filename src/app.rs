@@ -375,6 +375,90 @@ pub fn reset(cfg: &Config) -> Result<String, AppError> {
     ))
 }
 
+/// `binlog2kafka snapshot`: writes a snapshot request into the commit-log
+/// topic, where the running daemon looks for them, and waits up to `wait`
+/// for its answer.
+pub fn request_snapshot(
+    cfg: &Config,
+    tables: &[String],
+    condition: Option<String>,
+    wait: Duration,
+) -> Result<String, AppError> {
+    use source::snapshot::{ack_key, request_key, Ack, Request};
+    let mut admin = kafka_client(cfg, "admin").map_err(kafka("connecting to Kafka"))?;
+    checkpoint::ensure_topic(&mut admin, &cfg.commit_topic, cfg.replication_factor)
+        .map_err(kafka("preparing the commit-log topic"))?;
+    let id = checkpoint::instance_id()
+        .split('/')
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("-");
+    let req = Request {
+        id: id.clone(),
+        tables: tables.to_vec(),
+        condition,
+        requested_ms: checkpoint::now_ms(),
+    };
+    let at = admin
+        .produce(
+            &cfg.commit_topic,
+            0,
+            &[crate::kafka::OutRecord {
+                key: Some(request_key(&cfg.pipeline_name, &id).into_bytes().into()),
+                value: Some(serde_json::to_vec(&req).expect("serializes").into()),
+                timestamp_ms: req.requested_ms as i64,
+                headers: Vec::new(),
+            }],
+        )
+        .map_err(kafka("writing the snapshot request"))?;
+    let want = ack_key(&cfg.pipeline_name, &id);
+    let deadline = std::time::Instant::now() + wait;
+    let mut from = at + 1;
+    while std::time::Instant::now() < deadline {
+        let recs = admin
+            .fetch(&cfg.commit_topic, 0, from, 1 << 20)
+            .map_err(kafka("waiting for the daemon's answer"))?;
+        for r in &recs {
+            if r.key.as_deref() == Some(want.as_bytes()) {
+                let ack: Ack = r
+                    .value
+                    .as_deref()
+                    .and_then(|v| serde_json::from_slice(v).ok())
+                    .ok_or_else(|| AppError::Refused("the daemon's answer is unreadable".into()))?;
+                let mut said = format!(
+                    "snapshot request {id} taken by {} for pipeline '{}': {}",
+                    ack.owner,
+                    cfg.pipeline_name,
+                    if ack.tables.is_empty() {
+                        "no table to read".to_string()
+                    } else {
+                        ack.tables.join(", ")
+                    }
+                );
+                if !ack.refused.is_empty() {
+                    said.push_str(&format!("; not read: {}", ack.refused.join("; ")));
+                }
+                said.push_str("; progress on the status page and in its log");
+                return if ack.tables.is_empty() {
+                    Err(AppError::Refused(said))
+                } else {
+                    Ok(said)
+                };
+            }
+        }
+        match recs.last() {
+            Some(r) => from = r.offset + 1,
+            None => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+    Err(AppError::Refused(format!(
+        "no running binlog2kafka took snapshot request {id} for pipeline '{}' within {} s; it stays in {} and the pipeline takes it when it next runs",
+        cfg.pipeline_name,
+        wait.as_secs(),
+        cfg.commit_topic
+    )))
+}
+
 fn start_text(p: &crate::config::StartPosition) -> String {
     match p {
         crate::config::StartPosition::Earliest => "earliest".to_string(),
@@ -807,7 +891,13 @@ fn run_pipeline(
         owner_id.clone(),
     );
     shared.set_snapshot_plan(start.snapshot.clone());
-    let reader = reader::spawn(cfg.clone(), shared.clone(), pending_tx, start, Some(snap_rx));
+    let reader = reader::spawn(
+        cfg.clone(),
+        shared.clone(),
+        pending_tx,
+        start,
+        Some(snap_rx),
+    );
     let guard = source::guard::spawn(cfg.clone(), shared.clone());
     log::info!(
         "pipeline '{}' running: {}:{} -> {} ({}; format {:?}), checkpoints to {}",

@@ -17,6 +17,7 @@ const USAGE: &str = "\
 binlog2kafka: stream MySQL/MariaDB binlog row changes to Kafka as JSON
 
 usage: binlog2kafka [run|check|reset] [--config FILE]
+       binlog2kafka snapshot [--config FILE] [--where 'SQL condition'] DB.TABLE...
        binlog2kafka replay [--stdout] [--schema-from] [--config FILE] BINLOG...
        binlog2kafka --help | --version
 
@@ -27,6 +28,10 @@ commands:
   reset    remove the pipeline's checkpoint (pipeline.name in
            kafka.commit_topic), so the next start begins at start.position;
            refused while a daemon holds the pipeline
+  snapshot ask the running pipeline (through kafka.commit_topic) to snapshot
+           these tables now, without stopping it and without writing to
+           MySQL; prints when the daemon has taken the request (waits up to
+           60 s; a pipeline that is down takes it when it next starts)
   replay   decode binlog files (as the server wrote them, or backups) and
            write the same messages to the data topic (kafka.topic), or as
            JSON lines to stdout with --stdout; a truncated or corrupt file
@@ -36,6 +41,7 @@ options:
   -c, --config FILE   a .properties file (key = value, # comments)
   -h, --help          this text
   -V, --version       the version
+  --where COND        (snapshot) only the rows matching this SQL condition
   --stdout            (replay) write JSON lines to standard output, not Kafka
   --schema-from       (replay) column names the files lack come from the
                       configured server's information_schema (otherwise
@@ -56,6 +62,10 @@ enum Command {
         files: Vec<PathBuf>,
         stdout: bool,
         schema_from: bool,
+    },
+    Snapshot {
+        tables: Vec<String>,
+        condition: Option<String>,
     },
 }
 
@@ -92,6 +102,26 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
                     schema_from: false,
                 })
             }
+            "snapshot" if cmd.is_none() => {
+                cmd = Some(Command::Snapshot {
+                    tables: vec![],
+                    condition: None,
+                })
+            }
+            "--where" if matches!(cmd, Some(Command::Snapshot { .. })) => {
+                let v = args.next().ok_or("--where needs an SQL condition")?;
+                if let Some(Command::Snapshot { condition, .. }) = cmd.as_mut() {
+                    *condition = Some(v.to_string_lossy().into_owned());
+                }
+            }
+            t if matches!(cmd, Some(Command::Snapshot { .. })) && !t.starts_with('-') => {
+                if !t.contains('.') {
+                    return Err(format!("`{t}` is not DB.TABLE; see binlog2kafka --help"));
+                }
+                if let Some(Command::Snapshot { tables, .. }) = cmd.as_mut() {
+                    tables.push(t.to_string());
+                }
+            }
             "--stdout" if matches!(cmd, Some(Command::Replay { .. })) => stdout = true,
             "--schema-from" if matches!(cmd, Some(Command::Replay { .. })) => schema_from = true,
             f if matches!(cmd, Some(Command::Replay { .. })) && !f.starts_with('-') => {
@@ -116,6 +146,9 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
                 stdout,
                 schema_from,
             }
+        }
+        Command::Snapshot { tables, .. } if tables.is_empty() => {
+            return Err("snapshot needs at least one DB.TABLE; see binlog2kafka --help".into())
         }
         other => other,
     };
@@ -169,6 +202,20 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
+            }
+        }
+        Command::Snapshot { tables, condition } => {
+            match app::request_snapshot(
+                &cfg,
+                &tables,
+                condition,
+                std::time::Duration::from_secs(60),
+            ) {
+                Ok(said) => {
+                    println!("{said}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
             }
         }
         Command::Reset => match app::reset(&cfg) {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use binlog2kafka::event::{
     Cell, ColumnSchema, DdlChange, DdlKind, NameSource, Position, RowChange, RowImage, RowKind,
-    TableSchema,
+    SnapshotMark, SnapshotPart, TableSchema,
 };
 use binlog2kafka::format::value::Style;
 use binlog2kafka::format::{Context, Encoder, Format, TxnOrder};
@@ -179,6 +179,48 @@ fn ddl() -> DdlChange {
     }
 }
 
+/// A snapshot record of the same row: read, not logged, so no xid, thread
+/// or GTID; its position is where the stream stood when it went out.
+fn snapshot_change(part: SnapshotPart) -> RowChange {
+    let mut r = change(RowKind::Insert);
+    r.snapshot = Some(part);
+    r.xid = None;
+    r.commit = false;
+    r.thread = None;
+    r.event_pos = 2790;
+    r.checkpoint.gtid = None;
+    r.checkpoint.pos = 2790;
+    r.checkpoint.rows = 0;
+    if !matches!(part, SnapshotPart::Row(_)) {
+        r.after = None;
+    }
+    r
+}
+
+/// The snapshot samples: (label, record) for each format; Maxwell alone
+/// writes bootstrap-start and bootstrap-complete.
+fn snapshot_samples(format: Format) -> Vec<(&'static str, RowChange)> {
+    let mut out = vec![
+        (
+            "snapshot-first",
+            snapshot_change(SnapshotPart::Row(SnapshotMark::First)),
+        ),
+        (
+            "snapshot-row",
+            snapshot_change(SnapshotPart::Row(SnapshotMark::Middle)),
+        ),
+        (
+            "snapshot-incremental",
+            snapshot_change(SnapshotPart::Row(SnapshotMark::Incremental)),
+        ),
+    ];
+    if format == Format::Maxwell {
+        out.push(("snapshot-start", snapshot_change(SnapshotPart::Start)));
+        out.push(("snapshot-complete", snapshot_change(SnapshotPart::Complete)));
+    }
+    out
+}
+
 /// Every sample: (file name, message) for each format and change.
 fn samples() -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -198,6 +240,18 @@ fn samples() -> Vec<(String, String)> {
                     total_order: 1,
                     collection_order: 1,
                 }),
+            };
+            let mut v = Vec::new();
+            enc.row_value(&mut v, &r, &ctx);
+            out.push((
+                format!("{name}-{label}.json"),
+                String::from_utf8(v).unwrap(),
+            ));
+        }
+        for (label, r) in snapshot_samples(format) {
+            let ctx = Context {
+                now_ms: NOW_MS,
+                txn: None,
             };
             let mut v = Vec::new();
             enc.row_value(&mut v, &r, &ctx);
@@ -325,9 +379,51 @@ fn readme_shows_the_samples() {
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
             .unwrap();
     for (file, got) in samples() {
-        if file.ends_with("-ddl.json") {
+        if file.ends_with("-ddl.json")
+            || (file.contains("-snapshot-") && !file.ends_with("-snapshot-row.json"))
+        {
             continue;
         }
         assert!(readme.contains(&got), "README lacks the {file} sample");
     }
+}
+
+#[test]
+fn snapshot_records_are_marked_as_each_format_marks_them() {
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir().join(f)).unwrap()).unwrap()
+    };
+    // Maxwell: bootstrap-start, bootstrap-insert rows, bootstrap-complete.
+    let start = read("maxwell-snapshot-start.json");
+    assert_eq!(start["type"], "bootstrap-start");
+    assert_eq!(start["data"], serde_json::json!({}));
+    let row = read("maxwell-snapshot-row.json");
+    assert_eq!(row["type"], "bootstrap-insert");
+    assert_eq!(row["data"]["id"], 1001);
+    assert_eq!(row["data"]["price"], 19.99);
+    assert_eq!(row["ts"], 1_732_527_000);
+    assert!(row.get("xid").is_none() && row.get("commit").is_none());
+    assert_eq!(
+        read("maxwell-snapshot-complete.json")["type"],
+        "bootstrap-complete"
+    );
+    // Debezium: op "r", source.snapshot as the MySQL connector sets it.
+    for (file, mark) in [
+        ("debezium-snapshot-first.json", "first"),
+        ("debezium-snapshot-row.json", "true"),
+        ("debezium-snapshot-incremental.json", "incremental"),
+    ] {
+        let v = read(file);
+        assert_eq!(v["op"], "r", "{file}");
+        assert_eq!(v["before"], serde_json::Value::Null, "{file}");
+        assert_eq!(v["after"]["id"], 1001, "{file}");
+        assert_eq!(v["source"]["snapshot"], mark, "{file}");
+        assert_eq!(v["source"]["pos"], 2790, "{file}");
+        assert_eq!(v["transaction"], serde_json::Value::Null, "{file}");
+    }
+    assert_eq!(read("debezium-insert.json")["source"]["snapshot"], "false");
+    // canal-json has no snapshot type: an INSERT.
+    let v = read("canal-snapshot-row.json");
+    assert_eq!(v["type"], "INSERT");
+    assert_eq!(v["data"][0]["id"], "1001");
 }

@@ -25,8 +25,8 @@ const TABLES: &[&str] = &[
 ];
 
 /// Fills each table with `rows` rows.
-fn fill(db: &str, rows: u64) {
-    let mut c = sql(MYSQL_PORT);
+fn fill(port: u16, db: &str, rows: u64) {
+    let mut c = sql(port);
     c.query_drop(format!("USE `{db}`")).unwrap();
     c.query_drop(format!(
         "INSERT INTO t_int SELECT seq, CONCAT('v', seq), seq * 7 FROM seq_1_to_{rows}"
@@ -44,9 +44,9 @@ fn fill(db: &str, rows: u64) {
 
 /// Inserts, updates and deletes random keys of the three tables until
 /// `stop`; returns how many statements it ran.
-fn writer(db: String, rows: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+fn writer(port: u16, db: String, rows: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
-        let mut c = sql(MYSQL_PORT);
+        let mut c = sql(port);
         c.query_drop(format!("USE `{db}`")).unwrap();
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = || {
@@ -61,7 +61,9 @@ fn writer(db: String, rows: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHand
             let k = next() % (rows + rows / 10) + 1;
             let op = next() % 10;
             let q = match (next() % 3, op) {
-                (0, 0..=4) => format!("UPDATE t_int SET n = n + 1, v = CONCAT(v, '+') WHERE id = {k}"),
+                (0, 0..=4) => {
+                    format!("UPDATE t_int SET n = n + 1, v = CONCAT(v, '+') WHERE id = {k}")
+                }
                 (0, 5..=6) => format!("DELETE FROM t_int WHERE id = {k}"),
                 (0, 7) => format!("UPDATE t_int SET id = id + {} WHERE id = {k}", rows * 2),
                 (0, _) => format!("REPLACE INTO t_int VALUES ({k}, 'new{n}', {n})"),
@@ -70,7 +72,10 @@ fn writer(db: String, rows: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHand
                     k % 97
                 ),
                 (1, 5..=6) => format!("DELETE FROM t_comp WHERE a = 'k{}' AND b = {k}", k % 97),
-                (1, _) => format!("REPLACE INTO t_comp VALUES ('k{}', {k}, 'new{n}', {n})", k % 97),
+                (1, _) => format!(
+                    "REPLACE INTO t_comp VALUES ('k{}', {k}, 'new{n}', {n})",
+                    k % 97
+                ),
                 (_, 0..=4) => format!("UPDATE t_nokey SET n = n + 1 WHERE x = {k}"),
                 (_, 5..=6) => format!("DELETE FROM t_nokey WHERE x = {k}"),
                 (_, _) => format!(
@@ -98,16 +103,20 @@ fn cell_text(v: &Value) -> String {
 }
 
 fn key_text(cols: &[&str], key: &[&str], row: &serde_json::Map<String, Value>) -> String {
-    let key: Vec<&str> = if key.is_empty() { cols.to_vec() } else { key.to_vec() };
+    let key: Vec<&str> = if key.is_empty() {
+        cols.to_vec()
+    } else {
+        key.to_vec()
+    };
     key.iter()
-        .map(|k| cell_text(&row[*k]))
+        .map(|k| cell_text(row.get(*k).unwrap_or(&Value::Null)))
         .collect::<Vec<_>>()
         .join("\u{1}")
 }
 
 /// The table as the server has it now.
-fn server_rows(db: &str, table: &str, cols: &[&str], key: &[&str]) -> Rows {
-    let mut c = sql(MYSQL_PORT);
+fn server_rows(port: u16, db: &str, table: &str, cols: &[&str], key: &[&str]) -> Rows {
+    let mut c = sql(port);
     let list = cols
         .iter()
         .map(|c| format!("IFNULL(CAST(`{c}` AS CHAR), 'NULL')"))
@@ -144,7 +153,15 @@ struct Applied {
 fn apply(msgs: &[Msg], table: &str, cols: &[&str], key: &[&str], sets: bool) -> Applied {
     let mut rows = Rows::new();
     let mut snapshot_rows = 0;
+    // Keys the consumer had when a full snapshot of the table began and
+    // has not seen since: gone by its bootstrap-complete.
+    let mut stale: Option<std::collections::HashSet<String>> = None;
     for m in msgs.iter().filter(|m| m.value["table"] == table) {
+        if let (Some(st), Some(d)) = (stale.as_mut(), m.value["data"].as_object()) {
+            if !d.is_empty() {
+                st.remove(&key_text(cols, key, d));
+            }
+        }
         let v = &m.value;
         let data = v["data"].as_object().cloned().unwrap_or_default();
         let vals = |d: &serde_json::Map<String, Value>| -> Vec<String> {
@@ -175,7 +192,12 @@ fn apply(msgs: &[Msg], table: &str, cols: &[&str], key: &[&str], sets: bool) -> 
             // of the binlog: a consumer starts the table again from it (the
             // changes before that point are in it already).
             "bootstrap-start" if key.is_empty() => rows.clear(),
-            "bootstrap-start" | "bootstrap-complete" => {}
+            "bootstrap-start" => stale = Some(rows.keys().cloned().collect()),
+            "bootstrap-complete" => {
+                for k in stale.take().unwrap_or_default() {
+                    rows.remove(&k);
+                }
+            }
             "bootstrap-insert" => {
                 snapshot_rows += 1;
                 add(&mut rows, &data, !key.is_empty());
@@ -186,6 +208,9 @@ fn apply(msgs: &[Msg], table: &str, cols: &[&str], key: &[&str], sets: bool) -> 
                 let mut old = data.clone();
                 for (k, x) in v["old"].as_object().unwrap() {
                     old.insert(k.clone(), x.clone());
+                }
+                if let Some(st) = stale.as_mut() {
+                    st.remove(&key_text(cols, key, &old));
                 }
                 remove(&mut rows, &old);
                 add(&mut rows, &data, !key.is_empty());
@@ -205,17 +230,26 @@ const NOKEY_COLS: &[&str] = &["x", "v", "n"];
 
 /// Compares every table's applied messages with the server; returns the
 /// snapshot rows each table's messages held.
-fn assert_exact(db: &str, msgs: &[Msg], sets: bool) -> Vec<(String, u64, usize)> {
+fn assert_exact(port: u16, db: &str, msgs: &[Msg], sets: bool) -> Vec<(String, u64, usize)> {
     let mut out = Vec::new();
     for (table, cols, key) in [
         ("t_int", INT_COLS, &["id"][..]),
         ("t_comp", COMP_COLS, &["a", "b"][..]),
         ("t_nokey", NOKEY_COLS, &[][..]),
     ] {
-        let want = server_rows(db, table, cols, key);
+        let want = server_rows(port, db, table, cols, key);
         let got = apply(msgs, table, cols, key, sets);
-        let missing: Vec<_> = want.keys().filter(|k| !got.rows.contains_key(*k)).take(5).collect();
-        let extra: Vec<_> = got.rows.keys().filter(|k| !want.contains_key(*k)).take(5).collect();
+        let missing: Vec<_> = want
+            .keys()
+            .filter(|k| !got.rows.contains_key(*k))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = got
+            .rows
+            .keys()
+            .filter(|k| !want.contains_key(*k))
+            .take(5)
+            .collect();
         let differ: Vec<_> = want
             .iter()
             .filter(|(k, v)| got.rows.get(*k).is_some_and(|g| g != *v))
@@ -248,10 +282,10 @@ fn initial_snapshot_under_concurrent_writes_is_exact() {
     servers();
     let rows = 100_000;
     let db = database(MYSQL_PORT, "snap_initial", TABLES);
-    fill(&db, rows);
+    fill(MYSQL_PORT, &db, rows);
     let topic = unique("snap_initial");
     let stop = Arc::new(AtomicBool::new(false));
-    let w = writer(db.clone(), rows, stop.clone());
+    let w = writer(MYSQL_PORT, db.clone(), rows, stop.clone());
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     let mut d = Daemon::start(&snapshot_env(&topic, &db));
@@ -264,7 +298,7 @@ fn initial_snapshot_under_concurrent_writes_is_exact() {
     d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
     let log = d.log_text();
     let msgs = consume(&topic, &db, usize::MAX, 3.0);
-    let counts = assert_exact(&db, &msgs, false);
+    let counts = assert_exact(MYSQL_PORT, &db, &msgs, false);
     for (table, snap, now) in &counts {
         println!("{table}: {snap} snapshot rows, {now} rows at the end");
     }
@@ -282,4 +316,247 @@ fn initial_snapshot_under_concurrent_writes_is_exact() {
     }
     let (status, _) = d.stop();
     assert!(status.success());
+}
+
+/// How many snapshot rows of `table` arrived more than once.
+fn sent_twice(msgs: &[Msg], table: &str, key: &[&str]) -> (u64, u64) {
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    for m in msgs
+        .iter()
+        .filter(|m| m.value["table"] == table && m.value["type"] == "bootstrap-insert")
+    {
+        total += 1;
+        let d = m.value["data"].as_object().unwrap();
+        seen.insert(key_text(&[], key, d));
+    }
+    (total, total - seen.len() as u64)
+}
+
+#[test]
+fn kill_9_twice_during_a_snapshot_resumes_from_the_last_released_chunk() {
+    servers();
+    let rows = 100_000;
+    let db = database(MYSQL_PORT, "snap_kill", TABLES);
+    fill(MYSQL_PORT, &db, rows);
+    let topic = unique("snap_kill");
+    let env = with(snapshot_env(&topic, &db), "B2K_SNAPSHOT_CHUNK_ROWS", "500");
+    let env = with(env, "B2K_PIPELINE_CHECKPOINT_INTERVAL_MS", "100");
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(MYSQL_PORT, db.clone(), rows, stop.clone());
+    let mut d = Daemon::start(&env);
+    wait_for_log(&mut d, &format!("snapshot of {db}.t_comp started"), 60);
+    std::thread::sleep(Duration::from_millis(300));
+    let first = d.kill9();
+    let mut d = Daemon::start(&env);
+    wait_for_log(&mut d, &format!("snapshot of {db}.t_comp resumed"), 30);
+    std::thread::sleep(Duration::from_millis(400));
+    let second = d.kill9();
+    let mut d = Daemon::start(&env);
+    wait_for_log(&mut d, &format!("snapshot of {db}.t_nokey done"), 120);
+    stop.store(true, Ordering::SeqCst);
+    let statements = w.join().unwrap();
+    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    let third = d.log_text();
+    let resumed: Vec<&str> = second
+        .lines()
+        .chain(third.lines())
+        .filter(|l| l.contains("resumed after the last chunk released"))
+        .collect();
+    assert!(
+        !resumed.is_empty(),
+        "a restart carries on after the last released chunk:\n{first}\n{second}\n{third}"
+    );
+    let msgs = consume(&topic, &db, usize::MAX, 3.0);
+    assert_exact(MYSQL_PORT, &db, &msgs, true);
+    for (table, key) in [("t_int", &["id"][..]), ("t_comp", &["a", "b"][..])] {
+        let (total, twice) = sent_twice(&msgs, table, key);
+        println!(
+            "{table}: {total} snapshot rows sent, {twice} of them twice ({statements} writes ran)"
+        );
+        assert!(
+            twice < rows / 2,
+            "{table}: a restart resends what was in flight, never the table ({twice} twice)"
+        );
+    }
+    let (status, _) = d.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn snapshot_when_needed_after_a_purge_and_a_clear_error_without_it() {
+    servers();
+    let port = testenv(&["mariadb", "snap_purge", "3331"]).parse().unwrap();
+    let db = database(port, "snap_purge", TABLES);
+    fill(port, &db, 2_000);
+    let topic = unique("snap_purge");
+    let on = |topic: &str, mode: &str| {
+        let env = with(
+            snapshot_env(topic, &db),
+            "B2K_MYSQL_PORT",
+            &port.to_string(),
+        );
+        with(env, "B2K_SNAPSHOT_MODE", mode)
+    };
+    let needed = on(&topic, "when_needed");
+    let strict_topic = unique("snap_never");
+    let strict = on(&strict_topic, "never");
+    // Both pipelines run once: `needed` snapshots, `strict` streams.
+    let mut d = Daemon::start(&needed);
+    wait_for_log(&mut d, &format!("snapshot of {db}.t_nokey done"), 60);
+    assert!(d.stop().0.success());
+    let d = Daemon::start(&strict);
+    assert!(d.stop().0.success());
+    let strict_cp = checkpoint(
+        &format!("{strict_topic}_commits"),
+        &format!("{strict_topic}_pipe"),
+    );
+    // Changes neither saw, then their binlog is gone.
+    let mut c = sql(port);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop("UPDATE t_int SET n = -n WHERE id % 10 = 0")
+        .unwrap();
+    c.query_drop("DELETE FROM t_comp WHERE b % 7 = 0").unwrap();
+    c.query_drop("INSERT INTO t_nokey VALUES (-1, 'gone', -1)")
+        .unwrap();
+    c.query_drop("FLUSH BINARY LOGS").unwrap();
+    let (newest, _) = binlog_head(port);
+    // MariaDB keeps a file until its binlog checkpoint is written: purge
+    // until it is gone.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        c.query_drop(format!("PURGE BINARY LOGS TO '{newest}'"))
+            .unwrap();
+        let files: Vec<String> = c
+            .query::<(String, u64), _>("SHOW BINARY LOGS")
+            .unwrap()
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
+        if files == [newest.clone()] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "could not purge: {files:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let mut d = Daemon::start_waiting(&strict);
+    let status = d.wait(Duration::from_secs(30));
+    assert!(!status.success());
+    let line = the_error(&d.log_text());
+    assert!(
+        line.contains("purged") && line.contains("snapshot.mode=when_needed"),
+        "{line}"
+    );
+    assert_eq!(
+        checkpoint(
+            &format!("{strict_topic}_commits"),
+            &format!("{strict_topic}_pipe")
+        ),
+        strict_cp,
+        "the checkpoint has not moved"
+    );
+
+    let mut d = Daemon::start(&needed);
+    wait_for_log(&mut d, &format!("snapshot of {db}.t_nokey done"), 60);
+    c.query_drop("UPDATE t_int SET v = 'after' WHERE id < 50")
+        .unwrap();
+    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    let log = d.log_text();
+    let warned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("has been purged"))
+        .collect();
+    assert_eq!(warned.len(), 1, "one warning:\n{log}");
+    assert!(
+        warned[0].contains("snapshot.mode=when_needed"),
+        "{}",
+        warned[0]
+    );
+    let msgs = consume(&topic, &db, usize::MAX, 2.0);
+    assert_exact(port, &db, &msgs, false);
+    assert!(d.stop().0.success());
+}
+
+#[test]
+fn a_requested_snapshot_runs_beside_the_stream_and_honours_where() {
+    servers();
+    let rows = 20_000;
+    let db = database(MYSQL_PORT, "snap_adhoc", TABLES);
+    fill(MYSQL_PORT, &db, rows);
+    let mut c = sql(MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop("CREATE TABLE busy (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+        .unwrap();
+    let topic = unique("snap_adhoc");
+    let env = with(snapshot_env(&topic, &db), "B2K_SNAPSHOT_MODE", "never");
+    let mut d = Daemon::start(&env);
+    // Load on another table, and changes to the one requested.
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(MYSQL_PORT, db.clone(), rows, stop.clone());
+    let load = {
+        let (db, stop) = (db.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut c = sql(MYSQL_PORT);
+            c.query_drop(format!("USE `{db}`")).unwrap();
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                c.query_drop(format!("INSERT INTO busy (v) VALUES ({n}), ({n}), ({n})"))
+                    .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let cond = "id <= 5000 OR id > 15000";
+    let (status, out, err) =
+        run_to_end(&["snapshot", "--where", cond, &format!("{db}.t_int")], &env);
+    assert!(status.success(), "{out}{err}");
+    assert!(
+        out.contains("taken by") && out.contains(&format!("{db}.t_int")),
+        "{out}"
+    );
+    wait_for_log(&mut d, &format!("snapshot of {db}.t_int done"), 60);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    w.join().unwrap();
+    let batches = load.join().unwrap();
+    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    let msgs = consume(&topic, &db, usize::MAX, 3.0);
+    // The stream of the busy table is whole.
+    let busy = apply(&msgs, "busy", &["id", "v"], &["id"], false);
+    assert_eq!(
+        busy.rows,
+        server_rows(MYSQL_PORT, &db, "busy", &["id", "v"], &["id"])
+    );
+    assert_eq!(busy.rows.len() as u64, 3 * batches);
+    // Every snapshot row matches --where, and the rows it covers are exact.
+    let snap: Vec<&Msg> = msgs
+        .iter()
+        .filter(|m| m.value["type"] == "bootstrap-insert")
+        .collect();
+    assert!(!snap.is_empty());
+    for m in &snap {
+        let id = m.value["data"]["id"].as_i64().unwrap();
+        assert!(
+            id <= 5000 || id > 15000,
+            "a row outside --where: {}",
+            m.value
+        );
+    }
+    let t = apply(&msgs, "t_int", INT_COLS, &["id"], false);
+    let mut want = server_rows(MYSQL_PORT, &db, "t_int", INT_COLS, &["id"]);
+    want.retain(|_, (v, _)| {
+        let id: i64 = v[0].parse().unwrap();
+        id <= 5000 || id > 15000
+    });
+    let got: Rows = t
+        .rows
+        .into_iter()
+        .filter(|(k, _)| want.contains_key(k))
+        .collect();
+    assert_eq!(got.len(), want.len(), "every row --where names arrived");
+    assert_eq!(got, want);
+    assert!(d.stop().0.success());
 }

@@ -1703,14 +1703,20 @@ impl Reader {
             }
             match msg {
                 ToReader::Watch {
-                    database,
-                    table,
+                    schema,
                     key_columns,
+                    first,
                     reply,
                     ..
                 } => {
-                    seam.watch(database, table, key_columns);
+                    seam.watch(schema.database.clone(), schema.table.clone(), key_columns);
                     let _ = reply.send(());
+                    if first && self.cfg.format == crate::format::Format::Maxwell {
+                        let now = (crate::checkpoint::now_ms() / 1000) as u32;
+                        let start =
+                            self.snapshot_change(&schema, None, SnapshotPart::Start, 0, now);
+                        self.send(vec![Change::Row(start)])?;
+                    }
                 }
                 ToReader::Chunk(c) => seam.waiting.push_back(c),
                 ToReader::Plan { plan, reply, .. } => {
@@ -1867,15 +1873,24 @@ impl Reader {
         let now = (crate::checkpoint::now_ms() / 1000) as u32;
         let maxwell = self.cfg.format == crate::format::Format::Maxwell;
         let name = format!("{}.{}", c.schema.database, c.schema.table);
+        // (Maxwell's bootstrap-start went out when the keys began to be
+        // recorded.)
         let mut out: Vec<RowChange> = Vec::with_capacity(c.rows.len() + 2);
-        if c.first_of_table && maxwell {
-            out.push(self.snapshot_change(&c.schema, None, SnapshotPart::Start, 0, now));
-        }
         let n = c.rows.len();
         let base = c.table.rows.saturating_sub(n as u64 + superseded);
         for (i, (image, _)) in std::mem::take(&mut c.rows).into_iter().enumerate() {
-            let mark = Self::mark(&c.table, c.first_of_table && i == 0, c.last_of_table && i + 1 == n);
-            let ch = self.snapshot_change(&c.schema, Some(image), SnapshotPart::Row(mark), base + i as u64, now);
+            let mark = Self::mark(
+                &c.table,
+                c.first_of_table && i == 0,
+                c.last_of_table && i + 1 == n,
+            );
+            let ch = self.snapshot_change(
+                &c.schema,
+                Some(image),
+                SnapshotPart::Row(mark),
+                base + i as u64,
+                now,
+            );
             out.push(ch);
         }
         if c.last_of_table && maxwell {
@@ -1930,7 +1945,13 @@ impl Reader {
                     for image in v {
                         if let Some(p) = prev.replace(image) {
                             let mark = Self::mark(&w.table, i == 0, false);
-                            let ch = self.snapshot_change(&w.schema, Some(p), SnapshotPart::Row(mark), i, now);
+                            let ch = self.snapshot_change(
+                                &w.schema,
+                                Some(p),
+                                SnapshotPart::Row(mark),
+                                i,
+                                now,
+                            );
                             out.push(ch);
                             i += 1;
                         }

@@ -218,7 +218,12 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// digits): nine digits per four bytes, a shorter leading and trailing
 /// group, the top bit of the first byte set for non-negative values and
 /// every byte complemented for negative ones.
-pub fn decimal(text: &str, precision: usize, scale: usize, out: &mut Vec<u8>) -> Result<(), String> {
+pub fn decimal(
+    text: &str,
+    precision: usize,
+    scale: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
     let bad = || format!("{text:?} does not fit DECIMAL({precision},{scale})");
     let t = text.trim();
@@ -299,15 +304,26 @@ mod tests {
             (5, 2, "0.01"),
             (5, 2, "-0.50"),
             (10, 0, "9999999999"),
-            (65, 30, "12345678901234567890123456789012345.123456789012345678901234567890"),
+            (
+                65,
+                30,
+                "12345678901234567890123456789012345.123456789012345678901234567890",
+            ),
             (65, 30, "-0.000000000000000000000000000001"),
             (18, 9, "0.000000000"),
         ] {
             let c = col(ColumnType::MYSQL_TYPE_NEWDECIMAL, &[p, s]);
             let mut b = Vec::new();
             decimal(text, p as usize, s as usize, &mut b).unwrap();
-            assert_eq!(b.len(), crate::source::rows::decimal_size(p as usize, s as usize));
-            assert_eq!(rendered(&c, Value::Bytes(text.into())), text, "DECIMAL({p},{s})");
+            assert_eq!(
+                b.len(),
+                crate::source::rows::decimal_size(p as usize, s as usize)
+            );
+            assert_eq!(
+                rendered(&c, Value::Bytes(text.into())),
+                text,
+                "DECIMAL({p},{s})"
+            );
         }
         let mut b = Vec::new();
         assert!(decimal("1234.5", 5, 2, &mut b).is_err(), "too many digits");
@@ -332,7 +348,10 @@ mod tests {
         );
         assert_eq!(rendered(&ts, Value::Date(0, 0, 0, 0, 0, 0, 0)), "null");
         let d = col(ColumnType::MYSQL_TYPE_DATE, &[]);
-        assert_eq!(rendered(&d, Value::Date(1999, 12, 31, 0, 0, 0, 0)), "\"1999-12-31\"");
+        assert_eq!(
+            rendered(&d, Value::Date(1999, 12, 31, 0, 0, 0, 0)),
+            "\"1999-12-31\""
+        );
         for fsp in 0..=6u8 {
             let t = col(ColumnType::MYSQL_TYPE_TIME2, &[fsp]);
             let us = [0, 100_000, 120_000, 123_000, 123_400, 123_450, 123_456][fsp as usize];

@@ -161,10 +161,16 @@ impl Snapshotter {
                 self.table = None;
                 log::info!("snapshot: the source changed; carrying on from the last chunk sent");
             }
-            if self.polled_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            if self
+                .polled_at
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+            {
                 self.polled_at = Some(Instant::now());
                 if let Err(e) = self.poll_requests() {
-                    log::warn!("snapshot: cannot read snapshot requests from {}: {e}; trying again", self.cfg.commit_topic);
+                    log::warn!(
+                        "snapshot: cannot read snapshot requests from {}: {e}; trying again",
+                        self.cfg.commit_topic
+                    );
                 }
             }
             if self.plan.is_idle() {
@@ -272,9 +278,9 @@ impl Snapshotter {
             let (reply, rx) = crossbeam_channel::bounded(1);
             let msg = ToReader::Watch {
                 epoch: self.epoch,
-                database: current.database.clone(),
-                table: current.table.clone(),
+                schema: t.schema.clone(),
                 key_columns,
+                first: !current.started,
                 reply,
             };
             if !self.send(msg) || !self.wait(&rx) {
@@ -389,7 +395,9 @@ impl Snapshotter {
                 .find(|(k, _)| k.eq_ignore_ascii_case(n))
                 .map(|(_, v)| v.clone())
         };
-        if let (Some(file), Some(pos)) = (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
+        if let (Some(file), Some(pos)) =
+            (get("Binlog_snapshot_file"), get("Binlog_snapshot_position"))
+        {
             if let Ok(pos) = pos.parse() {
                 if !file.is_empty() {
                     return Ok(Horizon::At { file, pos });
@@ -480,7 +488,9 @@ impl Snapshotter {
             }
             let image = encode::row_image(&schema, v).map_err(|e| SourceError::Query {
                 what: format!("the snapshot of {name}"),
-                detail: format!("{e}; the table changed while it was read? Restart to read it again"),
+                detail: format!(
+                    "{e}; the table changed while it was read? Restart to read it again"
+                ),
             })?;
             bytes += image.buf.len() + image.cells.len() * 16 + 64;
             let k = key_of(&schema, &image, &key);
@@ -584,10 +594,11 @@ impl Snapshotter {
                 .map_err(|e| classify(&cfg, &format!("reading {name}"), e))?;
             for row in rows.by_ref() {
                 let row = row.map_err(|e| classify(&cfg, &format!("reading {name}"), e))?;
-                let image = encode::row_image(&schema, row.unwrap()).map_err(|e| SourceError::Query {
-                    what: format!("the snapshot of {name}"),
-                    detail: e,
-                })?;
+                let image =
+                    encode::row_image(&schema, row.unwrap()).map_err(|e| SourceError::Query {
+                        what: format!("the snapshot of {name}"),
+                        detail: e,
+                    })?;
                 batch.push(image);
                 n += 1;
                 if batch.len() == 256 {
@@ -630,12 +641,20 @@ impl Snapshotter {
                 break;
             }
             for r in &recs {
-                let is_request = r.key.as_deref().is_some_and(|k| k.starts_with(prefix.as_bytes()));
+                let is_request = r
+                    .key
+                    .as_deref()
+                    .is_some_and(|k| k.starts_with(prefix.as_bytes()));
                 if let (true, Some(v)) = (is_request, &r.value) {
                     match serde_json::from_slice::<Request>(v) {
-                        Ok(req) if !self.plan.taken.contains(&req.id) => found.push((req, r.offset)),
+                        Ok(req) if !self.plan.taken.contains(&req.id) => {
+                            found.push((req, r.offset))
+                        }
                         Ok(_) => {}
-                        Err(e) => log::warn!("ignoring an unreadable snapshot request at {topic} offset {}: {e}", r.offset),
+                        Err(e) => log::warn!(
+                            "ignoring an unreadable snapshot request at {topic} offset {}: {e}",
+                            r.offset
+                        ),
                     }
                 }
             }
@@ -650,7 +669,9 @@ impl Snapshotter {
         if self.plan.requests_from < scanned_to {
             let mut next = self.plan.clone();
             next.requests_from = scanned_to;
-            if self.plan_sent_at.elapsed() >= Duration::from_secs(60) || self.requests_sent_from == 0 {
+            if self.plan_sent_at.elapsed() >= Duration::from_secs(60)
+                || self.requests_sent_from == 0
+            {
                 self.plan_sent_at = Instant::now();
                 self.requests_sent_from = scanned_to;
                 self.install(next);
@@ -672,7 +693,9 @@ impl Snapshotter {
                 continue;
             };
             if !self.cfg.filter.allows(db, t) {
-                refused.push(format!("{name}: not published (filter.include / filter.exclude)"));
+                refused.push(format!(
+                    "{name}: not published (filter.include / filter.exclude)"
+                ));
                 continue;
             }
             tables.push(name.clone());
@@ -692,9 +715,20 @@ impl Snapshotter {
         log::info!(
             "snapshot request {} taken: {}{}{}",
             req.id,
-            if tables.is_empty() { "nothing to read".to_string() } else { tables.join(", ") },
-            req.condition.as_deref().map(|c| format!(" where {c}")).unwrap_or_default(),
-            if refused.is_empty() { String::new() } else { format!("; refused {}", refused.join("; ")) }
+            if tables.is_empty() {
+                "nothing to read".to_string()
+            } else {
+                tables.join(", ")
+            },
+            req.condition
+                .as_deref()
+                .map(|c| format!(" where {c}"))
+                .unwrap_or_default(),
+            if refused.is_empty() {
+                String::new()
+            } else {
+                format!("; refused {}", refused.join("; "))
+            }
         );
         self.install(next);
         if !self.plan.taken.contains(&req.id) {
@@ -711,7 +745,11 @@ impl Snapshotter {
             &self.cfg.commit_topic,
             0,
             &[OutRecord {
-                key: Some(ack_key(&self.cfg.pipeline_name, &req.id).into_bytes().into()),
+                key: Some(
+                    ack_key(&self.cfg.pipeline_name, &req.id)
+                        .into_bytes()
+                        .into(),
+                ),
                 value: Some(serde_json::to_vec(&ack).expect("serializes").into()),
                 timestamp_ms: ack.taken_ms as i64,
                 headers: Vec::new(),
@@ -721,12 +759,7 @@ impl Snapshotter {
     }
 }
 
-fn send_rows(
-    tx: &Sender<Streamed>,
-    mut item: Streamed,
-    shared: &Shared,
-    epoch: u64,
-) -> bool {
+fn send_rows(tx: &Sender<Streamed>, mut item: Streamed, shared: &Shared, epoch: u64) -> bool {
     loop {
         match tx.send_timeout(item, Duration::from_millis(100)) {
             Ok(()) => return true,

@@ -134,9 +134,12 @@ pub enum ToReader {
     /// reply.
     Watch {
         epoch: u64,
-        database: String,
-        table: String,
+        schema: Arc<TableSchema>,
         key_columns: Vec<String>,
+        /// The table's first chunk is still to come: Maxwell's
+        /// bootstrap-start goes out here, before any change it could
+        /// leave out of a chunk.
+        first: bool,
         reply: Sender<()>,
     },
     Chunk(Chunk),
@@ -147,9 +150,14 @@ pub enum ToReader {
         reply: Sender<()>,
     },
     /// Stop at the next boundary and reply; a `Stream` or `Resume` follows.
-    Pause { epoch: u64, reply: Sender<()> },
+    Pause {
+        epoch: u64,
+        reply: Sender<()>,
+    },
     /// Go on after a `Pause` without rows.
-    Resume { epoch: u64 },
+    Resume {
+        epoch: u64,
+    },
     /// A keyless table's rows, to emit at exactly `horizon`.
     Stream {
         epoch: u64,
@@ -241,8 +249,7 @@ impl Seam {
         else {
             return Ok(());
         };
-        if w
-            .indexes_for
+        if w.indexes_for
             .as_ref()
             .is_none_or(|(s, _)| !Arc::ptr_eq(s, schema))
         {
@@ -362,7 +369,10 @@ mod tests {
         buf.extend_from_slice(&v.to_le_bytes());
         RowImage {
             buf: buf.into(),
-            cells: vec![Cell::Data { start: 0, end: 4 }, Cell::Data { start: 4, end: 8 }],
+            cells: vec![
+                Cell::Data { start: 0, end: 4 },
+                Cell::Data { start: 4, end: 8 },
+            ],
         }
     }
 
@@ -403,14 +413,22 @@ mod tests {
         seam.watch("d".into(), "t".into(), vec!["id".into()]);
         let f: Arc<str> = "b.000002".into();
         // Before the view (seen by it) and after it (not seen).
-        seam.on_row(&s, [Some(&row(2, 9)), None], &f, 100, &None).unwrap();
+        seam.on_row(&s, [Some(&row(2, 9)), None], &f, 100, &None)
+            .unwrap();
         seam.on_row(&s, [Some(&row(3, 1)), Some(&row(7, 1))], &f, 900, &None)
             .unwrap();
         let mut c = chunk(&s, &[1, 2, 3, 4, 7], 500);
         assert_eq!(seam.survivors(&mut c), 3);
         let kept: Vec<Vec<u8>> = c.rows.iter().map(|(_, k)| k.clone()).collect();
-        assert_eq!(kept, vec![key_of(&s, &row(1, 0), &[0]), key_of(&s, &row(4, 0), &[0])]);
-        assert_eq!(seam.recorded(), 2, "the key the view saw is forgotten, the later ones kept");
+        assert_eq!(
+            kept,
+            vec![key_of(&s, &row(1, 0), &[0]), key_of(&s, &row(4, 0), &[0])]
+        );
+        assert_eq!(
+            seam.recorded(),
+            2,
+            "the key the view saw is forgotten, the later ones kept"
+        );
     }
 
     #[test]
@@ -427,7 +445,8 @@ mod tests {
 
     #[test]
     fn a_mysql_view_saw_what_its_gtid_set_holds() {
-        let executed = Arc::new(MysqlSet::parse("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10").unwrap());
+        let executed =
+            Arc::new(MysqlSet::parse("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10").unwrap());
         let h = Horizon::Gtids {
             executed,
             file: "b.000001".into(),
