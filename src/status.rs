@@ -64,10 +64,59 @@ pub struct Snapshot {
     pub measured: Measured,
     pub lag_s: Option<u64>,
     pub tables: BTreeMap<String, u64>,
+    /// Snapshots of tables in this run, in start order.
+    pub snapshots: Vec<SnapshotRow>,
     pub last_error: Option<(u64, String)>,
     /// `None` when healthy, else why not.
     pub unhealthy: Option<String>,
     pub now_s: u64,
+}
+
+/// One table's snapshot as the page and the metrics show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotRow {
+    /// `database.table`.
+    pub table: String,
+    pub sent: u64,
+    /// information_schema's estimate, at least what was sent (exact once
+    /// done).
+    pub estimate: u64,
+    pub superseded: u64,
+    pub rows_per_s: f64,
+    /// Seconds to go at that rate; `None` when unknown or done.
+    pub left_s: Option<u64>,
+    pub done: bool,
+    pub elapsed_s: f64,
+}
+
+fn snapshot_rows(p: &crate::pipeline::Progress) -> Vec<SnapshotRow> {
+    p.snapshots
+        .iter()
+        .map(|s| {
+            let elapsed = s.finished.unwrap_or_else(std::time::Instant::now) - s.started;
+            let elapsed_s = elapsed.as_secs_f64();
+            let this_run = s.sent.saturating_sub(s.sent_at_start);
+            let rate = if elapsed_s > 0.0 {
+                this_run as f64 / elapsed_s
+            } else {
+                0.0
+            };
+            let done = s.finished.is_some();
+            let estimate = if done { s.sent } else { s.estimate.max(s.sent) };
+            let left_s =
+                (!done && rate > 0.0).then(|| ((estimate - s.sent) as f64 / rate).ceil() as u64);
+            SnapshotRow {
+                table: s.table.clone(),
+                sent: s.sent,
+                estimate,
+                superseded: s.superseded,
+                rows_per_s: rate,
+                left_s,
+                done,
+                elapsed_s,
+            }
+        })
+        .collect()
 }
 
 fn unix_now() -> u64 {
@@ -138,6 +187,7 @@ pub fn snapshot(cfg: &Config, shared: &Shared, measured: &Measured) -> Snapshot 
         measured: measured.clone(),
         lag_s,
         tables: p.tables.clone(),
+        snapshots: snapshot_rows(&p),
         last_error: p.last_error.clone(),
         unhealthy,
         now_s: now,
@@ -510,6 +560,40 @@ pub fn render_html(s: &Snapshot) -> String {
     if tables.is_empty() {
         tables.push_str("<tr><td colspan=\"2\">no rows sent yet</td></tr>\n");
     }
+    let mut snapshots = String::new();
+    if !s.snapshots.is_empty() {
+        snapshots.push_str("<h2>Snapshots</h2>\n<table>\n");
+        for (i, r) in s.snapshots.iter().enumerate() {
+            let pct = if r.estimate > 0 {
+                100.0 * r.sent as f64 / r.estimate as f64
+            } else {
+                100.0
+            };
+            let text = if r.done {
+                format!(
+                    "done: {} rows in {:.1} s ({:.0} rows/s)",
+                    r.sent, r.elapsed_s, r.rows_per_s
+                )
+            } else {
+                format!(
+                    "{} of about {} rows ({pct:.0}%), {:.0} rows/s, {} left",
+                    r.sent,
+                    r.estimate,
+                    r.rows_per_s,
+                    r.left_s.map_or("unknown".to_string(), human_duration)
+                )
+            };
+            let _ = writeln!(
+                snapshots,
+                "<tr><td colspan=\"2\"><strong>{}</strong><br><progress id=\"snapshot-{i}\" max=\"{}\" value=\"{}\">{pct:.0}%</progress><br><span id=\"snapshot-{i}-text\">{}</span></td></tr>",
+                esc(&r.table),
+                r.estimate.max(1),
+                r.sent,
+                esc(&text)
+            );
+        }
+        snapshots.push_str("</table>\n");
+    }
     format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -521,14 +605,14 @@ body{{font-family:system-ui,sans-serif;margin:0;padding:1rem;max-width:48rem;col
 h1{{font-size:1.3rem;margin:0 0 .2rem}} h2{{font-size:1.05rem;margin:1.2rem 0 .4rem}}
 .state{{display:inline-block;padding:.2rem .6rem;border-radius:1rem;color:#fff;background:{colour}}}
 table{{border-collapse:collapse;width:100%}} th,td{{text-align:left;padding:.3rem .4rem;border-bottom:1px solid #d0d7de;vertical-align:top;word-break:break-all}}
-th{{width:38%;font-weight:600;word-break:normal}} footer{{margin-top:1rem;color:#656d76;font-size:.85rem}}
+th{{width:38%;font-weight:600;word-break:normal}} progress{{width:100%;height:1.1rem;margin:.2rem 0}} footer{{margin-top:1rem;color:#656d76;font-size:.85rem}}
 </style></head>
 <body>
 <h1>binlog2kafka &middot; {name}</h1>
 <p><span class="state">{state_short}</span></p>
 <table>
 {rows}</table>
-<h2>Rows sent per table</h2>
+{snapshots}<h2>Rows sent per table</h2>
 <table>
 {tables}</table>
 <footer>Refreshes every 2 s. Metrics: <a href="/metrics">/metrics</a> &middot; health: <a href="/healthz">/healthz</a></footer>
@@ -690,6 +774,50 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "Row changes Kafka acknowledged, per table.",
         &tables,
     );
+    if !s.snapshots.is_empty() {
+        let per = |f: &dyn Fn(&SnapshotRow) -> f64| -> Vec<(String, f64)> {
+            s.snapshots
+                .iter()
+                .map(|r| {
+                    let (db, table) = r.table.split_once('.').unwrap_or((&r.table, ""));
+                    (
+                        format!("{{database=\"{}\",table=\"{}\"}}", label(db), label(table)),
+                        f(r),
+                    )
+                })
+                .collect()
+        };
+        metric(
+            "snapshot_rows_sent",
+            "gauge",
+            "Rows a table's snapshot has handed on (from before a restart too).",
+            &per(&|r| r.sent as f64),
+        );
+        metric(
+            "snapshot_rows_estimate",
+            "gauge",
+            "The table's rows as information_schema estimates them (exact once done).",
+            &per(&|r| r.estimate as f64),
+        );
+        metric(
+            "snapshot_rows_per_second",
+            "gauge",
+            "A table's snapshot rate in this run.",
+            &per(&|r| r.rows_per_s),
+        );
+        metric(
+            "snapshot_seconds_left",
+            "gauge",
+            "Seconds a running snapshot needs at its rate (0 once done).",
+            &per(&|r| r.left_s.unwrap_or(0) as f64),
+        );
+        metric(
+            "snapshot_done",
+            "gauge",
+            "1 once a table's snapshot is complete.",
+            &per(&|r| if r.done { 1.0 } else { 0.0 }),
+        );
+    }
     out
 }
 
@@ -725,6 +853,16 @@ mod tests {
             },
             lag_s: Some(3),
             tables: [("shop.orders".to_string(), 990)].into_iter().collect(),
+            snapshots: vec![SnapshotRow {
+                table: "shop.orders".into(),
+                sent: 250,
+                estimate: 1000,
+                superseded: 3,
+                rows_per_s: 125.0,
+                left_s: Some(6),
+                done: false,
+                elapsed_s: 2.0,
+            }],
             last_error: None,
             unhealthy: None,
             now_s: 1_700_000_003,
@@ -750,6 +888,21 @@ mod tests {
             "binlog2kafka_table_rows_sent_total{database=\"shop\",table=\"orders\"} 990\n"
         ));
         assert!(m.contains("binlog2kafka_up 1\n"));
+        assert!(
+            m.contains("binlog2kafka_snapshot_rows_sent{database=\"shop\",table=\"orders\"} 250\n")
+        );
+        assert!(m.contains(
+            "binlog2kafka_snapshot_seconds_left{database=\"shop\",table=\"orders\"} 6\n"
+        ));
+        let page = render_html(&snap());
+        assert!(
+            page.contains("<progress id=\"snapshot-0\" max=\"1000\" value=\"250\">25%</progress>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("250 of about 1000 rows (25%), 125 rows/s, 6s left"),
+            "{page}"
+        );
         for line in m.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();
             assert!(name.starts_with("binlog2kafka_"), "{line}");

@@ -434,3 +434,99 @@ fn slow_and_idle_clients_do_not_hold_up_a_health_probe() {
     let (status, log) = d.stop();
     assert!(status.success(), "{log}");
 }
+
+#[test]
+fn a_running_snapshot_shows_its_progress_bar() {
+    common::servers();
+    let db = database(
+        common::MYSQL_PORT,
+        "status_snap",
+        &["CREATE TABLE big (id INT PRIMARY KEY, v VARCHAR(20))"],
+    );
+    let mut c = sql(common::MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop("INSERT INTO big SELECT seq, 'x' FROM seq_1_to_60000")
+        .unwrap();
+    c.query_drop("ANALYZE TABLE big").unwrap();
+    let topic = unique("status_snap");
+    let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    let env = with(env, "B2K_SNAPSHOT_MODE", "initial");
+    // Small chunks: the snapshot takes seconds, so it is seen under way.
+    let env = with(env, "B2K_SNAPSHOT_CHUNK_ROWS", "64");
+    let mut daemon = Daemon::start(&env);
+    let addr = status_addr(&mut daemon);
+    daemon.wait_for_log(
+        &format!("snapshot of {db}.big started"),
+        Duration::from_secs(30),
+    );
+    let sent = format!("binlog2kafka_snapshot_rows_sent{{database=\"{db}\",table=\"big\"}}");
+    eventually(20, "some rows of the snapshot sent", || {
+        metric(&get(&addr, "/metrics").1, &sent).is_some_and(|n| n >= 1000.0)
+    });
+    let shot = root().join("target/status-snapshot.png");
+    let _ = std::fs::remove_file(&shot);
+    let url = format!("http://{addr}/");
+    let chromium = |extra: &[&str]| {
+        let out = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--hide-scrollbars",
+                "--window-size=412,915",
+            ])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("run chromium (scripts/testenv installs it)");
+        assert!(
+            out.status.success(),
+            "chromium failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dom = chromium(&["--dump-dom"]);
+    chromium(&[&format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5000,
+        "a real PNG"
+    );
+    let bar = dom
+        .split("<progress id=\"snapshot-0\"")
+        .nth(1)
+        .and_then(|r| r.split('>').next())
+        .unwrap_or_else(|| panic!("the rendered page has a progress bar: {dom}"));
+    let attr = |name: &str| -> f64 {
+        bar.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {bar}"))
+    };
+    let (value, max) = (attr("value"), attr("max"));
+    assert!(value > 0.0 && value <= max, "value {value} of max {max}");
+    let text = dom
+        .split("id=\"snapshot-0-text\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap_or("");
+    assert!(
+        text.contains("rows/s") && (text.contains("left") || text.starts_with("done")),
+        "rendered progress: {text:?}"
+    );
+    println!(
+        "snapshot progress bar at {value} of {max}: `{text}`; screenshot {}",
+        shot.display()
+    );
+    daemon.wait_for_log(
+        &format!("snapshot of {db}.big done"),
+        Duration::from_secs(120),
+    );
+    let (_, page) = get(&addr, "/");
+    assert!(page.contains("done: 60000 rows"), "{page}");
+    drop(daemon);
+}
