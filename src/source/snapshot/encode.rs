@@ -153,6 +153,15 @@ pub fn encode(col: &ColumnSchema, v: Value, out: &mut Vec<u8>) -> Result<(), Str
         ColumnType::MYSQL_TYPE_ENUM | ColumnType::MYSQL_TYPE_SET => {
             le(out, int_of(&v)? as u64, meta(1).clamp(1, 8));
         }
+        // BINARY(n): the binlog drops the trailing 0x00 padding a SELECT
+        // returns.
+        ColumnType::MYSQL_TYPE_STRING if col.charset == 63 => match v {
+            Value::Bytes(b) => {
+                let end = b.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
+                out.extend_from_slice(&b[..end]);
+            }
+            other => return Err(format!("{other:?} is not bytes")),
+        },
         _ => match v {
             Value::Bytes(b) => out.extend_from_slice(&b),
             other => return Err(format!("{other:?} is not text or bytes")),

@@ -263,7 +263,23 @@ impl Snapshotter {
                 self.finish_table_unread();
                 return Ok(());
             };
-            self.open_table(&current, cat);
+            self.open_table(&current, cat, false);
+        }
+        // A table altered since it was opened: read its new definition, and
+        // go on after the same key.
+        if self.table.as_ref().is_some_and(|t| t.key.is_some()) && self.altered(&current)? {
+            log::info!(
+                "snapshot of {name}: the table's columns changed while it was read; the chunks from here on follow its new definition"
+            );
+            let cfg = self.cfg.clone();
+            match from_catalog(self.conn()?, &cfg, &current.database, &current.table)? {
+                Some(cat) => self.open_table(&current, cat, true),
+                None => {
+                    log::warn!("snapshot: table {name} was dropped while it was read; the rest of it is skipped");
+                    self.finish_table_unread();
+                    return Ok(());
+                }
+            }
         }
         let keyed = self.table.as_ref().is_some_and(|t| t.key.is_some());
         if keyed && self.watching.as_deref() != Some(&name) {
@@ -295,7 +311,31 @@ impl Snapshotter {
         }
     }
 
-    fn open_table(&mut self, t: &TablePlan, cat: CatalogTable) {
+    /// Whether the open table's columns are no longer what it was opened
+    /// with.
+    fn altered(&mut self, t: &TablePlan) -> Result<bool, SourceError> {
+        let cfg = self.cfg.clone();
+        let now: Option<Vec<u8>> = self
+            .conn()?
+            .exec_first(
+                "SELECT GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR 0x01) \
+                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&t.database, &t.table),
+            )
+            .map_err(|e| classify(&cfg, "reading information_schema.COLUMNS", e))?
+            .flatten();
+        let known = self.table.as_ref().map(|r| {
+            r.schema
+                .columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join("\u{1}")
+        });
+        Ok(now.map(|n| String::from_utf8_lossy(&n).into_owned()) != known)
+    }
+
+    fn open_table(&mut self, t: &TablePlan, cat: CatalogTable, reopened: bool) {
         let name = t.name();
         let quote = |s: &str| format!("`{}`", s.replace('`', "``"));
         let schema = Arc::new(cat.schema);
@@ -328,6 +368,7 @@ impl Snapshotter {
             None => (None, String::new(), String::new()),
         };
         match &cat.key {
+            _ if reopened => {}
             Some((index, _)) if t.after.is_none() => log::info!(
                 "snapshot of {name} started: about {} rows, in chunks of up to {} by {} ({})",
                 cat.estimate,
@@ -347,7 +388,9 @@ impl Snapshotter {
                 cat.estimate
             ),
         }
-        self.shared.snapshot_started(&name, cat.estimate, t.rows);
+        if !reopened {
+            self.shared.snapshot_started(&name, cat.estimate, t.rows);
+        }
         self.table = Some(Reading {
             name,
             schema,
