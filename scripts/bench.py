@@ -13,7 +13,11 @@ before and after):
   4. one transaction of ROWS rows;
   5. steady: RATE rows/s for SECONDS s while the daemon runs; latency from
      the row's commit (a UNIX_TIMESTAMP(NOW(6)) column) to a consumer that
-     polls every 10 ms receiving it: an upper bound of commit-to-ack.
+     polls every 10 ms receiving it: an upper bound of commit-to-ack;
+  6. snapshot of the narrow table (ROWS rows) and 7. of the wide one
+     (snapshot.mode=initial), daemon start to the checkpoint that records
+     the snapshot done; beside them the server's own read speed
+     (`mariadb --quick -e 'SELECT * FROM t' > /dev/null`), the ceiling.
 Peers, on the same binlog and broker:
   python-mysql-replication decoding workload 1's binlog (as a replica);
   confluent-kafka (librdkafka) producing workload 1's messages (the
@@ -124,6 +128,50 @@ def end_to_end(tag, db, start, end, timeout=900):
             c.close()
         daemon.terminate()
         daemon.wait()
+
+
+def snapshot_run(tag, db, table, timeout=900):
+    """A new pipeline with snapshot.mode=initial over `db.table`, until its
+    checkpoint records the snapshot done: (seconds, peak RSS KiB)."""
+    env = daemon_env(tag, head(), db)
+    env.update(B2K_SNAPSHOT_MODE="initial", B2K_FILTER_INCLUDE=f"{db}.{table}",
+               B2K_START_POSITION="latest")
+    t0 = time.time()
+    daemon = subprocess.Popen([BIN, "run"], env=env)
+    c = None
+    try:
+        while True:
+            if daemon.poll() is not None:
+                sys.exit(f"binlog2kafka exited with {daemon.returncode}")
+            if time.time() - t0 > timeout:
+                sys.exit(f"snapshot of {db}.{table} not done within {timeout} s")
+            if c is None:
+                time.sleep(0.05)
+                try:
+                    c = checkpoints(tag)
+                except Exception:
+                    c = None
+                continue
+            m = c.poll(0.05)
+            if m is None or m.error() or m.value() is None:
+                continue
+            cp = json.loads(m.value())
+            if "snapshot" in cp and not cp["snapshot"].get("tables"):
+                return time.time() - t0, peak_rss_kib(daemon.pid)
+    finally:
+        if c is not None:
+            c.close()
+        daemon.terminate()
+        daemon.wait()
+
+
+def server_read(db, table):
+    """The server's own read of a table: (seconds, bytes of text)."""
+    t0 = time.time()
+    out = subprocess.run(["mariadb", f"--socket={SOCK}", "-uroot", "--quick", "-N", "-B",
+                          "-e", f"SELECT * FROM {db}.{table}"], check=True,
+                         capture_output=True).stdout
+    return time.time() - t0, len(out)
 
 
 def run_measured(args, stdout):
@@ -311,6 +359,15 @@ def main():
     table.append((f"5. steady {rate:,} rows/s for {steady_s} s", want, None, steady_s,
                   (pct(lat, 0.5), pct(lat, 0.99), max(lat) if lat else float("nan"), len(lat)), rss))
 
+    # 6-7. snapshots, and the server's own read of the same tables.
+    snaps = []
+    for name, table_name, n in [("6. snapshot, narrow (5 cols)", "narrow", rows),
+                                ("7. snapshot, wide (40 cols, 2 KB)", "wide", wide_rows)]:
+        read_s, text = server_read(tag, table_name)
+        s, rss = snapshot_run(f"{tag}_{name[0]}", tag, table_name)
+        table.append((name, n, None, s, None, rss))
+        snaps.append((name, n, s, text, read_s))
+
     # Peers.
     pmr_rows, pmr_s = python_mysql_replication(narrow[0], narrow[1], narrow[2],
                                                limit_s=15 if quick else 60)
@@ -342,10 +399,19 @@ def main():
     print(f"| python-mysql-replication, decoding workload 1's binlog | {pmr_rows:,} | {pmr_s:.2f} | {pmr_rows / pmr_s:,.0f} |")
     print(f"| confluent-kafka (librdkafka) producing workload 1's messages ({k_size:.0f} B avg) | {k_n:,} | {k_s:.2f} | {k_n / k_s:,.0f} |")
     print()
+    print("| snapshot | rows | MB (as text) | seconds | rows/s | MB/s | server's own read, s | rows/s | ours / server |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, n, s, text, read_s in snaps:
+        print(f"| {name} | {n:,} | {text / 1e6:.1f} | {s:.2f} | {n / s:,.0f} | {text / 1e6 / s:.1f} | "
+              f"{read_s:.2f} | {n / read_s:,.0f} | {read_s / s:.2f}x |")
+    print()
     print(f"ratio decode: ours / python-mysql-replication = {decode_rate / (pmr_rows / pmr_s):.1f}x (target >= 60x)")
     print(f"ratio end to end: ours / librdkafka producer = {e2e_rate / (k_n / k_s):.2f}x (target >= 0.6x, stretch 0.8x)")
     if lat:
         print(f"steady latency p99 {pct(lat, 0.99):.0f} ms (target < 250 ms)")
+    for name, n, s, text, read_s in snaps:
+        print(f"{name}: {n / s:,.0f} rows/s, {read_s / s:.2f}x the server's own read "
+              f"(targets: narrow >= 250,000 rows/s, >= 0.5x)")
     print(f"peak RSS max {max(r[5] for r in table) / 1024:.1f} MB (target < 64 MB)")
 
 
