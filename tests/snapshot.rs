@@ -16,12 +16,14 @@ use common::*;
 use mysql::prelude::Queryable;
 use serde_json::Value;
 
-/// The three kinds of table a snapshot reads differently: an integer key,
-/// a composite key with a VARCHAR part, and no key at all.
+/// The kinds of table a snapshot reads differently: an integer key, a
+/// composite key with a VARCHAR part, no key at all, and no primary key
+/// but a unique key on a NOT NULL column (which the chunks follow).
 const TABLES: &[&str] = &[
     "CREATE TABLE t_int (id INT PRIMARY KEY, v VARCHAR(40), n BIGINT)",
     "CREATE TABLE t_comp (a VARCHAR(20), b INT, v VARCHAR(40), n BIGINT, PRIMARY KEY (a, b))",
     "CREATE TABLE t_nokey (x INT, v VARCHAR(40), n BIGINT)",
+    "CREATE TABLE t_uniq (u VARCHAR(20) NOT NULL, n BIGINT, UNIQUE KEY (u))",
 ];
 
 /// Fills each table with `rows` rows.
@@ -40,15 +42,32 @@ fn fill(port: u16, db: &str, rows: u64) {
         "INSERT INTO t_nokey SELECT seq, CONCAT('u', seq), seq FROM seq_1_to_{rows}"
     ))
     .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO t_uniq SELECT CONCAT('u', seq), seq FROM seq_1_to_{}",
+        rows / 10
+    ))
+    .unwrap();
 }
 
-/// Inserts, updates and deletes random keys of the three tables until
-/// `stop`; returns how many statements it ran.
+/// Three connections inserting, updating and deleting random keys of the
+/// tables until `stop`; returns how many statements they ran.
 fn writer(port: u16, db: String, rows: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
+        let writers: Vec<_> = (1..=3u64)
+            .map(|seed| {
+                let (db, stop) = (db.clone(), stop.clone());
+                std::thread::spawn(move || write_randomly(port, &db, rows, &stop, seed))
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).sum()
+    })
+}
+
+fn write_randomly(port: u16, db: &str, rows: u64, stop: &AtomicBool, seed: u64) -> u64 {
+    {
         let mut c = sql(port);
         c.query_drop(format!("USE `{db}`")).unwrap();
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(seed);
         let mut next = || {
             rng ^= rng << 13;
             rng ^= rng >> 7;
@@ -60,34 +79,48 @@ fn writer(port: u16, db: String, rows: u64, stop: Arc<AtomicBool>) -> std::threa
             // Keys a little past the filled range too: inserts of new rows.
             let k = next() % (rows + rows / 10) + 1;
             let op = next() % 10;
-            let q = match (next() % 3, op) {
-                (0, 0..=4) => {
-                    format!("UPDATE t_int SET n = n + 1, v = CONCAT(v, '+') WHERE id = {k}")
-                }
-                (0, 5..=6) => format!("DELETE FROM t_int WHERE id = {k}"),
-                (0, 7) => format!("UPDATE t_int SET id = id + {} WHERE id = {k}", rows * 2),
-                (0, _) => format!("REPLACE INTO t_int VALUES ({k}, 'new{n}', {n})"),
-                (1, 0..=4) => format!(
-                    "UPDATE t_comp SET n = n + 1 WHERE a = 'k{}' AND b = {k}",
-                    k % 97
-                ),
-                (1, 5..=6) => format!("DELETE FROM t_comp WHERE a = 'k{}' AND b = {k}", k % 97),
-                (1, _) => format!(
-                    "REPLACE INTO t_comp VALUES ('k{}', {k}, 'new{n}', {n})",
-                    k % 97
-                ),
-                (_, 0..=4) => format!("UPDATE t_nokey SET n = n + 1 WHERE x = {k}"),
-                (_, 5..=6) => format!("DELETE FROM t_nokey WHERE x = {k}"),
-                (_, _) => format!(
-                    "INSERT INTO t_nokey SELECT {k} + {}, 'new{n}', {n} FROM DUAL",
-                    rows * 3 + n
-                ),
+            let q = match next() % 4 {
+                0 => match op {
+                    0..=4 => {
+                        format!("UPDATE t_int SET n = n + 1, v = CONCAT(v, '+') WHERE id = {k}")
+                    }
+                    5 | 6 => format!("DELETE FROM t_int WHERE id = {k}"),
+                    7 => format!("UPDATE t_int SET id = id + {} WHERE id = {k}", rows * 2),
+                    _ => format!("REPLACE INTO t_int VALUES ({k}, 'new{n}', {n})"),
+                },
+                1 => match op {
+                    0..=4 => format!(
+                        "UPDATE t_comp SET n = n + 1 WHERE a = 'k{}' AND b = {k}",
+                        k % 97
+                    ),
+                    5 | 6 => format!("DELETE FROM t_comp WHERE a = 'k{}' AND b = {k}", k % 97),
+                    _ => format!(
+                        "REPLACE INTO t_comp VALUES ('k{}', {k}, 'new{n}', {n})",
+                        k % 97
+                    ),
+                },
+                2 => match op {
+                    0..=4 => format!("UPDATE t_nokey SET n = n + 1 WHERE x = {k}"),
+                    5 | 6 => format!("DELETE FROM t_nokey WHERE x = {k}"),
+                    _ => format!(
+                        "INSERT INTO t_nokey SELECT {k} + {}, 'new{n}', {n} FROM DUAL",
+                        rows * 3 + n
+                    ),
+                },
+                _ => match op {
+                    0..=5 => format!("UPDATE t_uniq SET n = n + 1 WHERE u = 'u{}'", k / 10),
+                    6 | 7 => format!("DELETE FROM t_uniq WHERE u = 'u{}'", k / 10),
+                    _ => format!("REPLACE INTO t_uniq VALUES ('u{}', {n})", k / 10),
+                },
             };
-            c.query_drop(&q).unwrap();
-            n += 1;
+            // A moved key can collide, and writers can deadlock: such a
+            // statement changed nothing.
+            if c.query_drop(&q).is_ok() {
+                n += 1;
+            }
         }
         n
-    })
+    }
 }
 
 /// A table's rows, as text per column, keyed by `key` columns (all of them
@@ -236,6 +269,7 @@ fn assert_exact(port: u16, db: &str, msgs: &[Msg], sets: bool) -> Vec<(String, u
         ("t_int", INT_COLS, &["id"][..]),
         ("t_comp", COMP_COLS, &["a", "b"][..]),
         ("t_nokey", NOKEY_COLS, &[][..]),
+        ("t_uniq", &["u", "n"][..], &["u"][..]),
     ] {
         let want = server_rows(port, db, table, cols, key);
         let got = apply(msgs, table, cols, key, sets);
@@ -289,7 +323,7 @@ fn initial_snapshot_under_concurrent_writes_is_exact() {
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     let mut d = Daemon::start(&snapshot_env(&topic, &db));
-    wait_for_log(&mut d, &format!("snapshot of {db}.t_nokey done"), 120);
+    wait_for_log(&mut d, &format!("snapshot of {db}.t_uniq done"), 120);
     let took = started.elapsed();
     // Changes go on after the snapshot too.
     std::thread::sleep(Duration::from_millis(500));
@@ -303,12 +337,13 @@ fn initial_snapshot_under_concurrent_writes_is_exact() {
         println!("{table}: {snap} snapshot rows, {now} rows at the end");
     }
     println!(
-        "3 x {rows} rows snapshotted in {:.1} s while {statements} writes ran; superseded copies: {}",
+        "4 tables ({rows} rows each, t_uniq {}) snapshotted in {:.1} s while {statements} writes ran; superseded copies: {}",
+        rows / 10,
         took.as_secs_f64(),
         log.lines().filter(|l| l.contains("copies left out")).count()
     );
     assert!(statements > 100, "the writer ran for the whole snapshot");
-    for t in ["t_int", "t_comp", "t_nokey"] {
+    for t in ["t_int", "t_comp", "t_nokey", "t_uniq"] {
         assert!(
             log.contains(&format!("snapshot of {db}.{t} done")),
             "the log says when {t} ends:\n{log}"
@@ -353,7 +388,7 @@ fn kill_9_twice_during_a_snapshot_resumes_from_the_last_released_chunk() {
     std::thread::sleep(Duration::from_millis(400));
     let second = d.kill9();
     let mut d = Daemon::start(&env);
-    wait_for_log(&mut d, &format!("snapshot of {db}.t_nokey done"), 120);
+    wait_for_log(&mut d, &format!("snapshot of {db}.t_uniq done"), 120);
     stop.store(true, Ordering::SeqCst);
     let statements = w.join().unwrap();
     d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
@@ -403,7 +438,7 @@ fn snapshot_when_needed_after_a_purge_and_a_clear_error_without_it() {
     let strict = on(&strict_topic, "never");
     // Both pipelines run once: `needed` snapshots, `strict` streams.
     let mut d = Daemon::start(&needed);
-    wait_for_log(&mut d, &format!("snapshot of {db}.t_nokey done"), 60);
+    wait_for_log(&mut d, &format!("snapshot of {db}.t_uniq done"), 60);
     assert!(d.stop().0.success());
     let d = Daemon::start(&strict);
     assert!(d.stop().0.success());
@@ -458,7 +493,7 @@ fn snapshot_when_needed_after_a_purge_and_a_clear_error_without_it() {
     );
 
     let mut d = Daemon::start(&needed);
-    wait_for_log(&mut d, &format!("snapshot of {db}.t_nokey done"), 60);
+    wait_for_log(&mut d, &format!("snapshot of {db}.t_uniq done"), 60);
     c.query_drop("UPDATE t_int SET v = 'after' WHERE id < 50")
         .unwrap();
     d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));

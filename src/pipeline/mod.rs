@@ -475,10 +475,13 @@ pub enum PipelineError {
         partition: i32,
         had: i64,
         got: i64,
-        resume: Position,
+        resume: Box<Position>,
     },
     /// A topic binlog2kafka wrote to is gone.
-    TopicVanished { topic: String, resume: Position },
+    TopicVanished {
+        topic: String,
+        resume: Box<Position>,
+    },
     /// Another instance took this pipeline over.
     Fenced { other: String },
     /// Stopped while the lease was unproved: nothing was sent after it.

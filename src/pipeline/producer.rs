@@ -742,7 +742,9 @@ impl Producer {
                             partition,
                             had: last,
                             got: base,
-                            resume: self.shared.released().unwrap_or_else(|| self.start.clone()),
+                            resume: Box::new(
+                                self.shared.released().unwrap_or_else(|| self.start.clone()),
+                            ),
                         });
                     }
                     self.topics[topic].last_offsets[partition as usize] =
@@ -753,7 +755,9 @@ impl Producer {
                 Err(KafkaError::NoTopic { topic }) => {
                     return Err(PipelineError::TopicVanished {
                         topic,
-                        resume: self.shared.released().unwrap_or_else(|| self.start.clone()),
+                        resume: Box::new(
+                            self.shared.released().unwrap_or_else(|| self.start.clone()),
+                        ),
                     });
                 }
                 Err(KafkaError::RecordTooLarge { topic, bytes }) => {

@@ -167,7 +167,7 @@ impl Watcher {
                             partition: 0,
                             had: self.last_offset,
                             got: offset,
-                            resume: self.written.clone(),
+                            resume: Box::new(self.written.clone()),
                         });
                     }
                     self.last_offset = offset;
@@ -191,7 +191,7 @@ impl Watcher {
                 Err(KafkaError::NoTopic { topic }) => {
                     return Err(PipelineError::TopicVanished {
                         topic,
-                        resume: self.written.clone(),
+                        resume: Box::new(self.written.clone()),
                     })
                 }
                 Err(e) if e.is_retriable() => {

@@ -96,7 +96,7 @@ impl fmt::Display for SourceError {
             ),
             SourceError::Purged { file, oldest, origin } => write!(
                 f,
-                "{origin} points to binlog {file}, which the server has purged (oldest kept: {oldest}); changes since then are lost to binlog2kafka. Set snapshot.mode=when_needed to snapshot the tables again and carry on from the server's newest position (or re-snapshot the data yourself, then start a new pipeline.name)"
+                "{origin} points to binlog {file}, which the server has purged (oldest kept: {oldest}); changes since then are lost to binlog2kafka. Set snapshot.mode=when_needed to snapshot the tables again and carry on from the server's newest position (or re-snapshot the data yourself, then start a new pipeline.name with start.position=earliest or latest)"
             ),
             SourceError::Corrupt { position, detail } => write!(
                 f,

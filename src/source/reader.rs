@@ -1727,10 +1727,7 @@ impl Reader {
                     // Stay at this boundary until the view is open: its
                     // point is then at or after here.
                     let _ = reply.send(());
-                    loop {
-                        let Some(seam) = self.seam.as_mut() else {
-                            break;
-                        };
+                    while let Some(seam) = self.seam.as_mut() {
                         match seam.rx.recv_timeout(std::time::Duration::from_millis(100)) {
                             Ok(ToReader::Stream {
                                 schema,
@@ -1785,6 +1782,9 @@ impl Reader {
     }
 
     fn install_plan(&mut self, plan: Arc<Plan>) {
+        if let Some(seam) = self.seam.as_mut() {
+            seam.keep_only(&plan);
+        }
         self.shared.set_snapshot_plan(Some(plan.clone()));
         self.plan = Some(plan);
     }

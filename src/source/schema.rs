@@ -418,21 +418,6 @@ fn is_enum_or_set(col: &ColumnSchema) -> bool {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn enum_and_set_labels_are_parsed_from_column_type() {
-        assert_eq!(
-            parse_labels("enum('a','b c','it''s')"),
-            vec!["a", "b c", "it's"]
-        );
-        assert_eq!(parse_labels("set('x','y')"), vec!["x", "y"]);
-        assert!(parse_labels("int(11) unsigned").is_empty());
-    }
-}
-
 /// A table as information_schema describes it, for a snapshot: the schema
 /// its table map would give (types, metadata, names, key, charsets,
 /// labels), and the key its chunks are read by.
@@ -686,4 +671,19 @@ fn catalog_type(
         }
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_and_set_labels_are_parsed_from_column_type() {
+        assert_eq!(
+            parse_labels("enum('a','b c','it''s')"),
+            vec!["a", "b c", "it's"]
+        );
+        assert_eq!(parse_labels("set('x','y')"), vec!["x", "y"]);
+        assert!(parse_labels("int(11) unsigned").is_empty());
+    }
 }

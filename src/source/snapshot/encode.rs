@@ -170,7 +170,10 @@ pub fn encode(col: &ColumnSchema, v: Value, out: &mut Vec<u8>) -> Result<(), Str
     Ok(())
 }
 
-fn date_parts(v: &Value) -> Result<(u64, u64, u64, u64, u64, u64, u32), String> {
+/// Year, month, day, hour, minute, second, microseconds.
+type DateParts = (u64, u64, u64, u64, u64, u64, u32);
+
+fn date_parts(v: &Value) -> Result<DateParts, String> {
     match *v {
         Value::Date(y, m, d, h, mi, s, us) => Ok((
             y as u64, m as u64, d as u64, h as u64, mi as u64, s as u64, us,

@@ -100,17 +100,17 @@ pub fn spawn(
                 requests_sent_from: 0,
             };
             s.requests_sent_from = s.plan.requests_from;
-            let r = s.run();
-            if let Err(e) = &r {
-                if !shared.stopping() {
-                    log::error!("snapshot: {e}");
-                    shared.fail(SourceError::Query {
+            match s.run() {
+                Err(e) if !shared.stopping() => {
+                    // The pipeline stops with this as its one error line.
+                    shared.fail(e);
+                    Err(SourceError::Query {
                         what: "the snapshot".into(),
-                        detail: e.to_string(),
-                    });
+                        detail: "stopped the pipeline".into(),
+                    })
                 }
+                r => r,
             }
-            r
         })
         .expect("spawn snapshot thread")
 }

@@ -226,6 +226,15 @@ impl Seam {
             .remove(&(database.to_string(), table.to_string()));
     }
 
+    /// Stops watching tables the plan no longer has (dropped, skipped).
+    pub fn keep_only(&mut self, plan: &Plan) {
+        self.watched.retain(|(d, t), _| {
+            plan.tables
+                .iter()
+                .any(|p| p.database == *d && p.table == *t)
+        });
+    }
+
     /// Forgets everything: the source server changed (failover).
     pub fn reset(&mut self) {
         self.watched.clear();
