@@ -97,45 +97,9 @@ def checkpoints(tag):
     return c
 
 
-def end_to_end(tag, db, start, end, timeout=900):
-    """Runs the daemon from `start` until its checkpoint passes `end`:
-    (seconds, peak RSS KiB)."""
-    t0 = time.time()
-    daemon = subprocess.Popen([BIN, "run"], env=daemon_env(tag, start, db))
-    c = None
-    try:
-        while True:
-            if daemon.poll() is not None:
-                sys.exit(f"binlog2kafka exited with {daemon.returncode}")
-            if time.time() - t0 > timeout:
-                sys.exit(f"no checkpoint past {end} within {timeout} s")
-            if c is None:
-                time.sleep(0.05)
-                try:
-                    c = checkpoints(tag)
-                except Exception:
-                    c = None
-                continue
-            m = c.poll(0.05)
-            if m is None or m.error() or m.value() is None:
-                continue
-            cp = json.loads(m.value())
-            if (cp["file"], cp["pos"]) >= end:
-                seconds = time.time() - t0
-                return seconds, peak_rss_kib(daemon.pid)
-    finally:
-        if c is not None:
-            c.close()
-        daemon.terminate()
-        daemon.wait()
-
-
-def snapshot_run(tag, db, table, timeout=900):
-    """A new pipeline with snapshot.mode=initial over `db.table`, until its
-    checkpoint records the snapshot done: (seconds, peak RSS KiB)."""
-    env = daemon_env(tag, head(), db)
-    env.update(B2K_SNAPSHOT_MODE="initial", B2K_FILTER_INCLUDE=f"{db}.{table}",
-               B2K_START_POSITION="latest")
+def run_until(tag, env, done, what, timeout=900):
+    """Runs the daemon with `env` until `done(checkpoint)` holds for a
+    record of its commit log: (seconds, peak RSS KiB)."""
     t0 = time.time()
     daemon = subprocess.Popen([BIN, "run"], env=env)
     c = None
@@ -144,7 +108,7 @@ def snapshot_run(tag, db, table, timeout=900):
             if daemon.poll() is not None:
                 sys.exit(f"binlog2kafka exited with {daemon.returncode}")
             if time.time() - t0 > timeout:
-                sys.exit(f"snapshot of {db}.{table} not done within {timeout} s")
+                sys.exit(f"{what} not within {timeout} s")
             if c is None:
                 time.sleep(0.05)
                 try:
@@ -155,8 +119,7 @@ def snapshot_run(tag, db, table, timeout=900):
             m = c.poll(0.05)
             if m is None or m.error() or m.value() is None:
                 continue
-            cp = json.loads(m.value())
-            if "snapshot" in cp and not cp["snapshot"].get("tables"):
+            if done(json.loads(m.value())):
                 return time.time() - t0, peak_rss_kib(daemon.pid)
     finally:
         if c is not None:
@@ -165,13 +128,32 @@ def snapshot_run(tag, db, table, timeout=900):
         daemon.wait()
 
 
+def end_to_end(tag, db, start, end):
+    """Runs the daemon from `start` until its checkpoint passes `end`."""
+    return run_until(tag, daemon_env(tag, start, db),
+                     lambda cp: (cp["file"], cp["pos"]) >= end, f"a checkpoint past {end}")
+
+
+def snapshot_run(tag, db, table):
+    """A new pipeline with snapshot.mode=initial over `db.table`, until its
+    checkpoint records the snapshot done."""
+    env = daemon_env(tag, head(), db)
+    env.update(B2K_SNAPSHOT_MODE="initial", B2K_FILTER_INCLUDE=f"{db}.{table}",
+               B2K_START_POSITION="latest")
+    return run_until(tag, env, lambda cp: "snapshot" in cp and not cp["snapshot"].get("tables"),
+                     f"the snapshot of {db}.{table}")
+
+
 def server_read(db, table):
-    """The server's own read of a table: (seconds, bytes of text)."""
+    """The server's own read of a table, as `mariadb --quick -e 'SELECT *
+    FROM t' > /dev/null`: (seconds, MB of table data on disk)."""
     t0 = time.time()
-    out = subprocess.run(["mariadb", f"--socket={SOCK}", "-uroot", "--quick", "-N", "-B",
-                          "-e", f"SELECT * FROM {db}.{table}"], check=True,
-                         capture_output=True).stdout
-    return time.time() - t0, len(out)
+    subprocess.run(["mariadb", f"--socket={SOCK}", "-uroot", "--quick", "-N", "-B",
+                    "-e", f"SELECT * FROM {db}.{table}"], check=True, stdout=subprocess.DEVNULL)
+    seconds = time.time() - t0
+    size = sql(f"SELECT DATA_LENGTH FROM information_schema.TABLES "
+               f"WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = '{table}'")
+    return seconds, int(size)
 
 
 def run_measured(args, stdout):
@@ -399,7 +381,7 @@ def main():
     print(f"| python-mysql-replication, decoding workload 1's binlog | {pmr_rows:,} | {pmr_s:.2f} | {pmr_rows / pmr_s:,.0f} |")
     print(f"| confluent-kafka (librdkafka) producing workload 1's messages ({k_size:.0f} B avg) | {k_n:,} | {k_s:.2f} | {k_n / k_s:,.0f} |")
     print()
-    print("| snapshot | rows | MB (as text) | seconds | rows/s | MB/s | server's own read, s | rows/s | ours / server |")
+    print("| snapshot | rows | MB (table data) | seconds | rows/s | MB/s | server's own read, s | rows/s | ours / server |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, n, s, text, read_s in snaps:
         print(f"| {name} | {n:,} | {text / 1e6:.1f} | {s:.2f} | {n / s:,.0f} | {text / 1e6 / s:.1f} | "

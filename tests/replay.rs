@@ -192,16 +192,7 @@ fn data_in_order(line: &str) -> Vec<Value> {
     o.0
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
+use binlog2kafka::source::snapshot::encode::days_from_civil;
 
 /// Bytes of mariadb-binlog's quoted rendering (`\xNN`, `\\`, `\'`).
 fn unescape(q: &str) -> Vec<u8> {

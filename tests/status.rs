@@ -113,38 +113,7 @@ fn status_page_and_metrics_follow_a_running_pipeline() {
     assert_eq!(get(&addr, "/nope").0, 404);
 
     // Headless Chromium renders the page; the screenshot is kept.
-    let shot = root().join("target/status-page.png");
-    let _ = std::fs::remove_file(&shot);
-    let url = format!("http://{addr}/");
-    let chromium = |extra: &[&str]| {
-        let out = Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--hide-scrollbars",
-                "--window-size=412,915",
-            ])
-            .args(extra)
-            .arg(&url)
-            .output()
-            .expect("run chromium (scripts/testenv installs it)");
-        assert!(
-            out.status.success(),
-            "chromium failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let dom = chromium(&["--dump-dom"]);
-    chromium(&[&format!("--screenshot={}", shot.display())]);
-    let png = std::fs::read(&shot).expect("screenshot written");
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 5000,
-        "a real PNG"
-    );
+    let (dom, shot, png) = render(&addr, "status-page.png");
     assert!(
         dom.contains(&format!("{}:", pos1.0)),
         "the rendered page shows the read position: {dom}"
@@ -163,6 +132,47 @@ fn status_page_and_metrics_follow_a_running_pipeline() {
         png.len()
     );
     drop(daemon);
+}
+
+/// The status page at `addr` rendered by headless Chromium: its DOM, and a
+/// screenshot kept as `target/NAME` (path and bytes).
+fn render(addr: &str, name: &str) -> (String, std::path::PathBuf, Vec<u8>) {
+    let shot = root().join("target").join(name);
+    let _ = std::fs::remove_file(&shot);
+    let url = format!("http://{addr}/");
+    let dom = chromium(&url, &["--dump-dom"]);
+    chromium(&url, &[&format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5000,
+        "a real PNG"
+    );
+    (dom, shot, png)
+}
+
+/// Headless Chromium on `url` as a phone would show it (412 x 915), with
+/// `extra` arguments (`--dump-dom`, `--screenshot=FILE`); its stdout.
+fn chromium(url: &str, extra: &[&str]) -> String {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--hide-scrollbars",
+            "--window-size=412,915",
+        ])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run chromium (scripts/testenv installs it)");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The read position from /metrics: (file, offset).
@@ -463,38 +473,7 @@ fn a_running_snapshot_shows_its_progress_bar() {
     eventually(20, "some rows of the snapshot sent", || {
         metric(&get(&addr, "/metrics").1, &sent).is_some_and(|n| n >= 1000.0)
     });
-    let shot = root().join("target/status-snapshot.png");
-    let _ = std::fs::remove_file(&shot);
-    let url = format!("http://{addr}/");
-    let chromium = |extra: &[&str]| {
-        let out = Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--hide-scrollbars",
-                "--window-size=412,915",
-            ])
-            .args(extra)
-            .arg(&url)
-            .output()
-            .expect("run chromium (scripts/testenv installs it)");
-        assert!(
-            out.status.success(),
-            "chromium failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let dom = chromium(&["--dump-dom"]);
-    chromium(&[&format!("--screenshot={}", shot.display())]);
-    let png = std::fs::read(&shot).expect("screenshot written");
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 5000,
-        "a real PNG"
-    );
+    let (dom, shot, _) = render(&addr, "status-snapshot.png");
     let bar = dom
         .split("<progress id=\"snapshot-0\"")
         .nth(1)

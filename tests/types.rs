@@ -79,6 +79,18 @@ enum Render {
     Json,
 }
 
+/// The table `m`: an id and one column of each type of [`COLUMNS`].
+fn matrix_ddl() -> String {
+    format!(
+        "CREATE TABLE m (id INT PRIMARY KEY, {}) CHARACTER SET utf8mb4",
+        COLUMNS
+            .iter()
+            .map(|(n, t, _)| format!("`{n}` {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 fn server_expr(col: &str, r: Render) -> String {
     match r {
         Render::Number | Render::DateText | Render::Text | Render::Set | Render::Json => {
@@ -236,14 +248,7 @@ const INSERTS: &[&str] = &[
 #[test]
 fn every_column_type_comes_out_as_the_server_renders_it_on_insert_update_and_delete() {
     common::servers();
-    let ddl = format!(
-        "CREATE TABLE m (id INT PRIMARY KEY, {}) CHARACTER SET utf8mb4",
-        COLUMNS
-            .iter()
-            .map(|(n, t, _)| format!("`{n}` {t}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let ddl = matrix_ddl();
     let db = database(common::MYSQL_PORT, "types", &[&ddl]);
     let topic = unique("types");
     let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
@@ -369,14 +374,7 @@ fn raw_object<'a>(raw: &'a str, key: &str) -> &'a str {
 #[test]
 fn a_snapshot_row_is_byte_for_byte_the_insert_of_the_same_values() {
     common::servers();
-    let ddl = format!(
-        "CREATE TABLE m (id INT PRIMARY KEY, {}) CHARACTER SET utf8mb4",
-        COLUMNS
-            .iter()
-            .map(|(n, t, _)| format!("`{n}` {t}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let ddl = matrix_ddl();
     let db = database(common::MYSQL_PORT, "types_snap", &[&ddl]);
     let formats = [
         ("maxwell", "data"),

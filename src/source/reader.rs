@@ -29,7 +29,7 @@ use super::jsondiff;
 use super::rows::{packed_int, split_rows, Images};
 use super::schema::SchemaCache;
 use super::snapshot::plan::{Plan, TablePlan};
-use super::snapshot::seam::{Chunk, Horizon, Seam, Streamed, ToReader};
+use super::snapshot::seam::{Chunk, Seam, Streamed, Streaming, ToReader};
 use super::xa::{self, XaState, XaStatement};
 use super::{backoff, check_server, classify, connect, ensure_kept, statement, SourceError};
 use crate::event::FileId;
@@ -207,18 +207,10 @@ pub struct Reader {
     /// The snapshot plan every new position carries.
     plan: Option<Arc<Plan>>,
     /// A keyless table's rows, waiting for the stream to reach their point.
-    stream_wait: Option<StreamWait>,
+    stream_wait: Option<Streaming>,
     /// The stream was asked for heartbeats every few milliseconds (while a
     /// snapshot runs, so chunks need not wait for an event to join).
     quick_heartbeat: bool,
-}
-
-struct StreamWait {
-    schema: Arc<TableSchema>,
-    horizon: Horizon,
-    rows: crossbeam_channel::Receiver<Streamed>,
-    plan_after: Arc<Plan>,
-    table: TablePlan,
 }
 
 /// How one streaming session ended without an error.
@@ -1729,21 +1721,8 @@ impl Reader {
                     let _ = reply.send(());
                     while let Some(seam) = self.seam.as_mut() {
                         match seam.rx.recv_timeout(std::time::Duration::from_millis(100)) {
-                            Ok(ToReader::Stream {
-                                schema,
-                                horizon,
-                                rows,
-                                plan_after,
-                                table,
-                                ..
-                            }) => {
-                                self.stream_wait = Some(StreamWait {
-                                    schema,
-                                    horizon,
-                                    rows,
-                                    plan_after,
-                                    table,
-                                });
+                            Ok(ToReader::Stream(w)) => {
+                                self.stream_wait = Some(w);
                                 break;
                             }
                             Ok(_) => break,
@@ -1757,22 +1736,7 @@ impl Reader {
                     }
                 }
                 ToReader::Resume { .. } => {}
-                ToReader::Stream {
-                    schema,
-                    horizon,
-                    rows,
-                    plan_after,
-                    table,
-                    ..
-                } => {
-                    self.stream_wait = Some(StreamWait {
-                        schema,
-                        horizon,
-                        rows,
-                        plan_after,
-                        table,
-                    });
-                }
+                ToReader::Stream(w) => self.stream_wait = Some(w),
             }
         }
         if self.live && self.snapshot_busy() != self.quick_heartbeat {
@@ -1928,7 +1892,7 @@ impl Reader {
 
     /// A keyless table's rows, emitted at exactly their view's point: the
     /// stream waits here until they are all out.
-    fn emit_stream(&mut self, w: StreamWait) -> Result<(), SourceError> {
+    fn emit_stream(&mut self, w: Streaming) -> Result<(), SourceError> {
         let now = (crate::checkpoint::now_ms() / 1000) as u32;
         let maxwell = self.cfg.format == crate::format::Format::Maxwell;
         let name = format!("{}.{}", w.schema.database, w.schema.table);

@@ -216,7 +216,7 @@ fn time2(packed: i64, fsp: usize, out: &mut Vec<u8>) {
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of the
 /// renderer's civil_from_days).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

@@ -614,14 +614,14 @@ impl Snapshotter {
         let mut next = self.plan.clone();
         let mut done = next.tables.remove(0);
         done.started = true;
-        if !self.send(ToReader::Stream {
+        if !self.send(ToReader::Stream(seam::Streaming {
             epoch: self.epoch,
             schema: schema.clone(),
             horizon,
             rows: rows_rx,
             plan_after: Arc::new(next.clone()),
             table: done,
-        }) {
+        })) {
             let _ = self.conn()?.query_drop("ROLLBACK");
             return Ok(());
         }

@@ -158,15 +158,18 @@ pub enum ToReader {
     Resume {
         epoch: u64,
     },
-    /// A keyless table's rows, to emit at exactly `horizon`.
-    Stream {
-        epoch: u64,
-        schema: Arc<TableSchema>,
-        horizon: Horizon,
-        rows: Receiver<Streamed>,
-        plan_after: Arc<Plan>,
-        table: TablePlan,
-    },
+    /// A keyless table's rows, to emit at exactly their view's point.
+    Stream(Streaming),
+}
+
+/// A keyless table read in one view, its rows on their way.
+pub struct Streaming {
+    pub epoch: u64,
+    pub schema: Arc<TableSchema>,
+    pub horizon: Horizon,
+    pub rows: Receiver<Streamed>,
+    pub plan_after: Arc<Plan>,
+    pub table: TablePlan,
 }
 
 impl ToReader {
@@ -175,8 +178,8 @@ impl ToReader {
             ToReader::Watch { epoch, .. }
             | ToReader::Plan { epoch, .. }
             | ToReader::Pause { epoch, .. }
-            | ToReader::Resume { epoch }
-            | ToReader::Stream { epoch, .. } => *epoch,
+            | ToReader::Resume { epoch } => *epoch,
+            ToReader::Stream(s) => s.epoch,
             ToReader::Chunk(c) => c.epoch,
         }
     }
