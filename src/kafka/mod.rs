@@ -179,6 +179,8 @@ pub struct InRecord {
     pub offset: i64,
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
+    /// Record headers, name and value.
+    pub headers: Vec<(String, Bytes)>,
 }
 
 #[derive(Debug, Clone)]
@@ -584,6 +586,11 @@ impl Client {
                                 offset: r.offset,
                                 key: r.key,
                                 value: r.value,
+                                headers: r
+                                    .headers
+                                    .into_iter()
+                                    .filter_map(|(k, v)| Some((k.to_string(), v?)))
+                                    .collect(),
                             });
                         }
                     }

@@ -9,6 +9,7 @@
 //!
 //! Each method takes the lock once per batch, never once per row.
 
+pub mod dedupe;
 pub mod producer;
 pub mod watcher;
 

@@ -96,10 +96,17 @@ pub fn spawn(
                 txn: None,
                 arena: BytesMut::new(),
                 scratch: Default::default(),
+                tails: None,
+                skipped_acks: Vec::new(),
                 random: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| d.as_nanos() as u64),
             };
+            if matches!(p.cfg.partition_by, PartitionBy::Random) {
+                log::warn!("kafka.partition_by=random: a row read again after a crash may go to another partition than its first copy, so it cannot be matched with what Kafka holds and may be sent twice");
+            } else {
+                p.tails = Some(super::dedupe::Tails::new(&p.cfg.pipeline_name));
+            }
             let result = p.run(pending);
             if result.is_err() {
                 shared.request_stop();
@@ -138,6 +145,11 @@ struct Producer {
     arena: BytesMut,
     /// Per-row encoding buffers: the Maxwell key, the value, another key.
     scratch: (Vec<u8>, Vec<u8>, Vec<u8>),
+    /// What each partition held before this run wrote to it
+    /// ([`super::dedupe`]); `None` with `kafka.partition_by=random`.
+    tails: Option<super::dedupe::Tails>,
+    /// Re-read rows found in Kafka already: released with the next flush.
+    skipped_acks: Vec<(u64, i64)>,
 }
 
 /// Whether an update changes a primary-key column.
@@ -502,6 +514,26 @@ impl Producer {
             }
             KeyFormat::None => None,
         };
+        // A row read again after a crash that its partition holds already.
+        if r.snapshot.is_none() {
+            if let Some(tails) = self.tails.as_mut() {
+                let name = &self.topics[topic].name;
+                match tails.holds(&mut self.client, name, partition as i32, &r.checkpoint) {
+                    Ok(true) => {
+                        self.skipped_acks.push((r.seq, -1));
+                        self.scratch = (maxwell_key, value, k);
+                        return Ok(());
+                    }
+                    Ok(false) => {}
+                    Err(err) => {
+                        return Err(PipelineError::Kafka {
+                            during: format!("reading what {name}/{partition} holds already"),
+                            err,
+                        })
+                    }
+                }
+            }
+        }
         let key_len = key.map_or(0, |k| k.len());
         let size = key_len + value.len() + RECORD_OVERHEAD;
         if size > self.cfg.max_record_bytes {
@@ -524,6 +556,11 @@ impl Producer {
         };
         let key = key.map(|k| self.keep(k));
         let value_bytes = self.keep(&value);
+        let mut headers = headers;
+        headers.push((
+            super::dedupe::HEADER,
+            super::dedupe::header(&self.cfg.pipeline_name, &r.checkpoint),
+        ));
         self.scratch = (maxwell_key, value, k);
         let timestamp_ms = r.ts as i64 * 1000;
         self.push(
@@ -546,7 +583,10 @@ impl Producer {
                     key,
                     value: None,
                     timestamp_ms,
-                    headers: Vec::new(),
+                    headers: vec![(
+                        super::dedupe::HEADER,
+                        super::dedupe::header(&self.cfg.pipeline_name, &r.checkpoint),
+                    )],
                 },
                 origin(),
             );
@@ -704,6 +744,7 @@ impl Producer {
                     .sum::<u64>();
             }
         }
+        acks.append(&mut self.skipped_acks);
         if !acks.is_empty() {
             self.shared.ack_batch(acks);
             let stats = &self.shared.stats;

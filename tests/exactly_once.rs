@@ -1,0 +1,182 @@
+//! Not one duplicate: rows acknowledged by Kafka after the last checkpoint
+//! are read again after a crash, and the producer skips every one its
+//! partition already holds (README "Positions, checkpoints and restarts").
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql::prelude::Queryable;
+
+/// The status page's address, from the daemon's log.
+fn status_addr(d: &mut Daemon) -> String {
+    d.wait_for_log("status page on http://", Duration::from_secs(10));
+    let log = d.log_text();
+    let at = log.find("status page on http://").unwrap() + "status page on http://".len();
+    log[at..].split('/').next().unwrap().to_string()
+}
+
+/// Rows this daemon has had acknowledged, from its /metrics.
+fn rows_sent(addr: &str) -> Option<f64> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("binlog2kafka_rows_sent_total "))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn five_kill_9s_during_a_load_leave_every_row_exactly_once() {
+    servers();
+    let db = database(
+        MYSQL_PORT,
+        "exactly",
+        &[
+            "CREATE TABLE k (id INT PRIMARY KEY, v INT)",
+            "CREATE TABLE tick (id INT AUTO_INCREMENT PRIMARY KEY)",
+        ],
+    );
+    let topic = unique("exactly");
+    let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    // The default checkpoint interval (1 s): a kill loses the acknowledged
+    // rows of up to a second from the checkpoint, all of them in Kafka.
+    let env = with(env, "B2K_KAFKA_TOPIC_PARTITIONS", "3");
+    let first = Daemon::start(&env);
+    // 50,000 row changes in transactions of 100 rows: 25,000 inserts, then
+    // an update of each row, so each key has an order to keep.
+    let writer_db = db.clone();
+    let writer = std::thread::spawn(move || {
+        let mut c = sql(MYSQL_PORT);
+        c.query_drop(format!("USE `{writer_db}`")).unwrap();
+        for t in 0..250 {
+            let (lo, hi) = (t * 100 + 1, t * 100 + 100);
+            c.query_drop(format!("INSERT INTO k SELECT seq, 0 FROM seq_{lo}_to_{hi}"))
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(4));
+        }
+        for t in 0..250 {
+            let (lo, hi) = (t * 100 + 1, t * 100 + 100);
+            c.query_drop(format!("UPDATE k SET v = 1 WHERE id BETWEEN {lo} AND {hi}"))
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(4));
+        }
+    });
+    // A row every 10 ms besides, so each restart has something new to
+    // publish when it takes over.
+    let ticking = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let ticker = {
+        let (db, ticking) = (db.clone(), ticking.clone());
+        std::thread::spawn(move || {
+            let mut c = sql(MYSQL_PORT);
+            c.query_drop(format!("USE `{db}`")).unwrap();
+            while ticking.load(std::sync::atomic::Ordering::SeqCst) {
+                c.query_drop("INSERT INTO tick VALUES ()").unwrap();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let mut random_ms = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        200 + (seed >> 33) % 800
+    };
+    let mut daemon = first;
+    let mut takeovers = Vec::new();
+    let mut moments = Vec::new();
+    let mut logs = String::new();
+    for _ in 0..5 {
+        let wait = random_ms();
+        moments.push(wait);
+        std::thread::sleep(Duration::from_millis(wait));
+        logs.push_str(&daemon.kill9());
+        let killed = Instant::now();
+        daemon = Daemon::start_waiting(&env);
+        let addr = status_addr(&mut daemon);
+        // Kill to the first new row published by the next daemon.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while rows_sent(&addr).is_none_or(|n| n < 1.0) {
+            assert!(
+                Instant::now() < deadline,
+                "nothing published after the restart:\n{}",
+                daemon.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        takeovers.push(killed.elapsed());
+    }
+    writer.join().unwrap();
+    ticking.store(false, std::sync::atomic::Ordering::SeqCst);
+    ticker.join().unwrap();
+    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    logs.push_str(&daemon.log_text());
+    let msgs: Vec<Msg> = consume(&topic, &db, usize::MAX, 3.0)
+        .into_iter()
+        .filter(|m| m.value["table"] == "k")
+        .collect();
+
+    let mut coordinates = HashSet::new();
+    let mut duplicates = 0;
+    let mut per_key: HashMap<i64, Vec<(i64, &str)>> = HashMap::new();
+    for m in &msgs {
+        let v = &m.value;
+        if !coordinates.insert((v["position"].to_string(), v["xoffset"].to_string())) {
+            duplicates += 1;
+        }
+        per_key
+            .entry(v["data"]["id"].as_i64().unwrap())
+            .or_default()
+            .push((
+                v["data"]["v"].as_i64().unwrap(),
+                v["type"].as_str().unwrap(),
+            ));
+    }
+    println!(
+        "kill -9 after {moments:?} ms; takeover (kill to first new row published) {:?}; {} messages, {duplicates} duplicates",
+        takeovers.iter().map(|t| format!("{:.0} ms", t.as_secs_f64() * 1000.0)).collect::<Vec<_>>(),
+        msgs.len()
+    );
+    assert_eq!(duplicates, 0, "no change twice in the topic");
+    assert_eq!(msgs.len(), 50_000, "every change, once");
+    assert_eq!(per_key.len(), 25_000);
+    for (id, changes) in &per_key {
+        assert_eq!(
+            changes,
+            &vec![(0, "insert"), (1, "update")],
+            "key {id}: insert, then update, each once"
+        );
+    }
+    for t in &takeovers {
+        assert!(*t < Duration::from_secs(2), "takeover took {t:?}");
+    }
+    // The restarts did read rows again that Kafka had: the skip is what
+    // kept them out.
+    let skipped: u64 = logs
+        .lines()
+        .filter_map(|l| {
+            l.split(": ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+                .filter(|_| l.contains("were in Kafka already"))
+        })
+        .sum();
+    println!("rows read again and found in Kafka already: {skipped}");
+    assert!(skipped > 0, "some restart re-read rows Kafka had:\n{logs}");
+    let (status, _) = daemon.stop();
+    assert!(status.success());
+}
