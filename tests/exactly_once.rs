@@ -180,3 +180,59 @@ fn five_kill_9s_during_a_load_leave_every_row_exactly_once() {
     let (status, _) = daemon.stop();
     assert!(status.success());
 }
+
+#[test]
+fn a_produce_answer_lost_on_the_way_does_not_double_the_batch() {
+    servers();
+    // A broker of its own behind a proxy that speaks the Kafka framing; the
+    // broker tells clients to use the proxy's port.
+    let (port, proxy_port) = (9101, 19101);
+    testenv(&[
+        "tansu",
+        "lostack",
+        &port.to_string(),
+        &proxy_port.to_string(),
+    ]);
+    let proxy = common::proxy::KafkaProxy::start(proxy_port, port);
+    let broker = format!("127.0.0.1:{proxy_port}");
+    let db = database(
+        MYSQL_PORT,
+        "lostack",
+        &["CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200))"],
+    );
+    let topic = unique("lostack");
+    let env = with(settings(&topic), "B2K_KAFKA_BROKERS", &broker);
+    let env = with(env, "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    let mut d = Daemon::start(&env);
+    // The next data batch of 500 rows (far larger than a checkpoint).
+    proxy.lose_next_produce_answer(16 * 1024);
+    let mut c = sql(MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop("INSERT INTO t SELECT seq, REPEAT('x', 100) FROM seq_1_to_500")
+        .unwrap();
+    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    let log = d.log_text();
+    let msgs = consume_at(&broker, &topic, &db, usize::MAX, 3.0);
+    let ids: HashSet<i64> = msgs
+        .iter()
+        .map(|m| m.value["data"]["id"].as_i64().unwrap())
+        .collect();
+    println!(
+        "answers lost: {}; {} messages for 500 rows",
+        proxy.lost.load(std::sync::atomic::Ordering::SeqCst),
+        msgs.len()
+    );
+    assert_eq!(
+        proxy.lost.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one answer was lost"
+    );
+    assert!(
+        log.contains("had the batch already"),
+        "the retry found it stored:\n{log}"
+    );
+    assert_eq!(ids.len(), 500);
+    assert_eq!(msgs.len(), 500, "the retried batch is in the topic once");
+    let (status, _) = d.stop();
+    assert!(status.success());
+}

@@ -46,9 +46,12 @@ fn never_sends_a_version_below_a_kafka_2_1_client() {
     let (_, latest) = c.offsets(&topic, 0).unwrap();
     let got = c.fetch(&topic, 0, latest - 1, 1 << 20).unwrap();
     assert_eq!(got.len(), 1);
+    // The idempotent producer's id (KIP-98), as the producer thread asks.
+    assert!(c.init_producer_id().unwrap().is_some());
 
     // Kafka 2.1 client versions: ApiVersions 2, Produce 7, Fetch 10,
-    // ListOffsets 4, Metadata 7, CreateTopics 3 (KIP-896 floor in Kafka 4).
+    // ListOffsets 4, Metadata 7, CreateTopics 3, InitProducerId 1 (KIP-896
+    // floor in Kafka 4).
     let floor = |key: i16| match key {
         18 => 2,
         0 => 7,
@@ -56,6 +59,8 @@ fn never_sends_a_version_below_a_kafka_2_1_client() {
         2 => 4,
         3 => 7,
         19 => 3,
+        // InitProducerId: v1 is a Kafka 2.1 client's.
+        22 => 1,
         other => panic!("unexpected api key {other} on the wire"),
     };
     let sent = c.sent_versions();
@@ -127,4 +132,39 @@ fn records_written_are_read_back_by_kafka_python_in_order() {
         want.push(0);
         assert_eq!(values, want, "partition {p} order");
     }
+}
+
+#[test]
+fn the_broker_drops_a_batch_an_idempotent_producer_sends_again() {
+    let mut c = client();
+    let topic = common::unique("idempotent");
+    c.create_topic(&topic, 1, -1, &[]).unwrap();
+    let p = c
+        .init_producer_id()
+        .unwrap()
+        .expect("Tansu answers InitProducerId");
+    let rec = |v: &'static [u8]| OutRecord {
+        key: None,
+        value: Some(Bytes::from_static(v)),
+        timestamp_ms: 0,
+        headers: Vec::new(),
+    };
+    let first = [rec(b"a"), rec(b"b")];
+    let base = c.produce_as(&topic, 0, &first, Some((p, 0))).unwrap();
+    // The same batch again, as a retry after a lost answer sends it.
+    let again = c.produce_as(&topic, 0, &first, Some((p, 0)));
+    println!("InitProducerId: {p:?}; first batch at {base}; the same batch again: {again:?}");
+    let next = c.produce_as(&topic, 0, &[rec(b"c")], Some((p, 2))).unwrap();
+    let (_, latest) = c.offsets(&topic, 0).unwrap();
+    let got = c.fetch(&topic, 0, 0, 1 << 20).unwrap();
+    let values: Vec<&[u8]> = got.iter().filter_map(|r| r.value.as_deref()).collect();
+    println!("after the next batch at {next}: {values:?}, latest {latest}");
+    assert_eq!(
+        values,
+        [&b"a"[..], b"b", b"c"],
+        "the repeated batch was dropped"
+    );
+    // Out of order: a gap in the sequence.
+    let gap = c.produce_as(&topic, 0, &[rec(b"d")], Some((p, 10)));
+    println!("a batch after a gap: {gap:?}");
 }

@@ -30,6 +30,11 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 3, 7),
 ];
 
+/// APIs used where the broker has them, and done without where it has not:
+/// InitProducerId for the idempotent producer (v1 is what a Kafka 2.1
+/// client sends; Tansu answers from v4).
+pub(crate) const OPTIONAL: &[(ApiKey, i16, i16)] = &[(ApiKey::InitProducerId, 1, 5)];
+
 /// ApiVersions v2 is what a Kafka 2.1 client sends first; every broker from
 /// 2.0 to 4.x answers it.
 const API_VERSIONS_VERSION: i16 = 2;
@@ -134,7 +139,20 @@ impl BrokerConn {
             }
             self.versions.insert(key as i16, hi);
         }
+        for &(key, ours_min, ours_max) in OPTIONAL {
+            if let Some(&(b_min, b_max)) = broker.get(&(key as i16)) {
+                let hi = ours_max.min(b_max);
+                if hi >= ours_min && hi >= b_min {
+                    self.versions.insert(key as i16, hi);
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the broker offers `key` at a version binlog2kafka speaks.
+    pub(crate) fn has(&self, key: ApiKey) -> bool {
+        self.versions.contains_key(&(key as i16))
     }
 
     /// The version negotiated for `key`.

@@ -23,8 +23,8 @@ use kafka_protocol::messages::{
     list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
     metadata_request::MetadataRequestTopic,
     produce_request::{PartitionProduceData, TopicProduceData},
-    ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest,
-    ProduceRequest, TopicName,
+    ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest,
+    MetadataRequest, ProduceRequest, ProducerId, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
@@ -435,7 +435,49 @@ impl Client {
         partition: i32,
         records: &[OutRecord],
     ) -> Result<i64, KafkaError> {
-        let batch = encode_batch(records, self.config.compression)?;
+        self.produce_as(topic, partition, records, None)
+    }
+
+    /// An idempotent producer id and epoch from the broker (KIP-98), or
+    /// `None` where the broker offers no InitProducerId.
+    pub fn init_producer_id(&mut self) -> Result<Option<Producer>, KafkaError> {
+        let req = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        let resp = self.with_conn(None, |c| {
+            if !c.has(ApiKey::InitProducerId) {
+                return Ok(None);
+            }
+            c.send(ApiKey::InitProducerId, &req).map(Some)
+        })?;
+        let Some(resp) = resp else { return Ok(None) };
+        if resp.error_code != 0 {
+            return Err(KafkaError::Broker {
+                op: "InitProducerId".into(),
+                code: resp.error_code,
+                detail: String::new(),
+            });
+        }
+        Ok(Some(Producer {
+            id: resp.producer_id.0,
+            epoch: resp.producer_epoch,
+        }))
+    }
+
+    /// [`Client::produce`] as idempotent producer `idem`, the batch's first
+    /// record at sequence number `seq` of the partition: a batch sent again
+    /// with the same numbers (a retry after a lost answer) is dropped by the
+    /// broker as a duplicate.
+    pub fn produce_as(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        records: &[OutRecord],
+        idem: Option<(Producer, i32)>,
+    ) -> Result<i64, KafkaError> {
+        let batch = encode_batch(records, self.config.compression, idem)?;
         let batch_len = batch.len();
         let req = ProduceRequest::default()
             .with_acks(-1)
@@ -602,8 +644,24 @@ impl Client {
     }
 }
 
-/// The records as one RecordBatch v2 (uncompressed or compressed as set).
-fn encode_batch(records: &[OutRecord], compression: Compression) -> Result<BytesMut, KafkaError> {
+/// An idempotent producer's id and epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Producer {
+    pub id: i64,
+    pub epoch: i16,
+}
+
+/// The records as one RecordBatch v2 (uncompressed or compressed as set),
+/// with an idempotent producer's id, epoch and first sequence number.
+fn encode_batch(
+    records: &[OutRecord],
+    compression: Compression,
+    idem: Option<(Producer, i32)>,
+) -> Result<BytesMut, KafkaError> {
+    let (producer_id, producer_epoch, first) = match idem {
+        Some((p, seq)) => (p.id, p.epoch, seq),
+        None => (-1, -1, -1),
+    };
     let mut batch = BytesMut::new();
     // The encoder derives each record's offset delta from `offset`: they
     // must run 0, 1, 2... within the batch (Kafka rejects anything else).
@@ -621,11 +679,11 @@ fn encode_batch(records: &[OutRecord], compression: Compression) -> Result<Bytes
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: i as i32 - 1,
+            sequence: first.wrapping_add(i as i32),
             timestamp: r.timestamp_ms,
             key: r.key.clone(),
             value: r.value.clone(),
@@ -672,7 +730,7 @@ mod tests {
                 headers: Vec::new(),
             })
             .collect();
-        let b = encode_batch(&records, Compression::None).unwrap();
+        let b = encode_batch(&records, Compression::None, None).unwrap();
         let i32_at = |at: usize| i32::from_be_bytes(b[at..at + 4].try_into().unwrap());
         assert_eq!(
             i32_at(8) as usize + 12,
@@ -685,6 +743,27 @@ mod tests {
         let decoded = RecordBatchDecoder::decode(&mut buf).unwrap();
         assert_eq!(decoded.records.len(), 1000);
         assert_eq!(decoded.records[999].offset, 999);
+    }
+
+    /// An idempotent producer's batch carries its id, epoch and first
+    /// sequence number in the batch header (KIP-98's layout).
+    #[test]
+    fn an_idempotent_batch_carries_producer_id_epoch_and_sequence() {
+        let records: Vec<OutRecord> = (0..3)
+            .map(|i| OutRecord {
+                key: None,
+                value: Some(Bytes::from(format!("v{i}"))),
+                timestamp_ms: 0,
+                headers: Vec::new(),
+            })
+            .collect();
+        let p = Producer { id: 77, epoch: 3 };
+        let b = encode_batch(&records, Compression::None, Some((p, 500))).unwrap();
+        let at = |i: usize, n: usize| b[i..i + n].iter().fold(0i64, |acc, x| acc << 8 | *x as i64);
+        assert_eq!(at(43, 8), 77, "producer id");
+        assert_eq!(at(51, 2), 3, "producer epoch");
+        assert_eq!(at(53, 4), 500, "base sequence");
+        assert_eq!(at(57, 4), 3, "one batch of three records");
     }
 
     #[test]

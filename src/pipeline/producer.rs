@@ -60,6 +60,8 @@ struct TopicState {
     name: String,
     batches: Vec<PartitionBatch>,
     last_offsets: Vec<i64>,
+    /// The idempotent producer's next sequence number per partition.
+    sequences: Vec<i32>,
 }
 
 /// The transaction whose rows are being encoded, for transaction markers.
@@ -98,6 +100,7 @@ pub fn spawn(
                 scratch: Default::default(),
                 tails: None,
                 skipped_acks: Vec::new(),
+                idem: None,
                 random: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| d.as_nanos() as u64),
@@ -107,6 +110,24 @@ pub fn spawn(
             } else {
                 p.tails = Some(super::dedupe::Tails::new(&p.cfg.pipeline_name));
             }
+            p.idem = match p.client.init_producer_id() {
+                Ok(Some(id)) => {
+                    log::info!(
+                        "idempotent producer {} (epoch {}): a batch sent again after a lost answer is dropped by the broker",
+                        id.id,
+                        id.epoch
+                    );
+                    Some(id)
+                }
+                Ok(None) => {
+                    log::warn!("the broker offers no idempotent producer (InitProducerId): a batch sent again after a lost answer may be stored twice");
+                    None
+                }
+                Err(e) => {
+                    log::warn!("no idempotent producer ({e}): a batch sent again after a lost answer may be stored twice");
+                    None
+                }
+            };
             let result = p.run(pending);
             if result.is_err() {
                 shared.request_stop();
@@ -150,6 +171,8 @@ struct Producer {
     tails: Option<super::dedupe::Tails>,
     /// Re-read rows found in Kafka already: released with the next flush.
     skipped_acks: Vec<(u64, i64)>,
+    /// The idempotent producer id (KIP-98), where the broker has one.
+    idem: Option<crate::kafka::Producer>,
 }
 
 /// Whether an update changes a primary-key column.
@@ -222,6 +245,7 @@ impl Producer {
             name: name.to_string(),
             batches: (0..n).map(|_| PartitionBatch::default()).collect(),
             last_offsets: vec![-1; n],
+            sequences: vec![0; n],
         });
         self.topic_index
             .insert(name.to_string(), self.topics.len() - 1);
@@ -772,10 +796,30 @@ impl Producer {
         let mut attempt = 0u32;
         let mut stop_deadline: Option<Instant> = None;
         let name = self.topics[topic].name.clone();
+        let n = batch.records.len() as i32;
         loop {
             self.wait_for_lease()?;
-            match self.client.produce(&name, partition, &batch.records) {
+            let seq = self.topics[topic].sequences[partition as usize];
+            let idem = self.idem.map(|p| (p, seq));
+            match self
+                .client
+                .produce_as(&name, partition, &batch.records, idem)
+            {
+                // A retry of a batch the broker stored before its answer was
+                // lost: it is there once.
+                Err(KafkaError::Broker { code: 46, .. }) if attempt > 0 && idem.is_some() => {
+                    log::info!(
+                        "{name}/{partition}: the broker had the batch already (its answer was lost); not stored twice"
+                    );
+                    self.topics[topic].sequences[partition as usize] = seq.wrapping_add(n).max(0);
+                    self.back_from_outage();
+                    return Ok(-1);
+                }
                 Ok(base) => {
+                    if idem.is_some() {
+                        self.topics[topic].sequences[partition as usize] =
+                            seq.wrapping_add(n).max(0);
+                    }
                     let last = self.topics[topic].last_offsets[partition as usize];
                     if base <= last {
                         return Err(PipelineError::BrokerLostData {

@@ -109,3 +109,96 @@ fn pump(mut from: TcpStream, mut to: TcpStream, mode: Arc<AtomicU8>, delay_ms: A
         let _ = from.shutdown(Shutdown::Both);
     });
 }
+
+/// A proxy for the Kafka protocol that can lose the broker's answer to a
+/// produce request: the request reaches the broker (which stores the
+/// batch), its answer is dropped and the connection closed, as when a
+/// network fails between the broker's write and the client.
+pub struct KafkaProxy {
+    pub port: u16,
+    /// Lose the answer to the next Produce request at least this large
+    /// (0: none armed). Commit-log checkpoints are small; data batches of
+    /// many rows are not.
+    arm_min_bytes: Arc<AtomicU64>,
+    /// Answers lost so far.
+    pub lost: Arc<AtomicU64>,
+}
+
+impl KafkaProxy {
+    pub fn start(port: u16, target: u16) -> KafkaProxy {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind proxy port");
+        let port = listener.local_addr().unwrap().port();
+        let arm = Arc::new(AtomicU64::new(0));
+        let lost = Arc::new(AtomicU64::new(0));
+        let (a, l) = (arm.clone(), lost.clone());
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                };
+                // The correlation id whose answer is to be lost (-1: none).
+                let doomed = Arc::new(std::sync::atomic::AtomicI64::new(-1));
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (a2, d2) = (a.clone(), doomed.clone());
+                thread::spawn(move || {
+                    frames(c2, s2, |f| {
+                        let api_key = i16::from_be_bytes([f[0], f[1]]);
+                        let corr = i32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+                        let min = a2.load(Ordering::SeqCst);
+                        if api_key == 0 && min > 0 && f.len() as u64 >= min {
+                            a2.store(0, Ordering::SeqCst);
+                            d2.store(corr as i64, Ordering::SeqCst);
+                        }
+                        true
+                    })
+                });
+                let l2 = l.clone();
+                thread::spawn(move || {
+                    frames(server, client, |f| {
+                        let corr = i32::from_be_bytes([f[0], f[1], f[2], f[3]]);
+                        if doomed.load(Ordering::SeqCst) == corr as i64 {
+                            l2.fetch_add(1, Ordering::SeqCst);
+                            return false;
+                        }
+                        true
+                    })
+                });
+            }
+        });
+        KafkaProxy {
+            port,
+            arm_min_bytes: arm,
+            lost,
+        }
+    }
+
+    /// Loses the answer to the next Produce request of `min_bytes` or more.
+    pub fn lose_next_produce_answer(&self, min_bytes: u64) {
+        self.arm_min_bytes.store(min_bytes, Ordering::SeqCst);
+    }
+}
+
+/// Forwards length-prefixed frames from `from` to `to` while `keep(frame)`
+/// says so; a frame it refuses ends the connection (both ways).
+fn frames(mut from: TcpStream, mut to: TcpStream, mut keep: impl FnMut(&[u8]) -> bool) {
+    loop {
+        let mut len = [0u8; 4];
+        if from.read_exact(&mut len).is_err() {
+            break;
+        }
+        let mut frame = vec![0u8; u32::from_be_bytes(len) as usize];
+        if from.read_exact(&mut frame).is_err() || frame.len() < 8 {
+            break;
+        }
+        if !keep(&frame) {
+            break;
+        }
+        if to.write_all(&len).is_err() || to.write_all(&frame).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = from.shutdown(Shutdown::Both);
+}
