@@ -586,6 +586,13 @@ impl Snapshotter {
         if let Some(c) = &t.condition {
             sql.push_str(&format!(" WHERE ({c})"));
         }
+        // Noted before any row goes out: a restart then says that it reads
+        // the table again from its beginning.
+        if !current.started {
+            let mut p = self.plan.clone();
+            p.tables[0].started = true;
+            self.install(p);
+        }
         let (reply, rx) = crossbeam_channel::bounded(1);
         if !self.send(ToReader::Pause {
             epoch: self.epoch,
@@ -663,7 +670,6 @@ impl Snapshotter {
         log::debug!("snapshot: {n} rows of {name} read in one view");
         self.plan = next;
         self.table = None;
-        let _ = current;
         Ok(())
     }
 
