@@ -386,8 +386,17 @@ pub fn request_snapshot(
 ) -> Result<String, AppError> {
     use source::snapshot::{ack_key, request_key, Ack, Request};
     let mut admin = kafka_client(cfg, "admin").map_err(kafka("connecting to Kafka"))?;
-    checkpoint::ensure_topic(&mut admin, &cfg.commit_topic, cfg.replication_factor)
-        .map_err(kafka("preparing the commit-log topic"))?;
+    // A pipeline that never ran looks for requests from its first start on:
+    // its first snapshot is snapshot.mode's.
+    if checkpoint::read_latest(&mut admin, &cfg.commit_topic, &cfg.pipeline_name)
+        .map_err(kafka("reading the checkpoint"))?
+        .is_none()
+    {
+        return Err(AppError::Refused(format!(
+            "pipeline '{}' has no checkpoint in {}: it has never run (or was reset), so there is no running pipeline to ask; for its first start, set snapshot.mode=initial",
+            cfg.pipeline_name, cfg.commit_topic
+        )));
+    }
     let id = checkpoint::instance_id()
         .split('/')
         .take(3)

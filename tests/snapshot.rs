@@ -525,6 +525,14 @@ fn a_requested_snapshot_runs_beside_the_stream_and_honours_where() {
         .unwrap();
     let topic = unique("snap_adhoc");
     let env = with(snapshot_env(&topic, &db), "B2K_SNAPSHOT_MODE", "never");
+    // A pipeline that never ran has nobody to take a request.
+    let (status, _, err) = run_to_end(&["snapshot", &format!("{db}.t_int")], &env);
+    assert!(!status.success());
+    let line = the_error(&err);
+    assert!(
+        line.contains("never run") && line.contains("snapshot.mode=initial"),
+        "{line}"
+    );
     let mut d = Daemon::start(&env);
     // Load on another table, and changes to the one requested.
     let stop = Arc::new(AtomicBool::new(false));

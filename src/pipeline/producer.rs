@@ -51,6 +51,9 @@ impl Origin {
 struct PartitionBatch {
     records: Vec<OutRecord>,
     origins: Vec<Origin>,
+    /// The position of the newest row change in the batch: its last record
+    /// carries it ([`super::dedupe`]).
+    last_pos: Option<Position>,
 }
 
 /// One topic the producer writes to: its partitions' batches and the
@@ -542,7 +545,13 @@ impl Producer {
         if r.snapshot.is_none() {
             if let Some(tails) = self.tails.as_mut() {
                 let name = &self.topics[topic].name;
-                match tails.holds(&mut self.client, name, partition as i32, &r.checkpoint) {
+                match tails.holds(
+                    &mut self.client,
+                    name,
+                    topic,
+                    partition as i32,
+                    &r.checkpoint,
+                ) {
                     Ok(true) => {
                         self.skipped_acks.push((r.seq, -1));
                         self.scratch = (maxwell_key, value, k);
@@ -580,11 +589,7 @@ impl Producer {
         };
         let key = key.map(|k| self.keep(k));
         let value_bytes = self.keep(&value);
-        let mut headers = headers;
-        headers.push((
-            super::dedupe::HEADER,
-            super::dedupe::header(&self.cfg.pipeline_name, &r.checkpoint),
-        ));
+        self.topics[topic].batches[partition].last_pos = Some(r.checkpoint.clone());
         self.scratch = (maxwell_key, value, k);
         let timestamp_ms = r.ts as i64 * 1000;
         self.push(
@@ -607,10 +612,7 @@ impl Producer {
                     key,
                     value: None,
                     timestamp_ms,
-                    headers: vec![(
-                        super::dedupe::HEADER,
-                        super::dedupe::header(&self.cfg.pipeline_name, &r.checkpoint),
-                    )],
+                    headers: Vec::new(),
                 },
                 origin(),
             );
@@ -743,7 +745,15 @@ impl Producer {
                 if self.topics[t].batches[p].records.is_empty() {
                     continue;
                 }
-                let batch = std::mem::take(&mut self.topics[t].batches[p]);
+                let mut batch = std::mem::take(&mut self.topics[t].batches[p]);
+                // One header per batch, on its last record: the newest row
+                // change the partition will hold once it is written.
+                if let (Some(pos), Some(last)) = (&batch.last_pos, batch.records.last_mut()) {
+                    last.headers.push((
+                        super::dedupe::HEADER,
+                        super::dedupe::header(&self.cfg.pipeline_name, pos),
+                    ));
+                }
                 let base = self.send_with_retry(t, p as i32, &batch)?;
                 acks.extend(
                     batch

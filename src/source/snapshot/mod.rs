@@ -678,11 +678,9 @@ impl Snapshotter {
         let topic = self.cfg.commit_topic.clone();
         let prefix = format!("{}#snapshot#", self.cfg.pipeline_name);
         let (earliest, latest) = self.kafka.offsets(&topic, 0)?;
+        // Where the checkpoint says requests are still to be looked for (a
+        // new pipeline: from its start).
         let mut at = self.plan.requests_from.max(earliest);
-        if at == 0 && self.plan.requests_from == 0 && self.plan.taken.is_empty() {
-            // A pipeline that never looked: requests from now on.
-            at = latest;
-        }
         let mut found = Vec::new();
         while at < latest {
             let recs = self.kafka.fetch(&topic, 0, at, 1 << 20)?;
