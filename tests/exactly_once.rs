@@ -83,16 +83,7 @@ fn five_kill_9s_during_a_load_leave_every_row_exactly_once() {
             }
         })
     };
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    let mut random_ms = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        200 + (seed >> 33) % 800
-    };
+    let mut random_ms = random_waits(200, 800);
     let mut daemon = first;
     let mut takeovers = Vec::new();
     let mut moments = Vec::new();

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{consume, database, settings, sql, unique, with, Daemon, Msg};
+use common::{consume, database, random_waits, settings, sql, unique, with, Daemon, Msg};
 use mysql::prelude::Queryable;
 use serde_json::{json, Value};
 
@@ -287,16 +287,7 @@ fn kill_9_mid_stream_loses_nothing_and_keeps_per_key_order() {
         }
     });
     // Kill at random moments (printed, so a failure can be replayed).
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    let mut random_ms = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        200 + (seed >> 33) % 1300
-    };
+    let mut random_ms = random_waits(200, 1300);
     let mut moments = vec![random_ms()];
     std::thread::sleep(Duration::from_millis(moments[0]));
     first.kill9();

@@ -141,15 +141,7 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     if let Some(part) = r.snapshot {
         return write_bootstrap(out, r, part, style);
     }
-    out.push(b'{');
-    write_key(out, "database");
-    write_str(out, &t.database);
-    out.push(b',');
-    write_key(out, "table");
-    write_str(out, &t.table);
-    out.push(b',');
-    write_key(out, "type");
-    write_str(out, r.kind.as_str());
+    write_head(out, t, r.kind.as_str());
     out.push(b',');
     write_key(out, "ts");
     write_u64(out, r.ts as u64);
@@ -216,12 +208,8 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     out.push(b'}');
 }
 
-/// A snapshot record as Maxwell's bootstrap writes it: `bootstrap-start`
-/// and `bootstrap-complete` around a table's `bootstrap-insert` rows, each
-/// with `database`, `table`, `type`, `ts` and `data` (empty for the two
-/// markers).
-fn write_bootstrap(out: &mut Vec<u8>, r: &RowChange, part: SnapshotPart, style: &Style) {
-    let t: &TableSchema = &r.table;
+/// Opens a row message: `{"database":…,"table":…,"type":…`.
+fn write_head(out: &mut Vec<u8>, t: &TableSchema, kind: &str) {
     out.push(b'{');
     write_key(out, "database");
     write_str(out, &t.database);
@@ -230,8 +218,18 @@ fn write_bootstrap(out: &mut Vec<u8>, r: &RowChange, part: SnapshotPart, style: 
     write_str(out, &t.table);
     out.push(b',');
     write_key(out, "type");
-    write_str(
+    write_str(out, kind);
+}
+
+/// A snapshot record as Maxwell's bootstrap writes it: `bootstrap-start`
+/// and `bootstrap-complete` around a table's `bootstrap-insert` rows, each
+/// with `database`, `table`, `type`, `ts` and `data` (empty for the two
+/// markers).
+fn write_bootstrap(out: &mut Vec<u8>, r: &RowChange, part: SnapshotPart, style: &Style) {
+    let t: &TableSchema = &r.table;
+    write_head(
         out,
+        t,
         match part {
             SnapshotPart::Start => "bootstrap-start",
             SnapshotPart::Row(_) => "bootstrap-insert",

@@ -418,3 +418,18 @@ pub fn run_python(script: &str, args: &[&str]) -> std::process::Output {
         .output()
         .expect("run python")
 }
+
+/// Random waits of `from` to `from + span` ms, seeded from the clock (a
+/// test prints the ones it used, so a failure can be replayed).
+pub fn random_waits(from: u64, span: u64) -> impl FnMut() -> u64 {
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        from + (seed >> 33) % span
+    }
+}
