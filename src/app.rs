@@ -163,6 +163,30 @@ pub fn check(cfg: &Config) -> CheckReport {
                 "ok   kafka {}: reachable, protocol versions negotiated (Kafka 2.1+ floor)",
                 cfg.brokers.join(",")
             ));
+            // Which duplicate guarantees hold against this broker.
+            match client.init_producer_id() {
+                Ok(Some(_)) => lines.push("ok   kafka: idempotent producer (InitProducerId): a batch sent again after a lost answer is stored once".into()),
+                Ok(None) => lines.push("warn kafka: the broker offers no InitProducerId: a batch sent again after a lost answer may be stored twice".into()),
+                Err(e) => lines.push(format!("warn kafka: no idempotent producer ({e}): a batch sent again after a lost answer may be stored twice")),
+            }
+            if matches!(cfg.partition_by, crate::config::PartitionBy::Random) {
+                lines.push("warn kafka.partition_by=random: rows read again after a crash cannot be matched with what Kafka holds and may be sent twice".into());
+            }
+            if cfg.snapshot_mode != crate::config::SnapshotMode::Never {
+                lines.push(format!(
+                    "ok   snapshot.mode={}: existing rows are read on the pipeline's first start{}",
+                    if cfg.snapshot_mode == crate::config::SnapshotMode::Initial {
+                        "initial"
+                    } else {
+                        "when_needed"
+                    },
+                    if cfg.snapshot_mode == crate::config::SnapshotMode::WhenNeeded {
+                        ", and again when its binlog was purged"
+                    } else {
+                        ""
+                    }
+                ));
+            }
             match checkpoint::read_latest(&mut client, &cfg.commit_topic, &cfg.pipeline_name) {
                 Ok(Some(rec)) => {
                     lines.push(format!(

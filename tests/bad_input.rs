@@ -214,6 +214,7 @@ fn check_reports_a_healthy_setup_and_exits_zero() {
         "binlog_row_metadata=FULL",
         "ok   privileges",
         "ok   kafka",
+        "ok   kafka: idempotent producer (InitProducerId)",
         "ok   checkpoint: none yet",
     ] {
         assert!(
