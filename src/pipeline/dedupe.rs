@@ -126,6 +126,15 @@ impl Tails {
         }
     }
 
+    /// Whether nothing is to be skipped in `topic_index`/`partition` any
+    /// more.
+    pub fn passed(&self, topic_index: usize, partition: i32) -> bool {
+        matches!(
+            self.states.get(&(topic_index, partition)),
+            Some(State::Passed)
+        )
+    }
+
     /// Whether the change at `p`, bound for `topic`/`partition`, is there
     /// already. The first call for a partition reads its newest records.
     pub fn holds(

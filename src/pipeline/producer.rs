@@ -542,30 +542,10 @@ impl Producer {
             KeyFormat::None => None,
         };
         // A row read again after a crash that its partition holds already.
-        if r.snapshot.is_none() {
-            if let Some(tails) = self.tails.as_mut() {
-                let name = &self.topics[topic].name;
-                match tails.holds(
-                    &mut self.client,
-                    name,
-                    topic,
-                    partition as i32,
-                    &r.checkpoint,
-                ) {
-                    Ok(true) => {
-                        self.skipped_acks.push((r.seq, -1));
-                        self.scratch = (maxwell_key, value, k);
-                        return Ok(());
-                    }
-                    Ok(false) => {}
-                    Err(err) => {
-                        return Err(PipelineError::Kafka {
-                            during: format!("reading what {name}/{partition} holds already"),
-                            err,
-                        })
-                    }
-                }
-            }
+        if r.snapshot.is_none() && self.there_already(topic, partition, &r.checkpoint)? {
+            self.skipped_acks.push((r.seq, -1));
+            self.scratch = (maxwell_key, value, k);
+            return Ok(());
         }
         let key_len = key.map_or(0, |k| k.len());
         let size = key_len + value.len() + RECORD_OVERHEAD;
@@ -621,6 +601,53 @@ impl Producer {
             self.end_txn(r, now)?;
         }
         Ok(())
+    }
+
+    /// Whether the change at `pos`, bound for `topic`/`partition`, is in
+    /// that partition already ([`super::dedupe`]). An outage while its
+    /// newest records are read is waited out like any other.
+    fn there_already(
+        &mut self,
+        topic: usize,
+        partition: usize,
+        pos: &Position,
+    ) -> Result<bool, PipelineError> {
+        // The common case, on every row once past a restart's window.
+        if self
+            .tails
+            .as_ref()
+            .is_none_or(|t| t.passed(topic, partition as i32))
+        {
+            return Ok(false);
+        }
+        let Some(mut tails) = self.tails.take() else {
+            return Ok(false);
+        };
+        let name = self.topics[topic].name.clone();
+        let (mut attempt, mut stop_deadline) = (0u32, None);
+        let result = loop {
+            match tails.holds(&mut self.client, &name, topic, partition as i32, pos) {
+                Ok(there) => break Ok(there),
+                Err(e) if e.is_retriable() => {
+                    let what = format!("cannot read what {name}/{partition} holds already");
+                    if let Err(stop) = self.wait_out(&e, &what, 0, &mut attempt, &mut stop_deadline)
+                    {
+                        break Err(stop);
+                    }
+                }
+                Err(err) => {
+                    break Err(PipelineError::Kafka {
+                        during: format!("reading what {name}/{partition} holds already"),
+                        err,
+                    })
+                }
+            }
+        };
+        self.tails = Some(tails);
+        if result.is_ok() {
+            self.back_from_outage();
+        }
+        result
     }
 
     /// Notes a row of the current transaction, writing its BEGIN marker
