@@ -622,15 +622,7 @@ pub fn replay_to_kafka(
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let start = Position {
-        file: first.into(),
-        pos: 4,
-        rows: 0,
-        gtid: None,
-        state: None,
-        file_id: None,
-        snapshot: None,
-    };
+    let start = Position::at(&first, 4);
     let producer = producer::spawn(cfg.clone(), shared.clone(), rx, client, start);
     let replayed = crate::replay::replay_files_to(
         cfg,
@@ -799,13 +791,8 @@ fn run_pipeline(
                         plan.tables.len()
                     );
                     Position {
-                        file: head.into(),
-                        pos,
-                        rows: 0,
-                        gtid: None,
-                        state: None,
-                        file_id: None,
                         snapshot: Some(Arc::new(plan)),
+                        ..Position::at(&head, pos)
                     }
                 }
                 Err(e) => return Err(e.into()),
@@ -850,13 +837,9 @@ fn run_pipeline(
                 }
             };
             let p = Position {
-                file: file.into(),
-                pos,
-                rows: 0,
-                gtid: None,
                 state,
-                file_id: None,
                 snapshot: plan,
+                ..Position::at(&file, pos)
             };
             log::info!(
                 "no checkpoint for pipeline '{}'; starting at {p} (start.position), recorded as its first checkpoint",

@@ -34,6 +34,21 @@ pub struct Position {
     pub snapshot: Option<Arc<crate::source::snapshot::plan::Plan>>,
 }
 
+impl Position {
+    /// A transaction boundary at `file:pos`, nothing else known yet.
+    pub fn at(file: &str, pos: u64) -> Position {
+        Position {
+            file: file.into(),
+            pos,
+            rows: 0,
+            gtid: None,
+            state: None,
+            file_id: None,
+            snapshot: None,
+        }
+    }
+}
+
 impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.file, self.pos)?;

@@ -159,15 +159,7 @@ pub fn replay_stream(
         Sink::Lines(_) => Arc::new(Shared::new()),
     };
     let (tx, rx) = unbounded();
-    let start = Position {
-        file: name.into(),
-        pos: 4,
-        rows: 0,
-        gtid: None,
-        state: None,
-        file_id: None,
-        snapshot: None,
-    };
+    let start = Position::at(name, 4);
     let mut reader = Reader::new(cfg.clone(), shared.clone(), tx, start);
     reader.set_catalog(catalog);
     let mut summary = ReplaySummary {

@@ -171,15 +171,7 @@ fn checkpoint_on_a_purged_binlog_stops_and_stays() {
     let pipeline = format!("{topic}_pipe");
     let mut k = kafka();
     binlog2kafka::checkpoint::ensure_topic(&mut k, &commit_topic, -1).unwrap();
-    let gone = Position {
-        file: "binlog.000000".into(),
-        pos: 4,
-        rows: 0,
-        gtid: None,
-        state: None,
-        file_id: None,
-        snapshot: None,
-    };
+    let gone = Position::at("binlog.000000", 4);
     let rec = binlog2kafka::checkpoint::Record::new(&pipeline, &gone, "");
     binlog2kafka::checkpoint::write(&mut k, &commit_topic, &rec).unwrap();
     fails_with(

@@ -61,15 +61,7 @@ fn previous_gtids(ev: &Event) -> Option<MysqlSet> {
 fn check_file(name: &str) -> (usize, String) {
     let cfg = Config::load(None, Vec::<(String, String)>::new()).unwrap();
     let (tx, rx) = crossbeam_channel::unbounded();
-    let start = Position {
-        file: "f".into(),
-        pos: 4,
-        rows: 0,
-        gtid: None,
-        state: None,
-        file_id: None,
-        snapshot: None,
-    };
+    let start = Position::at("f", 4);
     let mut reader = Reader::new(cfg, Arc::new(Shared::new()), tx, start);
     reader.set_catalog(false);
     let mut expected: Option<MysqlSet> = None;

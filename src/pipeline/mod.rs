@@ -381,15 +381,7 @@ mod tests {
     use super::*;
 
     fn pos(n: u64) -> Position {
-        Position {
-            file: "binlog.000001".into(),
-            pos: n,
-            rows: 0,
-            gtid: None,
-            state: None,
-            file_id: None,
-            snapshot: None,
-        }
+        Position::at("binlog.000001", n)
     }
 
     #[test]
