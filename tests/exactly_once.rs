@@ -12,14 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use mysql::prelude::Queryable;
 
-/// The status page's address, from the daemon's log.
-fn status_addr(d: &mut Daemon) -> String {
-    d.wait_for_log("status page on http://", Duration::from_secs(10));
-    let log = d.log_text();
-    let at = log.find("status page on http://").unwrap() + "status page on http://".len();
-    log[at..].split('/').next().unwrap().to_string()
-}
-
 /// Rows this daemon has had acknowledged, from its /metrics.
 fn rows_sent(addr: &str) -> Option<f64> {
     let mut s = TcpStream::connect(addr).ok()?;

@@ -14,16 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
-use common::{database, root, settings, sql, testenv, unique, with, Daemon};
+use common::{database, root, settings, sql, status_addr, testenv, unique, with, Daemon};
 use mysql::prelude::Queryable;
-
-/// The status page's address, from the daemon's log.
-fn status_addr(d: &mut Daemon) -> String {
-    d.wait_for_log("status page on http://", Duration::from_secs(10));
-    let log = d.log_text();
-    let at = log.find("status page on http://").unwrap() + "status page on http://".len();
-    log[at..].split('/').next().unwrap().to_string()
-}
 
 /// GET `path`: (status code, body).
 fn get(addr: &str, path: &str) -> (u16, String) {

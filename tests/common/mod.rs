@@ -433,3 +433,11 @@ pub fn random_waits(from: u64, span: u64) -> impl FnMut() -> u64 {
         from + (seed >> 33) % span
     }
 }
+
+/// A daemon's status page address (`http.listen` port 0), from its log.
+pub fn status_addr(d: &mut Daemon) -> String {
+    d.wait_for_log("status page on http://", Duration::from_secs(10));
+    let log = d.log_text();
+    let at = log.find("status page on http://").unwrap() + "status page on http://".len();
+    log[at..].split('/').next().unwrap().to_string()
+}
