@@ -169,6 +169,13 @@ pub fn check(cfg: &Config) -> CheckReport {
                 Ok(None) => lines.push("warn kafka: the broker offers no InitProducerId: a batch sent again after a lost answer may be stored twice".into()),
                 Err(e) => lines.push(format!("warn kafka: no idempotent producer ({e}): a batch sent again after a lost answer may be stored twice")),
             }
+            // Only asked, not taken: taking the transactional id would fence
+            // a daemon that runs now.
+            match client.offers_transactions() {
+                Ok(true) => lines.push(format!("ok   kafka: fencing by the broker (transactional id binlog2kafka-{}): a paused daemon cannot write after its successor took over, and a takeover need not wait for its lease", cfg.pipeline_name)),
+                Ok(false) => lines.push("warn kafka: the broker offers no transactions: a paused daemon is kept from writing by its lease alone (checked before every send), and a takeover waits 3 heartbeats".into()),
+                Err(e) => lines.push(format!("warn kafka: cannot tell whether the broker fences ({e})")),
+            }
             if matches!(cfg.partition_by, crate::config::PartitionBy::Random) {
                 lines.push("warn kafka.partition_by=random: rows read again after a crash cannot be matched with what Kafka holds and may be sent twice".into());
             }
@@ -506,13 +513,24 @@ fn start_text(p: &crate::config::StartPosition) -> String {
 /// if it writes again meanwhile it is alive, and this start is refused;
 /// otherwise it died without releasing (kill -9, power loss) and this
 /// instance takes over from its newest checkpoint.
+///
+/// Where the broker fences (`fences`), an owner on another host is taken
+/// over once it has missed one heartbeat: the epoch bump makes the takeover
+/// safe even if it still runs, and one missed heartbeat tells a dead owner
+/// from a live one, so two daemons started by mistake do not take the
+/// pipeline from each other in turn.
 fn wait_for_lease(
     admin: &mut Client,
     cfg: &Config,
     mut rec: checkpoint::Record,
     signals: &Signals,
+    fences: bool,
 ) -> Result<Option<checkpoint::Record>, AppError> {
-    let lease_ms = 3 * cfg.heartbeat_interval.as_millis() as u64;
+    let lease_ms = if fences && !checkpoint::owner_runs_here(&rec.owner) {
+        cfg.heartbeat_interval.as_millis() as u64 + 1000
+    } else {
+        3 * cfg.heartbeat_interval.as_millis() as u64
+    };
     let first_seen = rec.ts_ms;
     let age = checkpoint::now_ms().saturating_sub(rec.ts_ms);
     if checkpoint::owner_gone_here(&rec.owner) {
@@ -623,7 +641,7 @@ pub fn replay_to_kafka(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let start = Position::at(&first, 4);
-    let producer = producer::spawn(cfg.clone(), shared.clone(), rx, client, start);
+    let producer = producer::spawn(cfg.clone(), shared.clone(), rx, client, start, None);
     let replayed = crate::replay::replay_files_to(
         cfg,
         paths,
@@ -740,9 +758,42 @@ fn run_pipeline(
     let predecessor_gone = latest
         .as_ref()
         .is_some_and(|r| checkpoint::owner_gone_here(&r.owner));
+    let fences = admin
+        .offers_transactions()
+        .map_err(kafka("asking the broker what it offers"))?;
     let latest = match latest {
-        Some(rec) if taking_over => wait_for_lease(&mut admin, &cfg, rec, signals)?,
+        Some(rec) if taking_over => wait_for_lease(&mut admin, &cfg, rec, signals, fences)?,
         other => other,
+    };
+    // Take the pipeline's transactional id: the broker fences every earlier
+    // holder from here on, and the commit-log partition at once.
+    let fencing_id = format!("binlog2kafka-{}", cfg.pipeline_name);
+    let fencing = if fences {
+        let t = admin
+            .init_transactional(&fencing_id)
+            .map_err(kafka("taking the pipeline's transactional id"))?
+            .expect("the broker offers transactions");
+        admin.fence(&t, &cfg.commit_topic, &[0]).map_err(kafka(
+            "fencing the commit-log topic against earlier daemons",
+        ))?;
+        log::info!(
+            "transactional id {fencing_id} taken (producer {}, epoch {}): the broker refuses every earlier daemon of this pipeline from now on",
+            t.producer.id,
+            t.producer.epoch
+        );
+        Some(t)
+    } else {
+        log::warn!("the broker offers no transactions (FindCoordinator, AddPartitionsToTxn, EndTxn): a paused daemon is kept from writing by its lease alone, and a takeover waits for that lease to run out");
+        None
+    };
+    // What the predecessor wrote before it was fenced counts.
+    let latest = match (&fencing, latest) {
+        (Some(_), Some(rec)) if taking_over => Some(
+            checkpoint::read_latest(&mut admin, &cfg.commit_topic, &cfg.pipeline_name)
+                .map_err(kafka("reading the checkpoint"))?
+                .unwrap_or(rec),
+        ),
+        (_, other) => other,
     };
     // A replica already using our server_id is another pipeline's, unless
     // this start takes over from an owner that never released: then it is
@@ -858,7 +909,12 @@ fn run_pipeline(
     // crash before the first periodic checkpoint must resume here, not at a
     // new `latest` that would skip what was written in between.
     let first = checkpoint::Record::new(&cfg.pipeline_name, &start, &owner);
-    let last_offset = checkpoint::write(&mut admin, &cfg.commit_topic, &first)
+    let mut writer = match &fencing {
+        Some(t) => checkpoint::Writer::fenced_by(t.producer),
+        None => checkpoint::Writer::default(),
+    };
+    let last_offset = writer
+        .write(&mut admin, &cfg.commit_topic, &first)
         .map_err(kafka("recording the start position"))?;
     shared.renew_lease(first.ts_ms, 2 * cfg.heartbeat_interval.as_millis() as u64);
     drop(conn);
@@ -885,6 +941,8 @@ fn run_pipeline(
             position: start.clone(),
             owner,
             last_offset,
+            writer,
+            fencing_id: fencing.as_ref().map(|t| t.id.clone()),
         },
         finish_rx,
     );
@@ -894,6 +952,7 @@ fn run_pipeline(
         pending_rx,
         producer_client,
         start.clone(),
+        fencing,
     );
     let (snap_tx, snap_rx) = crossbeam_channel::bounded(1);
     let snapshot_client =

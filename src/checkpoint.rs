@@ -102,6 +102,20 @@ pub fn owner_gone_here(owner: &str) -> bool {
     }
 }
 
+/// Whether `owner` runs in this kernel boot and PID namespace as a live
+/// binlog2kafka (possibly paused): its heartbeats, not a pid, tell whether
+/// it still works.
+pub fn owner_runs_here(owner: &str) -> bool {
+    let parts: Vec<&str> = owner.split('/').collect();
+    let (Some(pid), Some(space)) = (parts.get(1), parts.get(3)) else {
+        return false;
+    };
+    !space.is_empty()
+        && pid_space().as_deref() == Some(*space)
+        && pid.parse::<u32>().is_ok()
+        && !owner_gone_here(owner)
+}
+
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -155,17 +169,62 @@ pub fn ensure_topic(client: &mut Client, topic: &str, replication: i16) -> Resul
 
 /// Writes one checkpoint record; returns its offset in the commit-log topic.
 pub fn write(client: &mut Client, topic: &str, rec: &Record) -> Result<i64, KafkaError> {
-    let value = serde_json::to_vec(rec).expect("a checkpoint serializes");
-    client.produce(
-        topic,
-        0,
-        &[crate::kafka::OutRecord {
+    Writer::default().write(client, topic, rec)
+}
+
+/// How a daemon writes its checkpoints: as idempotent batches of the
+/// pipeline's fencing producer ([`crate::kafka::Transactional`]) where the
+/// broker has one, so that once a successor has fenced the commit-log
+/// partition the broker refuses this daemon's next checkpoint
+/// (PRODUCER_FENCED); plainly otherwise.
+#[derive(Debug, Default)]
+pub struct Writer {
+    producer: Option<crate::kafka::Producer>,
+    /// The next sequence number in the commit-log partition.
+    seq: i32,
+}
+
+impl Writer {
+    pub fn fenced_by(producer: crate::kafka::Producer) -> Writer {
+        Writer {
+            producer: Some(producer),
+            seq: 0,
+        }
+    }
+
+    /// Writes `rec`; returns its offset. A sequence number the broker holds
+    /// already (an earlier attempt stored although its answer was lost, of
+    /// a position no newer than this) is stepped over, and `rec` is written
+    /// after it.
+    pub fn write(
+        &mut self,
+        client: &mut Client,
+        topic: &str,
+        rec: &Record,
+    ) -> Result<i64, KafkaError> {
+        let value: bytes::Bytes = serde_json::to_vec(rec)
+            .expect("a checkpoint serializes")
+            .into();
+        let record = || crate::kafka::OutRecord {
             key: Some(rec.pipeline.as_bytes().to_vec().into()),
-            value: Some(value.into()),
+            value: Some(value.clone()),
             timestamp_ms: rec.ts_ms as i64,
             headers: Vec::new(),
-        }],
-    )
+        };
+        loop {
+            let idem = self.producer.map(|p| (p, self.seq));
+            match client.produce_as(topic, 0, &[record()], idem) {
+                Ok(offset) => {
+                    self.seq = self.seq.wrapping_add(1).max(0);
+                    return Ok(offset);
+                }
+                Err(KafkaError::Broker { code: 46, .. }) if idem.is_some() => {
+                    self.seq = self.seq.wrapping_add(1).max(0);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 /// Writes a tombstone for `pipeline`: its checkpoint is gone, and the next

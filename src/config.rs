@@ -53,7 +53,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "pipeline.max_in_flight_bytes", default: "16777216", help: "memory for changes read and not yet acknowledged and released (decoded rows and their bookkeeping); the reader waits above it" },
     Key { name: "pipeline.txn_buffer_rows", default: "1000", help: "rows of an open transaction held back so they carry its xid; larger transactions stream on and only later rows carry it" },
     Key { name: "pipeline.checkpoint_interval_ms", default: "1000", help: "how often the newest released position is written to the commit topic" },
-    Key { name: "pipeline.heartbeat_interval_ms", default: "5000", help: "with nothing new, the checkpoint is rewritten this often to prove the daemon alive; another daemon waits 3x this before taking over the pipeline" },
+    Key { name: "pipeline.heartbeat_interval_ms", default: "5000", help: "with nothing new, the checkpoint is rewritten this often to prove the daemon alive; another daemon waits 3x this before taking over the pipeline (1x plus a second from another host where the broker fences)" },
     Key { name: "pipeline.shutdown_timeout_ms", default: "30000", help: "on SIGTERM, how long to keep trying to flush before giving up (exit 1, checkpoint unmoved)" },
     Key { name: "output.format", default: "maxwell", help: "message value: maxwell, debezium (the MySQL connector's JSON without schemas) or canal (canal-json)" },
     Key { name: "output.tombstones", default: "false", help: "debezium: follow each delete with a tombstone (same key, null value) so compaction drops the row" },

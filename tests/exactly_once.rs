@@ -219,3 +219,121 @@ fn a_produce_answer_lost_on_the_way_does_not_double_the_batch() {
     let (status, _) = d.stop();
     assert!(status.success());
 }
+
+/// Every record of the commit-log topic: (offset, owner) of each checkpoint.
+fn checkpoint_owners(commit_topic: &str, pipeline: &str) -> Vec<(i64, String)> {
+    let out = run_python("consume.py", &[BROKER, commit_topic, "-", "0.5"]);
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["key"].as_str() == Some(pipeline))
+        .filter_map(|m| {
+            let v: serde_json::Value = serde_json::from_str(m["value"].as_str()?).ok()?;
+            Some((m["offset"].as_i64()?, v["owner"].as_str()?.to_string()))
+        })
+        .collect()
+}
+
+/// The zombie: a daemon frozen with SIGSTOP while a successor takes the
+/// pipeline over, woken with SIGCONT while its own lease is still valid (a
+/// heartbeat of a minute), with a backlog of stale updates in its socket.
+/// The lease cannot stop it here, and the server does not drop its replica
+/// connection (the successor has its own server_id); the broker does: the
+/// successor took the pipeline's transactional id, and the broker refuses
+/// the old epoch.
+#[test]
+fn a_paused_daemon_woken_after_its_successor_took_over_is_fenced_by_the_broker() {
+    servers();
+    let db = database(
+        MYSQL_PORT,
+        "zombie",
+        &["CREATE TABLE hot (id INT PRIMARY KEY, v INT)"],
+    );
+    let topic = unique("zombie");
+    let base = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    let (commits, pipeline) = (format!("{topic}_commits"), format!("{topic}_pipe"));
+    let mut old = Daemon::start(&with(
+        base.clone(),
+        "B2K_PIPELINE_HEARTBEAT_INTERVAL_MS",
+        "60000",
+    ));
+    let mut c = sql(MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    let set = |c: &mut mysql::Conn, from: i64, to: i64| {
+        for v in from..=to {
+            c.query_drop(format!("UPDATE hot SET v = {v} WHERE id = 1"))
+                .unwrap();
+        }
+    };
+    c.query_drop("INSERT INTO hot VALUES (1, 0)").unwrap();
+    set(&mut c, 1, 50);
+    assert_eq!(consume(&topic, &db, 51, 10.0).len(), 51);
+    // Its last checkpoint is written; then it is frozen, and the next 50
+    // updates reach its socket but not its producer.
+    std::thread::sleep(Duration::from_millis(1500));
+    old.signal("-STOP");
+    set(&mut c, 51, 100);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // The successor runs with a server_id of its own (another host's
+    // configuration, say), so the server does not drop the old daemon's
+    // replica connection: when it wakes, its reader goes on.
+    let started = Instant::now();
+    let new = Daemon::start(&with(base.clone(), "B2K_MYSQL_SERVER_ID", &server_id()));
+    set(&mut c, 101, 150);
+    let msgs = consume(&topic, &db, 151, 5.0);
+    assert_eq!(
+        msgs.len(),
+        151,
+        "the successor published the backlog and more"
+    );
+    println!(
+        "the successor published all 151 changes {:.1} s after it started",
+        started.elapsed().as_secs_f64()
+    );
+    let taken_at = checkpoint_owners(&commits, &pipeline)
+        .iter()
+        .find(|(_, o)| !o.is_empty() && *o != checkpoint_owners(&commits, &pipeline)[0].1)
+        .map(|(at, _)| *at)
+        .expect("the successor wrote a checkpoint");
+
+    old.signal("-CONT");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = old.exited() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the woken daemon did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = old.log_text();
+    assert!(!status.success(), "{log}");
+    let last = log.lines().last().unwrap_or_default();
+    println!("the woken daemon's last line: {last}");
+    assert!(
+        last.contains("binlog2kafka: error: fenced"),
+        "one line saying it was fenced:\n{log}"
+    );
+
+    std::thread::sleep(Duration::from_secs(1));
+    let values: Vec<i64> = consume(&topic, &db, 200, 3.0)
+        .iter()
+        .map(|m| m.value["data"]["v"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        (0..=150).collect::<Vec<_>>(),
+        "every value once, in order: nothing stale after the new"
+    );
+    let owners = checkpoint_owners(&commits, &pipeline);
+    let old_owner = owners[0].1.clone();
+    assert!(
+        owners
+            .iter()
+            .all(|(at, o)| *at < taken_at || *o != old_owner),
+        "no checkpoint of the woken daemon after the takeover: {owners:?}"
+    );
+    let (status, log) = new.stop();
+    assert!(status.success(), "{log}");
+}

@@ -33,7 +33,18 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 /// APIs used where the broker has them, and done without where it has not:
 /// InitProducerId for the idempotent producer (v1 is what a Kafka 2.1
 /// client sends; Tansu answers from v4).
-pub(crate) const OPTIONAL: &[(ApiKey, i16, i16)] = &[(ApiKey::InitProducerId, 1, 5)];
+///
+/// FindCoordinator, AddPartitionsToTxn and EndTxn for the transactional id
+/// that fences a paused predecessor (`kafka::txn`): from what a Kafka 2.1
+/// client sends up to the last versions of the first transaction protocol
+/// (AddPartitionsToTxn v4 and up are for brokers only, KAFKA-15757; EndTxn
+/// v5 belongs to KIP-890's second protocol).
+pub(crate) const OPTIONAL: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::InitProducerId, 1, 5),
+    (ApiKey::FindCoordinator, 2, 4),
+    (ApiKey::AddPartitionsToTxn, 1, 3),
+    (ApiKey::EndTxn, 1, 4),
+];
 
 /// ApiVersions v2 is what a Kafka 2.1 client sends first; every broker from
 /// 2.0 to 4.x answers it.

@@ -10,6 +10,7 @@
 
 mod conn;
 pub mod murmur2;
+mod txn;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -33,6 +34,7 @@ use kafka_protocol::records::{
 };
 
 use conn::BrokerConn;
+pub use txn::Transactional;
 
 /// Everything that can go wrong talking to Kafka, each with what to do.
 #[derive(Debug, Clone)]
@@ -58,6 +60,13 @@ pub enum KafkaError {
 }
 
 impl KafkaError {
+    /// Whether the broker refused us because another producer took our
+    /// transactional id (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH): another
+    /// daemon owns the pipeline now, and nothing may be written.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, KafkaError::Broker { code: 47 | 90, .. })
+    }
+
     /// Whether waiting and trying again can help (an outage, a leader
     /// election), as opposed to a fault an operator must fix.
     pub fn is_retriable(&self) -> bool {
@@ -137,7 +146,18 @@ fn error_name(code: i16) -> &'static str {
         37 => "INVALID_PARTITIONS",
         38 => "INVALID_REPLICATION_FACTOR",
         40 => "INVALID_CONFIG",
+        14 => "COORDINATOR_LOAD_IN_PROGRESS",
+        15 => "COORDINATOR_NOT_AVAILABLE",
+        16 => "NOT_COORDINATOR",
+        45 => "OUT_OF_ORDER_SEQUENCE_NUMBER",
+        46 => "DUPLICATE_SEQUENCE_NUMBER",
+        47 => "INVALID_PRODUCER_EPOCH",
+        48 => "INVALID_TXN_STATE",
+        49 => "INVALID_PRODUCER_ID_MAPPING",
+        51 => "CONCURRENT_TRANSACTIONS",
+        53 => "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
         87 => "INVALID_RECORD",
+        90 => "PRODUCER_FENCED",
         _ => "broker error",
     }
 }
@@ -198,6 +218,8 @@ pub struct Client {
     topics: HashMap<String, Vec<PartitionInfo>>,
     /// (api key, version) of every request sent, oldest first.
     sent: Vec<(i16, i16)>,
+    /// The transaction coordinator of the pipeline's transactional id.
+    coordinator: Option<i32>,
 }
 
 const BOOTSTRAP: i32 = i32::MIN;
@@ -211,6 +233,7 @@ impl Client {
             brokers: HashMap::new(),
             topics: HashMap::new(),
             sent: Vec::new(),
+            coordinator: None,
         };
         client.bootstrap()?;
         Ok(client)
@@ -250,6 +273,7 @@ impl Client {
             self.sent.extend_from_slice(&c.sent);
         }
         self.topics.clear();
+        self.coordinator = None;
     }
 
     fn any_conn(&mut self) -> Result<&mut BrokerConn, KafkaError> {

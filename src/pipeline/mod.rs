@@ -477,6 +477,9 @@ pub enum PipelineError {
     },
     /// Another instance took this pipeline over.
     Fenced { other: String },
+    /// The broker refused a write: a newer holder of the pipeline's
+    /// transactional id fenced this daemon.
+    FencedByBroker { id: String, during: String },
     /// Stopped while the lease was unproved: nothing was sent after it.
     LeaseLapsed,
     /// Two tables' names render to the same (or a clashing) topic.
@@ -512,7 +515,7 @@ impl std::fmt::Display for PipelineError {
             ),
             PipelineError::Fenced { other } => write!(
                 f,
-                "another binlog2kafka ({other}) has taken over this pipeline.name; stopping so that only one writes"
+                "fenced: another binlog2kafka ({other}) has taken over this pipeline.name; stopping so that only one writes"
             ),
             PipelineError::TopicCollision { first, first_topic, second, second_topic } => write!(
                 f,
@@ -522,6 +525,10 @@ impl std::fmt::Display for PipelineError {
                 } else {
                     "topics that differ only by '.' against '_', which Kafka refuses side by side"
                 }
+            ),
+            PipelineError::FencedByBroker { id, during } => write!(
+                f,
+                "fenced: the broker refused this daemon's write ({during}) because another binlog2kafka took over this pipeline.name (transactional id {id}); stopping, nothing more is written"
             ),
             PipelineError::LeaseLapsed => write!(
                 f,

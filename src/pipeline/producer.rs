@@ -19,7 +19,7 @@ use super::{PipelineError, Shared};
 use crate::config::{render_topic, Config, KeyFormat, PartitionBy};
 use crate::event::{Change, DdlChange, Position, RowChange, RowImage, RowKind, TableSchema};
 use crate::format::{debezium, maxwell, Context, Encoder, Format, TxnOrder};
-use crate::kafka::{murmur2, Client, KafkaError, OutRecord};
+use crate::kafka::{murmur2, Client, KafkaError, OutRecord, Transactional};
 
 /// The batching interval fixed by the design.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -80,6 +80,7 @@ pub fn spawn(
     pending: Receiver<Vec<Change>>,
     client: Client,
     start: Position,
+    fencing: Option<Transactional>,
 ) -> JoinHandle<Result<(), PipelineError>> {
     thread::Builder::new()
         .name("b2k-producer".into())
@@ -104,6 +105,7 @@ pub fn spawn(
                 tails: None,
                 skipped_acks: Vec::new(),
                 idem: None,
+                fencing: None,
                 random: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| d.as_nanos() as u64),
@@ -113,23 +115,31 @@ pub fn spawn(
             } else {
                 p.tails = Some(super::dedupe::Tails::new(&p.cfg.pipeline_name));
             }
-            p.idem = match p.client.init_producer_id() {
-                Ok(Some(id)) => {
-                    log::info!(
-                        "idempotent producer {} (epoch {}): a batch sent again after a lost answer is dropped by the broker",
-                        id.id,
-                        id.epoch
-                    );
+            p.idem = match fencing {
+                // The fencing producer is idempotent too.
+                Some(t) => {
+                    let id = t.producer;
+                    p.fencing = Some(t);
                     Some(id)
                 }
-                Ok(None) => {
-                    log::warn!("the broker offers no idempotent producer (InitProducerId): a batch sent again after a lost answer may be stored twice");
-                    None
-                }
-                Err(e) => {
-                    log::warn!("no idempotent producer ({e}): a batch sent again after a lost answer may be stored twice");
-                    None
-                }
+                None => match p.client.init_producer_id() {
+                    Ok(Some(id)) => {
+                        log::info!(
+                            "idempotent producer {} (epoch {}): a batch sent again after a lost answer is dropped by the broker",
+                            id.id,
+                            id.epoch
+                        );
+                        Some(id)
+                    }
+                    Ok(None) => {
+                        log::warn!("the broker offers no idempotent producer (InitProducerId): a batch sent again after a lost answer may be stored twice");
+                        None
+                    }
+                    Err(e) => {
+                        log::warn!("no idempotent producer ({e}): a batch sent again after a lost answer may be stored twice");
+                        None
+                    }
+                },
             };
             let result = p.run(pending);
             if result.is_err() {
@@ -176,6 +186,9 @@ struct Producer {
     skipped_acks: Vec<(u64, i64)>,
     /// The idempotent producer id (KIP-98), where the broker has one.
     idem: Option<crate::kafka::Producer>,
+    /// The pipeline's transactional id, where the broker fences: each topic
+    /// is fenced before its first record or tail read ([`crate::kafka::txn`]).
+    fencing: Option<Transactional>,
 }
 
 /// Whether an update changes a primary-key column.
@@ -243,6 +256,7 @@ impl Producer {
                 }
             }
         };
+        self.fence(name, n)?;
         self.back_from_outage();
         self.topics.push(TopicState {
             name: name.to_string(),
@@ -253,6 +267,50 @@ impl Producer {
         self.topic_index
             .insert(name.to_string(), self.topics.len() - 1);
         Ok(self.topics.len() - 1)
+    }
+
+    /// Fences every partition of `name` against the pipeline's earlier
+    /// holders before this daemon reads or writes any of them: from here on
+    /// the broker refuses a paused predecessor's batches there, so what it
+    /// wrote is a prefix this daemon reads and does not write again.
+    fn fence(&mut self, name: &str, partitions: usize) -> Result<(), PipelineError> {
+        let Some(txn) = self.fencing.clone() else {
+            return Ok(());
+        };
+        let all: Vec<i32> = (0..partitions as i32).collect();
+        let (mut attempt, mut stop_deadline) = (0u32, None);
+        loop {
+            match self.client.fence(&txn, name, &all) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_fenced() => {
+                    return Err(PipelineError::FencedByBroker {
+                        id: txn.id.clone(),
+                        during: format!("fencing topic {name}"),
+                    })
+                }
+                Err(e)
+                    if e.is_retriable()
+                        || matches!(
+                            e,
+                            KafkaError::Broker {
+                                code: 14 | 15 | 16 | 51,
+                                ..
+                            }
+                        ) =>
+                {
+                    let what = format!("cannot fence topic {name} against earlier daemons");
+                    self.wait_out(&e, &what, 0, &mut attempt, &mut stop_deadline)?;
+                }
+                Err(err) => {
+                    return Err(PipelineError::Kafka {
+                        during: format!(
+                            "fencing topic {name} against earlier daemons of this pipeline"
+                        ),
+                        err,
+                    })
+                }
+            }
+        }
     }
 
     /// The topic of `table` under a `{database}`/`{table}` template. Two
@@ -873,6 +931,16 @@ impl Producer {
                         base + batch.records.len() as i64 - 1;
                     self.back_from_outage();
                     return Ok(base);
+                }
+                Err(e) if e.is_fenced() => {
+                    return Err(PipelineError::FencedByBroker {
+                        id: self
+                            .fencing
+                            .as_ref()
+                            .map(|t| t.id.clone())
+                            .unwrap_or_default(),
+                        during: format!("sending to {name}/{partition}"),
+                    });
                 }
                 Err(KafkaError::NoTopic { topic }) => {
                     return Err(PipelineError::TopicVanished {

@@ -39,6 +39,10 @@ pub struct WatcherStart {
     pub owner: String,
     /// Offset of the newest checkpoint record in the commit-log topic.
     pub last_offset: i64,
+    /// How checkpoints are written (fenced by the broker, where it can).
+    pub writer: checkpoint::Writer,
+    /// The pipeline's transactional id, when the broker fences.
+    pub fencing_id: Option<String>,
 }
 
 /// Starts `b2k-watcher`. It runs until `finish` is closed (the reader and
@@ -62,6 +66,8 @@ pub fn spawn(
                 written: start.position,
                 owner: start.owner,
                 last_offset: start.last_offset,
+                writer: start.writer,
+                fencing_id: start.fencing_id,
                 last_write: Instant::now(),
                 last_owner_check: Instant::now(),
                 failing_since: None,
@@ -83,6 +89,8 @@ struct Watcher {
     written: Position,
     owner: String,
     last_offset: i64,
+    writer: checkpoint::Writer,
+    fencing_id: Option<String>,
     last_write: Instant,
     /// Ownership is checked every heartbeat interval, whatever the load
     /// (checkpoint writes alone would hide a takeover).
@@ -159,7 +167,10 @@ impl Watcher {
         rec.released = last;
         let deadline = Instant::now() + self.cfg.shutdown_timeout;
         loop {
-            match checkpoint::write(&mut self.client, &self.cfg.commit_topic, &rec) {
+            match self
+                .writer
+                .write(&mut self.client, &self.cfg.commit_topic, &rec)
+            {
                 Ok(offset) => {
                     if offset <= self.last_offset {
                         return Err(PipelineError::BrokerLostData {
@@ -187,6 +198,12 @@ impl Watcher {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.written = p;
                     return Ok(());
+                }
+                Err(e) if e.is_fenced() => {
+                    return Err(PipelineError::FencedByBroker {
+                        id: self.fencing_id.clone().unwrap_or_default(),
+                        during: format!("writing a checkpoint to {}", self.cfg.commit_topic),
+                    })
                 }
                 Err(KafkaError::NoTopic { topic }) => {
                     return Err(PipelineError::TopicVanished {
