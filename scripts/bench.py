@@ -24,6 +24,10 @@ Peers, on the same binlog and broker:
   daemon's own encoding, from `replay --stdout`) as fast as it can, acks=all.
 
 usage: bench.py [--quick] [ROWS]
+       bench.py --ab OTHER_BINARY [ROWS]
+With --ab, only workload 2 and the librdkafka producer run, three rounds
+alternating the binary measured and OTHER_BINARY (the one before a change)
+on one broker: the before/after figures BENCHMARKS.md quotes.
 """
 import json
 import os
@@ -97,11 +101,11 @@ def checkpoints(tag):
     return c
 
 
-def run_until(tag, env, done, what, timeout=900):
+def run_until(tag, env, done, what, timeout=900, binary=None):
     """Runs the daemon with `env` until `done(checkpoint)` holds for a
     record of its commit log: (seconds, peak RSS KiB)."""
     t0 = time.time()
-    daemon = subprocess.Popen([BIN, "run"], env=env)
+    daemon = subprocess.Popen([binary or BIN, "run"], env=env)
     c = None
     try:
         while True:
@@ -128,10 +132,11 @@ def run_until(tag, env, done, what, timeout=900):
         daemon.wait()
 
 
-def end_to_end(tag, db, start, end):
+def end_to_end(tag, db, start, end, binary=None):
     """Runs the daemon from `start` until its checkpoint passes `end`."""
     return run_until(tag, daemon_env(tag, start, db),
-                     lambda cp: (cp["file"], cp["pos"]) >= end, f"a checkpoint past {end}")
+                     lambda cp: (cp["file"], cp["pos"]) >= end, f"a checkpoint past {end}",
+                     binary=binary)
 
 
 def snapshot_run(tag, db, table):
@@ -281,9 +286,31 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
+def ab(tag, narrow, rows, other):
+    """Workload 2 with this binary and `other`, alternated, and the
+    librdkafka producer each round."""
+    path = os.path.join(DATA, narrow[0])
+    with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as msgs:
+        subprocess.run([BIN, "replay", "--stdout", path], stdout=msgs, check=True,
+                       env=dict(os.environ, RUST_LOG="warn"))
+    print(f"A/B, workload 2 ({rows:,} narrow rows) end to end; this: {BIN}; other: {other}")
+    print("| round | this rows/s | other rows/s | librdkafka msg/s | this / librdkafka | other / librdkafka |")
+    print("|---|---|---|---|---|---|")
+    for r in range(3):
+        a, _ = end_to_end(f"{tag}_a{r}", tag, (narrow[0], narrow[1]), (narrow[0], narrow[2]))
+        b, _ = end_to_end(f"{tag}_b{r}", tag, (narrow[0], narrow[1]), (narrow[0], narrow[2]),
+                          binary=other)
+        k_n, k_s, _ = librdkafka_producer(msgs.name, f"{tag}_librdkafka{r}")
+        k = k_n / k_s
+        print(f"| {r + 1} | {rows / a:,.0f} | {rows / b:,.0f} | {k:,.0f} | "
+              f"{rows / a / k:.2f}x | {rows / b / k:.2f}x |", flush=True)
+    os.unlink(msgs.name)
+
+
 def main():
     quick = "--quick" in sys.argv
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    other = sys.argv[sys.argv.index("--ab") + 1] if "--ab" in sys.argv else None
+    args = [a for a in sys.argv[1:] if not a.startswith("--") and a != other]
     rows = int(args[0]) if args else (100_000 if quick else 1_000_000)
     rate, steady_s = (2_000, 5) if quick else (10_000, 60)
     tag = f"bench{int(time.time())}"
@@ -302,6 +329,8 @@ def main():
             sql(f"INSERT INTO {tag}.narrow SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 100, "
                 f"'2024-01-02 03:04:05.678' FROM {tag}.seq_{lo}_to_{hi}")
     narrow = own_binlog(load_narrow)
+    if other:
+        return ab(tag, narrow, rows, other)
     wide_rows = max(1_000, rows // 10)
     fill = ", ".join(f"RPAD(CONCAT('v{i}-', seq), 55, 'x')" for i in range(36))
 

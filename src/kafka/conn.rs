@@ -63,7 +63,14 @@ pub(crate) struct BrokerConn {
     timeout: Duration,
     /// Every (api key, version) sent on this connection, for tests and logs.
     pub(crate) sent: Vec<(i16, i16)>,
+    /// Requests written whose answers are not read yet.
+    pending: usize,
+    /// Unique per connection made: a pipelined request's answer is read
+    /// only from the connection it was written to.
+    pub(crate) serial: u64,
 }
+
+static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl BrokerConn {
     /// Connects, then negotiates versions with ApiVersions.
@@ -103,6 +110,8 @@ impl BrokerConn {
             versions: HashMap::new(),
             timeout,
             sent: Vec::new(),
+            pending: 0,
+            serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         conn.negotiate()?;
         Ok(conn)
@@ -187,6 +196,29 @@ impl BrokerConn {
         version: i16,
         req: &R,
     ) -> Result<R::Response, KafkaError> {
+        if self.pending > 0 {
+            return Err(KafkaError::Protocol {
+                broker: self.addr.clone(),
+                detail: format!(
+                    "{key:?} asked while {} produce answers are outstanding on the connection",
+                    self.pending
+                ),
+            });
+        }
+        let correlation = self.write_request(key, version, req)?;
+        self.pending -= 1;
+        self.read_response::<R>(version, correlation)
+    }
+
+    /// Writes `req` without waiting for its answer (pipelined produce
+    /// requests; Kafka answers a connection's requests in order). Returns
+    /// its correlation id, for [`BrokerConn::read_answer`].
+    pub(crate) fn write_request<R: Request>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        req: &R,
+    ) -> Result<i32, KafkaError> {
         self.correlation = self.correlation.wrapping_add(1);
         let header = RequestHeader::default()
             .with_request_api_key(key as i16)
@@ -208,7 +240,30 @@ impl BrokerConn {
         buf[..4].copy_from_slice(&len.to_be_bytes());
         self.sent.push((key as i16, version));
         self.stream.write_all(&buf).map_err(|e| self.io_error(e))?;
+        self.pending += 1;
+        Ok(self.correlation)
+    }
 
+    /// Reads the answer to the oldest request written with
+    /// [`BrokerConn::write_request`], which must be `correlation`.
+    pub(crate) fn read_answer<R: Request>(
+        &mut self,
+        version: i16,
+        correlation: i32,
+    ) -> Result<R::Response, KafkaError> {
+        self.pending = self.pending.saturating_sub(1);
+        self.read_response::<R>(version, correlation)
+    }
+
+    fn read_response<R: Request>(
+        &mut self,
+        version: i16,
+        correlation: i32,
+    ) -> Result<R::Response, KafkaError> {
+        let codec = |detail: String| KafkaError::Protocol {
+            broker: self.addr.clone(),
+            detail,
+        };
         let mut len_buf = [0u8; 4];
         self.stream
             .read_exact(&mut len_buf)
@@ -224,10 +279,10 @@ impl BrokerConn {
         let mut body = Bytes::from(body);
         let resp_header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
             .map_err(|e| codec(e.to_string()))?;
-        if resp_header.correlation_id != self.correlation {
+        if resp_header.correlation_id != correlation {
             return Err(codec(format!(
                 "correlation id {} does not match request {}",
-                resp_header.correlation_id, self.correlation
+                resp_header.correlation_id, correlation
             )));
         }
         R::Response::decode(&mut body, version).map_err(|e| codec(e.to_string()))

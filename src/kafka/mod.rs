@@ -501,6 +501,22 @@ impl Client {
         records: &[OutRecord],
         idem: Option<(Producer, i32)>,
     ) -> Result<i64, KafkaError> {
+        let sent = self.produce_send(topic, partition, records, idem)?;
+        self.produce_wait(sent)
+    }
+
+    /// Writes a produce request without waiting for its answer: up to five
+    /// may be outstanding per connection (Kafka keeps an idempotent
+    /// producer's batches in order with five in flight). Answers are read
+    /// with [`Client::produce_wait`], oldest first; no other request may go
+    /// to a connection with answers outstanding.
+    pub fn produce_send(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        records: &[OutRecord],
+        idem: Option<(Producer, i32)>,
+    ) -> Result<Sent, KafkaError> {
         let batch = encode_batch(records, self.config.compression, idem)?;
         let batch_len = batch.len();
         let req = ProduceRequest::default()
@@ -512,7 +528,41 @@ impl Client {
                     .with_index(partition)
                     .with_records(Some(batch.freeze()))])]);
         let leader = self.leader(topic, partition)?;
-        let resp = self.with_conn(Some(leader), |c| c.send(ApiKey::Produce, &req))?;
+        let (version, correlation, serial) = self.with_conn(Some(leader), |c| {
+            let v = c.version(ApiKey::Produce);
+            Ok((v, c.write_request(ApiKey::Produce, v, &req)?, c.serial))
+        })?;
+        Ok(Sent {
+            node: leader,
+            serial,
+            correlation,
+            version,
+            topic: topic.to_string(),
+            partition,
+            bytes: records
+                .iter()
+                .map(|r| r.value.as_ref().map_or(0, |v| v.len()))
+                .max()
+                .unwrap_or(batch_len),
+        })
+    }
+
+    /// Reads the answer to `sent`: the offset of its first record.
+    pub fn produce_wait(&mut self, sent: Sent) -> Result<i64, KafkaError> {
+        let (topic, partition, leader) = (sent.topic.as_str(), sent.partition, sent.node);
+        let same = self
+            .conns
+            .get(&leader)
+            .is_some_and(|c| c.serial == sent.serial);
+        if !same {
+            return Err(KafkaError::Io {
+                broker: format!("node {leader}"),
+                detail: "the connection was reset before the produce answer came".into(),
+            });
+        }
+        let resp = self.with_conn(Some(leader), |c| {
+            c.read_answer::<ProduceRequest>(sent.version, sent.correlation)
+        })?;
         for t in &resp.responses {
             for p in &t.partition_responses {
                 if p.index != partition {
@@ -522,11 +572,7 @@ impl Client {
                     0 => Ok(p.base_offset),
                     10 | 18 => Err(KafkaError::RecordTooLarge {
                         topic: topic.to_string(),
-                        bytes: records
-                            .iter()
-                            .map(|r| r.value.as_ref().map_or(0, |v| v.len()))
-                            .max()
-                            .unwrap_or(batch_len),
+                        bytes: sent.bytes,
                     }),
                     code => {
                         if code == 6 || code == 3 || code == 5 {
@@ -666,6 +712,19 @@ impl Client {
         out.sort_by_key(|r| r.offset);
         Ok(out)
     }
+}
+
+/// A produce request written and not answered yet ([`Client::produce_send`]).
+#[derive(Debug)]
+pub struct Sent {
+    node: i32,
+    serial: u64,
+    correlation: i32,
+    version: i16,
+    topic: String,
+    partition: i32,
+    /// The largest record's value, named if the broker finds it too large.
+    bytes: usize,
 }
 
 /// An idempotent producer's id and epoch.

@@ -106,6 +106,8 @@ pub fn spawn(
                 skipped_acks: Vec::new(),
                 idem: None,
                 fencing: None,
+                in_flight: Default::default(),
+                acked: Acked::default(),
                 random: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| d.as_nanos() as u64),
@@ -189,6 +191,39 @@ struct Producer {
     /// The pipeline's transactional id, where the broker fences: each topic
     /// is fenced before its first record or tail read ([`crate::kafka::txn`]).
     fencing: Option<Transactional>,
+    /// Batches sent whose answers are not read yet, oldest first.
+    in_flight: std::collections::VecDeque<InFlight>,
+    /// What the answered batches of the current flush acknowledge.
+    acked: Acked,
+}
+
+/// Produce requests outstanding at once with the idempotent producer: the
+/// most for which Kafka keeps a producer's batches in order.
+const MAX_IN_FLIGHT: usize = 5;
+
+/// A batch written to the broker, waiting for its answer.
+struct InFlight {
+    topic: usize,
+    partition: i32,
+    batch: PartitionBatch,
+    /// The sequence number of its first record.
+    seq: i32,
+    /// `None`: the request could not be written; it is sent again.
+    sent: Option<crate::kafka::Sent>,
+    /// The last batch of its flush: the flush's acknowledgements go out
+    /// with it.
+    flush_ends: bool,
+}
+
+/// Acknowledgements and counts of a flush's answered batches.
+#[derive(Default)]
+struct Acked {
+    acks: Vec<(u64, i64)>,
+    rows: u64,
+    bytes: u64,
+    /// Rows per table for the status page, keyed by schema pointer (the
+    /// Arc is kept, so the pointer stays unique) and named once.
+    per_table: HashMap<usize, (Arc<TableSchema>, u64)>,
 }
 
 /// Whether an update changes a primary-key column.
@@ -222,14 +257,16 @@ impl Producer {
                                 Change::Ddl(d) => self.encode_ddl(d, now)?,
                             }
                         }
+                        // Full batches go out pipelined; the tick waits for
+                        // every answer, so at a low rate nothing lingers.
                         if self.buffered_bytes >= self.cfg.batch_max_bytes {
-                            self.flush()?;
+                            self.flush(false)?;
                         }
                     }
                     // The reader has finished: send what is left and stop.
-                    Err(_) => return self.flush(),
+                    Err(_) => return self.flush(true),
                 },
-                recv(ticker) -> _ => self.flush()?,
+                recv(ticker) -> _ => self.flush(true)?,
             }
         }
     }
@@ -240,6 +277,8 @@ impl Producer {
         if let Some(&i) = self.topic_index.get(name) {
             return Ok(i);
         }
+        // The connection may carry no other request with answers pending.
+        self.settle()?;
         let (mut attempt, mut stop_deadline) = (0u32, None);
         let n = loop {
             match self.partition_count(name, partitions) {
@@ -341,7 +380,7 @@ impl Producer {
                 // Everything before this row goes out first, so the
                 // checkpoint ends right before it.
                 let (first, first_topic) = (shown(other), other_topic.clone());
-                self.flush()?;
+                self.flush(true)?;
                 return Err(PipelineError::TopicCollision {
                     first,
                     first_topic,
@@ -389,13 +428,7 @@ impl Producer {
         attempt: &mut u32,
         stop_deadline: &mut Option<Instant>,
     ) -> Result<(), PipelineError> {
-        if self.outage_since.is_none() {
-            self.outage_since = Some(Instant::now());
-            self.shared.set_down(true, Some(format!("{what}: {e}")));
-            log::warn!("{what} ({e}); holding the changes and retrying with back-off");
-        } else {
-            log::debug!("Kafka still failing: {e}");
-        }
+        self.note_outage(e, what);
         if self.shared.stopping() {
             let deadline =
                 *stop_deadline.get_or_insert_with(|| Instant::now() + self.cfg.shutdown_timeout);
@@ -406,6 +439,7 @@ impl Producer {
                             .topics
                             .iter()
                             .flat_map(|t| &t.batches)
+                            .chain(self.in_flight.iter().map(|e| &e.batch))
                             .map(|b| b.records.len())
                             .sum::<usize>(),
                     waited: self.cfg.shutdown_timeout,
@@ -416,6 +450,17 @@ impl Producer {
         *attempt += 1;
         thread::sleep(wait);
         Ok(())
+    }
+
+    /// The first failure of an outage is logged and shown on the status page.
+    fn note_outage(&mut self, e: &KafkaError, what: &str) {
+        if self.outage_since.is_none() {
+            self.outage_since = Some(Instant::now());
+            self.shared.set_down(true, Some(format!("{what}: {e}")));
+            log::warn!("{what} ({e}); holding the changes and retrying with back-off");
+        } else {
+            log::debug!("Kafka still failing: {e}");
+        }
     }
 
     /// Holds every send while the pipeline's lease may have run out (see
@@ -608,7 +653,7 @@ impl Producer {
         let key_len = key.map_or(0, |k| k.len());
         let size = key_len + value.len() + RECORD_OVERHEAD;
         if size > self.cfg.max_record_bytes {
-            self.flush()?;
+            self.flush(true)?;
             return Err(PipelineError::RecordTooLarge {
                 table: format!("{}.{}", r.table.database, r.table.table),
                 position: format!(
@@ -678,6 +723,7 @@ impl Producer {
         {
             return Ok(false);
         }
+        self.settle()?;
         let Some(mut tails) = self.tails.take() else {
             return Ok(false);
         };
@@ -814,17 +860,23 @@ impl Producer {
         self.push_side(&name, key, value, d.ts, origin)
     }
 
-    /// Sends every non-empty batch, retrying each until it is acknowledged
+    /// Sends every batch. With the idempotent producer, up to
+    /// [`MAX_IN_FLIGHT`] produce requests are outstanding at once
+    /// (pipelined: the broker keeps their order by sequence number), and
+    /// their answers are read as room is needed or, with `wait`, before
+    /// returning; without it, each answer is awaited. A failed send is
+    /// retried until it succeeds, the pipeline is stopping past its timeout,
     /// or the error is one an operator must fix. Acknowledgements enter the
-    /// commit log only once the whole flush is written, because one change
-    /// can have records in several topics (its row, a tombstone, a
+    /// commit log only once every batch of the flush is written, because one
+    /// change can have records in several topics (its row, a tombstone, a
     /// transaction marker): none is released before all are written.
-    fn flush(&mut self) -> Result<(), PipelineError> {
-        let mut acks = Vec::new();
-        let (mut rows, mut bytes) = (0u64, 0u64);
-        // Rows per table for the status page, keyed by schema pointer (the
-        // Arc is kept, so the pointer stays unique) and named once.
-        let mut per_table: HashMap<usize, (Arc<TableSchema>, u64)> = HashMap::new();
+    fn flush(&mut self, wait: bool) -> Result<(), PipelineError> {
+        let max = if self.idem.is_some() {
+            MAX_IN_FLIGHT
+        } else {
+            1
+        };
+        let mut sent_any = false;
         for t in 0..self.topics.len() {
             for p in 0..self.topics[t].batches.len() {
                 if self.topics[t].batches[p].records.is_empty() {
@@ -839,96 +891,206 @@ impl Producer {
                         super::dedupe::header(&self.cfg.pipeline_name, pos),
                     ));
                 }
-                let base = self.send_with_retry(t, p as i32, &batch)?;
-                acks.extend(
-                    batch
-                        .origins
-                        .iter()
-                        .enumerate()
-                        .map(|(i, o)| (o.seq, base + i as i64)),
-                );
-                for (r, o) in batch.records.iter().zip(&batch.origins) {
-                    if let (Some(t), Some(_)) = (&o.table, &r.value) {
-                        rows += 1;
-                        per_table
-                            .entry(Arc::as_ptr(t) as usize)
-                            .or_insert_with(|| (t.clone(), 0))
-                            .1 += 1;
-                    }
+                // Sequence numbers are taken as the batch is sent: a resend
+                // carries the same ones, and the broker drops what it has.
+                let seq = self.topics[t].sequences[p];
+                if self.idem.is_some() {
+                    self.topics[t].sequences[p] =
+                        seq.wrapping_add(batch.records.len() as i32).max(0);
                 }
-                bytes += batch
-                    .records
-                    .iter()
-                    .map(|r| r.value.as_ref().map_or(0, |v| v.len()) as u64)
-                    .sum::<u64>();
+                while self.in_flight.len() >= max {
+                    self.complete_oldest()?;
+                }
+                self.wait_for_lease()?;
+                let idem = self.idem.map(|id| (id, seq));
+                let name = &self.topics[t].name;
+                // A request that could not be written is sent again, in
+                // order, when its turn to be answered comes.
+                let sent = self
+                    .client
+                    .produce_send(name, p as i32, &batch.records, idem)
+                    .ok();
+                self.in_flight.push_back(InFlight {
+                    topic: t,
+                    partition: p as i32,
+                    batch,
+                    seq,
+                    sent,
+                    flush_ends: false,
+                });
+                sent_any = true;
             }
         }
-        acks.append(&mut self.skipped_acks);
-        if !acks.is_empty() {
+        if let Some(last) = self.in_flight.back_mut().filter(|_| sent_any) {
+            last.flush_ends = true;
+        }
+        // Rows found in Kafka already are there whole: released at once.
+        if !self.skipped_acks.is_empty() {
+            let acks = std::mem::take(&mut self.skipped_acks);
             self.shared.ack_batch(acks);
+        }
+        while self.in_flight.len() >= max {
+            self.complete_oldest()?;
+        }
+        if wait {
+            self.settle()?;
+        }
+        self.buffered_bytes = 0;
+        Ok(())
+    }
+
+    /// Reads every answer outstanding.
+    fn settle(&mut self) -> Result<(), PipelineError> {
+        while !self.in_flight.is_empty() {
+            self.complete_oldest()?;
+        }
+        Ok(())
+    }
+
+    /// Reads the answer to the oldest batch in flight and accounts for it.
+    /// On any failure every connection is dropped (no stale answer is read
+    /// later) and that batch and every later one are sent again, in order,
+    /// one at a time, with their sequence numbers: what the broker stored
+    /// already it drops as a duplicate.
+    fn complete_oldest(&mut self) -> Result<(), PipelineError> {
+        let Some(mut e) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let answer = match e.sent.take() {
+            Some(sent) => self.client.produce_wait(sent),
+            None => Err(KafkaError::Io {
+                broker: "(not sent)".into(),
+                detail: "the request could not be written".into(),
+            }),
+        };
+        let base = match answer {
+            Ok(base) => self.check_offset(e.topic, e.partition, base, e.batch.records.len())?,
+            Err(err) => {
+                if err.is_retriable() {
+                    let what = format!(
+                        "cannot send to Kafka ({}/{}, {} changes)",
+                        self.topics[e.topic].name,
+                        e.partition,
+                        e.batch.records.len()
+                    );
+                    self.note_outage(&err, &what);
+                }
+                self.client.reset();
+                let mut again: Vec<InFlight> = vec![e];
+                again.extend(self.in_flight.drain(..));
+                for mut r in again {
+                    r.sent = None;
+                    let base = self.send_with_retry(r.topic, r.partition, &r.batch, r.seq)?;
+                    self.account(r, base);
+                }
+                return Ok(());
+            }
+        };
+        self.back_from_outage();
+        self.account(e, base);
+        Ok(())
+    }
+
+    /// `base` for a batch of `n` records written to `topic`/`partition`,
+    /// unless the broker hands out an offset it gave before (it lost data).
+    fn check_offset(
+        &mut self,
+        topic: usize,
+        partition: i32,
+        base: i64,
+        n: usize,
+    ) -> Result<i64, PipelineError> {
+        let last = self.topics[topic].last_offsets[partition as usize];
+        if base <= last {
+            return Err(PipelineError::BrokerLostData {
+                topic: self.topics[topic].name.clone(),
+                partition,
+                had: last,
+                got: base,
+                resume: Box::new(self.shared.released().unwrap_or_else(|| self.start.clone())),
+            });
+        }
+        self.topics[topic].last_offsets[partition as usize] = base + n as i64 - 1;
+        Ok(base)
+    }
+
+    /// Notes an acknowledged batch (`base` -1: stored earlier, offsets
+    /// unknown); at the last batch of a flush its acknowledgements go to the
+    /// commit log, and its rows to the counters.
+    fn account(&mut self, e: InFlight, base: i64) {
+        let acc = &mut self.acked;
+        acc.acks.extend(
+            e.batch
+                .origins
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.seq, if base < 0 { -1 } else { base + i as i64 })),
+        );
+        for (r, o) in e.batch.records.iter().zip(&e.batch.origins) {
+            if let (Some(t), Some(_)) = (&o.table, &r.value) {
+                acc.rows += 1;
+                acc.per_table
+                    .entry(Arc::as_ptr(t) as usize)
+                    .or_insert_with(|| (t.clone(), 0))
+                    .1 += 1;
+            }
+        }
+        acc.bytes += e
+            .batch
+            .records
+            .iter()
+            .map(|r| r.value.as_ref().map_or(0, |v| v.len()) as u64)
+            .sum::<u64>();
+        if !e.flush_ends {
+            return;
+        }
+        let acc = std::mem::take(&mut self.acked);
+        if !acc.acks.is_empty() {
+            self.shared.ack_batch(acc.acks);
             let stats = &self.shared.stats;
-            stats.rows_acked.fetch_add(rows, Ordering::Relaxed);
-            stats.bytes_acked.fetch_add(bytes, Ordering::Relaxed);
+            stats.rows_acked.fetch_add(acc.rows, Ordering::Relaxed);
+            stats.bytes_acked.fetch_add(acc.bytes, Ordering::Relaxed);
             let mut progress = self.shared.progress.lock();
-            for (t, n) in per_table.into_values() {
+            for (t, n) in acc.per_table.into_values() {
                 *progress
                     .tables
                     .entry(format!("{}.{}", t.database, t.table))
                     .or_default() += n;
             }
         }
-        self.buffered_bytes = 0;
-        Ok(())
     }
 
-    /// Sends one batch; returns the offset of its first record.
+    /// Sends one batch again (its first answer was not read), until it is
+    /// acknowledged; returns the offset of its first record, or -1 when the
+    /// broker had it already (the earlier attempt was stored).
     fn send_with_retry(
         &mut self,
         topic: usize,
         partition: i32,
         batch: &PartitionBatch,
+        seq: i32,
     ) -> Result<i64, PipelineError> {
         let mut attempt = 0u32;
         let mut stop_deadline: Option<Instant> = None;
         let name = self.topics[topic].name.clone();
-        let n = batch.records.len() as i32;
         loop {
             self.wait_for_lease()?;
-            let seq = self.topics[topic].sequences[partition as usize];
             let idem = self.idem.map(|p| (p, seq));
             match self
                 .client
                 .produce_as(&name, partition, &batch.records, idem)
             {
-                // A retry of a batch the broker stored before its answer was
-                // lost: it is there once.
-                Err(KafkaError::Broker { code: 46, .. }) if attempt > 0 && idem.is_some() => {
+                // A batch the broker stored before its answer was lost: it
+                // is there once.
+                Err(KafkaError::Broker { code: 46, .. }) if idem.is_some() => {
                     log::info!(
                         "{name}/{partition}: the broker had the batch already (its answer was lost); not stored twice"
                     );
-                    self.topics[topic].sequences[partition as usize] = seq.wrapping_add(n).max(0);
                     self.back_from_outage();
                     return Ok(-1);
                 }
                 Ok(base) => {
-                    if idem.is_some() {
-                        self.topics[topic].sequences[partition as usize] =
-                            seq.wrapping_add(n).max(0);
-                    }
-                    let last = self.topics[topic].last_offsets[partition as usize];
-                    if base <= last {
-                        return Err(PipelineError::BrokerLostData {
-                            topic: name,
-                            partition,
-                            had: last,
-                            got: base,
-                            resume: Box::new(
-                                self.shared.released().unwrap_or_else(|| self.start.clone()),
-                            ),
-                        });
-                    }
-                    self.topics[topic].last_offsets[partition as usize] =
-                        base + batch.records.len() as i64 - 1;
+                    let base = self.check_offset(topic, partition, base, batch.records.len())?;
                     self.back_from_outage();
                     return Ok(base);
                 }
