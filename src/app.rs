@@ -93,7 +93,15 @@ fn kafka(during: &str) -> impl FnOnce(KafkaError) -> AppError + '_ {
 }
 
 pub fn kafka_client(cfg: &Config, role: &str) -> Result<Client, KafkaError> {
+    let tls = match &cfg.kafka_tls {
+        None => None,
+        Some(t) => Some(t.build().map_err(|detail| KafkaError::Tls {
+            broker: cfg.brokers.join(","),
+            detail,
+        })?),
+    };
     Client::connect(ClientConfig {
+        tls,
         brokers: cfg.brokers.clone(),
         client_id: format!("{}-{role}", cfg.client_id),
         timeout: cfg.kafka_timeout,
@@ -163,6 +171,30 @@ pub fn check(cfg: &Config) -> CheckReport {
                 "ok   kafka {}: reachable, protocol versions negotiated (Kafka 2.1+ floor)",
                 cfg.brokers.join(",")
             ));
+            match client.tls_session() {
+                Ok(Some(t)) => {
+                    let now = crate::checkpoint::now_ms() as i64 / 1000;
+                    let (subject, expires) = t.peer.clone().unwrap_or_default();
+                    let days = (expires - now) / 86_400;
+                    let level = if days < 30 { "warn" } else { "ok  " };
+                    let trust = cfg
+                        .kafka_tls
+                        .as_ref()
+                        .and_then(|s| s.build().ok())
+                        .map(|t| t.trust)
+                        .unwrap_or_default();
+                    lines.push(format!(
+                        "{level} kafka TLS: {}; broker certificate CN={subject}, expires in {days} days{}; trusting {trust}{}",
+                        t.negotiated,
+                        if days < 30 { " (renew it soon)" } else { "" },
+                        if cfg.kafka_tls.as_ref().is_some_and(|s| !s.verify_name) { "; the broker's name is NOT checked (kafka.ssl.endpoint.identification=none)" } else { "" }
+                    ));
+                }
+                Ok(None) => {
+                    lines.push("ok   kafka: plaintext (kafka.security.protocol=plaintext)".into())
+                }
+                Err(e) => lines.push(format!("warn kafka TLS: {e}")),
+            }
             // Which duplicate guarantees hold against this broker.
             match client.init_producer_id() {
                 Ok(Some(_)) => lines.push("ok   kafka: idempotent producer (InitProducerId): a batch sent again after a lost answer is stored once".into()),
@@ -743,7 +775,13 @@ fn run_pipeline(
         log::warn!("binlog_row_metadata is not FULL; column names come from information_schema (set binlog_row_metadata=FULL for exact names)");
     }
 
+    if cfg.kafka_tls.as_ref().is_some_and(|t| !t.verify_name) {
+        log::warn!("kafka.ssl.endpoint.identification=none: the brokers' certificates are checked against the CAs but not against their names; anyone with a certificate from those CAs can pose as the broker");
+    }
     let mut admin = kafka_client(&cfg, "admin").map_err(kafka("connecting to Kafka"))?;
+    if let Ok(Some(t)) = admin.tls_session() {
+        log::info!("Kafka over TLS: {}", t.negotiated);
+    }
     checkpoint::ensure_topic(&mut admin, &cfg.commit_topic, cfg.replication_factor)
         .map_err(kafka("preparing the commit-log topic"))?;
     let owner = checkpoint::instance_id();

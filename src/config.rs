@@ -31,6 +31,11 @@ pub const KEYS: &[Key] = &[
     Key { name: "mysql.port", default: "3306", help: "its TCP port" },
     Key { name: "mysql.user", default: "binlog2kafka", help: "user with REPLICATION SLAVE, REPLICATION CLIENT and SELECT" },
     Key { name: "mysql.password", default: "", help: "its password" },
+    Key { name: "mysql.password_file", default: "", help: "a file whose content is the password (a Docker or Kubernetes secret), instead of mysql.password; a trailing newline is dropped" },
+    Key { name: "mysql.ssl_mode", default: "preferred", help: "TLS to MySQL, as MySQL's own clients name it: disabled, preferred (TLS when the server offers it, unverified), required (TLS, unverified), verify_ca (the server's certificate signed by mysql.ssl_ca), verify_identity (and naming mysql.host)" },
+    Key { name: "mysql.ssl_ca", default: "", help: "PEM file of the CA that signed the server's certificate (verify_ca, verify_identity)" },
+    Key { name: "mysql.ssl_cert", default: "", help: "PEM file of a client certificate, for a user created with REQUIRE X509; set with mysql.ssl_key" },
+    Key { name: "mysql.ssl_key", default: "", help: "PEM file of the client certificate's private key" },
     Key { name: "mysql.server_id", default: "6379", help: "replica server id; unique among the server's replicas" },
     Key { name: "mysql.on_statement_dml", default: "fail", help: "an INSERT/UPDATE/DELETE on a published table logged as SQL (binlog_format STATEMENT or MIXED) has no rows to publish: fail stops before it, checkpoint unmoved; warn logs it and goes on without its rows" },
     Key { name: "mysql.timeout_ms", default: "10000", help: "connect timeout; the binlog stream is declared dead after 3x this with no event" },
@@ -48,6 +53,11 @@ pub const KEYS: &[Key] = &[
     Key { name: "kafka.partition_by", default: "primary_key", help: "what picks a row's partition (murmur2, like the Java client): primary_key, table, database, column:NAME or random; a table without a primary key goes by its name" },
     Key { name: "kafka.key_format", default: "auto", help: "message key: maxwell (database, table and pk.<column> values), debezium (the primary-key columns) or none; auto = debezium for output.format=debezium, none for canal, else maxwell" },
     Key { name: "kafka.timeout_ms", default: "30000", help: "socket and request timeout towards the brokers" },
+    Key { name: "kafka.security.protocol", default: "plaintext", help: "plaintext, or ssl for TLS to every broker (SASL is not supported yet)" },
+    Key { name: "kafka.ssl.ca.location", default: "", help: "with ssl: PEM file of the CA certificates to trust; empty = the system's CA bundle, or Mozilla's roots compiled in where there is none" },
+    Key { name: "kafka.ssl.certificate.location", default: "", help: "with ssl: PEM file of the client certificate (chain) for brokers that require one (mTLS); set with kafka.ssl.key.location" },
+    Key { name: "kafka.ssl.key.location", default: "", help: "with ssl: PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1)" },
+    Key { name: "kafka.ssl.endpoint.identification", default: "https", help: "with ssl: https checks that the broker's certificate holds the name (or IP address) in kafka.brokers; none skips that check (the chain is still checked), with a warning" },
     Key { name: "pipeline.name", default: "default", help: "names this pipeline's checkpoint (the commit-log record key)" },
     Key { name: "pipeline.pending_events", default: "256", help: "bounded channel from reader to producer, in batches (a transaction's rows, or pipeline.txn_buffer_rows of a larger one); a full channel pauses the reader (memory is bounded by pipeline.max_in_flight_bytes)" },
     Key { name: "pipeline.max_in_flight_bytes", default: "16777216", help: "memory for changes read and not yet acknowledged and released (decoded rows and their bookkeeping); the reader waits above it" },
@@ -69,6 +79,25 @@ pub const KEYS: &[Key] = &[
     Key { name: "snapshot.chunk_rows", default: "8192", help: "largest chunk a snapshot reads per query, in primary-key order (a chunk also stays under a quarter of pipeline.max_in_flight_bytes)" },
     Key { name: "start.position", default: "latest", help: "where to start when no checkpoint exists: earliest, latest, FILE:POS, or gtid: and a GTID state (MariaDB gtid:0-1-1000,1-2-50; MySQL gtid:UUID:1-5), resumed on whichever server of mysql.host has it" },
 ];
+
+/// `mysql.ssl_mode`, with MySQL's client names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disabled,
+    Preferred,
+    Required,
+    VerifyCa,
+    VerifyIdentity,
+}
+
+/// The `mysql.ssl_*` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MysqlTls {
+    pub mode: SslMode,
+    pub ca: Option<std::path::PathBuf>,
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+}
 
 /// `snapshot.mode`: when existing rows are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +220,8 @@ pub struct Config {
     pub failover_after: Duration,
     pub mysql_user: String,
     pub mysql_password: String,
+    /// `mysql.ssl_*`.
+    pub mysql_tls: MysqlTls,
     pub server_id: u32,
     pub mysql_timeout: Duration,
     /// `mysql.on_statement_dml=warn`: step over statement-logged DML.
@@ -209,6 +240,8 @@ pub struct Config {
     pub batch_max_bytes: usize,
     pub max_record_bytes: usize,
     pub kafka_timeout: Duration,
+    /// `kafka.security.protocol=ssl`: the `kafka.ssl.*` settings.
+    pub kafka_tls: Option<crate::kafka::tls::TlsSettings>,
     pub pipeline_name: String,
     pub pending_events: usize,
     pub txn_buffer_rows: usize,
@@ -394,7 +427,45 @@ impl Config {
             mysql_port: 0,
             failover_after: ms_at_least("mysql.failover_after_ms", 100)?,
             mysql_user: nonempty("mysql.user")?,
-            mysql_password: v["mysql.password"].clone(),
+            mysql_password: secret(v, "mysql.password")?,
+            mysql_tls: {
+                let path = |key: &str| {
+                    let v = get(key);
+                    (!v.is_empty()).then(|| std::path::PathBuf::from(v))
+                };
+                let t = MysqlTls {
+                    mode: choice(
+                        "mysql.ssl_mode",
+                        &get("mysql.ssl_mode").to_ascii_lowercase(),
+                        &[
+                            ("disabled", SslMode::Disabled),
+                            ("preferred", SslMode::Preferred),
+                            ("required", SslMode::Required),
+                            ("verify_ca", SslMode::VerifyCa),
+                            ("verify_identity", SslMode::VerifyIdentity),
+                        ],
+                        "disabled, preferred, required, verify_ca or verify_identity",
+                    )?,
+                    ca: path("mysql.ssl_ca"),
+                    cert: path("mysql.ssl_cert"),
+                    key: path("mysql.ssl_key"),
+                };
+                if matches!(t.mode, SslMode::VerifyCa | SslMode::VerifyIdentity) && t.ca.is_none() {
+                    return Err(ConfigError::BadValue {
+                        key: "mysql.ssl_ca".into(),
+                        value: String::new(),
+                        expected: "the PEM file of the server's CA: mysql.ssl_mode verify_ca and verify_identity check the server's certificate against it".into(),
+                    });
+                }
+                if t.cert.is_some() != t.key.is_some() {
+                    return Err(ConfigError::BadValue {
+                        key: if t.cert.is_some() { "mysql.ssl_key" } else { "mysql.ssl_cert" }.into(),
+                        value: String::new(),
+                        expected: "mysql.ssl_cert and mysql.ssl_key together (a client certificate and its key), or neither".into(),
+                    });
+                }
+                t
+            },
             server_id: num("mysql.server_id", 1, u32::MAX as i64)? as u32,
             mysql_timeout: ms_at_least("mysql.timeout_ms", 1000)?,
             on_statement_dml_warn: choice(
@@ -424,6 +495,30 @@ impl Config {
             batch_max_bytes: num("kafka.batch_max_bytes", 1024, 1 << 30)? as usize,
             max_record_bytes: num("kafka.max_record_bytes", 1024, 1 << 30)? as usize,
             kafka_timeout: ms_at_least("kafka.timeout_ms", 1000)?,
+            kafka_tls: {
+                let path = |key: &str| {
+                    let v = get(key);
+                    (!v.trim().is_empty()).then(|| std::path::PathBuf::from(v.trim()))
+                };
+                let ssl = choice(
+                    "kafka.security.protocol",
+                    &get("kafka.security.protocol").to_ascii_lowercase(),
+                    &[("plaintext", false), ("ssl", true)],
+                    "plaintext or ssl (sasl_plaintext and sasl_ssl are not supported yet)",
+                )?;
+                let verify_name = choice(
+                    "kafka.ssl.endpoint.identification",
+                    &get("kafka.ssl.endpoint.identification").to_ascii_lowercase(),
+                    &[("https", true), ("none", false), ("", false)],
+                    "https or none",
+                )?;
+                ssl.then(|| crate::kafka::tls::TlsSettings {
+                    ca: path("kafka.ssl.ca.location"),
+                    cert: path("kafka.ssl.certificate.location"),
+                    key: path("kafka.ssl.key.location"),
+                    verify_name,
+                })
+            },
             pipeline_name: nonempty("pipeline.name")?,
             pending_events: num("pipeline.pending_events", 1, 1 << 20)? as usize,
             txn_buffer_rows: num("pipeline.txn_buffer_rows", 1, 1 << 24)? as usize,
@@ -554,6 +649,32 @@ impl Config {
 }
 
 /// The value of an enumerated key, or an error that lists the choices.
+/// A secret from its key, or from the file its `_file` key names (never
+/// both); the secret itself never appears in an error.
+fn secret(v: &BTreeMap<&'static str, String>, key: &str) -> Result<String, ConfigError> {
+    let file_key = format!("{key}_file");
+    let path = v
+        .get(file_key.as_str())
+        .map(|p| p.trim().to_string())
+        .unwrap_or_default();
+    if path.is_empty() {
+        return Ok(v[key].clone());
+    }
+    if !v[key].is_empty() {
+        return Err(ConfigError::BadValue {
+            key: file_key,
+            value: path,
+            expected: format!("{key} or {key}_file, not both"),
+        });
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::BadValue {
+        key: file_key.clone(),
+        value: path.clone(),
+        expected: format!("a readable file holding the secret ({e})"),
+    })?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
 fn choice<T: Copy>(
     key: &str,
     value: &str,
@@ -855,6 +976,37 @@ mod tests {
         let r = Config::load(Some(&dir), env);
         std::fs::remove_file(&dir).ok();
         r
+    }
+
+    #[test]
+    fn a_secret_may_come_from_a_file_and_is_never_shown() {
+        let path = std::env::temp_dir().join(format!("b2k-secret-{}", std::process::id()));
+        std::fs::write(&path, "s3cr3t-from-file\n").unwrap();
+        let p = path.to_str().unwrap();
+        let c = load_text("", &[("B2K_MYSQL_PASSWORD_FILE", p)]).unwrap();
+        assert_eq!(
+            c.mysql_password, "s3cr3t-from-file",
+            "the newline is dropped"
+        );
+        let both = load_text(
+            "mysql.password = inline-secret\n",
+            &[("B2K_MYSQL_PASSWORD_FILE", p)],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(both.contains("not both"), "{both}");
+        assert!(
+            !both.contains("inline-secret") && !both.contains("s3cr3t"),
+            "{both}"
+        );
+        std::fs::remove_file(&path).unwrap();
+        let gone = load_text("", &[("B2K_MYSQL_PASSWORD_FILE", p)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            gone.contains("mysql.password_file") && gone.contains("readable file"),
+            "{gone}"
+        );
     }
 
     #[test]

@@ -20,3 +20,4 @@ pub mod pipeline;
 pub mod replay;
 pub mod source;
 pub mod status;
+pub mod tls;

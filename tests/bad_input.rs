@@ -38,6 +38,7 @@ fn kafka() -> Client {
         timeout: Duration::from_secs(10),
         request_timeout: Duration::from_secs(10),
         compression: Compression::None,
+        tls: None,
     })
     .unwrap()
 }

@@ -5,7 +5,9 @@ usage: consume.py BOOTSTRAP TOPIC [EXPECTED_COUNT|-] [IDLE_SECONDS] [DATABASE]
 With DATABASE (not empty), only records whose JSON value names that database
 ("database", Debezium's "source.db" or "databaseName") are printed and
 counted; tombstones (null values) only without it. Stops when EXPECTED_COUNT records were printed, or after
-IDLE_SECONDS with no new record (default 5). A topic that does not exist
+IDLE_SECONDS with no new record (default 5). With CONSUME_SSL_CAFILE set
+in the environment, it connects over TLS trusting that CA (and presents
+CONSUME_SSL_CERTFILE / CONSUME_SSL_KEYFILE when those are set). A topic that does not exist
 within 30 s is an error (exit 2), or with IDLE_SECONDS <= 1 simply empty.
 With IDLE_SECONDS <= 1 it reads a snapshot: it also stops once it reached
 the end offsets the topic had when it started, so a topic that is written
@@ -23,10 +25,17 @@ def main():
     expected = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] != "-" else None
     idle = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
     database = sys.argv[5] if len(sys.argv) > 5 else None
+    import os
+    tls = {}
+    if os.environ.get("CONSUME_SSL_CAFILE"):
+        tls = {"security_protocol": "SSL", "ssl_cafile": os.environ["CONSUME_SSL_CAFILE"],
+               "ssl_certfile": os.environ.get("CONSUME_SSL_CERTFILE"),
+               "ssl_keyfile": os.environ.get("CONSUME_SSL_KEYFILE")}
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         consumer_timeout_ms=200,
+        **tls,
     )
     deadline = time.time() + (30 if idle > 1 else idle)
     parts = None

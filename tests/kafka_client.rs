@@ -16,6 +16,7 @@ fn client() -> Client {
         timeout: Duration::from_secs(10),
         request_timeout: Duration::from_secs(10),
         compression: Compression::None,
+        tls: None,
     })
     .expect("connect to the test broker")
 }

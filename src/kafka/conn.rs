@@ -54,8 +54,40 @@ const API_VERSIONS_VERSION: i16 = 2;
 /// misconfigured port (e.g. pointing at an HTTP server).
 const MAX_RESPONSE: usize = 256 * 1024 * 1024;
 
+/// The socket, plain or inside a TLS session.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<super::tls::TlsStream>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 pub(crate) struct BrokerConn {
-    stream: TcpStream,
+    stream: Stream,
+    /// The TLS session, when over TLS.
+    pub(crate) tls: Option<super::tls::Session>,
     addr: String,
     client_id: StrBytes,
     correlation: i32,
@@ -78,6 +110,7 @@ impl BrokerConn {
         addr: &str,
         client_id: &str,
         timeout: Duration,
+        tls: Option<&super::tls::Tls>,
     ) -> Result<Self, KafkaError> {
         let unreachable = |detail: String| KafkaError::Unreachable {
             broker: addr.to_string(),
@@ -102,8 +135,24 @@ impl BrokerConn {
         stream.set_nodelay(true).ok();
         stream.set_read_timeout(Some(timeout)).ok();
         stream.set_write_timeout(Some(timeout)).ok();
+        let (stream, negotiated) = match tls {
+            None => (Stream::Plain(stream), None),
+            Some(t) => {
+                let s =
+                    super::tls::handshake(t, addr, stream).map_err(|detail| KafkaError::Tls {
+                        broker: addr.to_string(),
+                        detail,
+                    })?;
+                let what = super::tls::Session {
+                    negotiated: super::tls::describe(&s),
+                    peer: super::tls::peer_certificate(&s),
+                };
+                (Stream::Tls(Box::new(s)), Some(what))
+            }
+        };
         let mut conn = BrokerConn {
             stream,
+            tls: negotiated,
             addr: addr.to_string(),
             client_id: StrBytes::from_string(client_id.to_string()),
             correlation: 0,
@@ -291,6 +340,24 @@ impl BrokerConn {
     /// A socket timeout reads "Resource temporarily unavailable" on Linux:
     /// say what it means instead.
     fn io_error(&self, e: std::io::Error) -> KafkaError {
+        // A TLS failure after the handshake (a broker that refuses the
+        // client certificate says so only then, in TLS 1.3) is no outage.
+        if let (
+            Stream::Tls(_),
+            Some(rustls::Error::AlertReceived(_) | rustls::Error::InvalidCertificate(_)),
+        ) = (
+            &self.stream,
+            e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        ) {
+            let host = self
+                .addr
+                .rsplit_once(':')
+                .map_or(self.addr.as_str(), |(h, _)| h);
+            return KafkaError::Tls {
+                broker: self.addr.clone(),
+                detail: super::tls::explain(&e, host),
+            };
+        }
         let detail = match e.kind() {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
                 "no answer within {} ms (kafka.timeout_ms)",

@@ -10,6 +10,7 @@
 
 mod conn;
 pub mod murmur2;
+pub mod tls;
 mod txn;
 
 use std::collections::HashMap;
@@ -57,6 +58,8 @@ pub enum KafkaError {
     RecordTooLarge { topic: String, bytes: usize },
     /// The topic does not exist and could not be created.
     NoTopic { topic: String },
+    /// The TLS session could not be set up (certificate, name, CA).
+    Tls { broker: String, detail: String },
 }
 
 impl KafkaError {
@@ -103,6 +106,9 @@ impl fmt::Display for KafkaError {
                 f,
                 "a record of {bytes} bytes is larger than topic {topic} accepts; raise max.message.bytes on the topic (and message.max.bytes on the broker)"
             ),
+            KafkaError::Tls { broker, detail } => {
+                write!(f, "TLS to Kafka broker {broker} failed: {detail}")
+            }
             KafkaError::NoTopic { topic } => write!(
                 f,
                 "topic {topic} does not exist and was not created; create it or allow binlog2kafka to create topics"
@@ -182,6 +188,8 @@ pub struct ClientConfig {
     /// produce.
     pub request_timeout: Duration,
     pub compression: Compression,
+    /// `kafka.security.protocol=ssl`: every connection goes over TLS.
+    pub tls: Option<tls::Tls>,
 }
 
 /// One record to produce.
@@ -242,7 +250,12 @@ impl Client {
     fn bootstrap(&mut self) -> Result<(), KafkaError> {
         let mut last = None;
         for b in &self.config.brokers {
-            match BrokerConn::connect(b, &self.config.client_id, self.config.timeout) {
+            match BrokerConn::connect(
+                b,
+                &self.config.client_id,
+                self.config.timeout,
+                self.config.tls.as_ref(),
+            ) {
                 Ok(c) => {
                     self.conns.insert(BOOTSTRAP, c);
                     return Ok(());
@@ -255,6 +268,11 @@ impl Client {
             broker: "(none)".into(),
             detail: "kafka.brokers is empty".into(),
         }))
+    }
+
+    /// The TLS session of a connection, when over TLS.
+    pub fn tls_session(&mut self) -> Result<Option<tls::Session>, KafkaError> {
+        self.with_conn(None, |c| Ok(c.tls.clone()))
     }
 
     /// Every (api key, version) this client has put on the wire.
@@ -302,7 +320,12 @@ impl Client {
             let conn = if reuse {
                 self.conns.remove(&BOOTSTRAP).expect("checked")
             } else {
-                BrokerConn::connect(&addr, &self.config.client_id, self.config.timeout)?
+                BrokerConn::connect(
+                    &addr,
+                    &self.config.client_id,
+                    self.config.timeout,
+                    self.config.tls.as_ref(),
+                )?
             };
             self.conns.insert(node, conn);
         }

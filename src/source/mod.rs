@@ -10,6 +10,7 @@ pub mod rows;
 pub mod schema;
 pub mod snapshot;
 pub mod statement;
+pub mod tls;
 pub mod xa;
 
 use std::fmt;
@@ -28,6 +29,8 @@ pub enum SourceError {
     Unreachable { addr: String, detail: String },
     /// Wrong user or password.
     Auth { user: String, detail: String },
+    /// TLS to the server could not be set up (certificate, CA, name, mode).
+    Tls { addr: String, detail: String },
     /// A server setting prevents row-level CDC.
     Setting { detail: String },
     /// The user lacks a privilege.
@@ -88,6 +91,7 @@ impl fmt::Display for SourceError {
                 f,
                 "MySQL refused user '{user}' ({detail}); check mysql.user and mysql.password"
             ),
+            SourceError::Tls { addr, detail } => write!(f, "TLS to MySQL at {addr} failed: {detail}"),
             SourceError::Setting { detail } => write!(f, "{detail}"),
             SourceError::Privilege { detail } => write!(f, "{detail}"),
             SourceError::Purged { file, oldest, origin: "start.position" } => write!(
@@ -130,6 +134,13 @@ impl std::error::Error for SourceError {}
 /// failures retriable.
 pub(crate) fn classify(cfg: &Config, what: &str, e: mysql::Error) -> SourceError {
     let addr = format!("{}:{}", cfg.mysql_host, cfg.mysql_port);
+    // A certificate or TLS failure is no outage: waiting does not fix it.
+    if let Some(t) = tls::rustls_error(&e) {
+        return SourceError::Tls {
+            addr,
+            detail: crate::tls::explain(t, &cfg.mysql_host, &tls::KEYS),
+        };
+    }
     match e {
         mysql::Error::MySqlError(me) => match me.code {
             1045 | 1044 | 1698 => SourceError::Auth {
@@ -202,6 +213,7 @@ fn io_detail(cfg: &Config, io: &std::io::Error) -> String {
 
 /// Opens a plain SQL connection with the configured credentials.
 pub fn connect(cfg: &Config) -> Result<Conn, SourceError> {
+    use crate::config::SslMode;
     let opts = OptsBuilder::new()
         .ip_or_hostname(Some(cfg.mysql_host.clone()))
         .tcp_port(cfg.mysql_port)
@@ -211,7 +223,49 @@ pub fn connect(cfg: &Config) -> Result<Conn, SourceError> {
         .read_timeout(Some(cfg.mysql_timeout * 3))
         .write_timeout(Some(cfg.mysql_timeout))
         .prefer_socket(false);
-    Conn::new(opts).map_err(|e| classify(cfg, "connect", e))
+    let addr = format!("{}:{}", cfg.mysql_host, cfg.mysql_port);
+    let mode = cfg.mysql_tls.mode;
+    let ssl = tls::ssl_opts(&cfg.mysql_tls).map_err(|detail| SourceError::Tls {
+        addr: addr.clone(),
+        detail,
+    })?;
+    let plain = |e: mysql::Error| {
+        match classify(cfg, "connect", e) {
+        // MariaDB answers a plaintext login to a server that requires TLS
+        // with a bare "Access denied".
+        SourceError::Auth { user, detail } => SourceError::Auth {
+            user,
+            detail: format!("{detail}; the server may require TLS (require_secure_transport): set mysql.ssl_mode=required or stronger"),
+        },
+        other => other,
+    }
+    };
+    let Some(ssl) = ssl else {
+        return Conn::new(opts).map_err(plain);
+    };
+    match Conn::new(opts.clone().ssl_opts(ssl)) {
+        Ok(c) => Ok(c),
+        Err(mysql::Error::DriverError(mysql::DriverError::TlsNotSupported)) if mode == SslMode::Preferred => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| log::info!("{addr} offers no TLS: connected without it (mysql.ssl_mode=preferred; set required or stronger to refuse a plaintext connection)"));
+            Conn::new(opts).map_err(plain)
+        }
+        Err(mysql::Error::DriverError(mysql::DriverError::TlsNotSupported)) => Err(SourceError::Tls {
+            addr,
+            detail: format!("the server offers no TLS, and mysql.ssl_mode={} requires it; give the server a certificate (ssl_cert, ssl_key, ssl_ca), or set mysql.ssl_mode=preferred", match mode {
+                SslMode::Required => "required",
+                SslMode::VerifyCa => "verify_ca",
+                _ => "verify_identity",
+            }),
+        }),
+        Err(e) => Err(match classify(cfg, "connect", e) {
+            SourceError::Auth { user, detail } if cfg.mysql_tls.cert.is_none() => SourceError::Auth {
+                user,
+                detail: format!("{detail}; if the user was created REQUIRE X509 or REQUIRE SUBJECT, set mysql.ssl_cert and mysql.ssl_key to a client certificate"),
+            },
+            other => other,
+        }),
+    }
 }
 
 /// Connects to the first reachable server of `mysql.host`; returns the

@@ -1,0 +1,110 @@
+//! TLS to MySQL (`mysql.ssl_mode`), with the mode names MySQL's own
+//! clients use. The `mysql` driver does the TLS itself (its `rustls`
+//! feature); this module turns the settings into its options, installs the
+//! pure-Rust provider it takes as rustls' process default, and turns its
+//! failures into one sentence naming the setting to fix.
+//!
+//! | mode | encrypted | certificate checked | name checked |
+//! |---|---|---|---|
+//! | `disabled` | no | - | - |
+//! | `preferred` (default) | when the server offers TLS | no | no |
+//! | `required` | yes, or the connection fails | no | no |
+//! | `verify_ca` | yes | against `mysql.ssl_ca` | no |
+//! | `verify_identity` | yes | against `mysql.ssl_ca` | `mysql.host` |
+//!
+//! The driver adds Mozilla's roots to `mysql.ssl_ca` whatever is set, so
+//! `verify_ca` also accepts a server certificate from a public CA; use
+//! `verify_identity` where that matters.
+
+use mysql::{ClientIdentity, SslOpts};
+
+use crate::config::{MysqlTls, SslMode};
+
+/// The driver's options for `t`, or `None` for a plaintext connection.
+/// `Err` when TLS is wanted and cannot be had on this CPU.
+pub fn ssl_opts(t: &MysqlTls) -> Result<Option<SslOpts>, String> {
+    if t.mode == SslMode::Disabled {
+        return Ok(None);
+    }
+    let missing = crate::tls::missing_cpu_features();
+    if !missing.is_empty() {
+        if t.mode == SslMode::Preferred {
+            return Ok(None);
+        }
+        return Err(crate::tls::cpu_refusal(
+            &missing,
+            "set mysql.ssl_mode=disabled",
+        ));
+    }
+    crate::tls::provider();
+    let mut o = SslOpts::default()
+        .with_danger_accept_invalid_certs(matches!(t.mode, SslMode::Preferred | SslMode::Required))
+        .with_danger_skip_domain_validation(t.mode != SslMode::VerifyIdentity);
+    if let Some(ca) = &t.ca {
+        o = o.with_root_cert_path(Some(ca.clone()));
+    }
+    if let (Some(cert), Some(key)) = (&t.cert, &t.key) {
+        o = o.with_client_identity(Some(ClientIdentity::new(cert.clone(), key.clone())));
+    }
+    Ok(Some(o))
+}
+
+/// The rustls failure inside a driver error, if that is what it is.
+pub fn rustls_error(e: &mysql::Error) -> Option<&rustls::Error> {
+    let io = match e {
+        mysql::Error::TlsError(mysql::error::tls::TlsError::Tls(t)) => return Some(t),
+        mysql::Error::IoError(io) => io,
+        mysql::Error::CodecError(mysql_common::proto::codec::error::PacketCodecError::Io(io)) => io,
+        _ => return None,
+    };
+    io.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// The settings a MySQL TLS failure points at.
+pub const KEYS: crate::tls::Keys = crate::tls::Keys {
+    peer: "server",
+    renew: "renew it on the server (ssl_cert)",
+    ca: "set mysql.ssl_ca to the PEM file of the CA that signed it",
+    name: "connect by a name the certificate holds (mysql.host), or use mysql.ssl_mode=verify_ca to check the CA only",
+    client: "mysql.ssl_cert, mysql.ssl_key",
+    listener: "is mysql.host:mysql.port a MySQL server?",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(mode: SslMode) -> MysqlTls {
+        MysqlTls {
+            mode,
+            ca: Some("/etc/ca.pem".into()),
+            cert: None,
+            key: None,
+        }
+    }
+
+    #[test]
+    fn each_mode_checks_what_mysqls_own_clients_check() {
+        assert!(ssl_opts(&mode(SslMode::Disabled)).unwrap().is_none());
+        let look = |m| {
+            let o = ssl_opts(&mode(m)).unwrap().expect("TLS");
+            (o.accept_invalid_certs(), o.skip_domain_validation())
+        };
+        assert_eq!(
+            look(SslMode::Preferred),
+            (true, true),
+            "encrypted, unverified"
+        );
+        assert_eq!(
+            look(SslMode::Required),
+            (true, true),
+            "encrypted, unverified"
+        );
+        assert_eq!(
+            look(SslMode::VerifyCa),
+            (false, true),
+            "the CA, not the name"
+        );
+        assert_eq!(look(SslMode::VerifyIdentity), (false, false), "both");
+    }
+}

@@ -1,0 +1,230 @@
+//! TLS to Kafka (`kafka.security.protocol=ssl`) through a real TLS
+//! terminator (Debian's stunnel4) in front of the broker, with certificates
+//! made by the openssl command line at test time (`scripts/testenv tls`):
+//! what works, and the one line each misconfiguration ends in.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use binlog2kafka::kafka::tls::TlsSettings;
+use binlog2kafka::kafka::{Client, ClientConfig, Compression, KafkaError, OutRecord};
+use bytes::Bytes;
+use common::*;
+
+/// The TLS listeners, each in front of a broker that advertises it.
+const GOOD: &str = "127.0.0.1:9112";
+const EXPIRED: &str = "127.0.0.1:9116";
+const WRONG_NAME: &str = "127.0.0.1:9117";
+const MTLS: &str = "127.0.0.1:9115";
+
+fn cert(name: &str) -> PathBuf {
+    root().join("target/testenv/tls").join(name)
+}
+
+fn tls_servers() {
+    servers();
+    testenv(&["tansu", "tls", "9111", "9112"]);
+    testenv(&["tls", "good", "9112", "9111", "good"]);
+    testenv(&["tls", "expired", "9116", "9111", "expired"]);
+    testenv(&["tls", "wrongname", "9117", "9111", "wrongname"]);
+    testenv(&["tansu", "mtls", "9114", "9115"]);
+    testenv(&["tls", "mtls", "9115", "9114", "good", "require-client"]);
+}
+
+fn trusting(ca: &str) -> TlsSettings {
+    TlsSettings {
+        ca: Some(cert(ca)),
+        verify_name: true,
+        ..Default::default()
+    }
+}
+
+fn connect(broker: &str, tls: TlsSettings) -> Result<Client, KafkaError> {
+    Client::connect(ClientConfig {
+        brokers: vec![broker.to_string()],
+        client_id: "b2k-tls-test".into(),
+        timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+        compression: Compression::None,
+        tls: Some(tls.build().expect("TLS settings load")),
+    })
+}
+
+fn failure(broker: &str, tls: TlsSettings) -> String {
+    match connect(broker, tls) {
+        Ok(_) => panic!("connected to {broker}"),
+        Err(e) => {
+            assert!(
+                !e.is_retriable(),
+                "a TLS misconfiguration is no outage: {e}"
+            );
+            e.to_string()
+        }
+    }
+}
+
+/// kafka-python's reading of `topic` over TLS.
+fn read_over_tls(broker: &str, topic: &str, client_cert: bool) -> Vec<String> {
+    let mut cmd = Command::new(python());
+    cmd.arg(root().join("tests/consume.py"))
+        .args([broker, topic, "-", "3"])
+        .env("CONSUME_SSL_CAFILE", cert("ca.pem"));
+    if client_cert {
+        cmd.env("CONSUME_SSL_CERTFILE", cert("client.pem"))
+            .env("CONSUME_SSL_KEYFILE", cert("client.key"));
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["value"].as_str().unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+fn write_three(c: &mut Client, topic: &str) {
+    c.create_topic(topic, 1, -1, &[]).unwrap();
+    let recs: Vec<OutRecord> = (0..3)
+        .map(|i| OutRecord {
+            key: None,
+            value: Some(Bytes::from(format!("over tls {i}"))),
+            timestamp_ms: 0,
+            headers: Vec::new(),
+        })
+        .collect();
+    c.produce(topic, 0, &recs).unwrap();
+}
+
+#[test]
+fn records_go_over_tls_and_kafka_python_reads_them_over_the_same_tls() {
+    tls_servers();
+    let mut c = connect(GOOD, trusting("ca.pem")).expect("TLS to the terminator");
+    let session = c.tls_session().unwrap().expect("a TLS session");
+    println!("negotiated: {session:?}");
+    assert!(session.negotiated.starts_with("TLSv1_3"), "{session:?}");
+    let (subject, expires) = session.peer.expect("the broker's certificate");
+    assert_eq!(subject, "localhost");
+    assert!(expires > 1_900_000_000, "valid for ten years: {expires}");
+    let topic = unique("tls");
+    write_three(&mut c, &topic);
+    assert_eq!(
+        read_over_tls(GOOD, &topic, false),
+        ["over tls 0", "over tls 1", "over tls 2"]
+    );
+}
+
+#[test]
+fn a_client_certificate_is_presented_where_the_broker_requires_one() {
+    tls_servers();
+    let without = failure(MTLS, trusting("ca.pem"));
+    println!("without a client certificate: {without}");
+    assert!(without.contains("client certificate"), "{without}");
+    let with = TlsSettings {
+        cert: Some(cert("client.pem")),
+        key: Some(cert("client.key")),
+        ..trusting("ca.pem")
+    };
+    let mut c = connect(MTLS, with).expect("mTLS with the client certificate");
+    let topic = unique("mtls");
+    write_three(&mut c, &topic);
+    assert_eq!(read_over_tls(MTLS, &topic, true).len(), 3);
+}
+
+#[test]
+fn a_wrong_ca_an_expired_certificate_and_a_name_mismatch_each_end_in_one_clear_line() {
+    tls_servers();
+    let wrong_ca = failure(GOOD, trusting("other-ca.pem"));
+    println!("wrong CA: {wrong_ca}");
+    assert!(
+        wrong_ca.contains("not signed by a CA") && wrong_ca.contains("kafka.ssl.ca.location"),
+        "{wrong_ca}"
+    );
+
+    let expired = failure(EXPIRED, trusting("ca.pem"));
+    println!("expired: {expired}");
+    assert!(expired.contains("expired on 2021-01-01"), "{expired}");
+
+    let name = failure(WRONG_NAME, trusting("ca.pem"));
+    println!("name mismatch: {name}");
+    assert!(
+        name.contains("not valid for the name 127.0.0.1")
+            && name.contains("kafka.ssl.endpoint.identification=none"),
+        "{name}"
+    );
+    // Without the name check the chain still counts: the same broker works,
+    // and a certificate from an untrusted CA still does not.
+    let no_name_check = TlsSettings {
+        verify_name: false,
+        ..trusting("ca.pem")
+    };
+    assert!(connect(WRONG_NAME, no_name_check.clone()).is_ok());
+    let untrusted = failure(
+        GOOD,
+        TlsSettings {
+            verify_name: false,
+            ..trusting("other-ca.pem")
+        },
+    );
+    assert!(untrusted.contains("not signed by a CA"), "{untrusted}");
+}
+
+/// The daemon end to end over TLS, and the daemon's one line for a broker
+/// whose certificate it cannot trust.
+#[test]
+fn the_pipeline_streams_over_tls_and_an_untrusted_broker_stops_it_with_one_line() {
+    tls_servers();
+    let db = database(
+        MYSQL_PORT,
+        "tls",
+        &["CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))"],
+    );
+    let topic = unique("tls_pipe");
+    let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    let env = with(env, "B2K_KAFKA_BROKERS", GOOD);
+    let env = with(env, "B2K_KAFKA_SECURITY_PROTOCOL", "ssl");
+    let good = with(
+        env.clone(),
+        "B2K_KAFKA_SSL_CA_LOCATION",
+        cert("ca.pem").to_str().unwrap(),
+    );
+    let daemon = Daemon::start(&good);
+    let mut c = sql(MYSQL_PORT);
+    for i in 1..=5 {
+        mysql::prelude::Queryable::query_drop(
+            &mut c,
+            format!("INSERT INTO `{db}`.t VALUES ({i}, 'row {i}')"),
+        )
+        .unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        got = read_over_tls(GOOD, &topic, false);
+        if got.len() >= 5 {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert!(got[4].contains("\"row 5\""), "{}", got[4]);
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+
+    let bad = with(
+        env,
+        "B2K_KAFKA_SSL_CA_LOCATION",
+        cert("other-ca.pem").to_str().unwrap(),
+    );
+    let (status, _, stderr) = run_to_end(&["run"], &bad);
+    assert!(!status.success());
+    let line = the_error(&stderr);
+    println!("untrusted broker: {line}");
+    assert!(line.contains("not signed by a CA"), "{line}");
+}
