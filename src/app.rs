@@ -157,6 +157,43 @@ pub fn check(cfg: &Config) -> CheckReport {
                 info.binlogs.last().map(|b| b.0.as_str()).unwrap_or("-")
             ));
             binlogs = info.binlogs;
+            match source::connect(cfg).map(|mut c| source::tls::session(&mut c)) {
+                Ok(Some(t)) => {
+                    let days = source::tls::days_left(
+                        &t.not_after,
+                        crate::checkpoint::now_ms() as i64 / 1000,
+                    );
+                    let soon = days.is_some_and(|d| d < 30);
+                    lines.push(format!(
+                        "{} mysql TLS: {} {}; server certificate valid until {}{} (mysql.ssl_mode={})",
+                        if soon { "warn" } else { "ok  " },
+                        t.version,
+                        t.cipher,
+                        if t.not_after.is_empty() { "(not reported)" } else { &t.not_after },
+                        match days {
+                            Some(d) if d < 30 => format!(", {d} days left: renew it soon"),
+                            Some(d) => format!(", {d} days left"),
+                            None => String::new(),
+                        },
+                        cfg.mysql_tls.mode.name()
+                    ));
+                }
+                Ok(None) => lines.push(format!(
+                    "{} mysql: plaintext (mysql.ssl_mode={}{})",
+                    if cfg.mysql_tls.mode == crate::config::SslMode::Disabled {
+                        "ok  "
+                    } else {
+                        "warn"
+                    },
+                    cfg.mysql_tls.mode.name(),
+                    if cfg.mysql_tls.mode == crate::config::SslMode::Preferred {
+                        ": the server offers no TLS"
+                    } else {
+                        ""
+                    }
+                )),
+                Err(e) => fail(&mut lines, "mysql TLS", &e),
+            }
             match source::connect(cfg).and_then(|mut c| source::ensure_unique_server_id(&mut c, cfg)) {
                 Ok(true) => lines.push(format!("ok   mysql.server_id {}: no other replica uses it", cfg.server_id)),
                 Ok(false) => lines.push(format!("warn mysql.server_id {}: cannot list the server's replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN on MariaDB 10.5+), so a clash would only show when the server drops one", cfg.server_id)),
@@ -759,6 +796,14 @@ fn run_pipeline(
     // nothing on the Kafka side to find it.
     let (mut conn, cfg) = source::connect_first(&cfg)?;
     let info: ServerInfo = source::check_server(&mut conn, &cfg)?;
+    if let Some(t) = source::tls::session(&mut conn) {
+        log::info!(
+            "MySQL over TLS: {} {} (mysql.ssl_mode={})",
+            t.version,
+            t.cipher,
+            cfg.mysql_tls.mode.name()
+        );
+    }
     log::info!(
         "connected to {} at {}:{} (server_id {}); binlog_row_metadata={}",
         info.version,

@@ -90,6 +90,19 @@ pub enum SslMode {
     VerifyIdentity,
 }
 
+impl SslMode {
+    /// The setting's value, as written in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            SslMode::Disabled => "disabled",
+            SslMode::Preferred => "preferred",
+            SslMode::Required => "required",
+            SslMode::VerifyCa => "verify_ca",
+            SslMode::VerifyIdentity => "verify_identity",
+        }
+    }
+}
+
 /// The `mysql.ssl_*` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MysqlTls {

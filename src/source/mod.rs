@@ -252,11 +252,7 @@ pub fn connect(cfg: &Config) -> Result<Conn, SourceError> {
         }
         Err(mysql::Error::DriverError(mysql::DriverError::TlsNotSupported)) => Err(SourceError::Tls {
             addr,
-            detail: format!("the server offers no TLS, and mysql.ssl_mode={} requires it; give the server a certificate (ssl_cert, ssl_key, ssl_ca), or set mysql.ssl_mode=preferred", match mode {
-                SslMode::Required => "required",
-                SslMode::VerifyCa => "verify_ca",
-                _ => "verify_identity",
-            }),
+            detail: format!("the server offers no TLS, and mysql.ssl_mode={} requires it; give the server a certificate (ssl_cert, ssl_key, ssl_ca), or set mysql.ssl_mode=preferred", mode.name()),
         }),
         Err(e) => Err(match classify(cfg, "connect", e) {
             SourceError::Auth { user, detail } if cfg.mysql_tls.cert.is_none() => SourceError::Auth {

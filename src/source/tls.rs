@@ -108,3 +108,65 @@ mod tests {
         assert_eq!(look(SslMode::VerifyIdentity), (false, false), "both");
     }
 }
+
+/// What a connection negotiated, from the server's own status variables
+/// (the driver keeps its TLS session to itself): protocol, cipher, and the
+/// server certificate's expiry as the server reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub version: String,
+    pub cipher: String,
+    /// `Ssl_server_not_after`, e.g. "Nov 28 01:52:13 2036 GMT".
+    pub not_after: String,
+}
+
+/// The TLS session of `conn`, or `None` over plaintext.
+pub fn session(conn: &mut mysql::Conn) -> Option<Session> {
+    use mysql::prelude::Queryable;
+    let status = |conn: &mut mysql::Conn, q: &str| -> Option<String> {
+        let row: Option<(String, String)> = conn.query_first(q).ok()?;
+        row.map(|(_, v)| v).filter(|v| !v.is_empty())
+    };
+    let version = status(conn, "SHOW SESSION STATUS LIKE 'Ssl_version'")?;
+    Some(Session {
+        version,
+        cipher: status(conn, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").unwrap_or_default(),
+        not_after: status(conn, "SHOW GLOBAL STATUS LIKE 'Ssl_server_not_after'")
+            .unwrap_or_default(),
+    })
+}
+
+/// Days from `now` (Unix seconds) to an OpenSSL date ("Nov 28 01:52:13
+/// 2036 GMT"), if it reads as one.
+pub fn days_left(not_after: &str, now: i64) -> Option<i64> {
+    let parts: Vec<&str> = not_after.split_whitespace().collect();
+    let (month, day, time, year) = (parts.first()?, parts.get(1)?, parts.get(2)?, parts.get(3)?);
+    let m = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|x| x == month)? as i64
+        + 1;
+    let mut hms = time.split(':').map(|x| x.parse::<i64>().ok());
+    let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
+    let days =
+        crate::source::snapshot::encode::days_from_civil(year.parse().ok()?, m, day.parse().ok()?);
+    Some((days * 86_400 + h * 3600 + mi * 60 + s - now).div_euclid(86_400))
+}
+
+#[cfg(test)]
+mod session_tests {
+    #[test]
+    fn the_servers_certificate_expiry_is_read_as_openssl_prints_it() {
+        // 2021-01-01 00:00:00 UTC is 1609459200.
+        assert_eq!(
+            super::days_left("Jan  1 00:00:00 2021 GMT", 1_609_459_200 - 86_400 * 10),
+            Some(10)
+        );
+        assert_eq!(
+            super::days_left("Jan 1 00:00:00 2021 GMT", 1_609_459_200 + 1),
+            Some(-1)
+        );
+        assert_eq!(super::days_left("", 0), None);
+    }
+}
