@@ -102,6 +102,7 @@ pub fn kafka_client(cfg: &Config, role: &str) -> Result<Client, KafkaError> {
     };
     Client::connect(ClientConfig {
         tls,
+        sasl: cfg.kafka_sasl.clone(),
         brokers: cfg.brokers.clone(),
         client_id: format!("{}-{role}", cfg.client_id),
         timeout: cfg.kafka_timeout,
@@ -231,6 +232,31 @@ pub fn check(cfg: &Config) -> CheckReport {
                     lines.push("ok   kafka: plaintext (kafka.security.protocol=plaintext)".into())
                 }
                 Err(e) => lines.push(format!("warn kafka TLS: {e}")),
+            }
+            if let Some(s) = &cfg.kafka_sasl {
+                lines.push(format!(
+                    "{} kafka SASL: {} authentication succeeded{}{}",
+                    if s.mechanism == crate::kafka::sasl::Mechanism::Plain
+                        && cfg.kafka_tls.is_none()
+                    {
+                        "warn"
+                    } else {
+                        "ok  "
+                    },
+                    s.mechanism.name(),
+                    if s.username.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" as {}", s.username)
+                    },
+                    if s.mechanism == crate::kafka::sasl::Mechanism::Plain
+                        && cfg.kafka_tls.is_none()
+                    {
+                        "; PLAIN without TLS sends the password in the clear: use sasl_ssl"
+                    } else {
+                        ""
+                    }
+                ));
             }
             // Which duplicate guarantees hold against this broker.
             match client.init_producer_id() {
@@ -820,6 +846,14 @@ fn run_pipeline(
         log::warn!("binlog_row_metadata is not FULL; column names come from information_schema (set binlog_row_metadata=FULL for exact names)");
     }
 
+    if cfg
+        .kafka_sasl
+        .as_ref()
+        .is_some_and(|s| s.mechanism == crate::kafka::sasl::Mechanism::Plain)
+        && cfg.kafka_tls.is_none()
+    {
+        log::warn!("kafka.sasl.mechanism=PLAIN with kafka.security.protocol=sasl_plaintext sends the password in the clear; use sasl_ssl");
+    }
     if cfg.kafka_tls.as_ref().is_some_and(|t| !t.verify_name) {
         log::warn!("kafka.ssl.endpoint.identification=none: the brokers' certificates are checked against the CAs but not against their names; anyone with a certificate from those CAs can pose as the broker");
     }

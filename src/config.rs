@@ -53,7 +53,12 @@ pub const KEYS: &[Key] = &[
     Key { name: "kafka.partition_by", default: "primary_key", help: "what picks a row's partition (murmur2, like the Java client): primary_key, table, database, column:NAME or random; a table without a primary key goes by its name" },
     Key { name: "kafka.key_format", default: "auto", help: "message key: maxwell (database, table and pk.<column> values), debezium (the primary-key columns) or none; auto = debezium for output.format=debezium, none for canal, else maxwell" },
     Key { name: "kafka.timeout_ms", default: "30000", help: "socket and request timeout towards the brokers" },
-    Key { name: "kafka.security.protocol", default: "plaintext", help: "plaintext, or ssl for TLS to every broker (SASL is not supported yet)" },
+    Key { name: "kafka.security.protocol", default: "plaintext", help: "plaintext, ssl (TLS to every broker), sasl_plaintext (SASL without TLS) or sasl_ssl (SASL over TLS)" },
+    Key { name: "kafka.sasl.mechanism", default: "", help: "with sasl_*: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER" },
+    Key { name: "kafka.sasl.username", default: "", help: "with PLAIN and SCRAM: the user" },
+    Key { name: "kafka.sasl.password", default: "", help: "with PLAIN and SCRAM: its password" },
+    Key { name: "kafka.sasl.password_file", default: "", help: "a file whose content is the SASL password, instead of kafka.sasl.password; a trailing newline is dropped" },
+    Key { name: "kafka.sasl.oauthbearer.token_file", default: "", help: "with OAUTHBEARER: a file holding the token, read at every authentication; when it changes, connections authenticate again with the new one" },
     Key { name: "kafka.ssl.ca.location", default: "", help: "with ssl: PEM file of the CA certificates to trust; empty = the system's CA bundle, or Mozilla's roots compiled in where there is none" },
     Key { name: "kafka.ssl.certificate.location", default: "", help: "with ssl: PEM file of the client certificate (chain) for brokers that require one (mTLS); set with kafka.ssl.key.location" },
     Key { name: "kafka.ssl.key.location", default: "", help: "with ssl: PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1)" },
@@ -255,6 +260,8 @@ pub struct Config {
     pub kafka_timeout: Duration,
     /// `kafka.security.protocol=ssl`: the `kafka.ssl.*` settings.
     pub kafka_tls: Option<crate::kafka::tls::TlsSettings>,
+    /// `kafka.security.protocol=sasl_*`: the `kafka.sasl.*` settings.
+    pub kafka_sasl: Option<crate::kafka::sasl::SaslSettings>,
     pub pipeline_name: String,
     pub pending_events: usize,
     pub txn_buffer_rows: usize,
@@ -508,16 +515,72 @@ impl Config {
             batch_max_bytes: num("kafka.batch_max_bytes", 1024, 1 << 30)? as usize,
             max_record_bytes: num("kafka.max_record_bytes", 1024, 1 << 30)? as usize,
             kafka_timeout: ms_at_least("kafka.timeout_ms", 1000)?,
+            kafka_sasl: {
+                let sasl = matches!(
+                    get("kafka.security.protocol").to_ascii_lowercase().as_str(),
+                    "sasl_plaintext" | "sasl_ssl"
+                );
+                use crate::kafka::sasl::Mechanism as M;
+                let mechanism = get("kafka.sasl.mechanism").to_ascii_uppercase();
+                let mechanism = match mechanism.as_str() {
+                    "PLAIN" => Some(M::Plain),
+                    "SCRAM-SHA-256" => Some(M::ScramSha256),
+                    "SCRAM-SHA-512" => Some(M::ScramSha512),
+                    "OAUTHBEARER" => Some(M::OAuthBearer),
+                    _ => None,
+                };
+                match (sasl, mechanism) {
+                    (false, _) => None,
+                    (true, None) => {
+                        return Err(ConfigError::BadValue {
+                            key: "kafka.sasl.mechanism".into(),
+                            value: get("kafka.sasl.mechanism"),
+                            expected: "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (kafka.security.protocol is sasl_*)".into(),
+                        })
+                    }
+                    (true, Some(mechanism)) => {
+                        let s = crate::kafka::sasl::SaslSettings {
+                            mechanism,
+                            username: get("kafka.sasl.username"),
+                            password: secret(v, "kafka.sasl.password")?,
+                            token_file: {
+                                let t = get("kafka.sasl.oauthbearer.token_file");
+                                (!t.is_empty()).then(|| std::path::PathBuf::from(t))
+                            },
+                        };
+                        if mechanism == M::OAuthBearer && s.token_file.is_none() {
+                            return Err(ConfigError::BadValue {
+                                key: "kafka.sasl.oauthbearer.token_file".into(),
+                                value: String::new(),
+                                expected: "a file holding the OAuth token (kafka.sasl.mechanism=OAUTHBEARER)".into(),
+                            });
+                        }
+                        if mechanism != M::OAuthBearer && s.username.is_empty() {
+                            return Err(ConfigError::BadValue {
+                                key: "kafka.sasl.username".into(),
+                                value: String::new(),
+                                expected: format!("the user to authenticate as (kafka.sasl.mechanism={})", mechanism.name()),
+                            });
+                        }
+                        Some(s)
+                    }
+                }
+            },
             kafka_tls: {
                 let path = |key: &str| {
                     let v = get(key);
                     (!v.trim().is_empty()).then(|| std::path::PathBuf::from(v.trim()))
                 };
-                let ssl = choice(
+                let (ssl, _) = choice(
                     "kafka.security.protocol",
                     &get("kafka.security.protocol").to_ascii_lowercase(),
-                    &[("plaintext", false), ("ssl", true)],
-                    "plaintext or ssl (sasl_plaintext and sasl_ssl are not supported yet)",
+                    &[
+                        ("plaintext", (false, false)),
+                        ("ssl", (true, false)),
+                        ("sasl_plaintext", (false, true)),
+                        ("sasl_ssl", (true, true)),
+                    ],
+                    "plaintext, ssl, sasl_plaintext or sasl_ssl",
                 )?;
                 let verify_name = choice(
                     "kafka.ssl.endpoint.identification",

@@ -39,6 +39,7 @@ fn kafka() -> Client {
         request_timeout: Duration::from_secs(10),
         compression: Compression::None,
         tls: None,
+        sasl: None,
     })
     .unwrap()
 }

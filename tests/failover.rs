@@ -443,6 +443,7 @@ fn a_checkpoint_without_gtid_state_is_not_resumed_on_another_server() {
         request_timeout: Duration::from_secs(10),
         compression: Compression::None,
         tls: None,
+        sasl: None,
     })
     .unwrap();
     let mut rec: Record = cp::read_latest(&mut k, &commits, &pipe).unwrap().unwrap();

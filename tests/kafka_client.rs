@@ -17,6 +17,7 @@ fn client() -> Client {
         request_timeout: Duration::from_secs(10),
         compression: Compression::None,
         tls: None,
+        sasl: None,
     })
     .expect("connect to the test broker")
 }

@@ -50,6 +50,7 @@ fn connect(broker: &str, tls: TlsSettings) -> Result<Client, KafkaError> {
         request_timeout: Duration::from_secs(5),
         compression: Compression::None,
         tls: Some(tls.build().expect("TLS settings load")),
+        sasl: None,
     })
 }
 

@@ -46,6 +46,14 @@ pub(crate) const OPTIONAL: &[(ApiKey, i16, i16)] = &[
     (ApiKey::EndTxn, 1, 4),
 ];
 
+/// SASL (`kafka::sasl`): SaslHandshake v1 (v0 put the exchange outside
+/// Kafka framing, and Kafka 4 removed it) and SaslAuthenticate v2 (which
+/// carries the session lifetime of KIP-368).
+pub(crate) const SASL: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 2, 2),
+];
+
 /// ApiVersions v2 is what a Kafka 2.1 client sends first; every broker from
 /// 2.0 to 4.x answers it.
 const API_VERSIONS_VERSION: i16 = 2;
@@ -100,6 +108,11 @@ pub(crate) struct BrokerConn {
     /// Unique per connection made: a pipelined request's answer is read
     /// only from the connection it was written to.
     pub(crate) serial: u64,
+    /// SASL: how to authenticate again, and when (KIP-368's session
+    /// lifetime, or a changed OAUTHBEARER token file).
+    sasl: Option<super::sasl::SaslSettings>,
+    reauth_at: Option<std::time::Instant>,
+    token_seen: Option<std::time::SystemTime>,
 }
 
 static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -111,6 +124,7 @@ impl BrokerConn {
         client_id: &str,
         timeout: Duration,
         tls: Option<&super::tls::Tls>,
+        sasl: Option<&super::sasl::SaslSettings>,
     ) -> Result<Self, KafkaError> {
         let unreachable = |detail: String| KafkaError::Unreachable {
             broker: addr.to_string(),
@@ -161,8 +175,24 @@ impl BrokerConn {
             sent: Vec::new(),
             pending: 0,
             serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            sasl: sasl.cloned(),
+            reauth_at: None,
+            token_seen: None,
         };
         conn.negotiate()?;
+        if let Some(s) = conn.sasl.clone() {
+            // A broker that does not take the mechanism may simply hang up
+            // (Tansu does, for PLAIN): that is a refusal, not an outage.
+            conn.authenticate().map_err(|e| match e {
+                // A hang-up, not a silence (a silent broker is an outage).
+                KafkaError::Io { broker, detail } if !detail.starts_with("no answer within") => KafkaError::Auth {
+                    broker,
+                    mechanism: s.mechanism.name(),
+                    detail: format!("the broker closed the connection during the exchange ({detail}); it may not offer {} or may not accept these credentials: check kafka.sasl.mechanism, kafka.sasl.username and kafka.sasl.password", s.mechanism.name()),
+                },
+                other => other,
+            })?;
+        }
         Ok(conn)
     }
 
@@ -208,6 +238,21 @@ impl BrokerConn {
             }
             self.versions.insert(key as i16, hi);
         }
+        if self.sasl.is_some() {
+            for &(key, v, _) in SASL {
+                match broker.get(&(key as i16)) {
+                    Some(&(lo, hi)) if lo <= v && v <= hi => {
+                        self.versions.insert(key as i16, v);
+                    }
+                    _ => {
+                        return Err(KafkaError::TooOld {
+                            broker: self.addr.clone(),
+                            detail: format!("it does not offer {key:?} v{v}, which SASL needs (kafka.security.protocol)"),
+                        })
+                    }
+                }
+            }
+        }
         for &(key, ours_min, ours_max) in OPTIONAL {
             if let Some(&(b_min, b_max)) = broker.get(&(key as i16)) {
                 let hi = ours_max.min(b_max);
@@ -215,6 +260,97 @@ impl BrokerConn {
                     self.versions.insert(key as i16, hi);
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Runs the SASL exchange (SaslHandshake, then SaslAuthenticate until
+    /// the mechanism is done). A refusal is one error, never retried.
+    fn authenticate(&mut self) -> Result<(), KafkaError> {
+        use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+        let Some(settings) = self.sasl.clone() else {
+            return Ok(());
+        };
+        let auth = |detail: String| KafkaError::Auth {
+            broker: String::new(),
+            mechanism: settings.mechanism.name(),
+            detail,
+        };
+        let name = settings.mechanism.name();
+        let hs = self.send_versioned(
+            ApiKey::SaslHandshake,
+            1,
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(name)),
+        )?;
+        if hs.error_code != 0 {
+            let offered: Vec<&str> = hs.mechanisms.iter().map(|m| m.as_str()).collect();
+            return Err(auth(format!(
+                "the broker does not offer {name} (it offers: {}); set kafka.sasl.mechanism to one of those",
+                if offered.is_empty() { "none".to_string() } else { offered.join(", ") }
+            ))
+            .at(&self.addr));
+        }
+        let token_seen = super::sasl::token_changed(&settings);
+        let mut exchange = settings.exchange().map_err(|d| auth(d).at(&self.addr))?;
+        let mut from_broker: Option<Bytes> = None;
+        let mut lifetime = 0i64;
+        while let Some(out) = exchange
+            .step(from_broker.as_deref())
+            .map_err(|d| auth(d).at(&self.addr))?
+        {
+            let resp = self.send_versioned(
+                ApiKey::SaslAuthenticate,
+                2,
+                &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(out)),
+            )?;
+            if resp.error_code != 0 {
+                let said = resp
+                    .error_message
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default();
+                return Err(auth(format!(
+                    "{}{}; check kafka.sasl.username and kafka.sasl.password{}",
+                    super::error_name(resp.error_code),
+                    if said.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({said})")
+                    },
+                    if settings.mechanism == super::sasl::Mechanism::OAuthBearer {
+                        " (for OAUTHBEARER: the token in kafka.sasl.oauthbearer.token_file)"
+                    } else {
+                        ""
+                    }
+                ))
+                .at(&self.addr));
+            }
+            lifetime = resp.session_lifetime_ms;
+            from_broker = Some(resp.auth_bytes);
+        }
+        // Authenticate again at 85% of the session the broker granted.
+        self.reauth_at = (lifetime > 0)
+            .then(|| std::time::Instant::now() + Duration::from_millis(lifetime as u64 * 85 / 100));
+        self.token_seen = token_seen;
+        Ok(())
+    }
+
+    /// Authenticates again when the session is near its end or the token
+    /// file changed, between requests (none outstanding).
+    fn reauthenticate_if_due(&mut self) -> Result<(), KafkaError> {
+        let Some(s) = &self.sasl else { return Ok(()) };
+        let due = self
+            .reauth_at
+            .is_some_and(|t| std::time::Instant::now() >= t)
+            || (s.mechanism == super::sasl::Mechanism::OAuthBearer
+                && super::sasl::token_changed(s) != self.token_seen);
+        if due && self.pending == 0 {
+            self.reauth_at = None;
+            log::debug!(
+                "{}: authenticating again (SASL session lifetime or a new token)",
+                self.addr
+            );
+            self.authenticate()?;
         }
         Ok(())
     }
@@ -235,6 +371,7 @@ impl BrokerConn {
         key: ApiKey,
         req: &R,
     ) -> Result<R::Response, KafkaError> {
+        self.reauthenticate_if_due()?;
         let version = self.version(key);
         self.send_versioned(key, version, req)
     }
@@ -268,6 +405,9 @@ impl BrokerConn {
         version: i16,
         req: &R,
     ) -> Result<i32, KafkaError> {
+        if key == ApiKey::Produce {
+            self.reauthenticate_if_due()?;
+        }
         self.correlation = self.correlation.wrapping_add(1);
         let header = RequestHeader::default()
             .with_request_api_key(key as i16)
@@ -369,5 +509,176 @@ impl BrokerConn {
             broker: self.addr.clone(),
             detail,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The SASL exchange against a fake broker on a local socket, which
+    //! grants a session of 300 ms (KIP-368) and counts authentications.
+    use super::*;
+    use kafka_protocol::messages::api_versions_response::ApiVersion;
+    use kafka_protocol::messages::{
+        MetadataResponse, SaslAuthenticateResponse, SaslHandshakeResponse,
+    };
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    fn answer<R: Encodable + HeaderVersion>(
+        s: &mut TcpStream,
+        correlation: i32,
+        key: ApiKey,
+        version: i16,
+        body: &R,
+    ) {
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&[0; 4]);
+        ResponseHeader::default()
+            .with_correlation_id(correlation)
+            .encode(&mut buf, key.response_header_version(version))
+            .unwrap();
+        body.encode(&mut buf, version).unwrap();
+        let n = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&n.to_be_bytes());
+        s.write_all(&buf).unwrap();
+    }
+
+    /// Serves one connection: ApiVersions, SaslHandshake and
+    /// SaslAuthenticate (PLAIN, checking the message), Metadata.
+    fn fake_broker(auths: Arc<AtomicUsize>) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            loop {
+                let mut len = [0u8; 4];
+                if s.read_exact(&mut len).is_err() {
+                    return;
+                }
+                let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+                s.read_exact(&mut body).unwrap();
+                let key = i16::from_be_bytes([body[0], body[1]]);
+                let version = i16::from_be_bytes([body[2], body[3]]);
+                let correlation = i32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+                let key = ApiKey::try_from(key).unwrap();
+                match key {
+                    ApiKey::ApiVersions => {
+                        let keys = [
+                            (0, 3, 11),
+                            (1, 4, 12),
+                            (2, 1, 9),
+                            (3, 1, 12),
+                            (19, 2, 7),
+                            (17, 0, 1),
+                            (36, 0, 2),
+                        ]
+                        .iter()
+                        .map(|&(k, lo, hi)| {
+                            ApiVersion::default()
+                                .with_api_key(k)
+                                .with_min_version(lo)
+                                .with_max_version(hi)
+                        })
+                        .collect();
+                        let r = ApiVersionsResponse::default().with_api_keys(keys);
+                        answer(&mut s, correlation, key, version, &r);
+                    }
+                    ApiKey::SaslHandshake => {
+                        let r = SaslHandshakeResponse::default()
+                            .with_mechanisms(vec![StrBytes::from_static_str("PLAIN")]);
+                        answer(&mut s, correlation, key, version, &r);
+                    }
+                    ApiKey::SaslAuthenticate => {
+                        let ok = body.windows(12).any(|w| w == b"\0alice\0s3cr3");
+                        auths.fetch_add(1, Ordering::SeqCst);
+                        let r = SaslAuthenticateResponse::default()
+                            .with_error_code(if ok { 0 } else { 58 })
+                            .with_error_message(
+                                (!ok).then(|| StrBytes::from_static_str("bad credentials")),
+                            )
+                            .with_session_lifetime_ms(300);
+                        answer(&mut s, correlation, key, version, &r);
+                    }
+                    _ => answer(
+                        &mut s,
+                        correlation,
+                        key,
+                        version,
+                        &MetadataResponse::default(),
+                    ),
+                }
+            }
+        });
+        addr
+    }
+
+    fn sasl(password: &str) -> super::super::sasl::SaslSettings {
+        super::super::sasl::SaslSettings {
+            mechanism: super::super::sasl::Mechanism::Plain,
+            username: "alice".into(),
+            password: password.into(),
+            token_file: None,
+        }
+    }
+
+    #[test]
+    fn a_connection_authenticates_again_before_its_sasl_session_ends() {
+        let auths = Arc::new(AtomicUsize::new(0));
+        let addr = fake_broker(auths.clone());
+        let mut c = BrokerConn::connect(
+            &addr,
+            "t",
+            Duration::from_secs(5),
+            None,
+            Some(&sasl("s3cr3t")),
+        )
+        .expect("authenticated");
+        assert_eq!(auths.load(Ordering::SeqCst), 1);
+        let req = kafka_protocol::messages::MetadataRequest::default();
+        c.send(ApiKey::Metadata, &req).unwrap();
+        assert_eq!(
+            auths.load(Ordering::SeqCst),
+            1,
+            "within the session: no new exchange"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        c.send(ApiKey::Metadata, &req).unwrap();
+        assert_eq!(
+            auths.load(Ordering::SeqCst),
+            2,
+            "past 85% of the 300 ms session: authenticated again, on the same connection"
+        );
+        assert!(
+            c.sent.contains(&(17, 1)) && c.sent.contains(&(36, 2)),
+            "SaslHandshake v1, SaslAuthenticate v2: {:?}",
+            c.sent
+        );
+    }
+
+    #[test]
+    fn refused_credentials_are_one_error_that_is_not_retried() {
+        let addr = fake_broker(Arc::new(AtomicUsize::new(0)));
+        let e = BrokerConn::connect(
+            &addr,
+            "t",
+            Duration::from_secs(5),
+            None,
+            Some(&sasl("wrong")),
+        )
+        .err()
+        .expect("refused");
+        assert!(!e.is_retriable());
+        let shown = e.to_string();
+        assert!(
+            shown.contains("SASL_AUTHENTICATION_FAILED")
+                && shown.contains("bad credentials")
+                && shown.contains("kafka.sasl.password"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("wrong"),
+            "the password is never shown: {shown}"
+        );
     }
 }

@@ -10,6 +10,7 @@
 
 mod conn;
 pub mod murmur2;
+pub mod sasl;
 pub mod tls;
 mod txn;
 
@@ -60,6 +61,12 @@ pub enum KafkaError {
     NoTopic { topic: String },
     /// The TLS session could not be set up (certificate, name, CA).
     Tls { broker: String, detail: String },
+    /// SASL authentication was refused.
+    Auth {
+        broker: String,
+        mechanism: &'static str,
+        detail: String,
+    },
 }
 
 impl KafkaError {
@@ -106,6 +113,9 @@ impl fmt::Display for KafkaError {
                 f,
                 "a record of {bytes} bytes is larger than topic {topic} accepts; raise max.message.bytes on the topic (and message.max.bytes on the broker)"
             ),
+            KafkaError::Auth { broker, mechanism, detail } => {
+                write!(f, "Kafka broker {broker} refused SASL {mechanism} authentication: {detail}")
+            }
             KafkaError::Tls { broker, detail } => {
                 write!(f, "TLS to Kafka broker {broker} failed: {detail}")
             }
@@ -113,6 +123,22 @@ impl fmt::Display for KafkaError {
                 f,
                 "topic {topic} does not exist and was not created; create it or allow binlog2kafka to create topics"
             ),
+        }
+    }
+}
+
+impl KafkaError {
+    /// Names the broker an authentication error came from.
+    fn at(self, addr: &str) -> KafkaError {
+        match self {
+            KafkaError::Auth {
+                mechanism, detail, ..
+            } => KafkaError::Auth {
+                broker: addr.to_string(),
+                mechanism,
+                detail,
+            },
+            other => other,
         }
     }
 }
@@ -131,7 +157,7 @@ fn is_retriable_code(code: i16) -> bool {
     )
 }
 
-fn error_name(code: i16) -> &'static str {
+pub(crate) fn error_name(code: i16) -> &'static str {
     match code {
         1 => "OFFSET_OUT_OF_RANGE",
         2 => "CORRUPT_MESSAGE",
@@ -163,6 +189,9 @@ fn error_name(code: i16) -> &'static str {
         51 => "CONCURRENT_TRANSACTIONS",
         53 => "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
         87 => "INVALID_RECORD",
+        33 => "UNSUPPORTED_SASL_MECHANISM",
+        34 => "ILLEGAL_SASL_STATE",
+        58 => "SASL_AUTHENTICATION_FAILED",
         90 => "PRODUCER_FENCED",
         _ => "broker error",
     }
@@ -190,6 +219,8 @@ pub struct ClientConfig {
     pub compression: Compression,
     /// `kafka.security.protocol=ssl`: every connection goes over TLS.
     pub tls: Option<tls::Tls>,
+    /// `sasl_plaintext`/`sasl_ssl`: every connection authenticates.
+    pub sasl: Option<sasl::SaslSettings>,
 }
 
 /// One record to produce.
@@ -255,12 +286,17 @@ impl Client {
                 &self.config.client_id,
                 self.config.timeout,
                 self.config.tls.as_ref(),
+                self.config.sasl.as_ref(),
             ) {
                 Ok(c) => {
                     self.conns.insert(BOOTSTRAP, c);
                     return Ok(());
                 }
-                Err(e @ KafkaError::TooOld { .. }) => return Err(e),
+                Err(
+                    e @ (KafkaError::TooOld { .. }
+                    | KafkaError::Auth { .. }
+                    | KafkaError::Tls { .. }),
+                ) => return Err(e),
                 Err(e) => last = Some(e),
             }
         }
@@ -325,6 +361,7 @@ impl Client {
                     &self.config.client_id,
                     self.config.timeout,
                     self.config.tls.as_ref(),
+                    self.config.sasl.as_ref(),
                 )?
             };
             self.conns.insert(node, conn);
