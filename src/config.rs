@@ -54,7 +54,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "kafka.key_format", default: "auto", help: "message key: maxwell (database, table and pk.<column> values), debezium (the primary-key columns) or none; auto = debezium for output.format=debezium, none for canal, else maxwell" },
     Key { name: "kafka.timeout_ms", default: "30000", help: "socket and request timeout towards the brokers" },
     Key { name: "kafka.security.protocol", default: "plaintext", help: "plaintext, ssl (TLS to every broker), sasl_plaintext (SASL without TLS) or sasl_ssl (SASL over TLS)" },
-    Key { name: "kafka.sasl.mechanism", default: "", help: "with sasl_*: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER" },
+    Key { name: "kafka.sasl.mechanism", default: "", help: "with sasl_*: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER, or AWS_MSK_IAM (Amazon MSK; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN or the instance's role, region from AWS_REGION or the broker's name)" },
     Key { name: "kafka.sasl.username", default: "", help: "with PLAIN and SCRAM: the user" },
     Key { name: "kafka.sasl.password", default: "", help: "with PLAIN and SCRAM: its password" },
     Key { name: "kafka.sasl.password_file", default: "", help: "a file whose content is the SASL password, instead of kafka.sasl.password; a trailing newline is dropped" },
@@ -527,6 +527,7 @@ impl Config {
                     "SCRAM-SHA-256" => Some(M::ScramSha256),
                     "SCRAM-SHA-512" => Some(M::ScramSha512),
                     "OAUTHBEARER" => Some(M::OAuthBearer),
+                    "AWS_MSK_IAM" => Some(M::AwsMskIam),
                     _ => None,
                 };
                 match (sasl, mechanism) {
@@ -535,7 +536,7 @@ impl Config {
                         return Err(ConfigError::BadValue {
                             key: "kafka.sasl.mechanism".into(),
                             value: get("kafka.sasl.mechanism"),
-                            expected: "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (kafka.security.protocol is sasl_*)".into(),
+                            expected: "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM (kafka.security.protocol is sasl_*)".into(),
                         })
                     }
                     (true, Some(mechanism)) => {
@@ -555,7 +556,7 @@ impl Config {
                                 expected: "a file holding the OAuth token (kafka.sasl.mechanism=OAUTHBEARER)".into(),
                             });
                         }
-                        if mechanism != M::OAuthBearer && s.username.is_empty() {
+                        if matches!(mechanism, M::Plain | M::ScramSha256 | M::ScramSha512) && s.username.is_empty() {
                             return Err(ConfigError::BadValue {
                                 key: "kafka.sasl.username".into(),
                                 value: String::new(),

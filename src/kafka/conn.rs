@@ -291,7 +291,14 @@ impl BrokerConn {
             .at(&self.addr));
         }
         let token_seen = super::sasl::token_changed(&settings);
-        let mut exchange = settings.exchange().map_err(|d| auth(d).at(&self.addr))?;
+        let host = self
+            .addr
+            .rsplit_once(':')
+            .map_or(self.addr.as_str(), |(h, _)| h)
+            .to_string();
+        let mut exchange = settings
+            .exchange(&host)
+            .map_err(|d| auth(d).at(&self.addr))?;
         let mut from_broker: Option<Bytes> = None;
         let mut lifetime = 0i64;
         while let Some(out) = exchange

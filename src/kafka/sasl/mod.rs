@@ -10,6 +10,9 @@
 //! - OAUTHBEARER (RFC 7628, KIP-255): a token read from a file, read again
 //!   when it changes, so a sidecar can refresh it.
 //!
+//! - AWS_MSK_IAM (Amazon MSK): a SigV4-signed connect request, see
+//!   [`aws`].
+//!
 //! A broker that sets a session lifetime (KIP-368) gets the exchange again
 //! on the same connection before it runs out (see `conn.rs`).
 
@@ -18,6 +21,8 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256, Sha512};
 
+pub mod aws;
+
 /// `kafka.sasl.mechanism`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
@@ -25,6 +30,7 @@ pub enum Mechanism {
     ScramSha256,
     ScramSha512,
     OAuthBearer,
+    AwsMskIam,
 }
 
 impl Mechanism {
@@ -35,6 +41,7 @@ impl Mechanism {
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
             Mechanism::ScramSha512 => "SCRAM-SHA-512",
             Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::AwsMskIam => "AWS_MSK_IAM",
         }
     }
 }
@@ -68,9 +75,19 @@ pub(crate) trait Exchange {
 }
 
 impl SaslSettings {
-    /// A fresh exchange for one authentication.
-    pub(crate) fn exchange(&self) -> Result<Box<dyn Exchange>, String> {
+    /// A fresh exchange for one authentication with the broker at `host`.
+    pub(crate) fn exchange(&self, host: &str) -> Result<Box<dyn Exchange>, String> {
         Ok(match self.mechanism {
+            Mechanism::AwsMskIam => {
+                let region = aws::region(host)?;
+                let creds = aws::credentials("169.254.169.254:80")?;
+                let now = SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                Box::new(Plain {
+                    message: Some(aws::payload(host, &region, &creds, &aws::amz_date(now))),
+                })
+            }
             Mechanism::Plain => Box::new(Plain {
                 message: Some(plain_message(&self.username, &self.password)),
             }),
