@@ -25,6 +25,10 @@ Peers, on the same binlog and broker:
 
 usage: bench.py [--quick] [ROWS]
        bench.py --ab OTHER_BINARY [ROWS]
+       bench.py --tls [ROWS]
+With --tls, only workload 2 runs, three rounds alternating plaintext and
+TLS (a stunnel4 terminator, `scripts/testenv tls`), each against a fresh
+broker of its own: the cost of TLS.
 With --ab, only workload 2 and the librdkafka producer run, three rounds
 alternating the binary measured and OTHER_BINARY (the one before a change)
 on one broker: the before/after figures BENCHMARKS.md quotes.
@@ -45,6 +49,10 @@ DATA = os.path.join(ROOT, "target/testenv/mariadb-main/data")
 BIN = os.environ.get("BENCH_BIN") or os.path.join(
     ROOT, "target/x86_64-unknown-linux-musl/release/binlog2kafka")
 BROKER = "127.0.0.1:9092"
+# Extra settings of the broker the daemon and the commit-log watcher use
+# (the --tls mode points both at a TLS terminator).
+BROKER_SETTINGS = {}
+WATCH_SETTINGS = {}
 
 
 def sql(q, db=None):
@@ -89,14 +97,15 @@ def daemon_env(tag, start, db):
                 B2K_KAFKA_BROKERS=BROKER, B2K_KAFKA_TOPIC=tag,
                 B2K_KAFKA_COMMIT_TOPIC=f"{tag}_commits", B2K_PIPELINE_NAME=tag,
                 B2K_START_POSITION=f"{start[0]}:{start[1]}", B2K_FILTER_INCLUDE=f"{db}.*",
-                B2K_PIPELINE_CHECKPOINT_INTERVAL_MS="100", B2K_HTTP_LISTEN="off")
+                B2K_PIPELINE_CHECKPOINT_INTERVAL_MS="100", B2K_HTTP_LISTEN="off",
+                **BROKER_SETTINGS)
 
 
 def checkpoints(tag):
     """A consumer of the pipeline's commit log."""
     from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
     c = Consumer({"bootstrap.servers": BROKER, "group.id": f"{tag}-watch",
-                  "enable.auto.commit": False, "fetch.wait.max.ms": 10})
+                  "enable.auto.commit": False, "fetch.wait.max.ms": 10, **WATCH_SETTINGS})
     c.assign([TopicPartition(f"{tag}_commits", 0, OFFSET_BEGINNING)])
     return c
 
@@ -307,6 +316,39 @@ def ab(tag, narrow, rows, other):
     os.unlink(msgs.name)
 
 
+def testenv(*args):
+    return subprocess.run([os.path.join(ROOT, "scripts/testenv"), *args], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def tls_cost(tag, narrow, rows):
+    """Workload 2 over plaintext and over TLS, alternated, each round on two
+    fresh brokers (one plain, one behind a TLS terminator)."""
+    global BROKER, BROKER_SETTINGS, WATCH_SETTINGS
+    certs = testenv("certs")
+    print(f"TLS cost, workload 2 ({rows:,} narrow rows) end to end; {BIN}")
+    print("| round | plaintext rows/s | TLS rows/s | TLS / plaintext |")
+    print("|---|---|---|---|")
+    for r in range(3):
+        for n in ("bench-plain", "bench-tls", "bench-tlsterm"):
+            testenv("kill", n)
+        testenv("tansu", "bench-plain", "9141")
+        testenv("tansu", "bench-tls", "9142", "9143")
+        testenv("tls", "bench-tlsterm", "9143", "9142", "good")
+        BROKER, BROKER_SETTINGS, WATCH_SETTINGS = "127.0.0.1:9141", {}, {}
+        plain, _ = end_to_end(f"{tag}_p{r}", tag, (narrow[0], narrow[1]), (narrow[0], narrow[2]))
+        BROKER = "127.0.0.1:9143"
+        BROKER_SETTINGS = {"B2K_KAFKA_SECURITY_PROTOCOL": "ssl",
+                           "B2K_KAFKA_SSL_CA_LOCATION": os.path.join(certs, "ca.pem")}
+        WATCH_SETTINGS = {"security.protocol": "ssl",
+                          "ssl.ca.location": os.path.join(certs, "ca.pem")}
+        tls, _ = end_to_end(f"{tag}_t{r}", tag, (narrow[0], narrow[1]), (narrow[0], narrow[2]))
+        print(f"| {r + 1} | {rows / plain:,.0f} | {rows / tls:,.0f} | {plain / tls:.2f}x |",
+              flush=True)
+    for n in ("bench-plain", "bench-tls", "bench-tlsterm"):
+        testenv("kill", n)
+
+
 def main():
     quick = "--quick" in sys.argv
     other = sys.argv[sys.argv.index("--ab") + 1] if "--ab" in sys.argv else None
@@ -331,6 +373,8 @@ def main():
     narrow = own_binlog(load_narrow)
     if other:
         return ab(tag, narrow, rows, other)
+    if "--tls" in sys.argv:
+        return tls_cost(tag, narrow, rows)
     wide_rows = max(1_000, rows // 10)
     fill = ", ".join(f"RPAD(CONCAT('v{i}-', seq), 55, 'x')" for i in range(36))
 

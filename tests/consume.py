@@ -7,7 +7,9 @@ With DATABASE (not empty), only records whose JSON value names that database
 counted; tombstones (null values) only without it. Stops when EXPECTED_COUNT records were printed, or after
 IDLE_SECONDS with no new record (default 5). With CONSUME_SSL_CAFILE set
 in the environment, it connects over TLS trusting that CA (and presents
-CONSUME_SSL_CERTFILE / CONSUME_SSL_KEYFILE when those are set). A topic that does not exist
+CONSUME_SSL_CERTFILE / CONSUME_SSL_KEYFILE when those are set). With
+CONSUME_SASL_MECHANISM (and CONSUME_SASL_USERNAME, CONSUME_SASL_PASSWORD) it
+authenticates, over TLS too when CONSUME_SSL_CAFILE is set. A topic that does not exist
 within 30 s is an error (exit 2), or with IDLE_SECONDS <= 1 simply empty.
 With IDLE_SECONDS <= 1 it reads a snapshot: it also stops once it reached
 the end offsets the topic had when it started, so a topic that is written
@@ -31,6 +33,11 @@ def main():
         tls = {"security_protocol": "SSL", "ssl_cafile": os.environ["CONSUME_SSL_CAFILE"],
                "ssl_certfile": os.environ.get("CONSUME_SSL_CERTFILE"),
                "ssl_keyfile": os.environ.get("CONSUME_SSL_KEYFILE")}
+    if os.environ.get("CONSUME_SASL_MECHANISM"):
+        tls.update({"security_protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
+                    "sasl_mechanism": os.environ["CONSUME_SASL_MECHANISM"],
+                    "sasl_plain_username": os.environ.get("CONSUME_SASL_USERNAME"),
+                    "sasl_plain_password": os.environ.get("CONSUME_SASL_PASSWORD")})
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,

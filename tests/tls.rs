@@ -6,12 +6,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use binlog2kafka::kafka::tls::TlsSettings;
-use binlog2kafka::kafka::{Client, ClientConfig, Compression, KafkaError, OutRecord};
-use bytes::Bytes;
+use binlog2kafka::kafka::{Client, ClientConfig, Compression, KafkaError};
 use common::*;
 
 /// The TLS listeners, each in front of a broker that advertises it.
@@ -69,40 +67,19 @@ fn failure(broker: &str, tls: TlsSettings) -> String {
 
 /// kafka-python's reading of `topic` over TLS.
 fn read_over_tls(broker: &str, topic: &str, client_cert: bool) -> Vec<String> {
-    let mut cmd = Command::new(python());
-    cmd.arg(root().join("tests/consume.py"))
-        .args([broker, topic, "-", "3"])
-        .env("CONSUME_SSL_CAFILE", cert("ca.pem"));
+    let path = |n: &str| cert(n).to_str().unwrap().to_string();
+    let mut env = vec![("CONSUME_SSL_CAFILE", path("ca.pem"))];
     if client_cert {
-        cmd.env("CONSUME_SSL_CERTFILE", cert("client.pem"))
-            .env("CONSUME_SSL_KEYFILE", cert("client.key"));
+        env.push(("CONSUME_SSL_CERTFILE", path("client.pem")));
+        env.push(("CONSUME_SSL_KEYFILE", path("client.key")));
     }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["value"].as_str().unwrap_or_default().to_string()
-        })
-        .collect()
+    values_of(broker, topic, &env)
 }
 
 fn write_three(c: &mut Client, topic: &str) {
     c.create_topic(topic, 1, -1, &[]).unwrap();
-    let recs: Vec<OutRecord> = (0..3)
-        .map(|i| OutRecord {
-            key: None,
-            value: Some(Bytes::from(format!("over tls {i}"))),
-            timestamp_ms: 0,
-            headers: Vec::new(),
-        })
-        .collect();
-    c.produce(topic, 0, &recs).unwrap();
+    let values: Vec<String> = (0..3).map(|i| format!("over tls {i}")).collect();
+    c.produce(topic, 0, &text_records(&values)).unwrap();
 }
 
 #[test]

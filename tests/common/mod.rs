@@ -441,3 +441,40 @@ pub fn status_addr(d: &mut Daemon) -> String {
     let at = log.find("status page on http://").unwrap() + "status page on http://".len();
     log[at..].split('/').next().unwrap().to_string()
 }
+
+/// Records with these values (no key, no headers), for tests that write
+/// through the client directly.
+pub fn text_records(values: &[String]) -> Vec<binlog2kafka::kafka::OutRecord> {
+    values
+        .iter()
+        .map(|v| binlog2kafka::kafka::OutRecord {
+            key: None,
+            value: Some(bytes::Bytes::from(v.clone())),
+            timestamp_ms: 0,
+            headers: Vec::new(),
+        })
+        .collect()
+}
+
+/// The values of `topic`, read by kafka-python with `env` telling it how to
+/// connect (`CONSUME_SSL_*`, `CONSUME_SASL_*`; see consume.py).
+pub fn values_of(broker: &str, topic: &str, env: &[(&str, String)]) -> Vec<String> {
+    let out = Command::new(python())
+        .arg(root().join("tests/consume.py"))
+        .args([broker, topic, "-", "3"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["value"].as_str().unwrap_or_default().to_string()
+        })
+        .collect()
+}
