@@ -21,10 +21,13 @@ use super::KafkaError;
 
 /// The versions binlog2kafka will speak for each API it uses: at least what a
 /// Kafka 2.1 client sends (Apache Kafka 4 refuses older ones, KIP-896), at
-/// most what this code has been written and tested for.
+/// most what this code has been written and tested for. Fetch stops at v11,
+/// the last without tagged fields: nothing here needs v12's, and Tansu with
+/// SQLite storage sends a field v12 does not define ("Tag 0 is not valid for
+/// version 12"), which no strict decoder reads.
 pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 7, 12),
-    (ApiKey::Fetch, 10, 12),
+    (ApiKey::Fetch, 10, 11),
     (ApiKey::ListOffsets, 4, 9),
     (ApiKey::Metadata, 7, 12),
     (ApiKey::CreateTopics, 3, 7),

@@ -71,6 +71,7 @@ pub fn spawn(
                 last_write: Instant::now(),
                 last_owner_check: Instant::now(),
                 failing_since: None,
+                unproved_since: None,
             };
             let result = w.run(finish);
             if result.is_err() {
@@ -96,6 +97,8 @@ struct Watcher {
     /// (checkpoint writes alone would hide a takeover).
     last_owner_check: Instant,
     failing_since: Option<Instant>,
+    /// Since when (last said) ownership could not be proved.
+    unproved_since: Option<Instant>,
 }
 
 impl Watcher {
@@ -148,8 +151,32 @@ impl Watcher {
             Ok(Some(rec)) if rec.owner != self.owner => {
                 Err(PipelineError::Fenced { other: rec.owner })
             }
-            Ok(_) => Ok(true),
-            Err(_) => Ok(false),
+            Ok(_) => {
+                if self.unproved_since.take().is_some() {
+                    log::info!(
+                        "the commit-log topic can be read again: ownership proved, sends resume"
+                    );
+                    self.shared.set_down(true, None);
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                // Said once, then every minute: while it lasts, sends are held.
+                let now = Instant::now();
+                if self
+                    .unproved_since
+                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
+                {
+                    self.unproved_since = Some(now);
+                    log::warn!(
+                        "cannot read the commit-log topic {} to prove this daemon still owns the pipeline ({e}); sends are held until it can",
+                        self.cfg.commit_topic
+                    );
+                    self.shared
+                        .set_down(true, Some(format!("cannot read the commit-log topic: {e}")));
+                }
+                Ok(false)
+            }
         }
     }
 
