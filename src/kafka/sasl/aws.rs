@@ -249,7 +249,8 @@ fn http(addr: &str, method: &str, path: &str, header: &str) -> Result<String, St
         TcpStream::connect_timeout(&sock, Duration::from_secs(1)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok();
     let host = addr.split(':').next().unwrap_or(addr);
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{header}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n{header}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
     let (head, body) = resp.split_once("\r\n\r\n").ok_or("a malformed answer")?;
@@ -363,9 +364,13 @@ mod tests {
         std::thread::spawn(move || {
             for (i, s) in l.incoming().take(3).enumerate() {
                 let mut s = s.unwrap();
+                let mut req = String::new();
                 let mut buf = [0u8; 2048];
-                let n = s.read(&mut buf).unwrap();
-                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                while !req.contains("\r\n\r\n") {
+                    let n = s.read(&mut buf).unwrap();
+                    assert!(n > 0, "the request ended early: {req}");
+                    req.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
                 let body = match i {
                     0 => {
                         assert!(req.starts_with("PUT /latest/api/token"), "{req}");
