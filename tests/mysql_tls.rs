@@ -23,23 +23,28 @@ fn tls_dir() -> PathBuf {
 }
 
 fn tls_servers() -> PathBuf {
-    servers();
-    let d = tls_dir();
-    for (name, port, cert) in [
-        ("tls", TLS_PORT, "good"),
-        ("tlsname", WRONG_NAME_PORT, "wrongname"),
-    ] {
-        testenv(&[
-            "mariadb",
-            name,
-            &port.to_string(),
-            &format!("--ssl-ca={}", d.join("ca.pem").display()),
-            &format!("--ssl-cert={}", d.join(format!("{cert}.pem")).display()),
-            &format!("--ssl-key={}", d.join(format!("{cert}.key")).display()),
-            "--require-secure-transport=ON",
-        ]);
-    }
-    d
+    // Once per test binary: its tests start side by side.
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        servers();
+        let d = tls_dir();
+        for (name, port, cert) in [
+            ("tls", TLS_PORT, "good"),
+            ("tlsname", WRONG_NAME_PORT, "wrongname"),
+        ] {
+            testenv(&[
+                "mariadb",
+                name,
+                &port.to_string(),
+                &format!("--ssl-ca={}", d.join("ca.pem").display()),
+                &format!("--ssl-cert={}", d.join(format!("{cert}.pem")).display()),
+                &format!("--ssl-key={}", d.join(format!("{cert}.key")).display()),
+                "--require-secure-transport=ON",
+            ]);
+        }
+        d
+    })
+    .clone()
 }
 
 /// Root over the instance's socket (a socket counts as secure transport).

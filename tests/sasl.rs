@@ -20,10 +20,14 @@ const SASL: &str = "127.0.0.1:9131";
 const SASL_TLS: &str = "127.0.0.1:9133";
 
 fn sasl_servers() {
-    servers();
-    testenv(&["tansu-sasl", "sasl", "9131"]);
-    testenv(&["tansu-sasl", "sasltls", "9132", "9133"]);
-    testenv(&["tls", "sasltls", "9133", "9132", "good"]);
+    // Once per test binary: its tests start side by side.
+    static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    STARTED.get_or_init(|| {
+        servers();
+        testenv(&["tansu-sasl", "sasl", "9131"]);
+        testenv(&["tansu-sasl", "sasltls", "9132", "9133"]);
+        testenv(&["tls", "sasltls", "9133", "9132", "good"]);
+    });
 }
 
 fn scram(mechanism: Mechanism, password: &str) -> SaslSettings {

@@ -23,13 +23,17 @@ fn cert(name: &str) -> PathBuf {
 }
 
 fn tls_servers() {
-    servers();
-    testenv(&["tansu", "tls", "9111", "9112"]);
-    testenv(&["tls", "good", "9112", "9111", "good"]);
-    testenv(&["tls", "expired", "9116", "9111", "expired"]);
-    testenv(&["tls", "wrongname", "9117", "9111", "wrongname"]);
-    testenv(&["tansu", "mtls", "9114", "9115"]);
-    testenv(&["tls", "mtls", "9115", "9114", "good", "require-client"]);
+    // Once per test binary: its tests start side by side.
+    static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    STARTED.get_or_init(|| {
+        servers();
+        testenv(&["tansu", "tls", "9111", "9112"]);
+        testenv(&["tls", "good", "9112", "9111", "good"]);
+        testenv(&["tls", "expired", "9116", "9111", "expired"]);
+        testenv(&["tls", "wrongname", "9117", "9111", "wrongname"]);
+        testenv(&["tansu", "mtls", "9114", "9115"]);
+        testenv(&["tls", "mtls", "9115", "9114", "good", "require-client"]);
+    });
 }
 
 fn trusting(ca: &str) -> TlsSettings {
