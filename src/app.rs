@@ -160,17 +160,36 @@ pub fn check(cfg: &Config) -> CheckReport {
             binlogs = info.binlogs;
             match source::connect(cfg).map(|mut c| source::tls::session(&mut c)) {
                 Ok(Some(t)) => {
-                    let days = source::tls::days_left(
-                        &t.not_after,
-                        crate::checkpoint::now_ms() as i64 / 1000,
-                    );
+                    let now = crate::checkpoint::now_ms() as i64 / 1000;
+                    // The certificate as the server presents it; else the
+                    // expiry the server reports of itself.
+                    let (subject, days) = match source::tls::server_certificate(
+                        &cfg.mysql_host,
+                        cfg.mysql_port,
+                        cfg.mysql_timeout,
+                    ) {
+                        Ok((cn, expires)) => (
+                            format!("CN={cn}, valid until {}", crate::tls::date(expires)),
+                            Some((expires - now).div_euclid(86_400)),
+                        ),
+                        Err(_) => (
+                            format!(
+                                "valid until {}",
+                                if t.not_after.is_empty() {
+                                    "(not reported)"
+                                } else {
+                                    &t.not_after
+                                }
+                            ),
+                            source::tls::days_left(&t.not_after, now),
+                        ),
+                    };
                     let soon = days.is_some_and(|d| d < 30);
                     lines.push(format!(
-                        "{} mysql TLS: {} {}; server certificate valid until {}{} (mysql.ssl_mode={})",
+                        "{} mysql TLS: {} {}; server certificate {subject}{} (mysql.ssl_mode={})",
                         if soon { "warn" } else { "ok  " },
                         t.version,
                         t.cipher,
-                        if t.not_after.is_empty() { "(not reported)" } else { &t.not_after },
                         match days {
                             Some(d) if d < 30 => format!(", {d} days left: renew it soon"),
                             Some(d) => format!(", {d} days left"),

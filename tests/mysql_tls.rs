@@ -101,7 +101,10 @@ fn the_pipeline_streams_and_snapshots_over_verified_tls_and_check_reports_it() {
         .find(|l| l.contains("mysql TLS:"))
         .expect("check reports the TLS session");
     assert!(
-        line.starts_with("ok") && line.contains("TLSv1.3") && line.contains("verify_identity"),
+        line.starts_with("ok")
+            && line.contains("TLSv1.3")
+            && line.contains("CN=localhost")
+            && line.contains("verify_identity"),
         "{line}"
     );
 

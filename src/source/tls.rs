@@ -170,3 +170,99 @@ mod session_tests {
         assert_eq!(super::days_left("", 0), None);
     }
 }
+
+/// The server certificate's subject CN and expiry (Unix seconds), for
+/// `check`: the driver keeps its TLS session to itself, so this opens one of
+/// its own. It reads the server's greeting, asks for TLS (an SSLRequest
+/// packet, as every MySQL client does first), and stops after the handshake,
+/// before any login. The certificate is read, not judged: the connection
+/// itself checks it as `mysql.ssl_mode` says.
+pub fn server_certificate(
+    host: &str,
+    port: u16,
+    timeout: std::time::Duration,
+) -> Result<(String, i64), String> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    let mut tcp =
+        std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(timeout)).ok();
+    tcp.set_write_timeout(Some(timeout)).ok();
+    let mut head = [0u8; 4];
+    tcp.read_exact(&mut head).map_err(|e| e.to_string())?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize;
+    let mut greeting = vec![0u8; len];
+    tcp.read_exact(&mut greeting).map_err(|e| e.to_string())?;
+    // CLIENT_PROTOCOL_41 | CLIENT_SSL | CLIENT_SECURE_CONNECTION; max packet
+    // 16 MB; utf8mb4; 23 bytes of filler.
+    let mut req = vec![32, 0, 0, 1];
+    req.extend_from_slice(&(0x0200u32 | 0x0800 | 0x8000).to_le_bytes());
+    req.extend_from_slice(&(16u32 << 20).to_le_bytes());
+    req.push(45);
+    req.extend_from_slice(&[0; 23]);
+    tcp.write_all(&req).map_err(|e| e.to_string())?;
+    let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(Inspect))
+        .with_no_client_auth();
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+    let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .map_err(|e| e.to_string())?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).map_err(|e| e.to_string())?;
+    }
+    let der = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .ok_or("no certificate")?;
+    crate::tls::subject_and_expiry(der.as_ref()).ok_or_else(|| "an unreadable certificate".into())
+}
+
+/// Accepts any certificate: [`server_certificate`] only reads it.
+#[derive(Debug)]
+struct Inspect;
+
+impl rustls::client::danger::ServerCertVerifier for Inspect {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        crate::tls::provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
