@@ -337,3 +337,86 @@ fn a_paused_daemon_woken_after_its_successor_took_over_is_fenced_by_the_broker()
     let (status, log) = new.stop();
     assert!(status.success(), "{log}");
 }
+
+/// A crash on another host: the dead owner's pid says nothing here (it ran
+/// in a PID namespace of its own), so the successor cannot prove it gone.
+/// With the broker fencing, it takes over once the owner missed one
+/// heartbeat (plus a second), not three: safe even if the owner still ran,
+/// because taking the transactional id fences it.
+#[test]
+fn a_crash_on_another_host_is_taken_over_after_one_missed_heartbeat() {
+    servers();
+    let db = database(
+        MYSQL_PORT,
+        "elsewhere",
+        &["CREATE TABLE tick (id INT AUTO_INCREMENT PRIMARY KEY)"],
+    );
+    let topic = unique("elsewhere");
+    let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    // A 4 s heartbeat: three missed would be 12 s, one plus a second 5 s.
+    let env = with(env, "B2K_PIPELINE_HEARTBEAT_INTERVAL_MS", "4000");
+    let mut first = Daemon::start_elsewhere(&env);
+    let ticking = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let ticker = {
+        let (db, ticking) = (db.clone(), ticking.clone());
+        std::thread::spawn(move || {
+            let mut c = sql(MYSQL_PORT);
+            c.query_drop(format!("USE `{db}`")).unwrap();
+            while ticking.load(std::sync::atomic::Ordering::SeqCst) {
+                c.query_drop("INSERT INTO tick VALUES ()").unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = consume(&topic, &db, 1_000_000, 1.0).len();
+    assert!(before > 10, "the first daemon streams: {before}");
+    first.signal("-KILL");
+    let killed = Instant::now();
+    first.wait(Duration::from_secs(5));
+    let second = Daemon::start_waiting(&env);
+    // The first row published after the kill.
+    let mut seen = 0;
+    let takeover = loop {
+        let n = consume(&topic, &db, 1_000_000, 0.3).len();
+        if n > seen && seen > 0 {
+            break killed.elapsed();
+        }
+        seen = seen.max(n);
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "no takeover:\n{}",
+            second.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    ticking.store(false, std::sync::atomic::Ordering::SeqCst);
+    ticker.join().unwrap();
+    let log = second.log_text();
+    println!(
+        "kill -9 of a daemon in another PID space; takeover (kill to the next new row published) {:.1} s",
+        takeover.as_secs_f64()
+    );
+    assert!(log.contains("taking over"), "{log}");
+    assert!(
+        takeover < Duration::from_secs(9),
+        "one missed heartbeat (4 s) and a second, not three (12 s): {takeover:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let want: i64 = sql(MYSQL_PORT)
+        .query_first(format!("SELECT COUNT(*) FROM `{db}`.tick"))
+        .unwrap()
+        .unwrap();
+    let msgs = consume(&topic, &db, want as usize + 100, 3.0);
+    let ids: HashSet<i64> = msgs
+        .iter()
+        .map(|m| m.value["data"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        (msgs.len(), ids.len()),
+        (want as usize, want as usize),
+        "every row once"
+    );
+    let (status, log) = second.stop();
+    assert!(status.success(), "{log}");
+}

@@ -199,7 +199,21 @@ pub fn with(mut env: Vec<(String, String)>, key: &str, value: &str) -> Vec<(Stri
 }
 
 fn command(args: &[&str], env: &[(String, String)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_binlog2kafka"));
+    command_via(&[], args, env)
+}
+
+/// `command` run through `wrapper` (a program and its arguments, before the
+/// binary), e.g. `unshare` to run it as if on another host.
+fn command_via(wrapper: &[&str], args: &[&str], env: &[(String, String)]) -> Command {
+    let bin = env!("CARGO_BIN_EXE_binlog2kafka");
+    let mut c = match wrapper.split_first() {
+        None => Command::new(bin),
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(bin);
+            c
+        }
+    };
     c.args(args);
     for (k, _) in std::env::vars() {
         if k.starts_with("B2K_") {
@@ -236,9 +250,26 @@ impl Daemon {
 
     /// Starts `binlog2kafka run` without waiting for anything.
     pub fn start_waiting(env: &[(String, String)]) -> Daemon {
+        Daemon::start_via(&[], env)
+    }
+
+    /// Starts `binlog2kafka run` in a PID namespace of its own, as another
+    /// host would run it: its instance id names a PID space the tests' own
+    /// processes are not in, so no pid check can judge it. A SIGKILL to the
+    /// wrapper (`Daemon::child`) kills the daemon too, as a crash would.
+    pub fn start_elsewhere(env: &[(String, String)]) -> Daemon {
+        let mut d = Daemon::start_via(
+            &["unshare", "--pid", "--mount-proc", "--kill-child=SIGKILL"],
+            env,
+        );
+        d.wait_for_log("streaming binlog from", Duration::from_secs(30));
+        d
+    }
+
+    fn start_via(wrapper: &[&str], env: &[(String, String)]) -> Daemon {
         let log = std::env::temp_dir().join(format!("{}.log", unique("b2k-daemon")));
         let f = File::create(&log).unwrap();
-        let child = command(&["run"], env)
+        let child = command_via(wrapper, &["run"], env)
             .stdin(Stdio::null())
             .stdout(f.try_clone().unwrap())
             .stderr(f)
