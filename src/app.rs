@@ -904,23 +904,43 @@ fn run_pipeline(
     // Take the pipeline's transactional id: the broker fences every earlier
     // holder from here on, and the commit-log partition at once.
     let fencing_id = format!("binlog2kafka-{}", cfg.pipeline_name);
-    let fencing = if fences {
-        let t = admin
+    let taken = if fences {
+        admin
             .init_transactional(&fencing_id)
-            .map_err(kafka("taking the pipeline's transactional id"))?
-            .expect("the broker offers transactions");
-        admin.fence(&t, &cfg.commit_topic, &[0]).map_err(kafka(
-            "fencing the commit-log topic against earlier daemons",
-        ))?;
-        log::info!(
-            "transactional id {fencing_id} taken (producer {}, epoch {}): the broker refuses every earlier daemon of this pipeline from now on",
-            t.producer.id,
-            t.producer.epoch
-        );
-        Some(t)
+            .map(|t| t.expect("the broker offers transactions"))
+            .and_then(|t| admin.fence(&t, &cfg.commit_topic, &[0]).map(|()| t))
     } else {
-        log::warn!("the broker offers no transactions (FindCoordinator, AddPartitionsToTxn, EndTxn): a paused daemon is kept from writing by its lease alone, and a takeover waits for that lease to run out");
-        None
+        Err(KafkaError::TooOld {
+            broker: cfg.brokers.join(","),
+            detail: "no transactions".into(),
+        })
+    };
+    let fencing = match taken {
+        Ok(t) => {
+            log::info!(
+                "transactional id {fencing_id} taken (producer {}, epoch {}): the broker refuses every earlier daemon of this pipeline from now on",
+                t.producer.id,
+                t.producer.epoch
+            );
+            Some(t)
+        }
+        Err(e) if fences && e.is_authorization() => {
+            log::warn!("not allowed to use transactional id {fencing_id} ({e}): grant this user WRITE and DESCRIBE on that TransactionalId for fencing by the broker; until then a paused daemon is kept from writing by its lease alone, and a takeover waits for that lease to run out");
+            None
+        }
+        Err(e) if fences => return Err(kafka("taking the pipeline's transactional id")(e)),
+        Err(_) => {
+            log::warn!("the broker offers no transactions (FindCoordinator, AddPartitionsToTxn, EndTxn): a paused daemon is kept from writing by its lease alone, and a takeover waits for that lease to run out");
+            None
+        }
+    };
+    // A takeover that counted on fencing and cannot have it waits out the
+    // rest of the old owner's lease after all.
+    let latest = match latest {
+        Some(rec) if fences && fencing.is_none() && taking_over && !rec.released => {
+            wait_for_lease(&mut admin, &cfg, rec, signals, false)?
+        }
+        other => other,
     };
     // What the predecessor wrote before it was fenced counts.
     let latest = match (&fencing, latest) {

@@ -77,6 +77,18 @@ impl KafkaError {
         matches!(self, KafkaError::Broker { code: 47 | 90, .. })
     }
 
+    /// Whether the broker refused for want of a permission (an ACL):
+    /// TOPIC_, CLUSTER_ or TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+    pub fn is_authorization(&self) -> bool {
+        matches!(
+            self,
+            KafkaError::Broker {
+                code: 29 | 31 | 53,
+                ..
+            }
+        )
+    }
+
     /// Whether waiting and trying again can help (an outage, a leader
     /// election), as opposed to a fault an operator must fix.
     pub fn is_retriable(&self) -> bool {

@@ -239,5 +239,13 @@ mod tests {
         };
         assert!(fenced.is_fenced());
         assert!(!fenced.is_retriable());
+        // A missing ACL on the transactional id is no fencing, and the
+        // daemon falls back to its lease instead of stopping.
+        let denied = KafkaError::Broker {
+            op: "InitProducerId".into(),
+            code: 53,
+            detail: String::new(),
+        };
+        assert!(denied.is_authorization() && !denied.is_fenced());
     }
 }
