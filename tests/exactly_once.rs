@@ -12,6 +12,34 @@ use std::time::{Duration, Instant};
 use common::*;
 use mysql::prelude::Queryable;
 
+/// Inserts a row into `tick` every interval until stopped, so a daemon
+/// that takes over has something new to publish at once.
+struct Ticker {
+    on: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Ticker {
+    fn start(db: &str, every: Duration) -> Ticker {
+        let on = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (db, flag) = (db.to_string(), on.clone());
+        let thread = std::thread::spawn(move || {
+            let mut c = sql(MYSQL_PORT);
+            c.query_drop(format!("USE `{db}`")).unwrap();
+            while flag.load(std::sync::atomic::Ordering::SeqCst) {
+                c.query_drop("INSERT INTO tick VALUES ()").unwrap();
+                std::thread::sleep(every);
+            }
+        });
+        Ticker { on, thread }
+    }
+
+    fn stop(self) {
+        self.on.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap();
+    }
+}
+
 /// Rows this daemon has had acknowledged, from its /metrics.
 fn rows_sent(addr: &str) -> Option<f64> {
     let mut s = TcpStream::connect(addr).ok()?;
@@ -63,18 +91,7 @@ fn five_kill_9s_during_a_load_leave_every_row_exactly_once() {
     });
     // A row every 10 ms besides, so each restart has something new to
     // publish when it takes over.
-    let ticking = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let ticker = {
-        let (db, ticking) = (db.clone(), ticking.clone());
-        std::thread::spawn(move || {
-            let mut c = sql(MYSQL_PORT);
-            c.query_drop(format!("USE `{db}`")).unwrap();
-            while ticking.load(std::sync::atomic::Ordering::SeqCst) {
-                c.query_drop("INSERT INTO tick VALUES ()").unwrap();
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
+    let ticker = Ticker::start(&db, Duration::from_millis(10));
     let mut random_ms = random_waits(200, 800);
     let mut daemon = first;
     let mut takeovers = Vec::new();
@@ -101,8 +118,7 @@ fn five_kill_9s_during_a_load_leave_every_row_exactly_once() {
         takeovers.push(killed.elapsed());
     }
     writer.join().unwrap();
-    ticking.store(false, std::sync::atomic::Ordering::SeqCst);
-    ticker.join().unwrap();
+    ticker.stop();
     daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
     logs.push_str(&daemon.log_text());
     let msgs: Vec<Msg> = consume(&topic, &db, usize::MAX, 3.0)
@@ -356,18 +372,7 @@ fn a_crash_on_another_host_is_taken_over_after_one_missed_heartbeat() {
     // A 4 s heartbeat: three missed would be 12 s, one plus a second 5 s.
     let env = with(env, "B2K_PIPELINE_HEARTBEAT_INTERVAL_MS", "4000");
     let mut first = Daemon::start_elsewhere(&env);
-    let ticking = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let ticker = {
-        let (db, ticking) = (db.clone(), ticking.clone());
-        std::thread::spawn(move || {
-            let mut c = sql(MYSQL_PORT);
-            c.query_drop(format!("USE `{db}`")).unwrap();
-            while ticking.load(std::sync::atomic::Ordering::SeqCst) {
-                c.query_drop("INSERT INTO tick VALUES ()").unwrap();
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
+    let ticker = Ticker::start(&db, Duration::from_millis(20));
     std::thread::sleep(Duration::from_millis(1500));
     let before = consume(&topic, &db, 1_000_000, 1.0).len();
     assert!(before > 10, "the first daemon streams: {before}");
@@ -390,8 +395,7 @@ fn a_crash_on_another_host_is_taken_over_after_one_missed_heartbeat() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    ticking.store(false, std::sync::atomic::Ordering::SeqCst);
-    ticker.join().unwrap();
+    ticker.stop();
     let log = second.log_text();
     println!(
         "kill -9 of a daemon in another PID space; takeover (kill to the next new row published) {:.1} s",
