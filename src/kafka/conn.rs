@@ -116,6 +116,7 @@ pub(crate) struct BrokerConn {
     sasl: Option<super::sasl::SaslSettings>,
     reauth_at: Option<std::time::Instant>,
     token_seen: Option<std::time::SystemTime>,
+    token_looked: std::time::Instant,
 }
 
 static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -181,6 +182,7 @@ impl BrokerConn {
             sasl: sasl.cloned(),
             reauth_at: None,
             token_seen: None,
+            token_looked: std::time::Instant::now(),
         };
         conn.negotiate()?;
         if let Some(s) = conn.sasl.clone() {
@@ -349,11 +351,15 @@ impl BrokerConn {
     /// file changed, between requests (none outstanding).
     fn reauthenticate_if_due(&mut self) -> Result<(), KafkaError> {
         let Some(s) = &self.sasl else { return Ok(()) };
-        let due = self
-            .reauth_at
-            .is_some_and(|t| std::time::Instant::now() >= t)
-            || (s.mechanism == super::sasl::Mechanism::OAuthBearer
-                && super::sasl::token_changed(s) != self.token_seen);
+        let now = std::time::Instant::now();
+        // The token file is looked at once a second, not on every request.
+        let look = s.mechanism == super::sasl::Mechanism::OAuthBearer
+            && now.duration_since(self.token_looked) >= Duration::from_secs(1);
+        if look {
+            self.token_looked = now;
+        }
+        let due = self.reauth_at.is_some_and(|t| now >= t)
+            || (look && super::sasl::token_changed(s) != self.token_seen);
         if due && self.pending == 0 {
             self.reauth_at = None;
             log::debug!(
@@ -381,7 +387,6 @@ impl BrokerConn {
         key: ApiKey,
         req: &R,
     ) -> Result<R::Response, KafkaError> {
-        self.reauthenticate_if_due()?;
         let version = self.version(key);
         self.send_versioned(key, version, req)
     }
@@ -415,7 +420,11 @@ impl BrokerConn {
         version: i16,
         req: &R,
     ) -> Result<i32, KafkaError> {
-        if key == ApiKey::Produce {
+        // Every request but the exchange's own checks the session first.
+        if !matches!(
+            key,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        ) {
             self.reauthenticate_if_due()?;
         }
         self.correlation = self.correlation.wrapping_add(1);
