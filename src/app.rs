@@ -529,7 +529,16 @@ pub fn request_snapshot(
     condition: Option<String>,
     wait: Duration,
 ) -> Result<String, AppError> {
-    use source::snapshot::{ack_key, request_key, Ack, Request};
+    use source::snapshot::{ack_key, condition::Condition, request_key, Ack, Request};
+    // Refused here before anything is written; the daemon checks it again
+    // against each table's columns (the topic is not trusted).
+    if let Some(c) = &condition {
+        Condition::parse(c).map_err(|e| {
+            AppError::Refused(format!(
+                "--where refused: {e}. A condition is a boolean expression over the table's own columns: comparisons, AND/OR/NOT, IN (...), BETWEEN, LIKE, IS [NOT] NULL, 'strings', numbers and a few pure functions"
+            ))
+        })?;
+    }
     let mut admin = kafka_client(cfg, "admin").map_err(kafka("connecting to Kafka"))?;
     // A pipeline that never ran looks for requests from its first start on:
     // its first snapshot is snapshot.mode's.

@@ -17,7 +17,7 @@ const USAGE: &str = "\
 binlog2kafka: stream MySQL/MariaDB binlog row changes to Kafka as JSON
 
 usage: binlog2kafka [run|check|reset] [--config FILE]
-       binlog2kafka snapshot [--config FILE] [--where 'SQL condition'] DB.TABLE...
+       binlog2kafka snapshot [--config FILE] [--where 'COND'] DB.TABLE...
        binlog2kafka replay [--stdout] [--schema-from] [--config FILE] BINLOG...
        binlog2kafka --help | --version
 
@@ -41,7 +41,8 @@ options:
   -c, --config FILE   a .properties file (key = value, # comments)
   -h, --help          this text
   -V, --version       the version
-  --where COND        (snapshot) only the rows matching this SQL condition
+  --where COND        (snapshot) only the rows matching COND: a boolean expression over
+                      the table's own columns (=, <, IN, BETWEEN, LIKE, IS NULL, AND/OR/NOT)
   --stdout            (replay) write JSON lines to standard output, not Kafka
   --schema-from       (replay) column names the files lack come from the
                       configured server's information_schema (otherwise

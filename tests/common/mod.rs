@@ -509,3 +509,19 @@ pub fn values_of(broker: &str, topic: &str, env: &[(&str, String)]) -> Vec<Strin
         })
         .collect()
 }
+
+/// The daemon's own Kafka client, plaintext to the shared broker, for tests
+/// that write to a topic as someone other than the daemon.
+pub fn kafka_client() -> binlog2kafka::kafka::Client {
+    use binlog2kafka::kafka::{Client, ClientConfig, Compression};
+    Client::connect(ClientConfig {
+        brokers: vec![BROKER.into()],
+        client_id: "b2k-test".into(),
+        timeout: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(10),
+        compression: Compression::None,
+        tls: None,
+        sasl: None,
+    })
+    .unwrap()
+}

@@ -14,6 +14,7 @@
 //! `pipeline.max_in_flight_bytes`, and the reader's in-flight limit holds
 //! snapshot rows like any others.
 
+pub mod condition;
 pub mod encode;
 pub mod plan;
 pub mod seam;
@@ -69,6 +70,11 @@ pub struct Ack {
     /// Tables it will not, and why.
     #[serde(default)]
     pub refused: Vec<String>,
+    /// Set on a second answer when a table it took could not be read
+    /// after all (the server refused the query): why, and that the pipeline
+    /// went on without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 /// Starts the snapshot thread with the plan the pipeline resumed with.
@@ -143,7 +149,9 @@ struct Reading {
     key: Option<Vec<usize>>,
     select: String,
     order: String,
-    condition: Option<String>,
+    /// The `--where` condition as rendered by [`condition`], with the
+    /// bytes of its strings as parameters.
+    condition: Option<(String, Vec<Value>)>,
 }
 
 impl Snapshotter {
@@ -263,7 +271,10 @@ impl Snapshotter {
                 self.finish_table_unread();
                 return Ok(());
             };
-            self.open_table(&current, cat, false);
+            if let Err(why) = self.open_table(&current, cat, false) {
+                self.fail_request(&current, &why)?;
+                return Ok(());
+            }
         }
         // A table altered since it was opened: read its new definition, and
         // go on after the same key.
@@ -273,7 +284,12 @@ impl Snapshotter {
             );
             let cfg = self.cfg.clone();
             match from_catalog(self.conn()?, &cfg, &current.database, &current.table)? {
-                Some(cat) => self.open_table(&current, cat, true),
+                Some(cat) => {
+                    if let Err(why) = self.open_table(&current, cat, true) {
+                        self.fail_request(&current, &why)?;
+                        return Ok(());
+                    }
+                }
                 None => {
                     log::warn!("snapshot: table {name} was dropped while it was read; the rest of it is skipped");
                     self.finish_table_unread();
@@ -335,8 +351,19 @@ impl Snapshotter {
         Ok(now.map(|n| String::from_utf8_lossy(&n).into_owned()) != known)
     }
 
-    fn open_table(&mut self, t: &TablePlan, cat: CatalogTable, reopened: bool) {
+    /// Opens `t` for reading; refuses (with the reason) a `--where` that
+    /// does not fit the table's columns.
+    fn open_table(
+        &mut self,
+        t: &TablePlan,
+        cat: CatalogTable,
+        reopened: bool,
+    ) -> Result<(), String> {
         let name = t.name();
+        let condition = match &t.condition {
+            None => None,
+            Some(text) => Some(render_condition(text, &cat.schema)?),
+        };
         let quote = |s: &str| format!("`{}`", s.replace('`', "``"));
         let schema = Arc::new(cat.schema);
         let select = schema
@@ -397,8 +424,63 @@ impl Snapshotter {
             key,
             select: format!("SELECT {select} FROM {from}{index}"),
             order,
-            condition: t.condition.clone(),
+            condition,
         });
+        Ok(())
+    }
+
+    /// A requested table that cannot be read after all (its condition no
+    /// longer fits the table, or the server refused the query): the request
+    /// is answered as failed and the table dropped from the plan; the
+    /// pipeline goes on. An initial snapshot has no requester to answer,
+    /// so there the error stops the pipeline as before.
+    fn fail_request(&mut self, t: &TablePlan, why: &str) -> Result<(), SourceError> {
+        let Reason::Requested(id) = &t.reason else {
+            return Err(SourceError::Query {
+                what: format!("the snapshot of {}", t.name()),
+                detail: why.to_string(),
+            });
+        };
+        log::warn!(
+            "snapshot request {id} failed for {}: {why}; the table is skipped ({} rows were sent), the pipeline goes on",
+            t.name(),
+            t.rows
+        );
+        let ack = Ack {
+            id: id.clone(),
+            owner: self.owner.clone(),
+            taken_ms: crate::checkpoint::now_ms(),
+            tables: Vec::new(),
+            refused: vec![format!("{}: {why}", t.name())],
+            failed: Some(format!("{}: {why}", t.name())),
+        };
+        if let Err(e) = self.answer(&ack) {
+            log::warn!(
+                "snapshot request {id}: cannot write its failure to {}: {e}",
+                self.cfg.commit_topic
+            );
+        }
+        self.finish_table_unread();
+        Ok(())
+    }
+
+    /// Writes an answer to a request into the commit-log topic.
+    fn answer(&mut self, ack: &Ack) -> Result<(), crate::kafka::KafkaError> {
+        self.kafka.produce(
+            &self.cfg.commit_topic,
+            0,
+            &[OutRecord {
+                key: Some(
+                    ack_key(&self.cfg.pipeline_name, &ack.id)
+                        .into_bytes()
+                        .into(),
+                ),
+                value: Some(serde_json::to_vec(ack).expect("serializes").into()),
+                timestamp_ms: ack.taken_ms as i64,
+                headers: Vec::new(),
+            }],
+        )?;
+        Ok(())
     }
 
     /// The plan once the first table is done.
@@ -472,14 +554,22 @@ impl Snapshotter {
         let budget = (self.cfg.max_in_flight_bytes / 4).clamp(1 << 20, 8 << 20) as usize;
         let limit = match self.row_bytes {
             0 => self.cfg.snapshot_chunk_rows.min(1024),
-            b => (budget / b.max(1)).clamp(64, self.cfg.snapshot_chunk_rows),
+            // At least 64 rows a chunk where the setting allows that many,
+            // whatever their size; never more than the setting.
+            b => (budget / b.max(1))
+                .max(64)
+                .min(self.cfg.snapshot_chunk_rows),
         };
         let t = self.table.as_ref().expect("open");
         let key = t.key.clone().expect("keyed");
         let schema = t.schema.clone();
         let mut sql = t.select.clone();
         let mut params: Vec<Value> = Vec::new();
-        let mut conds: Vec<String> = t.condition.iter().map(|c| format!("({c})")).collect();
+        let mut conds: Vec<String> = Vec::new();
+        if let Some((c, p)) = &t.condition {
+            conds.push(c.clone());
+            params.extend(p.iter().cloned());
+        }
         if let Some(after) = &current.after {
             // (k1, k2, ...) > (v1, v2, ...), spelled out so that the range
             // optimizer uses the index on every server.
@@ -513,13 +603,17 @@ impl Snapshotter {
             .exec_iter(&sql, params)
             .and_then(|r| r.map(|row| row.map(mysql::Row::unwrap)).collect());
         let _ = conn.query_drop("COMMIT");
-        let mut values = result.map_err(|e| match e {
-            mysql::Error::MySqlError(me) if current.condition.is_some() => SourceError::Query {
-                what: format!("the snapshot of {name}"),
-                detail: format!("{} (check the --where condition)", me.message),
-            },
-            e => classify(&cfg, &format!("reading a chunk of {name}"), e),
-        })?;
+        let mut values = match result {
+            Ok(v) => v,
+            Err(mysql::Error::MySqlError(me)) if matches!(current.reason, Reason::Requested(_)) => {
+                let why = format!("the server refused the query: {}", me.message);
+                self.fail_request(current, &why)?;
+                self.table = None;
+                self.watching = None;
+                return Ok(());
+            }
+            Err(e) => return Err(classify(&cfg, &format!("reading a chunk of {name}"), e)),
+        };
         let more = values.len() > limit;
         values.truncate(limit);
         let mut rows = Vec::with_capacity(values.len());
@@ -527,7 +621,11 @@ impl Snapshotter {
         let mut bytes = 0usize;
         for v in values {
             if v.len() == schema.columns.len() {
-                last_key = Some(key.iter().map(|&i| KeyValue::from_value(&v[i])).collect());
+                last_key = Some(
+                    key.iter()
+                        .map(|&i| boundary_value(&schema.columns[i], &v[i]))
+                        .collect(),
+                );
             }
             let image = encode::row_image(&schema, v).map_err(|e| SourceError::Query {
                 what: format!("the snapshot of {name}"),
@@ -583,8 +681,11 @@ impl Snapshotter {
         let name = t.name.clone();
         let schema = t.schema.clone();
         let mut sql = t.select.clone();
-        if let Some(c) = &t.condition {
-            sql.push_str(&format!(" WHERE ({c})"));
+        let mut params: Vec<Value> = Vec::new();
+        if let Some((c, p)) = &t.condition {
+            sql.push_str(" WHERE ");
+            sql.push_str(c);
+            params.extend(p.iter().cloned());
         }
         // Noted before any row goes out: a restart then says that it reads
         // the table again from its beginning.
@@ -640,7 +741,7 @@ impl Snapshotter {
         let result: Result<(), SourceError> = (|| {
             let mut batch = Vec::with_capacity(256);
             let mut rows = conn
-                .exec_iter(&sql, ())
+                .exec_iter(&sql, params)
                 .map_err(|e| classify(&cfg, &format!("reading {name}"), e))?;
             for row in rows.by_ref() {
                 let row = row.map_err(|e| classify(&cfg, &format!("reading {name}"), e))?;
@@ -707,9 +808,14 @@ impl Snapshotter {
             }
             at = recs.last().map_or(latest, |r| r.offset + 1);
         }
-        let scanned_to = at;
+        let mut scanned_to = at;
         for (req, offset) in found {
-            self.take(req, offset + 1)?;
+            if !self.take(req, offset + 1)? {
+                // MySQL is away: this request and the ones after it are
+                // looked at again on the next pass.
+                scanned_to = offset;
+                break;
+            }
         }
         // The scan position itself goes into the checkpoint now and then, so a
         // restart does not read the whole topic again.
@@ -729,43 +835,50 @@ impl Snapshotter {
         Ok(())
     }
 
-    /// Adds a request's tables to the plan and says so in the commit log.
-    fn take(&mut self, req: Request, next_offset: i64) -> Result<(), crate::kafka::KafkaError> {
+    /// Adds a request's tables to the plan and says so in the commit log;
+    /// false when MySQL cannot be asked now (the request waits for the
+    /// next pass). Each table is checked before the answer goes out, so
+    /// a requester hears at once of a table that does not exist or a
+    /// condition that does not fit it.
+    fn take(&mut self, req: Request, next_offset: i64) -> Result<bool, crate::kafka::KafkaError> {
         let mut next = self.plan.clone();
         let mut tables = Vec::new();
         let mut refused = Vec::new();
         for name in &req.tables {
-            let Some((db, t)) = name.split_once('.') else {
-                refused.push(format!("{name}: not database.table"));
-                continue;
-            };
-            if !self.cfg.filter.allows(db, t) {
-                refused.push(format!(
-                    "{name}: not published (filter.include / filter.exclude)"
-                ));
-                continue;
+            match self.check_requested(name, req.condition.as_deref()) {
+                Ok(Ok((db, t))) => {
+                    tables.push(name.clone());
+                    next.tables.push(TablePlan {
+                        database: db,
+                        table: t,
+                        reason: Reason::Requested(req.id.clone()),
+                        condition: req.condition.clone(),
+                        after: None,
+                        rows: 0,
+                        first: false,
+                        last: false,
+                        started: false,
+                    });
+                }
+                Ok(Err(why)) => refused.push(format!("{name}: {why}")),
+                Err(e) => {
+                    log::warn!(
+                        "snapshot request {}: cannot check {name} on MySQL now ({e}); trying again",
+                        req.id
+                    );
+                    self.conn = None;
+                    return Ok(false);
+                }
             }
-            tables.push(name.clone());
-            next.tables.push(TablePlan {
-                database: db.to_string(),
-                table: t.to_string(),
-                reason: Reason::Requested(req.id.clone()),
-                condition: req.condition.clone(),
-                after: None,
-                rows: 0,
-                first: false,
-                last: false,
-                started: false,
-            });
         }
         next.take_request(&req.id, next_offset);
-        log::info!(
-            "snapshot request {} taken: {}{}{}",
+        let said = format!(
+            "snapshot request {} {}{}{}",
             req.id,
             if tables.is_empty() {
-                "nothing to read".to_string()
+                "refused: nothing to read".to_string()
             } else {
-                tables.join(", ")
+                format!("taken: {}", tables.join(", "))
             },
             req.condition
                 .as_deref()
@@ -777,9 +890,14 @@ impl Snapshotter {
                 format!("; refused {}", refused.join("; "))
             }
         );
+        if refused.is_empty() {
+            log::info!("{said}");
+        } else {
+            log::warn!("{said}");
+        }
         self.install(next);
         if !self.plan.taken.contains(&req.id) {
-            return Ok(());
+            return Ok(true);
         }
         let ack = Ack {
             id: req.id.clone(),
@@ -787,23 +905,80 @@ impl Snapshotter {
             taken_ms: crate::checkpoint::now_ms(),
             tables,
             refused,
+            failed: None,
         };
-        self.kafka.produce(
-            &self.cfg.commit_topic,
-            0,
-            &[OutRecord {
-                key: Some(
-                    ack_key(&self.cfg.pipeline_name, &req.id)
-                        .into_bytes()
-                        .into(),
-                ),
-                value: Some(serde_json::to_vec(&ack).expect("serializes").into()),
-                timestamp_ms: ack.taken_ms as i64,
-                headers: Vec::new(),
-            }],
-        )?;
-        Ok(())
+        self.answer(&ack)?;
+        Ok(true)
     }
+
+    /// Whether a requested table can be read: its name, the filters, that
+    /// it exists, and that the condition parses, names only its columns and
+    /// is accepted by the server. `Err`: MySQL could not be asked.
+    fn check_requested(
+        &mut self,
+        name: &str,
+        condition: Option<&str>,
+    ) -> Result<Result<(String, String), String>, SourceError> {
+        let Some((db, t)) = name.split_once('.') else {
+            return Ok(Err("not database.table".into()));
+        };
+        if !self.cfg.filter.allows(db, t) {
+            return Ok(Err("not published (filter.include / filter.exclude)".into()));
+        }
+        let cfg = self.cfg.clone();
+        let Some(cat) = from_catalog(self.conn()?, &cfg, db, t)? else {
+            return Ok(Err("no such table on the server".into()));
+        };
+        if let Some(text) = condition {
+            let (sql, params) = match render_condition(text, &cat.schema) {
+                Ok(r) => r,
+                Err(why) => return Ok(Err(why)),
+            };
+            let q = format!(
+                "SELECT 1 FROM `{}`.`{}` WHERE {sql} LIMIT 0",
+                db.replace('`', "``"),
+                t.replace('`', "``")
+            );
+            let tried: Result<Vec<mysql::Row>, _> = self.conn()?.exec(&q, params);
+            match tried {
+                Ok(_) => {}
+                Err(mysql::Error::MySqlError(me)) => {
+                    return Ok(Err(format!(
+                        "--where refused by the server: {}",
+                        me.message
+                    )))
+                }
+                Err(e) => return Err(classify(&cfg, "checking a --where condition", e)),
+            }
+        }
+        Ok(Ok((db.to_string(), t.to_string())))
+    }
+}
+
+/// A key column's value as the next chunk's `WHERE key > ?` must see it.
+/// The server returns a BIT as bytes, but compares a BIT column with a
+/// bytes parameter as numbers parsed from text (so the boundary row came
+/// back in every chunk): a BIT goes back as the integer it is.
+fn boundary_value(col: &crate::event::ColumnSchema, v: &Value) -> KeyValue {
+    match v {
+        Value::Bytes(b)
+            if super::schema::real_type(col) == mysql::consts::ColumnType::MYSQL_TYPE_BIT
+                && b.len() <= 8 =>
+        {
+            KeyValue::UInt(b.iter().fold(0u64, |n, &x| n << 8 | u64::from(x)))
+        }
+        v => KeyValue::from_value(v),
+    }
+}
+
+/// A `--where` condition rendered for `schema`'s columns, or why not.
+fn render_condition(text: &str, schema: &TableSchema) -> Result<(String, Vec<Value>), String> {
+    let columns: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+    let mut params = Vec::new();
+    condition::Condition::parse(text)
+        .and_then(|c| c.render(&columns, &mut params))
+        .map(|sql| (sql, params))
+        .map_err(|e| format!("--where refused: {e}"))
 }
 
 fn send_rows(tx: &Sender<Streamed>, mut item: Streamed, shared: &Shared, epoch: u64) -> bool {
