@@ -35,6 +35,12 @@ pub enum ReplayError {
     NotBinlog {
         file: String,
     },
+    /// MariaDB's `encrypt_binlog=ON`: the events after the one at `offset`
+    /// are ciphertext whose key only the server holds.
+    Encrypted {
+        file: String,
+        offset: u64,
+    },
     Corrupt {
         file: String,
         offset: u64,
@@ -63,6 +69,10 @@ impl fmt::Display for ReplayError {
             ReplayError::Truncated { file, offset, len } => write!(
                 f,
                 "{file} is truncated: the event at offset {offset} runs past the end of the file ({len} bytes); the transactions before it were written"
+            ),
+            ReplayError::Encrypted { file, offset } => write!(
+                f,
+                "{file} is encrypted (MariaDB encrypt_binlog=ON; the encryption starts at offset {offset}): only the server that holds its key can read it, so replay cannot. Stream it from that server instead (binlog2kafka run with start.position in this file), or read it through the server with mariadb-binlog --read-from-remote-server"
             ),
             ReplayError::Output(e) => write!(f, "cannot write the output: {e}"),
         }
@@ -225,6 +235,12 @@ pub fn replay_stream(
             Err(p) => return Err(corrupt(good, contained(p))),
         };
         let event_start = good;
+        if ev.header().event_type_raw() == START_ENCRYPTION {
+            return Err(ReplayError::Encrypted {
+                file: shown.to_string(),
+                offset: event_start,
+            });
+        }
         if ev.header().event_type_raw() == FORMAT_DESCRIPTION {
             checksums = ev
                 .footer()
@@ -319,6 +335,8 @@ const HEADER_LEN: usize = 19;
 
 const CHECKSUM_LEN: usize = 4;
 const FORMAT_DESCRIPTION: u8 = 15;
+/// MariaDB's START_ENCRYPTION_EVENT.
+const START_ENCRYPTION: u8 = 164;
 
 /// The error text for a decoder panic that `catch_unwind` contained.
 fn contained(payload: Box<dyn std::any::Any + Send>) -> String {

@@ -2,6 +2,8 @@
 //! settings allow row-level CDC, resolving where to start, and (in
 //! [`reader`]) streaming and decoding the binlog.
 
+pub mod checksum;
+pub mod compressed;
 pub mod ddl;
 pub mod guard;
 pub mod jsondiff;

@@ -161,8 +161,6 @@ pub struct Reader {
     schemas: SchemaCache,
     /// Reader stopped for the pipeline's shutdown (not an error).
     stopped: bool,
-    /// The server checksums binlog events (binlog_checksum=CRC32).
-    checksums: bool,
     /// Table ids whose table map the filter rejected.
     filtered: HashSet<u64>,
     /// The stream's format description, without checksums: how the events
@@ -242,7 +240,6 @@ impl Reader {
             table_map_start: None,
             seq: 0,
             stopped: false,
-            checksums: false,
             filtered: HashSet::new(),
             fde: None,
             payload_at: None,
@@ -308,67 +305,6 @@ impl Reader {
         })();
         self.payload_at = None;
         result
-    }
-
-    /// A MariaDB compressed rows event, rebuilt as the plain rows event it
-    /// stands for: same header and bitmaps, the row data inflated.
-    fn decompress_rows(&self, ev: &Event) -> Result<Event, String> {
-        let fde = self
-            .fde
-            .as_ref()
-            .ok_or("compressed rows event before any FORMAT_DESCRIPTION event")?;
-        let raw = ev.header().event_type_raw();
-        // 166-168 stand for the v1 types 23-25, 169-171 for the v2 30-32.
-        let (plain, v2) = if raw <= 168 {
-            (raw - 143, false)
-        } else {
-            (raw - 139, true)
-        };
-        let update = matches!(plain, 24 | 31);
-        let kind = EventType::try_from(plain).map_err(|_| format!("event type {plain}"))?;
-        let data = ev.data();
-        let cut = || format!("compressed rows event of {} bytes is cut short", data.len());
-        let mut at = fde.get_event_type_header_length(kind) as usize;
-        if v2 {
-            // The post-header ends in the length of the extra data,
-            // itself included.
-            let len = data
-                .get(at.checked_sub(2).ok_or_else(cut)?..at)
-                .ok_or_else(cut)?;
-            at += (u16::from_le_bytes([len[0], len[1]]) as usize).saturating_sub(2);
-        }
-        let (columns, n) = packed_int(data.get(at..).ok_or_else(cut)?).ok_or_else(cut)?;
-        at += n + (columns as usize).div_ceil(8) * if update { 2 } else { 1 };
-        let head = *data.get(at).ok_or_else(cut)?;
-        let lenlen = (head & 0x07) as usize;
-        let len = data
-            .get(at + 1..at + 1 + lenlen)
-            .ok_or_else(cut)?
-            .iter()
-            .fold(0u64, |acc, b| acc << 8 | *b as u64);
-        if len > MAX_PAYLOAD {
-            return Err(format!("compressed rows event inflates to {len} bytes"));
-        }
-        let zlib = flate2::read::ZlibDecoder::new(&data[at + 1 + lenlen..]);
-        let rows = inflate(zlib, len, "compressed rows event")?;
-        if rows.len() as u64 != len {
-            return Err(format!(
-                "compressed rows event inflates to {} bytes, its header says {len}",
-                rows.len()
-            ));
-        }
-        let h = ev.header();
-        let size = 19 + at + rows.len();
-        let mut bytes = Vec::with_capacity(size);
-        bytes.extend_from_slice(&h.timestamp().to_le_bytes());
-        bytes.push(plain);
-        bytes.extend_from_slice(&h.server_id().to_le_bytes());
-        bytes.extend_from_slice(&(size as u32).to_le_bytes());
-        bytes.extend_from_slice(&h.log_pos().to_le_bytes());
-        bytes.extend_from_slice(&h.flags_raw().to_le_bytes());
-        bytes.extend_from_slice(&data[..at]);
-        bytes.extend_from_slice(&rows);
-        Event::read(fde, &bytes[..]).map_err(|e| e.to_string())
     }
 
     /// Where the next event starts (the end of the last one read).
@@ -504,7 +440,6 @@ impl Reader {
             .query_first("SELECT @@GLOBAL.binlog_checksum")
             .map_err(|e| classify(cfg, "reading binlog_checksum", e))?;
         let checksum = checksum.unwrap_or_else(|| "NONE".into());
-        self.checksums = !checksum.eq_ignore_ascii_case("NONE");
         // Heartbeats every second; every 10 ms while a snapshot runs, so an
         // idle stream still takes its chunks at once.
         self.quick_heartbeat = self.snapshot_busy();
@@ -642,6 +577,16 @@ impl Reader {
                 .read_ts
                 .store(header.timestamp() as u64, Ordering::Relaxed);
         }
+        // Events inside a compressed transaction have no checksum of their
+        // own (the payload event's covered them).
+        if self.payload_at.is_none() {
+            if let Some(detail) = super::checksum::mismatch(ev) {
+                return Err(SourceError::Corrupt {
+                    position: format!("{}:{start}", self.file),
+                    detail,
+                });
+            }
+        }
         // Events inside a compressed transaction stand at its position.
         let (start, end) = self.payload_at.unwrap_or((start, end));
         if self.xa.skipping() && self.payload_at.is_none() {
@@ -715,20 +660,30 @@ impl Reader {
                 self.next_pos = end;
                 return Ok(());
             }
-            MARIADB_ANNOTATE_ROWS | MARIADB_BINLOG_CHECKPOINT | MARIADB_GTID_LIST => {
+            MARIADB_ANNOTATE_ROWS => {
                 self.next_pos = end;
                 return Ok(());
             }
-            MARIADB_QUERY_COMPRESSED => {
-                // Only statements longer than log_bin_compress_min_len are
-                // compressed, so never BEGIN or COMMIT: a DDL or another
-                // statement, handled like an uncompressed one.
-                self.schemas.invalidate_catalog();
+            MARIADB_BINLOG_CHECKPOINT | MARIADB_GTID_LIST => {
+                // Outside a transaction the checkpoint moves past them: the
+                // server writes a binlog checkpoint event some time after a
+                // rotation, and an idle pipeline would otherwise stay
+                // before it until the next write.
                 self.next_pos = end;
-                if !self.txn.as_ref().is_some_and(|t| t.explicit) {
+                if self.txn.is_none() {
                     return self.commit();
                 }
                 return Ok(());
+            }
+            MARIADB_QUERY_COMPRESSED => {
+                // Handled exactly as the plain statement it stands for: DML
+                // logged as a statement, DDL, XA, BEGIN and COMMIT alike.
+                let plain =
+                    super::compressed::query(self.fde.as_ref(), ev).map_err(|e| self.corrupt(e))?;
+                let outer = self.payload_at.replace((start, end));
+                let result = self.on_event(&plain);
+                self.payload_at = outer;
+                return result;
             }
             t if MARIADB_ROWS_COMPRESSED.contains(&t) => {
                 // A filtered-out table's rows are not even inflated (the
@@ -741,7 +696,8 @@ impl Reader {
                     self.next_pos = end;
                     return Ok(());
                 }
-                let plain = self.decompress_rows(ev).map_err(|e| self.corrupt(e))?;
+                let plain =
+                    super::compressed::rows(self.fde.as_ref(), ev).map_err(|e| self.corrupt(e))?;
                 let outer = self.payload_at.replace((start, end));
                 let result = self.on_event(&plain);
                 self.payload_at = outer;
@@ -812,12 +768,15 @@ impl Reader {
         match data {
             EventData::RotateEvent(r) => {
                 // The server's artificial first ROTATE comes before the
-                // FORMAT_DESCRIPTION, so the decoder does not know the stream
-                // is checksummed and leaves the CRC32 on the file name.
-                let mut raw = r.name_raw();
-                if self.checksums && ev.checksum().is_none() && raw.len() > 4 {
-                    raw = &raw[..raw.len() - 4];
-                }
+                // FORMAT_DESCRIPTION, so the decoder does not know whether a
+                // CRC32 trails the file name; MariaDB sends one even with
+                // binlog_checksum=NONE. It is cut only where it is one.
+                let raw = if ev.checksum().is_none() {
+                    let body = super::checksum::strip_trailer(&header, ev.data());
+                    &body[8.min(body.len())..]
+                } else {
+                    r.name_raw()
+                };
                 let name = String::from_utf8_lossy(raw).into_owned();
                 if self.txn.is_none() && *self.file != *name.as_str() {
                     log::info!("binlog rotated to {name}");
@@ -2007,7 +1966,11 @@ fn resolve_json_diffs(
 
 /// Reads a decompressing `reader` to its end, refusing more than `limit`
 /// bytes (a damaged size must not make the reader allocate without bound).
-fn inflate(reader: impl std::io::Read, limit: u64, what: &str) -> Result<Vec<u8>, String> {
+pub(super) fn inflate(
+    reader: impl std::io::Read,
+    limit: u64,
+    what: &str,
+) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(reader, limit + 1), &mut out)
         .map_err(|e| format!("{what}: {e}"))?;
@@ -2019,7 +1982,7 @@ fn inflate(reader: impl std::io::Read, limit: u64, what: &str) -> Result<Vec<u8>
 
 /// Largest decompressed transaction accepted (a damaged size field must
 /// not make the reader allocate without bound).
-const MAX_PAYLOAD: u64 = 1 << 30;
+pub(super) const MAX_PAYLOAD: u64 = 1 << 30;
 
 /// The decompressed events of a TRANSACTION_PAYLOAD_EVENT body: fields
 /// (type, length, value; MySQL's packed integers) up to an end mark, then
