@@ -824,3 +824,166 @@ fn snapshot_requests_are_untrusted_and_a_bad_one_never_stops_the_pipeline() {
         .any(|m| m.raw.contains("SECRET") || m.raw.contains('*')));
     assert!(d.stop().0.success());
 }
+
+/// A table of `rows` rows under snapshot in chunks of 500, and a daemon
+/// reading it; returns once its snapshot has begun, with the database,
+/// topic and daemon.
+fn snapshot_under_way(prefix: &str, rows: u64, extra: &[(&str, &str)]) -> (String, String, Daemon) {
+    let db = database(
+        MYSQL_PORT,
+        prefix,
+        &["CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40), n BIGINT)"],
+    );
+    let mut c = sql(MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop(format!(
+        "INSERT INTO t SELECT seq, CONCAT('v', seq), seq FROM seq_1_to_{rows}"
+    ))
+    .unwrap();
+    let topic = unique(prefix);
+    let mut env = with(snapshot_env(&topic, &db), "B2K_SNAPSHOT_CHUNK_ROWS", "500");
+    for (k, v) in extra {
+        env = with(env, k, v);
+    }
+    let mut d = Daemon::start(&env);
+    wait_for_log(&mut d, &format!("snapshot of {db}.t started"), 30);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !d.log_text().contains(&format!("snapshot of {db}.t done")),
+        "the snapshot ended before the DDL could reach it; the test needs a bigger table"
+    );
+    (db, topic, d)
+}
+
+/// TRUNCATE during a table's snapshot once ended it with bootstrap-complete
+/// after rows that no longer existed. Its snapshot starts again, so the
+/// consumer's rule (bootstrap-start to -complete plus the changes between
+/// is the whole table) holds.
+#[test]
+fn truncate_during_a_snapshot_starts_the_tables_snapshot_again() {
+    servers();
+    let (db, topic, mut d) = snapshot_under_way("snap_trunc", 150_000, &[]);
+    let mut c = sql(MYSQL_PORT);
+    c.query_drop(format!("TRUNCATE TABLE `{db}`.t")).unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{db}`.t VALUES (7, 'after', 7), (150001, 'after', 1)"
+    ))
+    .unwrap();
+    wait_for_log(&mut d, &format!("snapshot of {db}.t done"), 60);
+    let log = d.log_text();
+    assert!(log.contains("was truncated after"), "{log}");
+    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    let msgs = consume(&topic, &db, usize::MAX, 3.0);
+    let applied = apply(&msgs, "t", INT_COLS, &["id"], false);
+    let want = server_rows(MYSQL_PORT, &db, "t", INT_COLS, &["id"]);
+    assert_eq!(want.len(), 2);
+    assert_eq!(
+        applied.rows, want,
+        "the topic applied in order is the table"
+    );
+    let starts = msgs
+        .iter()
+        .filter(|m| m.value["type"] == "bootstrap-start")
+        .count();
+    assert_eq!(starts, 2, "a second bootstrap-start after the TRUNCATE");
+    assert!(d.stop().0.success());
+}
+
+/// RENAME during a table's snapshot once ended it as "dropped", with most
+/// of its rows never published and the new name never snapshotted. The
+/// snapshot follows the table under its new name.
+#[test]
+fn rename_during_a_snapshot_snapshots_the_table_under_its_new_name() {
+    servers();
+    let rows = 150_000;
+    let (db, topic, mut d) = snapshot_under_way("snap_rename", rows, &[]);
+    let mut c = sql(MYSQL_PORT);
+    c.query_drop(format!("RENAME TABLE `{db}`.t TO `{db}`.t2"))
+        .unwrap();
+    c.query_drop(format!(
+        "UPDATE `{db}`.t2 SET v = 'changed' WHERE id IN (1, 149999)"
+    ))
+    .unwrap();
+    wait_for_log(&mut d, &format!("snapshot of {db}.t2 done"), 60);
+    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    let msgs = consume(&topic, &db, usize::MAX, 3.0);
+    let applied = apply(&msgs, "t2", INT_COLS, &["id"], false);
+    let want = server_rows(MYSQL_PORT, &db, "t2", INT_COLS, &["id"]);
+    assert_eq!(want.len() as u64, rows);
+    assert_eq!(
+        applied.rows.len() as u64,
+        rows,
+        "every row under the new name"
+    );
+    assert_eq!(applied.rows, want);
+    assert!(d.stop().0.success());
+}
+
+/// A table renamed out of the captured tables, written while out, and
+/// renamed back: both renames reach the DDL topic, and the table, new to
+/// the consumer under its name again, is snapshotted (snapshot.mode allows
+/// it), so the rows written meanwhile arrive.
+#[test]
+fn a_table_renamed_out_of_the_captured_set_and_back_is_snapshotted_again() {
+    servers();
+    let db = database(
+        MYSQL_PORT,
+        "snap_outback",
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40), n BIGINT)",
+            "INSERT INTO t VALUES (1, 'one', 1), (2, 'two', 2)",
+        ],
+    );
+    let topic = unique("snap_outback");
+    let ddl_topic = format!("{topic}_ddl");
+    let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.t"));
+    let env = with(env, "B2K_SNAPSHOT_MODE", "initial");
+    let env = with(env, "B2K_KAFKA_DDL_TOPIC", &ddl_topic);
+    let mut d = Daemon::start(&env);
+    wait_for_log(&mut d, &format!("snapshot of {db}.t done"), 30);
+    let mut c = sql(MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop("RENAME TABLE t TO excluded_x").unwrap();
+    c.query_drop("INSERT INTO excluded_x VALUES (3, 'written while out', 3)")
+        .unwrap();
+    c.query_drop("UPDATE excluded_x SET v = 'changed while out' WHERE id = 1")
+        .unwrap();
+    c.query_drop("RENAME TABLE excluded_x TO t").unwrap();
+    c.query_drop("INSERT INTO t VALUES (4, 'back', 4)").unwrap();
+    let log_has = |d: &mut Daemon| {
+        d.log_text()
+            .matches(&format!("snapshot of {db}.t done"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while log_has(&mut d) < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        log_has(&mut d),
+        2,
+        "a second snapshot of t:\n{}",
+        d.log_text()
+    );
+    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    let msgs = consume(&topic, &db, usize::MAX, 3.0);
+    let applied = apply(&msgs, "t", INT_COLS, &["id"], false);
+    assert_eq!(
+        applied.rows,
+        server_rows(MYSQL_PORT, &db, "t", INT_COLS, &["id"])
+    );
+    assert_eq!(applied.rows.len(), 4);
+    let ddl: Vec<String> = consume(&ddl_topic, &db, 2, 10.0)
+        .iter()
+        .map(|m| m.value["sql"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        ddl,
+        vec![
+            "RENAME TABLE t TO excluded_x",
+            "RENAME TABLE excluded_x TO t"
+        ],
+        "both renames on the DDL topic"
+    );
+    assert!(d.stop().0.success());
+}

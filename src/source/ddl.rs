@@ -81,6 +81,90 @@ pub fn classify(sql: &str, default_db: &str) -> Option<(DdlKind, String, String)
     })
 }
 
+/// `database.table`, as a DDL statement names it (the current database
+/// filled in).
+pub type TableName = (String, String);
+
+/// What a statement does to a table's rows as a whole: empties it, or
+/// renames tables (old name to new, in the order the server applies them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableDdl {
+    Truncate(TableName),
+    Rename(Vec<(TableName, TableName)>),
+}
+
+/// The TRUNCATE or renames a statement makes: `TRUNCATE [TABLE] t`,
+/// `RENAME TABLE[S] [IF EXISTS] a TO b[, c TO d ...]` (MariaDB's `WAIT n` /
+/// `NOWAIT` too) and `ALTER TABLE a ... RENAME [TO|AS] b`.
+pub fn table_ddl(sql: &str, default_db: &str) -> Option<TableDdl> {
+    let qualify =
+        |(db, t): (Option<String>, String)| (db.unwrap_or_else(|| default_db.to_string()), t);
+    let mut w = Words::new(sql);
+    let first = w.word()?.to_ascii_uppercase();
+    match first.as_str() {
+        "TRUNCATE" => {
+            w.skip_keyword("TABLE");
+            Some(TableDdl::Truncate(qualify(w.name()?)))
+        }
+        "RENAME" => {
+            let kw = w.word()?;
+            if !kw.eq_ignore_ascii_case("TABLE") && !kw.eq_ignore_ascii_case("TABLES") {
+                return None;
+            }
+            w.skip_keyword("IF");
+            w.skip_keyword("EXISTS");
+            let mut pairs = Vec::new();
+            loop {
+                let from = qualify(w.name()?);
+                w.skip_wait();
+                if !w.word()?.eq_ignore_ascii_case("TO") {
+                    return None;
+                }
+                pairs.push((from, qualify(w.name()?)));
+                w.skip_blank();
+                if w.s.get(w.at) != Some(&b',') {
+                    break;
+                }
+                w.at += 1;
+            }
+            Some(TableDdl::Rename(pairs))
+        }
+        "ALTER" => {
+            let mut next = w.word()?.to_ascii_uppercase();
+            while matches!(next.as_str(), "ONLINE" | "IGNORE") {
+                next = w.word()?.to_ascii_uppercase();
+            }
+            if next != "TABLE" {
+                return None;
+            }
+            w.skip_keyword("IF");
+            w.skip_keyword("EXISTS");
+            let from = qualify(w.name()?);
+            // A RENAME clause anywhere in the list; not RENAME COLUMN,
+            // INDEX or KEY. Strings (COMMENT '...') are stepped over.
+            loop {
+                w.skip_blank();
+                if let Some(&q @ (b'\'' | b'"')) = w.s.get(w.at) {
+                    w.skip_string(q);
+                    continue;
+                }
+                if !w.word()?.eq_ignore_ascii_case("RENAME") {
+                    continue;
+                }
+                let save = w.at;
+                match w.word()?.to_ascii_uppercase().as_str() {
+                    "COLUMN" | "INDEX" | "KEY" => continue,
+                    "TO" | "AS" => {}
+                    _ => w.at = save,
+                }
+                let to = qualify(w.name()?);
+                return Some(TableDdl::Rename(vec![(from, to)]));
+            }
+        }
+        _ => None,
+    }
+}
+
 /// A cursor over a statement's words, skipping comments.
 struct Words<'a> {
     s: &'a [u8],
@@ -136,6 +220,36 @@ impl<'a> Words<'a> {
             return None;
         }
         std::str::from_utf8(&self.s[start..self.at]).ok()
+    }
+
+    /// MariaDB's `WAIT n` or `NOWAIT` after a table name.
+    fn skip_wait(&mut self) {
+        let save = self.at;
+        match self.word() {
+            Some(w) if w.eq_ignore_ascii_case("NOWAIT") => {}
+            Some(w) if w.eq_ignore_ascii_case("WAIT") => {
+                self.word();
+            }
+            _ => self.at = save,
+        }
+    }
+
+    /// A quoted string starting at the cursor, `q` its quote.
+    fn skip_string(&mut self, q: u8) {
+        self.at += 1;
+        while self.at < self.s.len() {
+            let b = self.s[self.at];
+            self.at += 1;
+            if b == b'\\' {
+                self.at += 1;
+            } else if b == q {
+                if self.s.get(self.at) == Some(&q) {
+                    self.at += 1;
+                } else {
+                    return;
+                }
+            }
+        }
     }
 
     fn skip_keyword(&mut self, kw: &str) {
@@ -225,6 +339,62 @@ mod tests {
             c("CREATE OR REPLACE TABLE t (a int)"),
             is(DdlKind::CreateTable, "cur", "t")
         );
+    }
+
+    fn t(db: &str, table: &str) -> TableName {
+        (db.to_string(), table.to_string())
+    }
+
+    #[test]
+    fn truncates_and_renames_name_every_table_they_move() {
+        assert_eq!(
+            table_ddl("TRUNCATE TABLE `x`.t", "cur"),
+            Some(TableDdl::Truncate(t("x", "t")))
+        );
+        assert_eq!(
+            table_ddl("truncate t2", "cur"),
+            Some(TableDdl::Truncate(t("cur", "t2")))
+        );
+        // pt-online-schema-change's swap, across databases, MariaDB's WAIT.
+        assert_eq!(
+            table_ddl(
+                "RENAME TABLE `t` TO `_t_old`, other.`_t_new` WAIT 5 TO t, a.b TO c.d",
+                "cur"
+            ),
+            Some(TableDdl::Rename(vec![
+                (t("cur", "t"), t("cur", "_t_old")),
+                (t("other", "_t_new"), t("cur", "t")),
+                (t("a", "b"), t("c", "d")),
+            ]))
+        );
+        assert_eq!(
+            table_ddl("RENAME TABLES IF EXISTS a TO b", "cur"),
+            Some(TableDdl::Rename(vec![(t("cur", "a"), t("cur", "b"))]))
+        );
+        for (sql, to) in [
+            ("ALTER TABLE a RENAME TO b", "b"),
+            ("ALTER TABLE a RENAME AS b", "b"),
+            ("alter table a rename b", "b"),
+            (
+                "ALTER TABLE a COMMENT 'rename to x', RENAME COLUMN c TO d, RENAME INDEX i TO j, RENAME TO `e f`",
+                "e f",
+            ),
+        ] {
+            assert_eq!(
+                table_ddl(sql, "cur"),
+                Some(TableDdl::Rename(vec![(t("cur", "a"), t("cur", to))])),
+                "{sql}"
+            );
+        }
+        for sql in [
+            "ALTER TABLE a RENAME COLUMN c TO d",
+            "ALTER TABLE a ADD COLUMN c INT",
+            "ALTER TABLE a COMMENT 'RENAME TO x'",
+            "DROP TABLE a",
+            "RENAME USER a TO b",
+        ] {
+            assert_eq!(table_ddl(sql, "cur"), None, "{sql}");
+        }
     }
 
     #[test]

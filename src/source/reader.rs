@@ -29,7 +29,7 @@ use super::jsondiff;
 use super::rows::{packed_int, split_rows, Images};
 use super::schema::SchemaCache;
 use super::snapshot::plan::{Plan, TablePlan};
-use super::snapshot::seam::{Chunk, Seam, Streamed, Streaming, ToReader};
+use super::snapshot::seam::{Chunk, Horizon, Seam, Streamed, Streaming, ToReader};
 use super::xa::{self, XaState, XaStatement};
 use super::{backoff, check_server, classify, connect, ensure_kept, statement, SourceError};
 use crate::event::FileId;
@@ -206,6 +206,9 @@ pub struct Reader {
     plan: Option<Arc<Plan>>,
     /// A keyless table's rows, waiting for the stream to reach their point.
     stream_wait: Option<Streaming>,
+    /// A plan without a table found missing, waiting for the stream to
+    /// reach the point where it was found missing (see `ToReader::Plan`).
+    plan_wait: Option<(Horizon, Arc<Plan>, crossbeam_channel::Sender<()>)>,
     /// The stream was asked for heartbeats every few milliseconds (while a
     /// snapshot runs, so chunks need not wait for an event to join).
     quick_heartbeat: bool,
@@ -258,6 +261,7 @@ impl Reader {
             seam: None,
             plan: start.snapshot.clone(),
             stream_wait: None,
+            plan_wait: None,
             quick_heartbeat: false,
         }
     }
@@ -866,6 +870,7 @@ impl Reader {
                     // DDL (or another statement outside a transaction):
                     // column names from information_schema may now be stale.
                     self.schemas.invalidate_catalog();
+                    self.snapshot_follows_ddl(trimmed, &q.schema(), start);
                     {
                         log::debug!(
                             "statement at {}:{start}: {}",
@@ -969,6 +974,7 @@ impl Reader {
         if let Some(seam) = self.seam.as_mut() {
             seam.reset();
             self.stream_wait = None;
+            self.plan_wait = None;
             self.shared.bump_snapshot_epoch();
         }
         self.shared
@@ -1566,7 +1572,16 @@ impl Reader {
         let Some((kind, database, table)) = super::ddl::classify(sql, schema) else {
             return Ok(());
         };
-        if !table.is_empty() && !self.cfg.filter.allows(&database, &table) {
+        // A rename is published when either name is captured: a table
+        // that leaves the captured tables, or comes back, says so.
+        let captured = |(d, t): &(String, String)| self.cfg.filter.allows(d, t);
+        let renamed_in_or_out = || match super::ddl::table_ddl(sql, schema) {
+            Some(super::ddl::TableDdl::Rename(pairs)) => {
+                pairs.iter().any(|(f, t)| captured(f) || captured(t))
+            }
+            _ => false,
+        };
+        if !table.is_empty() && !self.cfg.filter.allows(&database, &table) && !renamed_in_or_out() {
             return Ok(());
         }
         if let Some(txn) = self.txn.as_mut() {
@@ -1604,6 +1619,35 @@ impl Reader {
         self.send(vec![Change::Ddl(ddl)])
     }
 
+    /// A TRUNCATE or RENAME that changes the snapshot plan: the snapshot
+    /// thread starts again from the plan as changed here, in stream order
+    /// (the same path as a failover: chunks read before it are dropped).
+    /// Only where a snapshot thread runs (not in `replay`).
+    fn snapshot_follows_ddl(&mut self, sql: &str, schema: &str, start: u64) {
+        if self.seam.is_none() {
+            return;
+        }
+        let Some(ddl) = super::ddl::table_ddl(sql, schema) else {
+            return;
+        };
+        let plan = self.plan.clone().unwrap_or_default();
+        let entering = self.cfg.snapshot_mode != crate::config::SnapshotMode::Never;
+        let filter = &self.cfg.filter;
+        let Some((next, notes)) = plan.after_ddl(&ddl, |d, t| filter.allows(d, t), entering) else {
+            return;
+        };
+        for n in notes {
+            log::warn!("{n} (DDL at {}:{start})", self.file);
+        }
+        self.install_plan(Arc::new(next));
+        if let Some(seam) = self.seam.as_mut() {
+            seam.reset();
+        }
+        self.stream_wait = None;
+        self.plan_wait = None;
+        self.shared.bump_snapshot_epoch();
+    }
+
     /// Whether a snapshot is under way (or being asked for).
     fn snapshot_busy(&self) -> bool {
         self.plan.as_ref().is_some_and(|p| !p.is_idle())
@@ -1612,6 +1656,7 @@ impl Reader {
                 .as_ref()
                 .is_some_and(|s| s.watching() || !s.waiting.is_empty())
             || self.stream_wait.is_some()
+            || self.plan_wait.is_some()
     }
 
     /// At a transaction boundary: takes the snapshot thread's messages in
@@ -1620,6 +1665,15 @@ impl Reader {
     /// taken in the order they were made.
     fn seam_step(&mut self) -> Result<Option<Flow>, SourceError> {
         loop {
+            if let Some((h, ..)) = &self.plan_wait {
+                if !h.reached(&self.file, self.next_pos) {
+                    break;
+                }
+                let (_, plan, reply) = self.plan_wait.take().expect("checked");
+                self.install_plan(plan);
+                let _ = reply.send(());
+                continue;
+            }
             if let Some(w) = &self.stream_wait {
                 if !w.horizon.reached(&self.file, self.next_pos) {
                     break;
@@ -1670,6 +1724,12 @@ impl Reader {
                     }
                 }
                 ToReader::Chunk(c) => seam.waiting.push_back(c),
+                ToReader::Plan {
+                    plan,
+                    after: Some(h),
+                    reply,
+                    ..
+                } => self.plan_wait = Some((h, plan, reply)),
                 ToReader::Plan { plan, reply, .. } => {
                     self.install_plan(plan);
                     let _ = reply.send(());

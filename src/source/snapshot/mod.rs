@@ -158,8 +158,9 @@ impl Snapshotter {
     fn run(&mut self) -> Result<(), SourceError> {
         while !self.shared.stopping() {
             if self.shared.snapshot_epoch() != self.epoch {
-                // The reader moved to another server: start again from what
-                // it last emitted, there.
+                // The reader moved to another server, or a TRUNCATE or
+                // RENAME changed the plan (the reader logged which): start
+                // again from the plan as the stream last emitted it.
                 self.epoch = self.shared.snapshot_epoch();
                 if let Some(p) = self.shared.snapshot_plan() {
                     self.plan = (*p).clone();
@@ -167,7 +168,13 @@ impl Snapshotter {
                 self.conn = None;
                 self.watching = None;
                 self.table = None;
-                log::info!("snapshot: the source changed; carrying on from the last chunk sent");
+                if !self.plan.is_idle() {
+                    log::info!(
+                        "snapshot: carrying on from the plan the stream holds ({} tables to read, the first from {})",
+                        self.plan.tables.len(),
+                        if self.plan.tables[0].after.is_some() { "after its last chunk sent" } else { "its start" }
+                    );
+                }
             }
             if self
                 .polled_at
@@ -267,9 +274,7 @@ impl Snapshotter {
             let cfg = self.cfg.clone();
             let catalog = from_catalog(self.conn()?, &cfg, &current.database, &current.table)?;
             let Some(cat) = catalog else {
-                log::warn!("snapshot: table {name} does not exist (dropped?); skipped");
-                self.finish_table_unread();
-                return Ok(());
+                return self.table_gone(&name);
             };
             if let Err(why) = self.open_table(&current, cat, false) {
                 self.fail_request(&current, &why)?;
@@ -290,11 +295,7 @@ impl Snapshotter {
                         return Ok(());
                     }
                 }
-                None => {
-                    log::warn!("snapshot: table {name} was dropped while it was read; the rest of it is skipped");
-                    self.finish_table_unread();
-                    return Ok(());
-                }
+                None => return self.table_gone(&name),
             }
         }
         let keyed = self.table.as_ref().is_some_and(|t| t.key.is_some());
@@ -491,18 +492,46 @@ impl Snapshotter {
         self.table = None;
     }
 
+    /// The first table of the plan is not on the server (any more). Renamed
+    /// or dropped, only the stream can tell: the plan without it is taken
+    /// when the stream reaches the binlog point of now, unless a RENAME on
+    /// the way (which the reader follows) takes over first.
+    fn table_gone(&mut self, name: &str) -> Result<(), SourceError> {
+        let cfg = self.cfg.clone();
+        let (file, pos) = super::head_position(self.conn()?, &cfg)?;
+        let mut next = self.plan.clone();
+        next.tables.remove(0);
+        self.table = None;
+        self.watching = None;
+        if self.install_at(next, Some(Horizon::At { file, pos })) {
+            log::warn!(
+                "snapshot: table {name} no longer exists (dropped); the rest of it is skipped"
+            );
+        }
+        Ok(())
+    }
+
     /// Gives the reader a new plan now (no rows with it).
     fn install(&mut self, plan: Plan) {
+        self.install_at(plan, None);
+    }
+
+    /// Gives the reader a new plan, to take at `after` (or at once); true
+    /// when it took it.
+    fn install_at(&mut self, plan: Plan, after: Option<Horizon>) -> bool {
         let (reply, rx) = crossbeam_channel::bounded(1);
         let arc = Arc::new(plan.clone());
         if self.send(ToReader::Plan {
             epoch: self.epoch,
             plan: arc,
+            after,
             reply,
         }) && self.wait(&rx)
         {
             self.plan = plan;
+            return true;
         }
+        false
     }
 
     /// Opens a read view and finds its binlog point.
@@ -605,6 +634,15 @@ impl Snapshotter {
         let _ = conn.query_drop("COMMIT");
         let mut values = match result {
             Ok(v) => v,
+            // The table or a column went away between the check and the
+            // query (a RENAME, DROP or ALTER racing the chunk): open it
+            // again, which finds out what happened.
+            Err(mysql::Error::MySqlError(me)) if matches!(me.code, 1146 | 1054) => {
+                log::debug!("snapshot of {name}: {}; opening it again", me.message);
+                self.table = None;
+                self.watching = None;
+                return Ok(());
+            }
             Err(mysql::Error::MySqlError(me)) if matches!(current.reason, Reason::Requested(_)) => {
                 let why = format!("the server refused the query: {}", me.message);
                 self.fail_request(current, &why)?;

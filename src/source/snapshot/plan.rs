@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::source::ddl::{TableDdl, TableName};
+
 /// Why a table is being read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -18,13 +20,16 @@ pub enum Reason {
     Purged,
     /// `binlog2kafka snapshot`: the request's id.
     Requested(String),
+    /// Renamed into the captured tables from this name (`database.table`):
+    /// new to the consumer, its rows never published under the new name.
+    Renamed(String),
 }
 
 impl Reason {
     /// Debezium marks ad-hoc snapshot rows `incremental`, initial ones with
     /// their place in the snapshot.
     pub fn incremental(&self) -> bool {
-        matches!(self, Reason::Requested(_))
+        matches!(self, Reason::Requested(_) | Reason::Renamed(_))
     }
 }
 
@@ -59,6 +64,22 @@ impl TablePlan {
     pub fn name(&self) -> String {
         format!("{}.{}", self.database, self.table)
     }
+
+    fn is(&self, (db, t): &TableName) -> bool {
+        self.database == *db && self.table == *t
+    }
+
+    /// Whether rows of it went out already.
+    fn begun(&self) -> bool {
+        self.started || self.after.is_some() || self.rows > 0
+    }
+
+    /// Read again from its first row: a new bootstrap-start, a new count.
+    fn restart(&mut self) {
+        self.after = None;
+        self.rows = 0;
+        self.started = false;
+    }
 }
 
 /// The snapshot work of a pipeline, as of one position.
@@ -92,6 +113,92 @@ impl Plan {
                 self.taken.drain(..n - 16);
             }
         }
+    }
+}
+
+impl Plan {
+    /// The plan after a TRUNCATE or RENAME, and what changed (for the log);
+    /// `None` when the statement changes nothing of it. The consumer's rule
+    /// is that a table's snapshot (bootstrap-start to -complete, plus the
+    /// changes between) is the whole table, so:
+    /// - a truncated table whose rows went out is read again from its
+    ///   start (what was sent no longer exists);
+    /// - a renamed table is read again under its new name, or leaves the
+    ///   plan when the new name is not captured;
+    /// - a table renamed from outside the captured tables into them is new
+    ///   to the consumer: added to the plan where `snapshot_entering` (the
+    ///   snapshot mode reads existing rows), and only noted otherwise.
+    pub fn after_ddl(
+        &self,
+        ddl: &TableDdl,
+        captured: impl Fn(&str, &str) -> bool,
+        snapshot_entering: bool,
+    ) -> Option<(Plan, Vec<String>)> {
+        let mut next = self.clone();
+        let mut notes = Vec::new();
+        match ddl {
+            TableDdl::Truncate(name) => {
+                for t in next.tables.iter_mut().filter(|t| t.is(name) && t.begun()) {
+                    notes.push(format!(
+                        "snapshot of {}: the table was truncated after {} of its rows went out; its snapshot starts again",
+                        t.name(),
+                        t.rows
+                    ));
+                    t.restart();
+                }
+            }
+            TableDdl::Rename(pairs) => {
+                for (from, to) in pairs {
+                    let (was_in, is_in) = (captured(&from.0, &from.1), captured(&to.0, &to.1));
+                    let new_name = format!("{}.{}", to.0, to.1);
+                    next.tables.retain_mut(|t| {
+                        if !t.is(from) {
+                            return true;
+                        }
+                        if !is_in {
+                            notes.push(format!(
+                                "snapshot of {}: renamed to {new_name}, which is not captured (filter.include / filter.exclude); its snapshot ends",
+                                t.name()
+                            ));
+                            return false;
+                        }
+                        notes.push(format!(
+                            "snapshot of {}: renamed to {new_name}; its snapshot {} under the new name",
+                            t.name(),
+                            if t.begun() { "starts again" } else { "runs" }
+                        ));
+                        t.database.clone_from(&to.0);
+                        t.table.clone_from(&to.1);
+                        t.restart();
+                        true
+                    });
+                    if is_in && !was_in {
+                        let old = format!("{}.{}", from.0, from.1);
+                        if snapshot_entering {
+                            notes.push(format!(
+                                "{new_name} enters the captured tables (renamed from {old}, which is not captured): it is snapshotted, as its rows were never published under this name"
+                            ));
+                            next.tables.push(TablePlan {
+                                database: to.0.clone(),
+                                table: to.1.clone(),
+                                reason: Reason::Renamed(old),
+                                condition: None,
+                                after: None,
+                                rows: 0,
+                                first: false,
+                                last: false,
+                                started: false,
+                            });
+                        } else {
+                            notes.push(format!(
+                                "{new_name} enters the captured tables (renamed from {old}, which is not captured): its existing rows were never published; with snapshot.mode=never they are not read now (binlog2kafka snapshot {new_name} reads them)"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        (!notes.is_empty()).then_some((next, notes))
     }
 }
 
@@ -188,6 +295,103 @@ mod tests {
         let back: Vec<KeyValue> = serde_json::from_str(&text).unwrap();
         let again: Vec<mysql::Value> = back.iter().map(KeyValue::to_value).collect();
         assert_eq!(again, values);
+    }
+
+    fn table(db: &str, t: &str, rows: u64) -> TablePlan {
+        TablePlan {
+            database: db.into(),
+            table: t.into(),
+            reason: Reason::Initial,
+            condition: None,
+            after: (rows > 0).then(|| vec![KeyValue::Int(rows as i64)]),
+            rows,
+            first: false,
+            last: false,
+            started: rows > 0,
+        }
+    }
+
+    fn n(db: &str, t: &str) -> TableName {
+        (db.into(), t.into())
+    }
+
+    fn plan(tables: Vec<TablePlan>) -> Plan {
+        Plan {
+            tables,
+            requests_from: 7,
+            taken: vec!["r1".into()],
+        }
+    }
+
+    #[test]
+    fn a_truncated_table_whose_rows_went_out_is_read_again() {
+        let p = plan(vec![table("d", "a", 500), table("d", "b", 0)]);
+        let (next, notes) = p
+            .after_ddl(&TableDdl::Truncate(n("d", "a")), |_, _| true, true)
+            .unwrap();
+        assert_eq!(next.tables[0], table("d", "a", 0));
+        assert_eq!(next.tables[1], table("d", "b", 0));
+        assert_eq!((next.requests_from, &next.taken), (7, &p.taken));
+        assert!(notes[0].contains("truncated after 500"), "{notes:?}");
+        // A table not begun yet, or not in the plan: nothing changes.
+        assert_eq!(
+            p.after_ddl(&TableDdl::Truncate(n("d", "b")), |_, _| true, true),
+            None
+        );
+        assert_eq!(
+            p.after_ddl(&TableDdl::Truncate(n("d", "z")), |_, _| true, true),
+            None
+        );
+    }
+
+    #[test]
+    fn a_renamed_table_is_read_again_under_its_new_name_or_leaves_the_plan() {
+        let p = plan(vec![table("d", "a", 500), table("d", "b", 0)]);
+        let rename = |pairs: &[(&str, &str)]| {
+            TableDdl::Rename(pairs.iter().map(|(f, t)| (n("d", f), n("d", t))).collect())
+        };
+        let (next, _) = p
+            .after_ddl(&rename(&[("a", "a2")]), |_, _| true, true)
+            .unwrap();
+        assert_eq!(next.tables[0], table("d", "a2", 0));
+        // A swap through a temporary name follows the table it moved.
+        let (next, _) = p
+            .after_ddl(
+                &rename(&[("a", "tmp"), ("b", "a"), ("tmp", "b")]),
+                |_, _| true,
+                true,
+            )
+            .unwrap();
+        assert_eq!(next.tables[0], table("d", "b", 0));
+        assert_eq!(next.tables[1], table("d", "a", 0));
+        // Out of the captured tables: gone from the plan.
+        let only_ab = |_: &str, t: &str| t == "a" || t == "b";
+        let (next, notes) = p
+            .after_ddl(&rename(&[("a", "excluded_x")]), only_ab, true)
+            .unwrap();
+        assert_eq!(next.tables, vec![table("d", "b", 0)]);
+        assert!(notes[0].contains("not captured"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_table_renamed_into_the_captured_set_is_snapshotted_where_the_mode_allows() {
+        let p = plan(vec![]);
+        let only_t = |_: &str, t: &str| t == "t";
+        let ddl = TableDdl::Rename(vec![(n("d", "excluded_x"), n("d", "t"))]);
+        let (next, notes) = p.after_ddl(&ddl, only_t, true).unwrap();
+        assert_eq!(next.tables.len(), 1);
+        assert_eq!(next.tables[0].name(), "d.t");
+        assert_eq!(
+            next.tables[0].reason,
+            Reason::Renamed("d.excluded_x".into())
+        );
+        assert!(next.tables[0].reason.incremental());
+        assert!(notes[0].contains("it is snapshotted"), "{notes:?}");
+        let (next, notes) = p.after_ddl(&ddl, only_t, false).unwrap();
+        assert!(next.tables.is_empty());
+        assert!(notes[0].contains("binlog2kafka snapshot d.t"), "{notes:?}");
+        // Between two captured names nothing is new to the consumer.
+        assert_eq!(p.after_ddl(&ddl, |_, _| true, true), None);
     }
 
     #[test]

@@ -143,10 +143,16 @@ pub enum ToReader {
         reply: Sender<()>,
     },
     Chunk(Chunk),
-    /// Take this plan at the next boundary (a request taken), then reply.
+    /// Take this plan at the next boundary (a request taken), or at
+    /// `after` once the stream reaches it, then reply. `after` is for a
+    /// table that is no longer on the server: only the stream can say
+    /// whether a RENAME (which the reader follows) or a DROP took it, so
+    /// the plan without it waits for the binlog point at which it was found
+    /// missing, and a RENAME met on the way supersedes it.
     Plan {
         epoch: u64,
         plan: Arc<Plan>,
+        after: Option<Horizon>,
         reply: Sender<()>,
     },
     /// Stop at the next boundary and reply; a `Stream` or `Resume` follows.
