@@ -6,12 +6,16 @@
 
 mod common;
 
-use std::process::Command;
+use std::fs::File;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
-use common::{consume, database, settings, sql, testenv, unique, with, Daemon, MYSQL_PORT};
+use common::{
+    consume, database, root, servers, settings, sql, testenv, try_sql, unique, with, Daemon,
+    BROKER, MYSQL_PORT,
+};
 use mysql::prelude::Queryable;
 
 const TABLE: &str = "CREATE TABLE t (id INT PRIMARY KEY, v INT)";
@@ -224,4 +228,76 @@ fn a_daemon_paused_past_its_lease_sends_nothing_after_its_successor_took_over() 
     );
     let (status, log) = new.stop();
     assert!(status.success(), "{log}");
+}
+
+/// Ctrl-C in the terminal running `scripts/demo` (as its last line invites)
+/// signals the whole foreground process group. The daemon once got that
+/// SIGINT and the script's own SIGTERM, a second signal that means "exit
+/// at once": exit 1, no final checkpoint. Now it stops cleanly, the script
+/// exits 0 and says how to stop the servers, which keep running.
+#[test]
+fn ctrl_c_on_the_demo_stops_the_daemon_cleanly_and_leaves_the_servers_running() {
+    use std::os::unix::process::CommandExt;
+    servers();
+    let out = std::env::temp_dir().join(unique("demo-out"));
+    let mut cmd = Command::new(root().join("scripts/demo"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("B2K_") {
+            cmd.env_remove(k);
+        }
+    }
+    // A process group of its own, as a terminal gives its foreground job.
+    let mut demo = cmd
+        .env("BINLOG2KAFKA_DEMO_BIN", env!("CARGO_BIN_EXE_binlog2kafka"))
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&out).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !text().contains("Ctrl-C stops it") {
+        assert!(
+            Instant::now() < deadline,
+            "the demo never got going:\n{}",
+            text()
+        );
+        assert!(
+            demo.try_wait().unwrap().is_none(),
+            "the demo ended:\n{}",
+            text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let group = format!("-{}", demo.id());
+    assert!(Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = demo.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not stop:\n{}",
+            text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = std::fs::read_to_string(root().join("target/demo.log")).unwrap();
+    assert!(status.success(), "demo exit {status}:\n{}\n{log}", text());
+    assert!(
+        log.contains("stopped cleanly"),
+        "no final checkpoint:\n{log}"
+    );
+    assert!(text().contains("scripts/testenv stop"), "{}", text());
+    assert!(try_sql(MYSQL_PORT).is_ok(), "MariaDB was stopped");
+    assert!(
+        std::net::TcpStream::connect(BROKER).is_ok(),
+        "the broker was stopped"
+    );
 }
