@@ -160,6 +160,60 @@ fn der(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     (b.len() >= len).then(|| (tag, &b[..len], &b[len..]))
 }
 
+/// An X.509 certificate's version (1, 2 or 3), from its DER.
+pub fn x509_version(cert: &[u8]) -> Option<u8> {
+    let (_, certificate, _) = der(cert)?;
+    let (_, tbs, _) = der(certificate)?;
+    match der(tbs)? {
+        // [0] EXPLICIT Version: an INTEGER, 0-based.
+        (0xa0, version, _) => {
+            let (_, v, _) = der(version)?;
+            Some(v.last()? + 1)
+        }
+        // Absent: the default, v1.
+        _ => Some(1),
+    }
+}
+
+/// Checks a client certificate and key before TLS uses them, so that what
+/// is wrong with them is said of them, naming the file: an encrypted key
+/// (a passphrase binlog2kafka cannot be given), or an X.509 v1 certificate
+/// (no extensions; TLS peers refuse it, and the refusal would read as if the
+/// peer's own certificate were bad). `cert_key` and `key_key` are the
+/// settings' names.
+pub fn check_client_files(
+    cert_key: &str,
+    cert: &std::path::Path,
+    key_key: &str,
+    key: &std::path::Path,
+) -> Result<(), String> {
+    let text = std::fs::read(key).map_err(|e| format!("{key_key} {}: {e}", key.display()))?;
+    let text = String::from_utf8_lossy(&text);
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text.contains("Proc-Type: 4,ENCRYPTED")
+    {
+        return Err(format!(
+            "{key_key} {}: the private key is encrypted with a passphrase, which binlog2kafka cannot be given; write it out unencrypted (openssl pkey -in {} -out KEY.pem), readable only by the daemon's user, and set {key_key} to that file",
+            key.display(),
+            key.display()
+        ));
+    }
+    use rustls::pki_types::pem::PemObject;
+    let first = rustls::pki_types::CertificateDer::pem_file_iter(cert)
+        .ok()
+        .and_then(|mut it| it.next())
+        .and_then(Result::ok);
+    if let Some(der) = first {
+        if let Some(v @ (1 | 2)) = x509_version(&der) {
+            return Err(format!(
+                "{cert_key} {}: an X.509 v{v} certificate, which TLS peers refuse as a client certificate (they need v3, with extensions); issue it again as v3 (openssl x509 -req ... -extfile with basicConstraints and keyUsage)",
+                cert.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// An X.509 certificate's subject CN (or the whole subject's last value)
 /// and notAfter, read from its DER without a parser crate: the fields sit at
 /// fixed places in the TBSCertificate (RFC 5280, 4.1).

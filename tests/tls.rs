@@ -210,3 +210,146 @@ fn the_pipeline_streams_over_tls_and_an_untrusted_broker_stops_it_with_one_line(
     println!("untrusted broker: {line}");
     assert!(line.contains("not signed by a CA"), "{line}");
 }
+
+/// Runs openssl in `dir` with `args`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A client key encrypted with a passphrase, and an X.509 v1 client
+/// certificate: each is named for what it is, with the file and the
+/// setting, before any connection (once: "not a PEM file binlog2kafka can
+/// read (NoItemsFound)", and the broker's "invalid peer certificate").
+#[test]
+fn an_encrypted_key_and_a_v1_client_certificate_are_named_for_what_they_are() {
+    servers();
+    let dir = std::env::temp_dir().join(unique("clientfiles"));
+    std::fs::create_dir_all(&dir).unwrap();
+    openssl(
+        &dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "plain.key",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "pkey",
+            "-in",
+            "plain.key",
+            "-aes256",
+            "-passout",
+            "pass:secret",
+            "-out",
+            "encrypted.key",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "plain.key",
+            "-subj",
+            "/CN=b2k",
+            "-out",
+            "c.csr",
+        ],
+    );
+    // `openssl x509 -req` without extensions writes a v1 certificate.
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "c.csr",
+            "-signkey",
+            "plain.key",
+            "-days",
+            "30",
+            "-out",
+            "v1.pem",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-key",
+            "plain.key",
+            "-subj",
+            "/CN=b2k",
+            "-days",
+            "30",
+            "-out",
+            "v3.pem",
+        ],
+    );
+    let load = |cert: &str, key: &str| {
+        TlsSettings {
+            cert: Some(dir.join(cert)),
+            key: Some(dir.join(key)),
+            verify_name: true,
+            ..Default::default()
+        }
+        .build()
+        .map(|_| ())
+    };
+    let e = load("v3.pem", "encrypted.key").unwrap_err();
+    assert!(
+        e.contains("kafka.ssl.key.location")
+            && e.contains("encrypted.key")
+            && e.contains("encrypted with a passphrase")
+            && e.contains("openssl pkey"),
+        "{e}"
+    );
+    let e = load("v1.pem", "plain.key").unwrap_err();
+    assert!(
+        e.contains("kafka.ssl.certificate.location")
+            && e.contains("v1.pem")
+            && e.contains("X.509 v1"),
+        "{e}"
+    );
+    load("v3.pem", "plain.key").unwrap();
+    // The same for MySQL, through `check`: one line naming mysql.ssl_key.
+    let env = with(
+        settings(&unique("clientfiles")),
+        "B2K_MYSQL_SSL_MODE",
+        "required",
+    );
+    let env = with(
+        env,
+        "B2K_MYSQL_SSL_CERT",
+        dir.join("v3.pem").to_str().unwrap(),
+    );
+    let env = with(
+        env,
+        "B2K_MYSQL_SSL_KEY",
+        dir.join("encrypted.key").to_str().unwrap(),
+    );
+    let (status, out, err) = run_to_end(&["check"], &env);
+    assert!(!status.success());
+    assert!(
+        format!("{out}{err}").contains("mysql.ssl_key")
+            && format!("{out}{err}").contains("encrypted with a passphrase"),
+        "{out}{err}"
+    );
+}

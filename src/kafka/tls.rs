@@ -113,6 +113,12 @@ impl TlsSettings {
         };
         let config = match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => {
+                crate::tls::check_client_files(
+                    "kafka.ssl.certificate.location",
+                    cert,
+                    "kafka.ssl.key.location",
+                    key,
+                )?;
                 let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
                     .map_err(|e| pem_error("kafka.ssl.certificate.location", cert, e))?
                     .collect::<Result<_, _>>()

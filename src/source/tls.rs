@@ -44,6 +44,7 @@ pub fn ssl_opts(t: &MysqlTls) -> Result<Option<SslOpts>, String> {
         o = o.with_root_cert_path(Some(ca.clone()));
     }
     if let (Some(cert), Some(key)) = (&t.cert, &t.key) {
+        crate::tls::check_client_files("mysql.ssl_cert", cert, "mysql.ssl_key", key)?;
         o = o.with_client_identity(Some(ClientIdentity::new(cert.clone(), key.clone())));
     }
     Ok(Some(o))
