@@ -424,3 +424,50 @@ fn a_crash_on_another_host_is_taken_over_after_one_missed_heartbeat() {
     let (status, log) = second.stop();
     assert!(status.success(), "{log}");
 }
+
+/// Records of a release before the `b2k.pos` header carry nothing the
+/// restart can recognise re-read rows by. After such a release crashed,
+/// the upgrade may send what was in flight again: the log says so, and
+/// why, instead of duplicating without a word (README: only a clean stop
+/// upgrades exactly).
+#[test]
+fn a_partition_last_written_by_a_release_without_the_header_is_named_at_restart() {
+    common::servers();
+    let db = common::database(
+        common::MYSQL_PORT,
+        "oldrelease",
+        &["CREATE TABLE t (id INT PRIMARY KEY)"],
+    );
+    let topic = common::unique("oldrelease");
+    let env = common::with(
+        common::settings(&topic),
+        "B2K_FILTER_INCLUDE",
+        &format!("{db}.*"),
+    );
+    // The pipeline's checkpoint, as the old release left it; its data
+    // topic holds only what the old release wrote, without headers.
+    let d = common::Daemon::start(&env);
+    assert!(d.stop().0.success());
+    let mut c = common::sql(common::MYSQL_PORT);
+    common::kafka_client()
+        .produce(
+            &topic,
+            0,
+            &common::text_records(&[format!(
+                r#"{{"database":"{db}","table":"t","type":"insert","data":{{"id":2}}}}"#
+            )]),
+        )
+        .unwrap();
+    c.query_drop(format!("INSERT INTO `{db}`.t VALUES (3)"))
+        .unwrap();
+    let mut d = common::Daemon::start(&env);
+    d.wait_for_log("carries no b2k.pos header", Duration::from_secs(20));
+    let log = d.log_text();
+    assert!(
+        log.contains(&format!(
+            "{topic}/0: its newest record carries no b2k.pos header"
+        )) && log.contains("stop the old release cleanly"),
+        "{log}"
+    );
+    assert!(d.stop().0.success());
+}

@@ -192,10 +192,14 @@ impl Tails {
         let (earliest, latest) = client.offsets(topic, partition)?;
         let mut at = (latest - WINDOW).max(earliest);
         let mut newest = None;
+        // Whether the partition's newest record carries any pipeline's
+        // header: every batch of this release ends in one.
+        let mut last_marked = None;
         while at < latest {
             let recs = client.fetch(topic, partition, at, 1 << 20)?;
             let Some(last) = recs.last() else { break };
             at = last.offset + 1;
+            last_marked = Some(last.headers.iter().any(|(name, _)| name == HEADER));
             for r in &recs {
                 for (name, value) in &r.headers {
                     if name == HEADER {
@@ -207,6 +211,13 @@ impl Tails {
                     }
                 }
             }
+        }
+        if newest.is_none() && last_marked == Some(false) {
+            // Written by a release before the header (or by another
+            // producer): nothing tells which re-read rows are there.
+            log::warn!(
+                "{topic}/{partition}: its newest record carries no {HEADER} header (written by a binlog2kafka release before 2026-12-01, or by another producer), so rows re-read from the checkpoint cannot be recognised and may be sent again; stop the old release cleanly (SIGTERM) before an upgrade to avoid that"
+            );
         }
         Ok(newest)
     }
