@@ -133,8 +133,18 @@ pub fn check(cfg: &Config) -> CheckReport {
     let mut first_server_id = None;
     let mut checkpoint_state = None;
     let mut reachable = 0usize;
-    match source::connect_first(cfg).and_then(|(mut c, cfg)| source::check_server(&mut c, &cfg)) {
-        Ok(info) => {
+    // The server of mysql.host that answered first: the checks of the
+    // position below are of it.
+    let mut answered: Option<Config> = None;
+    let first = source::connect_first(cfg)
+        .and_then(|(mut c, used)| source::check_server(&mut c, &used).map(|info| (info, used)));
+    match first {
+        Ok((info, used)) => {
+            // Every finding of this section is of the server that answered
+            // (after a failover the first of mysql.host is often down),
+            // under its own address.
+            answered = Some(used.clone());
+            let cfg = &used;
             first_server_id = Some(info.server_id);
             lines.push(format!(
                 "ok   mysql {}:{}: {} (server_id {}), binlog_format={}, binlog_row_image={}, binlog_row_metadata={}, gtid: {}",
@@ -323,7 +333,9 @@ pub fn check(cfg: &Config) -> CheckReport {
                         || rec
                             .file_id
                             .is_some_and(|id| Some(id.server_id) != first_server_id);
+                    let there = answered.as_ref().unwrap_or(cfg);
                     if !binlogs.is_empty() && !elsewhere {
+                        let cfg = there;
                         let valid = source::connect(cfg).and_then(|mut c| {
                             source::ensure_event_start(
                                 &mut c,
@@ -342,7 +354,9 @@ pub fn check(cfg: &Config) -> CheckReport {
                 Ok(None) => {
                     let by_gtid =
                         matches!(cfg.start_position, crate::config::StartPosition::Gtid(_));
+                    let there = answered.as_ref().unwrap_or(cfg);
                     let valid = (!binlogs.is_empty() && !by_gtid).then(|| {
+                        let cfg = there;
                         source::connect(cfg).and_then(|mut c| {
                             let (file, pos) = source::resolve_start(&mut c, cfg, &binlogs)?;
                             source::ensure_event_start(&mut c, cfg, &file, pos, "start.position")
@@ -363,18 +377,27 @@ pub fn check(cfg: &Config) -> CheckReport {
         Err(e) => fail(&mut lines, "kafka", &e),
     }
     if cfg.mysql_hosts.len() > 1 {
+        let mut resumable = 0usize;
         for (host, port) in &cfg.mysql_hosts {
-            let (good, line) =
-                server_line(&cfg.with_source(host, *port), checkpoint_state.as_ref());
-            lines.push(line);
-            // One server of several away is a warning; none reachable fails.
-            reachable += usize::from(good);
+            let s = server_line(&cfg.with_source(host, *port), checkpoint_state.as_ref());
+            lines.push(s.line);
+            // A server of several away, or one the pipeline cannot resume
+            // on, is a warning (after a failover the first is usually
+            // down); none to resume on fails.
+            reachable += usize::from(s.reachable);
+            resumable += usize::from(s.resumable);
         }
         if reachable == 0 {
             fail(
                 &mut lines,
                 "mysql.host",
                 &"no server of the list is reachable",
+            );
+        } else if resumable == 0 {
+            fail(
+                &mut lines,
+                "mysql.host",
+                &"no server of the list can resume the pipeline from its checkpoint (see the server lines above)",
             );
         }
     }
@@ -384,12 +407,18 @@ pub fn check(cfg: &Config) -> CheckReport {
 /// `check`'s line for one server of `mysql.host`: reachable or not, its role
 /// (primary, read-only, replica of whom), its GTID state, and whether the
 /// pipeline could resume on it from `rec`.
-fn server_line(cfg: &Config, rec: Option<&checkpoint::Record>) -> (bool, String) {
+fn server_line(cfg: &Config, rec: Option<&checkpoint::Record>) -> Server {
     use mysql::prelude::Queryable;
     let addr = format!("{}:{}", cfg.mysql_host, cfg.mysql_port);
     let mut c = match source::connect(cfg) {
         Ok(c) => c,
-        Err(e) => return (false, format!("warn server {addr}: {e}")),
+        Err(e) => {
+            return Server {
+                reachable: false,
+                resumable: false,
+                line: format!("warn server {addr}: {e}"),
+            }
+        }
     };
     // MariaDB refuses to parse a query that names MySQL's variable.
     let mariadb = c
@@ -406,10 +435,11 @@ fn server_line(cfg: &Config, rec: Option<&checkpoint::Record>) -> (bool, String)
         .ok()
         .flatten();
     let Some((server_id, read_only, state)) = row else {
-        return (
-            true,
-            format!("warn server {addr}: reachable, but its variables cannot be read"),
-        );
+        return Server {
+            reachable: true,
+            resumable: false,
+            line: format!("warn server {addr}: reachable, but its variables cannot be read"),
+        };
     };
     let role = match c.query_first::<mysql::Row, _>("SHOW SLAVE STATUS") {
         Ok(Some(r)) => format!(
@@ -429,9 +459,9 @@ fn server_line(cfg: &Config, rec: Option<&checkpoint::Record>) -> (bool, String)
         ),
     };
     let resume = match rec {
-        None => "no checkpoint yet".to_string(),
+        None => (true, "no checkpoint yet".to_string()),
         Some(r) if r.file_id.is_some_and(|id| id.server_id == server_id) => {
-            "the pipeline reads it (by file position)".into()
+            (true, "the pipeline reads it (by file position)".into())
         }
         Some(r) => match r.gtid_state.as_deref().map(crate::gtid::GtidState::parse) {
             Some(Ok(crate::gtid::GtidState::Maria(ours))) => {
@@ -441,21 +471,26 @@ fn server_line(cfg: &Config, rec: Option<&checkpoint::Record>) -> (bool, String)
                     .flatten()
                     .unwrap_or_default();
                 match crate::gtid::maria_plan(&ours, &crate::gtid::maria_list(&theirs)) {
-                    crate::gtid::MariaPlan::Resume { lost, .. } if lost.is_empty() => {
-                        format!("the pipeline could resume here by GTID after {ours}")
-                    }
-                    crate::gtid::MariaPlan::Resume { lost, .. } => format!(
+                    crate::gtid::MariaPlan::Resume { lost, .. } if lost.is_empty() => (
+                        true,
+                        format!("the pipeline could resume here by GTID after {}", ours.position()),
+                    ),
+                    crate::gtid::MariaPlan::Resume { lost, .. } => (true, format!(
                         "the pipeline could resume here by GTID, but it lacks {} that the pipeline already published",
                         lost.join(", ")
-                    ),
-                    crate::gtid::MariaPlan::Errant(e) => format!(
+                    )),
+                    crate::gtid::MariaPlan::Errant(e) => (false, format!(
                         "the pipeline could NOT resume here: errant transactions {}",
                         e.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(",")
-                    ),
-                    crate::gtid::MariaPlan::Unrelated(g) => format!(
+                    )),
+                    crate::gtid::MariaPlan::Skipped(e) => (false, format!(
+                        "the pipeline could NOT resume here: it holds {}, never read by the pipeline, before the resume point",
+                        e.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(",")
+                    )),
+                    crate::gtid::MariaPlan::Unrelated(g) => (false, format!(
                         "the pipeline could NOT resume here: no transaction of server_id {} in domain {}",
                         g.server, g.domain
-                    ),
+                    )),
                 }
             }
             Some(Ok(crate::gtid::GtidState::Mysql(ours))) => {
@@ -468,21 +503,54 @@ fn server_line(cfg: &Config, rec: Option<&checkpoint::Record>) -> (bool, String)
                     .unwrap_or_default()
                     .minus(&ours);
                 if missing.is_empty() {
-                    "the pipeline could resume here by GTID".into()
+                    (true, "the pipeline could resume here by GTID".into())
                 } else {
-                    format!("the pipeline could NOT resume here: it purged {missing}")
+                    (
+                        false,
+                        format!("the pipeline could NOT resume here: it purged {missing}"),
+                    )
                 }
             }
-            _ => "the pipeline could NOT resume here: the checkpoint has no GTID state".into(),
+            _ => (
+                false,
+                "the pipeline could NOT resume here: the checkpoint has no GTID state".into(),
+            ),
         },
     };
-    (
-        true,
-        format!(
-            "ok   server {addr}: server_id {server_id}, {role}, GTID {}; {resume}",
-            if state.is_empty() { "(none)" } else { &state }
+    let (resumable, resume) = resume;
+    // Off by default on MariaDB: a write made on a replica can then sit
+    // behind later transactions of its domain, which a failover would skip
+    // (the pipeline refuses such a server; README, "Failover").
+    let strict: Option<String> = if mariadb {
+        c.query_first("SELECT CAST(@@gtid_strict_mode AS CHAR)")
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    let lax = strict.is_some_and(|v| v == "0" || v.eq_ignore_ascii_case("OFF"));
+    Server {
+        reachable: true,
+        resumable,
+        line: format!(
+            "{} server {addr}: server_id {server_id}, {role}, GTID {}; {resume}{}",
+            if resumable && !lax { "ok  " } else { "warn" },
+            if state.is_empty() { "(none)" } else { &state },
+            if lax {
+                "; gtid_strict_mode=OFF: a transaction written on it while it replicates can sit behind later ones of its domain, and the pipeline then refuses to fail over to it (set gtid_strict_mode=ON)"
+            } else {
+                ""
+            }
         ),
-    )
+    }
+}
+
+/// What `check` found of one server of `mysql.host`.
+struct Server {
+    reachable: bool,
+    /// Whether the pipeline could resume on it from its checkpoint.
+    resumable: bool,
+    line: String,
 }
 
 /// `binlog2kafka reset`: removes the pipeline's checkpoint (a tombstone for

@@ -42,31 +42,71 @@ impl MariaGtid {
     }
 }
 
-/// MariaDB's GTID position: the last GTID of each domain.
+/// MariaDB's GTID position: the last GTID of each domain (`.0`), and the
+/// last sequence number the pipeline has read of every server in each
+/// domain (`.1`, as the server's `gtid_binlog_state` lists them).
+///
+/// The position alone is what a server resumes from; the servers' numbers
+/// tell a transaction the pipeline read from one it never saw: with
+/// `gtid_strict_mode=OFF` a replica may hold a write of its own (`0-32-416`)
+/// behind the primary's later ones (`0-31-670`) in the same domain, and
+/// resuming there after `0-31-670` would skip it without a word.
+///
+/// As text (the checkpoint's `gtid_state`), the other servers' numbers come
+/// first and each domain's position last, so a reader that keeps the last
+/// GTID per domain (an older binlog2kafka) still reads the position.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MariaPos(pub BTreeMap<u32, MariaGtid>);
+pub struct MariaPos(pub BTreeMap<u32, MariaGtid>, pub BTreeMap<(u32, u32), u64>);
 
 impl MariaPos {
-    /// `0-1-1000,1-2-50`; empty text is the empty position.
+    /// `0-1-1000,1-2-50`; empty text is the empty position. Of several
+    /// GTIDs of one domain the last is its position.
     pub fn parse(s: &str) -> Result<MariaPos, String> {
         let mut p = MariaPos::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let g = MariaGtid::parse(part).ok_or_else(|| {
                 format!("`{part}` is not a MariaDB GTID (domain-server-sequence)")
             })?;
-            p.0.insert(g.domain, g);
+            p.apply(g);
         }
         Ok(p)
     }
 
     pub fn apply(&mut self, g: MariaGtid) {
         self.0.insert(g.domain, g);
+        self.1.insert((g.domain, g.server), g.seq);
+    }
+
+    /// Notes a server's transactions up to `g` as read without moving the
+    /// position (history before the pipeline's start, on the server it
+    /// reads by file position).
+    pub fn note_read(&mut self, g: MariaGtid) {
+        let seen = self.1.entry((g.domain, g.server)).or_insert(g.seq);
+        *seen = (*seen).max(g.seq);
+    }
+
+    /// The position only (`0-1-1000,1-2-50`): what a server is asked to
+    /// resume from (`@slave_connect_state` takes one GTID per domain).
+    pub fn position(&self) -> String {
+        self.0
+            .values()
+            .map(|g| g.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
 impl fmt::Display for MariaPos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, g) in self.0.values().enumerate() {
+        let others = self.1.iter().filter_map(|(&(domain, server), &seq)| {
+            let pos = self.0.get(&domain);
+            (pos.is_none_or(|p| p.server != server)).then_some(MariaGtid {
+                domain,
+                server,
+                seq,
+            })
+        });
+        for (i, g) in others.chain(self.0.values().copied()).enumerate() {
             if i > 0 {
                 f.write_str(",")?;
             }
@@ -85,6 +125,10 @@ pub enum MariaPlan {
     Resume { from: MariaPos, lost: Vec<String> },
     /// Transactions in domains the pipeline's server never had.
     Errant(Vec<MariaGtid>),
+    /// Transactions in a known domain that the pipeline never read and
+    /// that stand before the point it would resume from (a write made on
+    /// a replica with `gtid_strict_mode=OFF`): resuming would skip them.
+    Skipped(Vec<MariaGtid>),
     /// No transaction of the pipeline's last server in that domain.
     Unrelated(MariaGtid),
 }
@@ -98,6 +142,7 @@ pub fn maria_plan(ours: &MariaPos, theirs: &[MariaGtid]) -> MariaPlan {
     if !errant.is_empty() {
         return MariaPlan::Errant(errant);
     }
+
     let mut from = ours.clone();
     let mut lost = Vec::new();
     for g in ours.0.values() {
@@ -118,6 +163,21 @@ pub fn maria_plan(ours: &MariaPos, theirs: &[MariaGtid]) -> MariaPlan {
             }
             Some(_) => {}
         }
+    }
+    // A server's transactions newer than the pipeline read of it, numbered
+    // at or below the point it resumes from: before that point, never read.
+    // (Numbered above it, they come after it and are streamed.)
+    let skipped: Vec<MariaGtid> = theirs
+        .iter()
+        .filter(|t| {
+            let at = from.0[&t.domain];
+            let read = ours.1.get(&(t.domain, t.server));
+            t.server != at.server && t.seq <= at.seq && read.is_none_or(|&r| t.seq > r)
+        })
+        .copied()
+        .collect();
+    if !skipped.is_empty() {
+        return MariaPlan::Skipped(skipped);
     }
     MariaPlan::Resume { from, lost }
 }
@@ -433,7 +493,10 @@ mod tests {
     fn mariadb_positions_keep_the_last_gtid_per_domain() {
         let mut p = MariaPos::parse("0-1-1000, 1-2-50").unwrap();
         p.apply(MariaGtid::parse("0-3-1001").unwrap());
-        assert_eq!(p.to_string(), "0-3-1001,1-2-50");
+        assert_eq!(p.position(), "0-3-1001,1-2-50");
+        // The server read before stays known, written before the position.
+        assert_eq!(p.to_string(), "0-1-1000,0-3-1001,1-2-50");
+        assert_eq!(MariaPos::parse(&p.to_string()).unwrap(), p, "round trip");
         assert_eq!(MariaPos::parse("").unwrap().to_string(), "");
         assert!(MariaPos::parse("0-1").is_err());
     }
@@ -506,6 +569,37 @@ mod tests {
             plan("0-3-40"),
             MariaPlan::Unrelated(MariaGtid::parse("0-1-10").unwrap())
         );
+    }
+
+    #[test]
+    fn a_replicas_own_transaction_behind_the_resume_point_is_refused() {
+        // The pipeline read server 31 up to 0-31-670. A write made on the
+        // replica (server 32, gtid_strict_mode=OFF) got 0-32-416, and the
+        // primary's 0-31-417.. followed it there: resuming after 0-31-670
+        // would skip it.
+        let ours = MariaPos::parse("0-31-670").unwrap();
+        assert_eq!(
+            maria_plan(&ours, &maria_list("0-32-416,0-31-670")),
+            MariaPlan::Skipped(vec![MariaGtid::parse("0-32-416").unwrap()])
+        );
+        // Server 32's transactions that the pipeline read (history noted
+        // on the server it read, or read after an earlier failover) are not.
+        let mut read = ours.clone();
+        read.note_read(MariaGtid::parse("0-32-416").unwrap());
+        assert!(matches!(
+            maria_plan(&read, &maria_list("0-32-416,0-31-670")),
+            MariaPlan::Resume { .. }
+        ));
+        assert_eq!(
+            MariaPos::parse(&read.to_string()).unwrap(),
+            read,
+            "kept in the checkpoint"
+        );
+        // Numbered after the resume point, they are streamed from it.
+        assert!(matches!(
+            maria_plan(&ours, &maria_list("0-31-670,0-32-671")),
+            MariaPlan::Resume { .. }
+        ));
     }
 
     #[test]

@@ -469,3 +469,236 @@ fn a_checkpoint_without_gtid_state_is_not_resumed_on_another_server() {
     );
     println!("no GTID state: {e}");
 }
+
+/// `pair`, with more settings for the replica (later flags win).
+fn pair_with(name: &str, primary: u16, replica: u16, replica_args: &[&str]) -> (u16, u16) {
+    common::servers();
+    let (p, r) = (format!("{name}_p"), format!("{name}_r"));
+    let (ps, rs) = (primary.to_string(), replica.to_string());
+    let mut pa = vec!["mariadb", &p, &ps];
+    pa.extend_from_slice(GTID_ARGS);
+    testenv(&pa);
+    let mut ra = vec!["mariadb", &r, &rs, "--server-id=2"];
+    ra.extend_from_slice(GTID_ARGS);
+    ra.extend_from_slice(replica_args);
+    testenv(&ra);
+    testenv(&["replica", &r, &ps]);
+    (primary, replica)
+}
+
+/// A daemon reading the primary `p` of `hosts`, failing over quickly.
+fn failing_over(topic: &str, db: &str, hosts_: &[u16]) -> Vec<(String, String)> {
+    let env = with(settings(topic), "B2K_MYSQL_HOST", &hosts(hosts_));
+    let env = with(env, "B2K_MYSQL_FAILOVER_AFTER_MS", "1500");
+    let env = with(env, "B2K_MYSQL_TIMEOUT_MS", "1000");
+    with(env, "B2K_FILTER_INCLUDE", &format!("{db}.*"))
+}
+
+fn insert(port: u16, db: &str, ids: std::ops::RangeInclusive<i64>, v: &str) {
+    let mut c = sql(port);
+    for i in ids {
+        c.query_drop(format!("INSERT INTO `{db}`.t VALUES ({i}, '{v}')"))
+            .unwrap();
+    }
+}
+
+/// The replica's own GTID in `gtid_binlog_state` (server_id 2).
+fn own_gtid(port: u16) -> String {
+    let state: String = sql(port)
+        .query_first("SELECT @@gtid_binlog_state")
+        .unwrap()
+        .unwrap();
+    state
+        .split(',')
+        .find(|g| g.split('-').nth(1) == Some("2"))
+        .unwrap_or_else(|| panic!("no GTID of server 2 in {state}"))
+        .to_string()
+}
+
+/// With `gtid_strict_mode=OFF` on a replica (MariaDB's default), a write
+/// made on it while it replicates sits behind the primary's later
+/// transactions of the same domain. After the primary dies, resuming on
+/// that replica "after" the primary's last GTID once skipped that write
+/// without a word: now the daemon refuses, naming it, and the checkpoint
+/// stays where it was.
+#[test]
+fn a_replicas_own_write_behind_the_resume_point_stops_the_failover_with_its_gtid() {
+    let (p, r) = pair_with("ns", 3381, 3382, &["--gtid-strict-mode=OFF"]);
+    let db = db_on(p, "ns");
+    caught_up(p, r);
+    let topic = unique("ns");
+    let env = failing_over(&topic, &db, &[p, r]);
+    let mut daemon = Daemon::start(&env);
+    insert(p, &db, 1..=3, "primary");
+    insert(r, &db, 1000..=1000, "on the replica");
+    let errant = own_gtid(r);
+    insert(p, &db, 4..=10, "primary");
+    caught_up(p, r);
+    assert_eq!(consume(&topic, &db, 10, 10.0).len(), 10);
+    // The checkpoint once it has settled past the rows.
+    let mut before = checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).unwrap();
+    loop {
+        thread::sleep(Duration::from_millis(1500));
+        let now = checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).unwrap();
+        if (&now["file"], &now["pos"]) == (&before["file"], &before["pos"]) {
+            break;
+        }
+        before = now;
+    }
+    kill9("ns_p");
+    promote(r);
+    let status = daemon.wait(Duration::from_secs(60));
+    let log = daemon.log_text();
+    assert!(!status.success(), "{log}");
+    let e = the_error(&log);
+    assert!(
+        e.contains(&errant) && e.contains("never read") && e.contains("gtid_strict_mode=OFF"),
+        "{e}"
+    );
+    let after = checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).unwrap();
+    assert_eq!(
+        (&after["file"], &after["pos"]),
+        (&before["file"], &before["pos"]),
+        "the checkpoint did not move"
+    );
+    // `check` says the same of that server, and warns of its mode.
+    let (status, out, _) = common::run_to_end(&["check"], &env);
+    assert!(!status.success(), "nowhere to resume:\n{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains(&format!("server 127.0.0.1:{r}:")))
+        .unwrap();
+    assert!(
+        line.contains("could NOT resume")
+            && line.contains(&errant)
+            && line.contains("gtid_strict_mode=OFF"),
+        "{line}"
+    );
+    println!("non-strict replica: {e}");
+}
+
+/// The same with `gtid_strict_mode=ON` on the replica: the primary's next
+/// transaction then breaks its replication (out of order), whatever the
+/// server makes of it, the replica's own write is never lost silently: it
+/// is published after the failover, or the daemon stops naming it.
+#[test]
+fn a_replicas_own_write_with_strict_mode_is_published_or_named() {
+    let (p, r) = pair("st", 3383, 3384);
+    let db = db_on(p, "st");
+    caught_up(p, r);
+    let topic = unique("st");
+    let env = failing_over(&topic, &db, &[p, r]);
+    let mut daemon = Daemon::start(&env);
+    insert(p, &db, 1..=3, "primary");
+    caught_up(p, r);
+    insert(r, &db, 1000..=1000, "on the replica");
+    let errant = own_gtid(r);
+    insert(p, &db, 4..=10, "primary");
+    assert_eq!(consume(&topic, &db, 10, 10.0).len(), 10);
+    thread::sleep(Duration::from_secs(1));
+    kill9("st_p");
+    promote(r);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let published = consume(&topic, &db, usize::MAX, 0.5)
+            .iter()
+            .any(|m| m.value["data"]["id"] == 1000);
+        if published {
+            println!("strict replica: its own write {errant} was published after the failover");
+            break;
+        }
+        if let Some(status) = daemon.exited() {
+            let e = the_error(&daemon.log_text());
+            assert!(!status.success());
+            assert!(e.contains(&errant), "{e}");
+            println!("strict replica: stopped naming {errant}: {e}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "neither published nor named:\n{}",
+            daemon.log_text()
+        );
+        thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// `mysql.host` lists a server unrelated to the pipeline's history between
+/// the primary and its replica. Killing the primary once stopped the daemon
+/// on the unrelated server ("holds no transaction of server_id 1"), and
+/// every restart picked it again. Now it is passed over with a warning and
+/// the replica taken; `check` describes each server under its own address
+/// and passes, as the pipeline has somewhere to resume.
+#[test]
+fn an_unrelated_server_in_the_list_is_passed_over_on_failover() {
+    let (p, r) = pair("un", 3385, 3386);
+    let u = 3387;
+    testenv(&[
+        "mariadb",
+        "un_u",
+        "3387",
+        "--server-id=3",
+        "--log-slave-updates=ON",
+        "--gtid-strict-mode=ON",
+    ]);
+    let other = db_on(u, "unrelated");
+    insert(u, &other, 1..=2, "elsewhere");
+    let db = db_on(p, "un");
+    caught_up(p, r);
+    let topic = unique("un");
+    let env = failing_over(&topic, &db, &[p, u, r]);
+    let mut daemon = Daemon::start(&env);
+    insert(p, &db, 1..=5, "primary");
+    caught_up(p, r);
+    assert_eq!(consume(&topic, &db, 5, 10.0).len(), 5);
+    kill9("un_p");
+    promote(r);
+    insert(r, &db, 6..=8, "new primary");
+    let got = consume(&topic, &db, 8, 60.0);
+    let log = daemon.log_text();
+    assert_eq!(got.len(), 8, "{log}");
+    assert!(
+        log.contains(&format!("not resuming on 127.0.0.1:{u}"))
+            && log.contains("holds no transaction of server_id 1"),
+        "{log}"
+    );
+    assert!(daemon.exited().is_none(), "{log}");
+    let (status, out, err) = common::run_to_end(&["check"], &env);
+    assert!(
+        status.success(),
+        "check must pass after a failover:\n{out}{err}"
+    );
+    let line = |port: u16| {
+        out.lines()
+            .find(|l| l.contains(&format!("server 127.0.0.1:{port}:")))
+            .unwrap_or_else(|| panic!("no line for {port}:\n{out}"))
+            .to_string()
+    };
+    assert!(
+        line(p).starts_with("warn") && line(p).contains("cannot reach"),
+        "{}",
+        line(p)
+    );
+    assert!(
+        line(u).contains("server_id 3") && line(u).contains("could NOT resume"),
+        "{}",
+        line(u)
+    );
+    assert!(
+        line(r).starts_with("ok") && line(r).contains("server_id 2"),
+        "{}",
+        line(r)
+    );
+    // The first section names the server that answered, with its own id.
+    let mysql = out
+        .lines()
+        .find(|l| l.starts_with("ok   mysql 127.0.0.1:"))
+        .unwrap();
+    assert!(
+        mysql.contains(&format!("127.0.0.1:{u}:")) && mysql.contains("(server_id 3)"),
+        "{mysql}"
+    );
+    assert!(!out.contains("FAIL"), "{out}");
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{log}");
+}

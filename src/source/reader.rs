@@ -206,6 +206,14 @@ pub struct Reader {
     plan: Option<Arc<Plan>>,
     /// A keyless table's rows, waiting for the stream to reach their point.
     stream_wait: Option<Streaming>,
+    /// The servers of `mysql.host` that refused to be resumed on since the
+    /// pipeline last streamed, with why.
+    refused: Vec<(String, String)>,
+    /// Whether the server connected to passed the resume checks.
+    streaming: bool,
+    /// Resumed by GTID: the next ROTATE names the server's own file and
+    /// offset, for the log.
+    announce_file: bool,
     /// A plan without a table found missing, waiting for the stream to
     /// reach the point where it was found missing (see `ToReader::Plan`).
     plan_wait: Option<(Horizon, Arc<Plan>, crossbeam_channel::Sender<()>)>,
@@ -262,6 +270,9 @@ impl Reader {
             plan: start.snapshot.clone(),
             stream_wait: None,
             plan_wait: None,
+            refused: Vec::new(),
+            streaming: false,
+            announce_file: false,
             quick_heartbeat: false,
         }
     }
@@ -399,6 +410,16 @@ impl Reader {
                         return Ok(());
                     }
                 }
+                Err(SourceError::Gtid { detail })
+                    if self.cfg.mysql_hosts.len() > 1 && !self.streaming =>
+                {
+                    self.pass_over(detail)?;
+                    let resume = self.resume_position();
+                    self.txn = None;
+                    self.skip_next = resume.rows;
+                    self.next_pos = resume.pos;
+                    self.file = resume.file;
+                }
                 Err(e) => {
                     if self.shared.stopping() && e.is_retriable() {
                         return Ok(());
@@ -415,12 +436,18 @@ impl Reader {
         attempt: &mut u32,
         outage_logged: &mut bool,
     ) -> Result<Flow, SourceError> {
+        self.streaming = false;
         let mut conn = connect(&self.cfg)?;
         // Every connect checks what the first one checked: a server restarted
         // with binlog_format=MIXED in its config must stop the pipeline, not
         // have its statements skipped.
         let info = check_server(&mut conn, &self.cfg)?;
         let by_gtid = self.resume_by_gtid(&mut conn, &info, resume)?;
+        // This server can resume the pipeline: a GTID refusal from here on
+        // is about what it streams, not a reason to try another.
+        self.streaming = true;
+        self.refused.clear();
+        self.announce_file = by_gtid.is_some();
         if by_gtid.is_none() {
             ensure_kept(&resume.file, &info.binlogs, "the resume position")?;
             if self.state.is_none() && info.mariadb {
@@ -435,6 +462,9 @@ impl Reader {
                         self.state = Some(Arc::new(GtidState::Maria(p)));
                     }
                 }
+            }
+            if info.mariadb {
+                self.note_history(&mut conn);
             }
         }
         let cfg = &self.cfg.clone();
@@ -470,7 +500,7 @@ impl Reader {
                 // The file and offset are ignored: the server finds the
                 // place after this state in its own binlog.
                 for q in [
-                    format!("SET @slave_connect_state = '{p}'"),
+                    format!("SET @slave_connect_state = '{}'", p.position()),
                     "SET @slave_gtid_strict_mode = 1".to_string(),
                     "SET @slave_gtid_ignore_duplicates = 0".to_string(),
                 ] {
@@ -512,9 +542,10 @@ impl Reader {
         );
         match &by_gtid {
             Some(st) => log::info!(
-                "streaming binlog from {}:{} by GTID, after {st}{}",
+                "streaming binlog from {}:{} by GTID, after {}{} (its own file and offset follow when it names them)",
                 cfg.mysql_host,
                 cfg.mysql_port,
+                position_text(st),
                 if resume.rows > 0 {
                     format!(" (+{} rows of the next transaction)", resume.rows)
                 } else {
@@ -664,18 +695,20 @@ impl Reader {
                 self.next_pos = end;
                 return Ok(());
             }
-            MARIADB_ANNOTATE_ROWS => {
+            MARIADB_ANNOTATE_ROWS | MARIADB_GTID_LIST => {
                 self.next_pos = end;
                 return Ok(());
             }
-            MARIADB_BINLOG_CHECKPOINT | MARIADB_GTID_LIST => {
-                // Outside a transaction the checkpoint moves past them: the
-                // server writes a binlog checkpoint event some time after a
-                // rotation, and an idle pipeline would otherwise stay
-                // before it until the next write.
+            MARIADB_BINLOG_CHECKPOINT => {
+                // The server writes one some time after a rotation: outside
+                // a transaction the checkpoint moves past it, or an idle
+                // pipeline would stay before it until the next write. Not
+                // while rows of a resumed transaction are still to be
+                // skipped: the checkpoint is inside that transaction.
                 self.next_pos = end;
-                if self.txn.is_none() {
-                    return self.commit();
+                if self.txn.is_none() && self.skip_next == 0 && !self.xa.skipping() {
+                    let pos = self.here(self.next_pos, 0, None, self.state.clone());
+                    self.marker(pos);
                 }
                 return Ok(());
             }
@@ -782,7 +815,16 @@ impl Reader {
                     r.name_raw()
                 };
                 let name = String::from_utf8_lossy(raw).into_owned();
-                if self.txn.is_none() && *self.file != *name.as_str() {
+                if std::mem::take(&mut self.announce_file) {
+                    // Resumed by GTID: the server's first ROTATE names where
+                    // in its own binlog that is.
+                    log::info!(
+                        "streaming binlog from {}:{}, at its {name}:{}",
+                        self.cfg.mysql_host,
+                        self.cfg.mysql_port,
+                        r.position()
+                    );
+                } else if self.txn.is_none() && *self.file != *name.as_str() {
                     log::info!("binlog rotated to {name}");
                 }
                 // The server's first event is an artificial ROTATE to where we
@@ -953,12 +995,7 @@ impl Reader {
     /// Moves the reader to the next server of `mysql.host` after the one it
     /// read stayed unreachable for `mysql.failover_after_ms`.
     fn fail_over(&mut self, e: &SourceError, down: std::time::Duration) {
-        let hosts = &self.cfg.mysql_hosts;
-        let at = hosts
-            .iter()
-            .position(|(h, p)| *h == self.cfg.mysql_host && *p == self.cfg.mysql_port)
-            .unwrap_or(0);
-        let (host, port) = hosts[(at + 1) % hosts.len()].clone();
+        let (host, port) = self.next_host();
         log::warn!(
             "MySQL at {}:{} unreachable for {:.1} s ({e}); failing over to {host}:{port}, resuming by GTID from {}",
             self.cfg.mysql_host,
@@ -966,8 +1003,60 @@ impl Reader {
             down.as_secs_f64(),
             self.resume_position()
                 .state
-                .map_or_else(|| "(no GTID state)".to_string(), |s| s.to_string())
+                .map_or_else(|| "(no GTID state)".to_string(), |s| position_text(&s))
         );
+        self.move_to(host, port);
+    }
+
+    /// The server after the current one in `mysql.host`.
+    fn next_host(&self) -> (String, u16) {
+        let hosts = &self.cfg.mysql_hosts;
+        let at = hosts
+            .iter()
+            .position(|(h, p)| *h == self.cfg.mysql_host && *p == self.cfg.mysql_port)
+            .unwrap_or(0);
+        hosts[(at + 1) % hosts.len()].clone()
+    }
+
+    /// A server of `mysql.host` refused to be resumed on (`detail` says
+    /// why: errant or skipped transactions, unrelated history, purged
+    /// GTIDs): the next one is tried, and the pipeline stops only when
+    /// none of them can resume it, with every server's reason.
+    fn pass_over(&mut self, detail: String) -> Result<(), SourceError> {
+        let here = format!("{}:{}", self.cfg.mysql_host, self.cfg.mysql_port);
+        // Refused a second time: every other server refused too, or is
+        // unreachable.
+        let again = self.refused.iter().any(|(addr, _)| *addr == here);
+        if !again {
+            self.refused.push((here.clone(), detail.clone()));
+        }
+        if again || self.refused.len() >= self.cfg.mysql_hosts.len() {
+            let why: Vec<String> = std::mem::take(&mut self.refused)
+                .into_iter()
+                .map(|(addr, detail)| format!("{addr}: {detail}"))
+                .collect();
+            let others = if why.len() < self.cfg.mysql_hosts.len() {
+                "; the others are unreachable"
+            } else {
+                ""
+            };
+            return Err(SourceError::Gtid {
+                detail: format!(
+                    "no server of mysql.host can resume the pipeline{others}, so it stopped with the checkpoint where it was. {}",
+                    why.join(" | ")
+                ),
+            });
+        }
+        let (host, port) = self.next_host();
+        log::warn!(
+            "not resuming on {here}: {detail}. Trying {host}:{port}, the next server of mysql.host"
+        );
+        self.move_to(host, port);
+        Ok(())
+    }
+
+    /// Points the reader at another server of `mysql.host`.
+    fn move_to(&mut self, host: String, port: u16) {
         self.cfg = self.cfg.with_source(&host, port);
         self.schemas.reset_catalog();
         // Snapshot chunks were read on the old server, in its coordinates.
@@ -1038,6 +1127,17 @@ impl Reader {
                         ),
                     });
                     }
+                    MariaPlan::Skipped(skipped) => {
+                        let skipped: Vec<String> = skipped.iter().map(|g| g.to_string()).collect();
+                        return Err(SourceError::Gtid {
+                            detail: format!(
+                                "{addr} holds {}, which the pipeline never read, before the point it would resume from ({}): a transaction written on that server itself while it replicated (possible with gtid_strict_mode=OFF). Resuming there would skip it without a word. Apply its change where the consumers are (or re-snapshot the tables it touched) and then, to go on from that server, `binlog2kafka reset` the pipeline with start.position=gtid:{}; or resume on a server that does not hold it",
+                                skipped.join(", "),
+                                pos.position(),
+                                pos.position()
+                            ),
+                        });
+                    }
                     MariaPlan::Unrelated(g) => {
                         return Err(SourceError::Gtid {
                             detail: format!(
@@ -1081,6 +1181,30 @@ impl Reader {
                 }
                 Ok(Some(GtidState::Mysql(set.clone())))
             }
+        }
+    }
+
+    /// On the server read by file position, every transaction its
+    /// `gtid_binlog_state` lists at or below the position's number in its
+    /// domain is before where the pipeline reads: read, or history before
+    /// its start. Noted so that a failover can tell them from transactions
+    /// the pipeline never saw (`maria_plan`'s `Skipped`).
+    fn note_history(&mut self, conn: &mut mysql::Conn) {
+        let Some(GtidState::Maria(pos)) = self.state.as_deref() else {
+            return;
+        };
+        let Ok(Some(theirs)) = conn.query_first::<String, _>("SELECT @@GLOBAL.gtid_binlog_state")
+        else {
+            return;
+        };
+        let mut next = pos.clone();
+        for g in crate::gtid::maria_list(&theirs) {
+            if next.0.get(&g.domain).is_some_and(|p| g.seq <= p.seq) {
+                next.note_read(g);
+            }
+        }
+        if next != *pos {
+            self.state = Some(Arc::new(GtidState::Maria(next)));
         }
     }
 
@@ -2112,6 +2236,14 @@ fn load_query_text(d: &[u8]) -> String {
         d.get(at..).map(|q| String::from_utf8_lossy(q).into_owned())
     })();
     text.unwrap_or_else(|| "LOAD DATA".into())
+}
+
+/// A GTID state as a server resumes from it (MariaDB: the position only).
+fn position_text(s: &GtidState) -> String {
+    match s {
+        GtidState::Maria(p) => p.position(),
+        other => other.to_string(),
+    }
 }
 
 /// Adds a transaction's GTID to a state of its family.
