@@ -349,6 +349,40 @@ pub fn check(cfg: &Config) -> CheckReport {
                             fail(&mut lines, "checkpoint", &e);
                         }
                     }
+                    let plan = rec.snapshot.clone().unwrap_or_default();
+                    match source::snapshot::pending_requests(
+                        &mut client,
+                        &cfg.commit_topic,
+                        &cfg.pipeline_name,
+                        plan.requests_from,
+                    ) {
+                        Ok(p) => {
+                            let p: Vec<_> = p
+                                .into_iter()
+                                .filter(|r| !plan.taken.contains(&r.id))
+                                .collect();
+                            if !p.is_empty() {
+                                lines.push(format!(
+                                    "warn snapshot requests waiting for the pipeline: {}",
+                                    p.iter()
+                                        .map(|r| format!(
+                                            "{} ({}{})",
+                                            r.id,
+                                            r.tables.join(", "),
+                                            r.condition
+                                                .as_deref()
+                                                .map(|c| format!(" where {c}"))
+                                                .unwrap_or_default()
+                                        ))
+                                        .collect::<Vec<_>>()
+                                        .join("; ")
+                                ));
+                            }
+                        }
+                        Err(e) => {
+                            lines.push(format!("warn snapshot requests: cannot read them: {e}"))
+                        }
+                    }
                     checkpoint_state = Some(rec);
                 }
                 Ok(None) => {

@@ -989,3 +989,47 @@ fn a_table_renamed_out_of_the_captured_set_and_back_is_snapshotted_again() {
     );
     assert!(d.stop().0.success());
 }
+
+/// A request written while the pipeline is down waits in the topic; `check`
+/// lists it, and stops listing it once a daemon has answered it.
+#[test]
+fn check_lists_the_snapshot_requests_no_daemon_has_answered() {
+    servers();
+    let db = database(
+        MYSQL_PORT,
+        "snap_pending",
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY)",
+            "INSERT INTO t VALUES (1), (2)",
+        ],
+    );
+    let topic = unique("snap_pending");
+    let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
+    assert!(Daemon::start(&env).stop().0.success());
+    let pipe = format!("{topic}_pipe");
+    let req = serde_json::json!({"id": "waiting-1", "tables": [format!("{db}.t")], "condition": "id > 1", "requested_ms": 1});
+    kafka_client()
+        .produce(
+            &format!("{topic}_commits"),
+            0,
+            &[binlog2kafka::kafka::OutRecord {
+                key: Some(format!("{pipe}#snapshot#waiting-1").into_bytes().into()),
+                value: Some(req.to_string().into_bytes().into()),
+                timestamp_ms: 1,
+                headers: Vec::new(),
+            }],
+        )
+        .unwrap();
+    let (_, out, _) = run_to_end(&["check"], &env);
+    assert!(
+        out.contains(&format!(
+            "warn snapshot requests waiting for the pipeline: waiting-1 ({db}.t where id > 1)"
+        )),
+        "{out}"
+    );
+    let mut d = Daemon::start(&env);
+    wait_for_log(&mut d, &format!("snapshot of {db}.t done"), 30);
+    assert!(d.stop().0.success());
+    let (_, out, _) = run_to_end(&["check"], &env);
+    assert!(!out.contains("waiting for the pipeline"), "{out}");
+}

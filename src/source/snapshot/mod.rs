@@ -77,6 +77,41 @@ pub struct Ack {
     pub failed: Option<String>,
 }
 
+/// Snapshot requests in `topic` from offset `from` on that no daemon has
+/// answered yet (for `check`): written while the pipeline was down, or
+/// not yet seen by it.
+pub fn pending_requests(
+    client: &mut Client,
+    topic: &str,
+    pipeline: &str,
+    from: i64,
+) -> Result<Vec<Request>, crate::kafka::KafkaError> {
+    let (earliest, latest) = client.offsets(topic, 0)?;
+    let (req_prefix, ack_prefix) = (request_key(pipeline, ""), ack_key(pipeline, ""));
+    let mut asked: Vec<Request> = Vec::new();
+    let mut answered = std::collections::HashSet::new();
+    let mut at = from.max(earliest);
+    while at < latest {
+        let recs = client.fetch(topic, 0, at, 1 << 20)?;
+        let Some(last) = recs.last() else { break };
+        at = last.offset + 1;
+        for r in &recs {
+            let (Some(k), Some(v)) = (r.key.as_deref(), r.value.as_deref()) else {
+                continue;
+            };
+            if let Some(id) = k.strip_prefix(ack_prefix.as_bytes()) {
+                answered.insert(id.to_vec());
+            } else if k.starts_with(req_prefix.as_bytes()) {
+                if let Ok(req) = serde_json::from_slice::<Request>(v) {
+                    asked.push(req);
+                }
+            }
+        }
+    }
+    asked.retain(|r| !answered.contains(r.id.as_bytes()));
+    Ok(asked)
+}
+
 /// Starts the snapshot thread with the plan the pipeline resumed with.
 pub fn spawn(
     cfg: Config,
