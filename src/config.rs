@@ -81,7 +81,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "http.listen", default: "127.0.0.1:9000", help: "address of the status page (/), Prometheus metrics (/metrics) and health check (/healthz); off = none; port 0 = any free port (logged)" },
     Key { name: "log.format", default: "text", help: "log lines on stderr: text, or json (one object per line, for log shippers); the level is RUST_LOG (default info)" },
     Key { name: "snapshot.mode", default: "never", help: "rows that already exist: never (only changes from start.position); initial: on the pipeline's first start, every table the filters let through, then the changes after them with nothing missed or doubled; when_needed: initial, and again (with one warning) when the checkpoint's binlog was purged, instead of stopping" },
-    Key { name: "snapshot.chunk_rows", default: "8192", help: "largest chunk a snapshot reads per query, in primary-key order (a chunk also stays under a quarter of pipeline.max_in_flight_bytes)" },
+    Key { name: "snapshot.chunk_rows", default: "8192", help: "largest chunk a snapshot reads per query, in primary-key order, 16 or more (a chunk also stays under a quarter of pipeline.max_in_flight_bytes)" },
     Key { name: "start.position", default: "latest", help: "where to start when no checkpoint exists: earliest, latest, FILE:POS, or gtid: and a GTID state (MariaDB gtid:0-1-1000,1-2-50; MySQL gtid:UUID:1-5), resumed on whichever server of mysql.host has it" },
 ];
 
