@@ -1,0 +1,297 @@
+//! Statements in the binlog: row changes logged as SQL, XA, and DDL (its
+//! topic, and the snapshot plan it changes).
+
+use super::*;
+
+impl Reader {
+    /// A row change logged as SQL: stop before it (or warn, with
+    /// `mysql.on_statement_dml=warn`) when its table is published.
+    pub(super) fn on_statement_dml(
+        &mut self,
+        sql: &str,
+        schema: &str,
+        start: u64,
+    ) -> Result<(), SourceError> {
+        let dml = statement::classify(sql, schema);
+        let table = dml.as_ref().and_then(|d| d.table.clone());
+        let verb = dml.map_or("LOAD DATA", |d| d.verb.as_str());
+        if let Some((db, t)) = &table {
+            if !self.cfg.filter.allows(db, t) {
+                return Ok(());
+            }
+        }
+        let name = table.map_or_else(|| "a table".to_string(), |(d, t)| format!("{d}.{t}"));
+        let position = format!("{}:{start}", self.file);
+        // A replay of files reports and goes on: the files are what they are.
+        if self.live && !self.cfg.on_statement_dml_warn {
+            return Err(SourceError::StatementDml {
+                position,
+                verb,
+                table: name,
+            });
+        }
+        log::warn!(
+            "{verb} on {name} at {position} was logged as a statement (binlog_format STATEMENT or MIXED): its rows are not in the binlog and are NOT published (mysql.on_statement_dml=warn): {}",
+            first_line(sql)
+        );
+        if self.txn.as_ref().is_some_and(|t| t.explicit) {
+            Ok(())
+        } else {
+            self.commit()
+        }
+    }
+
+    /// An `XA …` statement (see [`xa`]).
+    pub(super) fn on_xa_statement(
+        &mut self,
+        x: XaStatement,
+        start: u64,
+        end: u64,
+    ) -> Result<(), SourceError> {
+        match x {
+            XaStatement::Start(xid) => {
+                if self.txn.is_none() {
+                    self.begin_txn(start, None);
+                }
+                let file = self.file.clone();
+                let at = self.txn.as_ref().map_or(start, |t| t.start);
+                let publish = self.xa.is_rewound_group(&file, at);
+                if let Some(t) = self.txn.as_mut() {
+                    t.explicit = true;
+                    t.xa = Some(XaTxn {
+                        xid: Some(xid),
+                        publish,
+                    });
+                }
+                Ok(())
+            }
+            XaStatement::End(xid) => {
+                if let Some(x) = self.txn.as_mut().and_then(|t| t.xa.as_mut()) {
+                    x.xid = Some(xid);
+                }
+                Ok(())
+            }
+            XaStatement::Prepare(_) => Ok(()),
+            XaStatement::Commit {
+                xid,
+                one_phase: true,
+            } if self.txn.as_ref().is_some_and(|t| t.xa.is_some()) => {
+                // MySQL writes XA COMMIT ... ONE PHASE at the end of the
+                // group itself.
+                let publish = self
+                    .txn
+                    .as_ref()
+                    .and_then(|t| t.xa.as_ref())
+                    .is_some_and(|x| x.publish);
+                if publish {
+                    return self.publish_rewound();
+                }
+                let at = self.txn_start_position();
+                let blocker = self.next_seq();
+                self.shared.push_blocker(blocker, at.clone());
+                self.start_rewind(xid, blocker, at, end);
+                Ok(())
+            }
+            XaStatement::Commit { xid, .. } => match self.xa.prepared.remove(&xid) {
+                Some(p) => {
+                    self.start_rewind(xid, p.blocker, p.at, end);
+                    Ok(())
+                }
+                None => {
+                    log::warn!(
+                        "XA COMMIT {xid} at {}:{start}: its XA PREPARE lies before where this pipeline started reading, so its rows are not published",
+                        self.file
+                    );
+                    self.commit()
+                }
+            },
+            XaStatement::Rollback(xid) => {
+                if let Some(p) = self.xa.prepared.remove(&xid) {
+                    log::debug!("XA ROLLBACK {xid}: its prepared rows are not published");
+                    self.shared.ack_batch([(p.blocker, -1)]);
+                }
+                self.commit()
+            }
+        }
+    }
+
+    /// The XA_PREPARE event that ends a prepare group: the first time, note
+    /// the prepare and hold the checkpoint before it; in a rewind, publish.
+    pub(super) fn on_xa_prepared(&mut self) -> Result<(), SourceError> {
+        let Some(x) = self.txn.as_mut().and_then(|t| t.xa.take()) else {
+            return self.commit();
+        };
+        if x.publish {
+            return self.publish_rewound();
+        }
+        let at = self.txn_start_position();
+        let blocker = self.next_seq();
+        self.shared.push_blocker(blocker, at.clone());
+        let xid = x.xid.unwrap_or_default();
+        log::debug!("XA PREPARE {xid} at {at}: its rows wait for XA COMMIT or ROLLBACK");
+        self.xa.prepared.insert(xid, xa::Prepared { at, blocker });
+        if let Some(t) = self.txn.as_mut() {
+            t.held.clear();
+        }
+        self.commit()
+    }
+
+    pub(super) fn txn_start_position(&self) -> Position {
+        let t = self.txn.as_ref();
+        self.here(
+            t.map_or(self.next_pos, |t| t.start),
+            0,
+            t.and_then(|t| t.gtid.clone()),
+            t.map_or_else(|| self.state.clone(), |t| t.state.clone()),
+        )
+    }
+
+    /// Asks the stream to start again at `from`, the prepare group of
+    /// `xid`, and come back to `end` (the end of the commit).
+    pub(super) fn start_rewind(&mut self, xid: String, blocker: u64, from: Position, end: u64) {
+        self.xa.rewind = Some(xa::Rewind {
+            xid,
+            blocker,
+            from: from.clone(),
+            back_to: (self.file.clone(), end),
+            published: false,
+        });
+        self.txn = None;
+        self.rewind_to = Some(from);
+    }
+
+    /// The prepare group read again in a rewind ends: its rows go on, the
+    /// last one linked to the blocker, and reading skips to the commit.
+    pub(super) fn publish_rewound(&mut self) -> Result<(), SourceError> {
+        let Some(rw) = self.xa.rewind.as_mut() else {
+            return self.commit();
+        };
+        rw.published = true;
+        let (blocker, back_to) = (rw.blocker, rw.back_to.clone());
+        let mut held = self.txn.take().map(|t| t.held).unwrap_or_default();
+        match held.last_mut() {
+            Some(last) => {
+                last.commit = true;
+                self.shared.link_ack(last.seq, blocker);
+            }
+            None => self.shared.ack_batch([(blocker, -1)]),
+        }
+        self.hand_on(held)?;
+        self.skip_next = 0;
+        self.table_map_start = None;
+        self.marker(Position {
+            file: back_to.0,
+            pos: back_to.1,
+            rows: 0,
+            gtid: None,
+            state: self.state.clone(),
+            // The rewind reads an earlier file: the commit's is not known.
+            file_id: None,
+            snapshot: self.plan.clone(),
+        });
+        Ok(())
+    }
+
+    /// Takes a rewind an XA COMMIT asked for (offline replay, which has no
+    /// stream to restart, reports it).
+    pub fn take_rewind(&mut self) -> Option<(String, Position)> {
+        let to = self.rewind_to.take()?;
+        let rw = self.xa.rewind.take()?;
+        self.shared.ack_batch([(rw.blocker, -1)]);
+        Some((rw.xid, to))
+    }
+
+    /// A standalone statement ending at `next_pos`: with `kafka.ddl_topic`
+    /// set, a DDL on a table the filter lets through goes to the producer,
+    /// released like a row. Rows held for an implicit transaction go first,
+    /// so the waiting queue stays in binlog order.
+    pub(super) fn on_ddl(
+        &mut self,
+        sql: &str,
+        schema: &str,
+        start: u64,
+        (ts, server_id): (u32, u32),
+        thread: u32,
+    ) -> Result<(), SourceError> {
+        if self.cfg.ddl_topic.is_none() {
+            return Ok(());
+        }
+        let Some((kind, database, table)) = crate::source::ddl::classify(sql, schema) else {
+            return Ok(());
+        };
+        // A rename is published when either name is captured: a table
+        // that leaves the captured tables, or comes back, says so.
+        let captured = |(d, t): &(String, String)| self.cfg.filter.allows(d, t);
+        let renamed_in_or_out = || match crate::source::ddl::table_ddl(sql, schema) {
+            Some(crate::source::ddl::TableDdl::Rename(pairs)) => {
+                pairs.iter().any(|(f, t)| captured(f) || captured(t))
+            }
+            _ => false,
+        };
+        if !table.is_empty() && !self.cfg.filter.allows(&database, &table) && !renamed_in_or_out() {
+            return Ok(());
+        }
+        if let Some(txn) = self.txn.as_mut() {
+            let held = std::mem::take(&mut txn.held);
+            self.hand_on(held)?;
+        }
+        let seq = self.next_seq();
+        let ddl = DdlChange {
+            seq,
+            kind,
+            database,
+            table,
+            sql: sql.to_string(),
+            ts,
+            event_file: self.file.clone(),
+            event_pos: start,
+            server_id,
+            thread: Some(thread),
+            // Inside an event group (CREATE TABLE ... SELECT) the position
+            // after the statement is not a place to resume: the group's
+            // start with the rows released so far is.
+            checkpoint: match self.txn.as_ref().filter(|t| t.explicit) {
+                Some(t) => self.here(t.start, t.rows, t.gtid.clone(), t.state.clone()),
+                None => self.here(self.next_pos, 0, None, self.state_after()),
+            },
+        };
+        log::info!(
+            "DDL at {}:{start} on {}{}{}: {}",
+            self.file,
+            ddl.database,
+            if ddl.table.is_empty() { "" } else { "." },
+            ddl.table,
+            first_line(sql)
+        );
+        self.send(vec![Change::Ddl(ddl)])
+    }
+
+    /// A TRUNCATE or RENAME that changes the snapshot plan: the snapshot
+    /// thread starts again from the plan as changed here, in stream order
+    /// (the same path as a failover: chunks read before it are dropped).
+    /// Only where a snapshot thread runs (not in `replay`).
+    pub(super) fn snapshot_follows_ddl(&mut self, sql: &str, schema: &str, start: u64) {
+        if self.seam.is_none() {
+            return;
+        }
+        let Some(ddl) = crate::source::ddl::table_ddl(sql, schema) else {
+            return;
+        };
+        let plan = self.plan.clone().unwrap_or_default();
+        let entering = self.cfg.snapshot_mode != crate::config::SnapshotMode::Never;
+        let filter = &self.cfg.filter;
+        let Some((next, notes)) = plan.after_ddl(&ddl, |d, t| filter.allows(d, t), entering) else {
+            return;
+        };
+        for n in notes {
+            log::warn!("{n} (DDL at {}:{start})", self.file);
+        }
+        self.install_plan(Arc::new(next));
+        if let Some(seam) = self.seam.as_mut() {
+            seam.reset();
+        }
+        self.stream_wait = None;
+        self.plan_wait = None;
+        self.shared.bump_snapshot_epoch();
+    }
+}
