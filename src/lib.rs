@@ -7,9 +7,9 @@
 //! → Kafka; [`pipeline::watcher`] releases the acknowledged prefix of the
 //! waiting queue and writes it to the commit-log topic ([`checkpoint`]).
 
-pub mod app;
 pub mod charset;
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
 pub mod event;
 pub mod filter;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use binlog2kafka::app;
+use binlog2kafka::cli;
 
 /// The static (musl) build allocates through dlmalloc: musl's malloc made
 /// the allocation-heavy decode path 3.9x slower than the glibc build.
@@ -195,7 +195,7 @@ fn main() -> ExitCode {
     }
     match cmd {
         Command::Check => {
-            let report = app::check(&cfg);
+            let report = cli::check(&cfg);
             for l in &report.lines {
                 println!("{l}");
             }
@@ -206,7 +206,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Snapshot { tables, condition } => {
-            match app::request_snapshot(
+            match cli::request_snapshot(
                 &cfg,
                 &tables,
                 condition,
@@ -219,7 +219,7 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
-        Command::Reset => match app::reset(&cfg) {
+        Command::Reset => match cli::reset(&cfg) {
             Ok(said) => {
                 println!("{said}");
                 ExitCode::SUCCESS
@@ -233,7 +233,7 @@ fn main() -> ExitCode {
         } => {
             let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
             if !stdout {
-                return match app::replay_to_kafka(&cfg, &paths, schema_from) {
+                return match cli::replay_to_kafka(&cfg, &paths, schema_from) {
                     Ok(s) => {
                         log::info!(
                             "replayed {} file(s) into {}: {} events, {} rows",
@@ -270,11 +270,11 @@ fn main() -> ExitCode {
             }
         }
         Command::Run => {
-            let signals = match app::Signals::install() {
+            let signals = match cli::Signals::install() {
                 Ok(s) => s,
                 Err(e) => return fail(&format!("cannot install signal handlers: {e}")),
             };
-            match app::run(cfg, signals) {
+            match cli::run(cfg, signals) {
                 Ok(summary) => {
                     log::info!(
                         "stopped cleanly: {} rows sent; checkpoint {}",
@@ -286,7 +286,7 @@ fn main() -> ExitCode {
                     );
                     ExitCode::SUCCESS
                 }
-                Err(app::AppError::Interrupted) => {
+                Err(cli::AppError::Interrupted) => {
                     log::info!("stopped by a signal during start-up; nothing was claimed or sent");
                     ExitCode::SUCCESS
                 }
