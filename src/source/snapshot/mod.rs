@@ -670,9 +670,10 @@ impl Snapshotter {
         let mut values = match result {
             Ok(v) => v,
             // The table or a column went away between the check and the
-            // query (a RENAME, DROP or ALTER racing the chunk): open it
-            // again, which finds out what happened.
-            Err(mysql::Error::MySqlError(me)) if matches!(me.code, 1146 | 1054) => {
+            // query, or the table was recreated after the read view opened
+            // (1412: a RENAME, DROP, ALTER or TRUNCATE racing the chunk):
+            // open it again, which finds out what happened.
+            Err(mysql::Error::MySqlError(me)) if matches!(me.code, 1146 | 1054 | 1412) => {
                 log::debug!("snapshot of {name}: {}; opening it again", me.message);
                 self.table = None;
                 self.watching = None;
