@@ -11,323 +11,376 @@ pub struct CheckReport {
 
 /// Validates the servers for `cfg` without changing anything.
 pub fn check(cfg: &Config) -> CheckReport {
-    let mut lines = Vec::new();
-    let mut ok = true;
-    let mut fail = |lines: &mut Vec<String>, what: &str, e: &dyn fmt::Display| {
-        lines.push(format!("FAIL {what}: {e}"));
-        ok = false;
-    };
-    lines.push(format!(
+    let mut r = Report::default();
+    r.lines.push(format!(
         "ok   config: pipeline '{}', topic {}, commit topic {}",
         cfg.pipeline_name, cfg.topic, cfg.commit_topic
     ));
-    let mut binlogs = Vec::new();
-    let mut first_server_id = None;
-    let mut checkpoint_state = None;
-    let mut reachable = 0usize;
-    // The server of mysql.host that answered first: the checks of the
-    // position below are of it.
-    let mut answered: Option<Config> = None;
+    let answered = check_mysql(cfg, &mut r);
+    let checkpoint = match kafka_client(cfg, "check") {
+        Ok(mut client) => {
+            check_kafka_link(cfg, &mut client, &mut r);
+            check_kafka_guarantees(cfg, &mut client, &mut r);
+            check_position(cfg, &mut client, answered.as_ref(), &mut r)
+        }
+        Err(e) => {
+            r.fail("kafka", &e);
+            None
+        }
+    };
+    if cfg.mysql_hosts.len() > 1 {
+        check_servers(cfg, checkpoint.as_ref(), &mut r);
+    }
+    CheckReport {
+        lines: r.lines,
+        ok: !r.failed,
+    }
+}
+
+/// The findings so far; any `FAIL` makes `check` exit 1.
+#[derive(Default)]
+struct Report {
+    lines: Vec<String>,
+    failed: bool,
+}
+
+impl Report {
+    fn fail(&mut self, what: &str, e: &dyn fmt::Display) {
+        self.lines.push(format!("FAIL {what}: {e}"));
+        self.failed = true;
+    }
+}
+
+/// The server of `mysql.host` that answered first, as `check` found it.
+struct Answered {
+    /// The configuration pointed at it.
+    cfg: Config,
+    server_id: u32,
+    binlogs: Vec<(String, u64)>,
+}
+
+/// The MySQL side: the first server that answers, its settings, TLS and
+/// the replica id, under that server's own address (after a failover the
+/// first of `mysql.host` is often down).
+fn check_mysql(cfg: &Config, r: &mut Report) -> Option<Answered> {
     let first = source::connect_first(cfg)
         .and_then(|(mut c, used)| source::check_server(&mut c, &used).map(|info| (info, used)));
-    match first {
-        Ok((info, used)) => {
-            // Every finding of this section is of the server that answered
-            // (after a failover the first of mysql.host is often down),
-            // under its own address.
-            answered = Some(used.clone());
-            let cfg = &used;
-            first_server_id = Some(info.server_id);
-            lines.push(format!(
-                "ok   mysql {}:{}: {} (server_id {}), binlog_format={}, binlog_row_image={}, binlog_row_metadata={}, gtid: {}",
-                cfg.mysql_host,
+    let (info, used) = match first {
+        Ok(found) => found,
+        Err(e) => {
+            r.fail("mysql", &e);
+            return None;
+        }
+    };
+    // Every finding of this section is of the server that answered
+    // (after a failover the first of mysql.host is often down),
+    // under its own address.
+    let cfg = &used;
+    r.lines.push(format!(
+            "ok   mysql {}:{}: {} (server_id {}), binlog_format={}, binlog_row_image={}, binlog_row_metadata={}, gtid: {}",
+            cfg.mysql_host,
+            cfg.mysql_port,
+            info.version,
+            info.server_id,
+            info.binlog_format,
+            info.row_image,
+            if info.row_metadata.is_empty() { "(none)" } else { &info.row_metadata },
+            info.gtid_mode
+        ));
+    if !info.row_metadata.eq_ignore_ascii_case("FULL") {
+        r.lines.push("warn binlog_row_metadata is not FULL: column names come from information_schema and may be wrong for rows written before an ALTER TABLE; set binlog_row_metadata=FULL".into());
+    }
+    r.lines.push(format!(
+        "ok   privileges of '{}': replication and SELECT; {} binlog files on the server ({} .. {})",
+        cfg.mysql_user,
+        info.binlogs.len(),
+        info.binlogs.first().map(|b| b.0.as_str()).unwrap_or("-"),
+        info.binlogs.last().map(|b| b.0.as_str()).unwrap_or("-")
+    ));
+    check_mysql_tls(cfg, r);
+    check_server_id(cfg, r);
+    Some(Answered {
+        cfg: used.clone(),
+        server_id: info.server_id,
+        binlogs: info.binlogs,
+    })
+}
+
+/// TLS to MySQL: the session, and the server certificate's name and expiry.
+fn check_mysql_tls(cfg: &Config, r: &mut Report) {
+    match source::connect(cfg).map(|mut c| source::tls::session(&mut c)) {
+        Ok(Some(t)) => {
+            let now = crate::checkpoint::now_ms() as i64 / 1000;
+            // The certificate as the server presents it; else the
+            // expiry the server reports of itself.
+            let (subject, days) = match source::tls::server_certificate(
+                &cfg.mysql_host,
                 cfg.mysql_port,
-                info.version,
-                info.server_id,
-                info.binlog_format,
-                info.row_image,
-                if info.row_metadata.is_empty() { "(none)" } else { &info.row_metadata },
-                info.gtid_mode
+                cfg.mysql_timeout,
+            ) {
+                Ok((cn, expires)) => (
+                    format!("CN={cn}, valid until {}", crate::tls::date(expires)),
+                    Some((expires - now).div_euclid(86_400)),
+                ),
+                Err(_) => (
+                    format!(
+                        "valid until {}",
+                        if t.not_after.is_empty() {
+                            "(not reported)"
+                        } else {
+                            &t.not_after
+                        }
+                    ),
+                    source::tls::days_left(&t.not_after, now),
+                ),
+            };
+            let soon = days.is_some_and(|d| d < 30);
+            r.lines.push(format!(
+                "{} mysql TLS: {} {}; server certificate {subject}{} (mysql.ssl_mode={})",
+                if soon { "warn" } else { "ok  " },
+                t.version,
+                t.cipher,
+                match days {
+                    Some(d) if d < 30 => format!(", {d} days left: renew it soon"),
+                    Some(d) => format!(", {d} days left"),
+                    None => String::new(),
+                },
+                cfg.mysql_tls.mode.name()
             ));
-            if !info.row_metadata.eq_ignore_ascii_case("FULL") {
-                lines.push("warn binlog_row_metadata is not FULL: column names come from information_schema and may be wrong for rows written before an ALTER TABLE; set binlog_row_metadata=FULL".into());
+        }
+        Ok(None) => r.lines.push(format!(
+            "{} mysql: plaintext (mysql.ssl_mode={}{})",
+            if cfg.mysql_tls.mode == crate::config::SslMode::Disabled {
+                "ok  "
+            } else {
+                "warn"
+            },
+            cfg.mysql_tls.mode.name(),
+            if cfg.mysql_tls.mode == crate::config::SslMode::Preferred {
+                ": the server offers no TLS"
+            } else {
+                ""
             }
-            lines.push(format!(
-                "ok   privileges of '{}': replication and SELECT; {} binlog files on the server ({} .. {})",
-                cfg.mysql_user,
-                info.binlogs.len(),
-                info.binlogs.first().map(|b| b.0.as_str()).unwrap_or("-"),
-                info.binlogs.last().map(|b| b.0.as_str()).unwrap_or("-")
+        )),
+        Err(e) => r.fail("mysql TLS", &e),
+    }
+}
+
+/// No other replica of the server uses `mysql.server_id`.
+fn check_server_id(cfg: &Config, r: &mut Report) {
+    match source::connect(cfg).and_then(|mut c| source::ensure_unique_server_id(&mut c, cfg)) {
+        Ok(true) => r.lines.push(format!("ok   mysql.server_id {}: no other replica uses it", cfg.server_id)),
+        Ok(false) => r.lines.push(format!("warn mysql.server_id {}: cannot list the server's replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN on MariaDB 10.5+), so a clash would only show when the server drops one", cfg.server_id)),
+        Err(e) => r.fail("mysql.server_id", &e),
+    }
+}
+
+/// The broker: reachable, TLS and SASL as configured.
+fn check_kafka_link(cfg: &Config, client: &mut Client, r: &mut Report) {
+    r.lines.push(format!(
+        "ok   kafka {}: reachable, protocol versions negotiated (Kafka 2.1+ floor)",
+        cfg.brokers.join(",")
+    ));
+    match client.tls_session() {
+        Ok(Some(t)) => {
+            let now = crate::checkpoint::now_ms() as i64 / 1000;
+            let (subject, expires) = t.peer.clone().unwrap_or_default();
+            let days = (expires - now) / 86_400;
+            let level = if days < 30 { "warn" } else { "ok  " };
+            let trust = cfg
+                .kafka_tls
+                .as_ref()
+                .and_then(|s| s.build().ok())
+                .map(|t| t.trust)
+                .unwrap_or_default();
+            r.lines.push(format!(
+                "{level} kafka TLS: {}; broker certificate CN={subject}, expires in {days} days{}; trusting {trust}{}",
+                t.negotiated,
+                if days < 30 { " (renew it soon)" } else { "" },
+                if cfg.kafka_tls.as_ref().is_some_and(|s| !s.verify_name) { "; the broker's name is NOT checked (kafka.ssl.endpoint.identification=none)" } else { "" }
             ));
-            binlogs = info.binlogs;
-            match source::connect(cfg).map(|mut c| source::tls::session(&mut c)) {
-                Ok(Some(t)) => {
-                    let now = crate::checkpoint::now_ms() as i64 / 1000;
-                    // The certificate as the server presents it; else the
-                    // expiry the server reports of itself.
-                    let (subject, days) = match source::tls::server_certificate(
-                        &cfg.mysql_host,
-                        cfg.mysql_port,
-                        cfg.mysql_timeout,
-                    ) {
-                        Ok((cn, expires)) => (
-                            format!("CN={cn}, valid until {}", crate::tls::date(expires)),
-                            Some((expires - now).div_euclid(86_400)),
-                        ),
-                        Err(_) => (
-                            format!(
-                                "valid until {}",
-                                if t.not_after.is_empty() {
-                                    "(not reported)"
-                                } else {
-                                    &t.not_after
-                                }
-                            ),
-                            source::tls::days_left(&t.not_after, now),
-                        ),
-                    };
-                    let soon = days.is_some_and(|d| d < 30);
-                    lines.push(format!(
-                        "{} mysql TLS: {} {}; server certificate {subject}{} (mysql.ssl_mode={})",
-                        if soon { "warn" } else { "ok  " },
-                        t.version,
-                        t.cipher,
-                        match days {
-                            Some(d) if d < 30 => format!(", {d} days left: renew it soon"),
-                            Some(d) => format!(", {d} days left"),
-                            None => String::new(),
-                        },
-                        cfg.mysql_tls.mode.name()
-                    ));
+        }
+        Ok(None) => r
+            .lines
+            .push("ok   kafka: plaintext (kafka.security.protocol=plaintext)".into()),
+        Err(e) => r.lines.push(format!("warn kafka TLS: {e}")),
+    }
+    if let Some(s) = &cfg.kafka_sasl {
+        r.lines.push(format!(
+            "{} kafka SASL: {} authentication succeeded{}{}",
+            if s.mechanism == crate::kafka::sasl::Mechanism::Plain && cfg.kafka_tls.is_none() {
+                "warn"
+            } else {
+                "ok  "
+            },
+            s.mechanism.name(),
+            if s.username.is_empty() {
+                String::new()
+            } else {
+                format!(" as {}", s.username)
+            },
+            if s.mechanism == crate::kafka::sasl::Mechanism::Plain && cfg.kafka_tls.is_none() {
+                "; PLAIN without TLS sends the password in the clear: use sasl_ssl"
+            } else {
+                ""
+            }
+        ));
+    }
+    // Which duplicate guarantees hold against this broker.
+}
+
+/// What the broker guarantees (idempotence, fencing) and what the settings
+/// give up.
+fn check_kafka_guarantees(cfg: &Config, client: &mut Client, r: &mut Report) {
+    match client.init_producer_id() {
+        Ok(Some(_)) => r.lines.push("ok   kafka: idempotent producer (InitProducerId): a batch sent again after a lost answer is stored once".into()),
+        Ok(None) => r.lines.push("warn kafka: the broker offers no InitProducerId: a batch sent again after a lost answer may be stored twice".into()),
+        Err(e) => r.lines.push(format!("warn kafka: no idempotent producer ({e}): a batch sent again after a lost answer may be stored twice")),
+    }
+    // Only asked, not taken: taking the transactional id would fence
+    // a daemon that runs now.
+    match client.offers_transactions() {
+        Ok(true) => r.lines.push(format!("ok   kafka: fencing by the broker (transactional id binlog2kafka-{}): a paused daemon cannot write after its successor took over, and a takeover need not wait for its lease", cfg.pipeline_name)),
+        Ok(false) => r.lines.push("warn kafka: the broker offers no transactions: a paused daemon is kept from writing by its lease alone (checked before every send), and a takeover waits 3 heartbeats".into()),
+        Err(e) => r.lines.push(format!("warn kafka: cannot tell whether the broker fences ({e})")),
+    }
+    if matches!(cfg.partition_by, crate::config::PartitionBy::Random) {
+        r.lines.push("warn kafka.partition_by=random: rows read again after a crash cannot be matched with what Kafka holds and may be sent twice".into());
+    }
+    if cfg.snapshot_mode != crate::config::SnapshotMode::Never {
+        r.lines.push(format!(
+            "ok   snapshot.mode={}: existing rows are read on the pipeline's first start{}",
+            if cfg.snapshot_mode == crate::config::SnapshotMode::Initial {
+                "initial"
+            } else {
+                "when_needed"
+            },
+            if cfg.snapshot_mode == crate::config::SnapshotMode::WhenNeeded {
+                ", and again when its binlog was purged"
+            } else {
+                ""
+            }
+        ));
+    }
+}
+
+/// Where the pipeline would start (the checkpoint, or start.position), and
+/// the snapshot requests waiting for it; returns the checkpoint.
+fn check_position(
+    cfg: &Config,
+    client: &mut Client,
+    answered: Option<&Answered>,
+    r: &mut Report,
+) -> Option<checkpoint::Record> {
+    let binlogs = answered.map(|a| a.binlogs.clone()).unwrap_or_default();
+    let first_server_id = answered.map(|a| a.server_id);
+    let mut checkpoint_state = None;
+    match checkpoint::read_latest(client, &cfg.commit_topic, &cfg.pipeline_name) {
+        Ok(Some(rec)) => {
+            r.lines.push(format!(
+                "ok   checkpoint: {}{} (written {} ms since epoch)",
+                rec.position(),
+                rec.gtid_state
+                    .as_ref()
+                    .map(|s| format!(", GTID state {s}"))
+                    .unwrap_or_default(),
+                rec.ts_ms
+            ));
+            let elsewhere = rec.file.is_empty()
+                || rec
+                    .file_id
+                    .is_some_and(|id| Some(id.server_id) != first_server_id);
+            let there = answered.map_or(cfg, |a| &a.cfg);
+            if !binlogs.is_empty() && !elsewhere {
+                let cfg = there;
+                let valid = source::connect(cfg).and_then(|mut c| {
+                    source::ensure_event_start(&mut c, cfg, &rec.file, rec.pos, "the checkpoint")
+                });
+                if let Err(e) = valid {
+                    r.fail("checkpoint", &e);
                 }
-                Ok(None) => lines.push(format!(
-                    "{} mysql: plaintext (mysql.ssl_mode={}{})",
-                    if cfg.mysql_tls.mode == crate::config::SslMode::Disabled {
-                        "ok  "
-                    } else {
-                        "warn"
-                    },
-                    cfg.mysql_tls.mode.name(),
-                    if cfg.mysql_tls.mode == crate::config::SslMode::Preferred {
-                        ": the server offers no TLS"
-                    } else {
-                        ""
+            }
+            let plan = rec.snapshot.clone().unwrap_or_default();
+            match source::snapshot::pending_requests(
+                client,
+                &cfg.commit_topic,
+                &cfg.pipeline_name,
+                plan.requests_from,
+            ) {
+                Ok(p) => {
+                    let p: Vec<_> = p
+                        .into_iter()
+                        .filter(|r| !plan.taken.contains(&r.id))
+                        .collect();
+                    if !p.is_empty() {
+                        r.lines.push(format!(
+                            "warn snapshot requests waiting for the pipeline: {}",
+                            p.iter()
+                                .map(|r| format!(
+                                    "{} ({}{})",
+                                    r.id,
+                                    r.tables.join(", "),
+                                    r.condition
+                                        .as_deref()
+                                        .map(|c| format!(" where {c}"))
+                                        .unwrap_or_default()
+                                ))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ));
                     }
+                }
+                Err(e) => r
+                    .lines
+                    .push(format!("warn snapshot requests: cannot read them: {e}")),
+            }
+            checkpoint_state = Some(rec);
+        }
+        Ok(None) => {
+            let by_gtid = matches!(cfg.start_position, crate::config::StartPosition::Gtid(_));
+            let there = answered.map_or(cfg, |a| &a.cfg);
+            let valid = (!binlogs.is_empty() && !by_gtid).then(|| {
+                let cfg = there;
+                source::connect(cfg).and_then(|mut c| {
+                    let (file, pos) = source::resolve_start(&mut c, cfg, &binlogs)?;
+                    source::ensure_event_start(&mut c, cfg, &file, pos, "start.position")
+                })
+            });
+            match valid {
+                Some(Err(e)) => r.fail("start.position", &e),
+                _ => r.lines.push(format!(
+                    "ok   checkpoint: none yet for '{}'; will start at start.position={}",
+                    cfg.pipeline_name,
+                    start_text(&cfg.start_position)
                 )),
-                Err(e) => fail(&mut lines, "mysql TLS", &e),
-            }
-            match source::connect(cfg).and_then(|mut c| source::ensure_unique_server_id(&mut c, cfg)) {
-                Ok(true) => lines.push(format!("ok   mysql.server_id {}: no other replica uses it", cfg.server_id)),
-                Ok(false) => lines.push(format!("warn mysql.server_id {}: cannot list the server's replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN on MariaDB 10.5+), so a clash would only show when the server drops one", cfg.server_id)),
-                Err(e) => fail(&mut lines, "mysql.server_id", &e),
             }
         }
-        Err(e) => fail(&mut lines, "mysql", &e),
+        Err(e) => r.fail("reading the checkpoint", &e),
     }
-    match kafka_client(cfg, "check") {
-        Ok(mut client) => {
-            lines.push(format!(
-                "ok   kafka {}: reachable, protocol versions negotiated (Kafka 2.1+ floor)",
-                cfg.brokers.join(",")
-            ));
-            match client.tls_session() {
-                Ok(Some(t)) => {
-                    let now = crate::checkpoint::now_ms() as i64 / 1000;
-                    let (subject, expires) = t.peer.clone().unwrap_or_default();
-                    let days = (expires - now) / 86_400;
-                    let level = if days < 30 { "warn" } else { "ok  " };
-                    let trust = cfg
-                        .kafka_tls
-                        .as_ref()
-                        .and_then(|s| s.build().ok())
-                        .map(|t| t.trust)
-                        .unwrap_or_default();
-                    lines.push(format!(
-                        "{level} kafka TLS: {}; broker certificate CN={subject}, expires in {days} days{}; trusting {trust}{}",
-                        t.negotiated,
-                        if days < 30 { " (renew it soon)" } else { "" },
-                        if cfg.kafka_tls.as_ref().is_some_and(|s| !s.verify_name) { "; the broker's name is NOT checked (kafka.ssl.endpoint.identification=none)" } else { "" }
-                    ));
-                }
-                Ok(None) => {
-                    lines.push("ok   kafka: plaintext (kafka.security.protocol=plaintext)".into())
-                }
-                Err(e) => lines.push(format!("warn kafka TLS: {e}")),
-            }
-            if let Some(s) = &cfg.kafka_sasl {
-                lines.push(format!(
-                    "{} kafka SASL: {} authentication succeeded{}{}",
-                    if s.mechanism == crate::kafka::sasl::Mechanism::Plain
-                        && cfg.kafka_tls.is_none()
-                    {
-                        "warn"
-                    } else {
-                        "ok  "
-                    },
-                    s.mechanism.name(),
-                    if s.username.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" as {}", s.username)
-                    },
-                    if s.mechanism == crate::kafka::sasl::Mechanism::Plain
-                        && cfg.kafka_tls.is_none()
-                    {
-                        "; PLAIN without TLS sends the password in the clear: use sasl_ssl"
-                    } else {
-                        ""
-                    }
-                ));
-            }
-            // Which duplicate guarantees hold against this broker.
-            match client.init_producer_id() {
-                Ok(Some(_)) => lines.push("ok   kafka: idempotent producer (InitProducerId): a batch sent again after a lost answer is stored once".into()),
-                Ok(None) => lines.push("warn kafka: the broker offers no InitProducerId: a batch sent again after a lost answer may be stored twice".into()),
-                Err(e) => lines.push(format!("warn kafka: no idempotent producer ({e}): a batch sent again after a lost answer may be stored twice")),
-            }
-            // Only asked, not taken: taking the transactional id would fence
-            // a daemon that runs now.
-            match client.offers_transactions() {
-                Ok(true) => lines.push(format!("ok   kafka: fencing by the broker (transactional id binlog2kafka-{}): a paused daemon cannot write after its successor took over, and a takeover need not wait for its lease", cfg.pipeline_name)),
-                Ok(false) => lines.push("warn kafka: the broker offers no transactions: a paused daemon is kept from writing by its lease alone (checked before every send), and a takeover waits 3 heartbeats".into()),
-                Err(e) => lines.push(format!("warn kafka: cannot tell whether the broker fences ({e})")),
-            }
-            if matches!(cfg.partition_by, crate::config::PartitionBy::Random) {
-                lines.push("warn kafka.partition_by=random: rows read again after a crash cannot be matched with what Kafka holds and may be sent twice".into());
-            }
-            if cfg.snapshot_mode != crate::config::SnapshotMode::Never {
-                lines.push(format!(
-                    "ok   snapshot.mode={}: existing rows are read on the pipeline's first start{}",
-                    if cfg.snapshot_mode == crate::config::SnapshotMode::Initial {
-                        "initial"
-                    } else {
-                        "when_needed"
-                    },
-                    if cfg.snapshot_mode == crate::config::SnapshotMode::WhenNeeded {
-                        ", and again when its binlog was purged"
-                    } else {
-                        ""
-                    }
-                ));
-            }
-            match checkpoint::read_latest(&mut client, &cfg.commit_topic, &cfg.pipeline_name) {
-                Ok(Some(rec)) => {
-                    lines.push(format!(
-                        "ok   checkpoint: {}{} (written {} ms since epoch)",
-                        rec.position(),
-                        rec.gtid_state
-                            .as_ref()
-                            .map(|s| format!(", GTID state {s}"))
-                            .unwrap_or_default(),
-                        rec.ts_ms
-                    ));
-                    let elsewhere = rec.file.is_empty()
-                        || rec
-                            .file_id
-                            .is_some_and(|id| Some(id.server_id) != first_server_id);
-                    let there = answered.as_ref().unwrap_or(cfg);
-                    if !binlogs.is_empty() && !elsewhere {
-                        let cfg = there;
-                        let valid = source::connect(cfg).and_then(|mut c| {
-                            source::ensure_event_start(
-                                &mut c,
-                                cfg,
-                                &rec.file,
-                                rec.pos,
-                                "the checkpoint",
-                            )
-                        });
-                        if let Err(e) = valid {
-                            fail(&mut lines, "checkpoint", &e);
-                        }
-                    }
-                    let plan = rec.snapshot.clone().unwrap_or_default();
-                    match source::snapshot::pending_requests(
-                        &mut client,
-                        &cfg.commit_topic,
-                        &cfg.pipeline_name,
-                        plan.requests_from,
-                    ) {
-                        Ok(p) => {
-                            let p: Vec<_> = p
-                                .into_iter()
-                                .filter(|r| !plan.taken.contains(&r.id))
-                                .collect();
-                            if !p.is_empty() {
-                                lines.push(format!(
-                                    "warn snapshot requests waiting for the pipeline: {}",
-                                    p.iter()
-                                        .map(|r| format!(
-                                            "{} ({}{})",
-                                            r.id,
-                                            r.tables.join(", "),
-                                            r.condition
-                                                .as_deref()
-                                                .map(|c| format!(" where {c}"))
-                                                .unwrap_or_default()
-                                        ))
-                                        .collect::<Vec<_>>()
-                                        .join("; ")
-                                ));
-                            }
-                        }
-                        Err(e) => {
-                            lines.push(format!("warn snapshot requests: cannot read them: {e}"))
-                        }
-                    }
-                    checkpoint_state = Some(rec);
-                }
-                Ok(None) => {
-                    let by_gtid =
-                        matches!(cfg.start_position, crate::config::StartPosition::Gtid(_));
-                    let there = answered.as_ref().unwrap_or(cfg);
-                    let valid = (!binlogs.is_empty() && !by_gtid).then(|| {
-                        let cfg = there;
-                        source::connect(cfg).and_then(|mut c| {
-                            let (file, pos) = source::resolve_start(&mut c, cfg, &binlogs)?;
-                            source::ensure_event_start(&mut c, cfg, &file, pos, "start.position")
-                        })
-                    });
-                    match valid {
-                        Some(Err(e)) => fail(&mut lines, "start.position", &e),
-                        _ => lines.push(format!(
-                            "ok   checkpoint: none yet for '{}'; will start at start.position={}",
-                            cfg.pipeline_name,
-                            start_text(&cfg.start_position)
-                        )),
-                    }
-                }
-                Err(e) => fail(&mut lines, "reading the checkpoint", &e),
-            }
-        }
-        Err(e) => fail(&mut lines, "kafka", &e),
+    checkpoint_state
+}
+
+/// Every server of `mysql.host`, on a line of its own; `check` fails only
+/// when none can resume the pipeline.
+fn check_servers(cfg: &Config, checkpoint_state: Option<&checkpoint::Record>, r: &mut Report) {
+    let mut reachable = 0usize;
+    let mut resumable = 0usize;
+    for (host, port) in &cfg.mysql_hosts {
+        let s = server_line(&cfg.with_source(host, *port), checkpoint_state);
+        r.lines.push(s.line);
+        // A server of several away, or one the pipeline cannot resume
+        // on, is a warning (after a failover the first is usually
+        // down); none to resume on fails.
+        reachable += usize::from(s.reachable);
+        resumable += usize::from(s.resumable);
     }
-    if cfg.mysql_hosts.len() > 1 {
-        let mut resumable = 0usize;
-        for (host, port) in &cfg.mysql_hosts {
-            let s = server_line(&cfg.with_source(host, *port), checkpoint_state.as_ref());
-            lines.push(s.line);
-            // A server of several away, or one the pipeline cannot resume
-            // on, is a warning (after a failover the first is usually
-            // down); none to resume on fails.
-            reachable += usize::from(s.reachable);
-            resumable += usize::from(s.resumable);
-        }
-        if reachable == 0 {
-            fail(
-                &mut lines,
-                "mysql.host",
-                &"no server of the list is reachable",
-            );
-        } else if resumable == 0 {
-            fail(
-                &mut lines,
-                "mysql.host",
-                &"no server of the list can resume the pipeline from its checkpoint (see the server lines above)",
-            );
-        }
+    if reachable == 0 {
+        r.fail("mysql.host", &"no server of the list is reachable");
+    } else if resumable == 0 {
+        r.fail("mysql.host",
+            &"no server of the list can resume the pipeline from its checkpoint (see the server lines above)",
+        );
     }
-    CheckReport { lines, ok }
 }
 
 /// `check`'s line for one server of `mysql.host`: reachable or not, its role
