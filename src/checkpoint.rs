@@ -7,8 +7,6 @@
 //! interval, a clean stop marks it `released`, and a second daemon with the
 //! same pipeline name refuses to start while the heartbeats go on.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde::{Deserialize, Serialize};
 
 use crate::event::Position;
@@ -116,12 +114,7 @@ pub fn owner_runs_here(owner: &str) -> bool {
         && !owner_gone_here(owner)
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 impl Record {
     pub fn new(pipeline: &str, p: &Position, owner: &str) -> Record {

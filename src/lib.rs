@@ -10,6 +10,7 @@
 pub mod charset;
 pub mod checkpoint;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod event;
 pub mod filter;

@@ -310,9 +310,7 @@ fn drain(
     };
     let mut n = 0;
     let ctx = Context {
-        now_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
+        now_ms: crate::clock::now_ms() as i64,
         txn: None,
     };
     while let Ok(changes) = rx.try_recv() {

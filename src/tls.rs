@@ -242,7 +242,7 @@ pub fn subject_and_expiry(cert: &[u8]) -> Option<(String, i64)> {
         _ => return None,
     };
     let field = |i: usize| -> Option<i64> { t.get(i..i + 2)?.parse().ok() };
-    let days = crate::source::snapshot::encode::days_from_civil(year, field(0)?, field(2)?);
+    let days = crate::clock::days_from_civil(year, field(0)?, field(2)?);
     let expiry = days * 86_400 + field(4)? * 3600 + field(6)? * 60 + field(8)?;
     // Name: SEQUENCE OF SET OF { OID, value }; CN is 2.5.4.3.
     let mut name = None;

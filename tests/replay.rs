@@ -192,7 +192,7 @@ fn data_in_order(line: &str) -> Vec<Value> {
     o.0
 }
 
-use binlog2kafka::source::snapshot::encode::days_from_civil;
+use binlog2kafka::clock::days_from_civil;
 
 /// Bytes of mariadb-binlog's quoted rendering (`\xNN`, `\\`, `\'`).
 fn unescape(q: &str) -> Vec<u8> {

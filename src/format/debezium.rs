@@ -355,15 +355,8 @@ fn parse_date(s: &str) -> Option<(i64, u32, u32)> {
     (m >= 1 && d >= 1 && (y > 0 || m > 0)).then_some((y, m, d))
 }
 
-/// Days from 1970-01-01 (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    crate::clock::days_from_civil(y, m as i64, d as i64)
 }
 
 /// `HH:MM:SS[.ffffff]` → (seconds, microseconds).

@@ -16,7 +16,7 @@ pub mod watcher;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -237,9 +237,7 @@ impl Shared {
                 if slot.is_none() {
                     *slot = Some((Instant::now(), w.clone()));
                 }
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
+                let now = crate::clock::now_secs();
                 p.last_error = Some((now, w));
             }
             None => *slot = None,

@@ -150,8 +150,7 @@ pub fn days_left(not_after: &str, now: i64) -> Option<i64> {
         + 1;
     let mut hms = time.split(':').map(|x| x.parse::<i64>().ok());
     let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
-    let days =
-        crate::source::snapshot::encode::days_from_civil(year.parse().ok()?, m, day.parse().ok()?);
+    let days = crate::clock::days_from_civil(year.parse().ok()?, m, day.parse().ok()?);
     Some((days * 86_400 + h * 3600 + mi * 60 + s - now).div_euclid(86_400))
 }
 

@@ -81,9 +81,7 @@ impl SaslSettings {
             Mechanism::AwsMskIam => {
                 let region = aws::region(host)?;
                 let creds = aws::credentials("169.254.169.254:80")?;
-                let now = SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
+                let now = crate::clock::now_secs() as i64;
                 Box::new(Plain {
                     message: Some(aws::payload(host, &region, &creds, &aws::amz_date(now))),
                 })

@@ -111,9 +111,7 @@ pub fn spawn(
                 fencing: None,
                 in_flight: Default::default(),
                 acked: Acked::default(),
-                random: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64),
+                random: crate::clock::now_nanos().max(1),
             };
             if matches!(p.cfg.partition_by, PartitionBy::Random) {
                 log::warn!("kafka.partition_by=random: a row read again after a crash may go to another partition than its first copy, so it cannot be matched with what Kafka holds and may be sent twice");
@@ -241,9 +239,7 @@ fn key_changed(r: &RowChange) -> bool {
 const ARENA_CHUNK: usize = 256 * 1024;
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    crate::clock::now_ms() as i64
 }
 
 impl Producer {

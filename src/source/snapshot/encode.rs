@@ -123,7 +123,7 @@ pub fn encode(col: &ColumnSchema, v: Value, out: &mut Vec<u8>) -> Result<(), Str
             let secs = if y == 0 && m == 0 && d == 0 {
                 0
             } else {
-                days_from_civil(y as i64, m as i64, d as i64) * 86_400
+                crate::clock::days_from_civil(y as i64, m as i64, d as i64) * 86_400
                     + (h * 3600 + mi * 60 + s) as i64
             };
             be(out, secs.max(0) as u64, 4);
@@ -212,18 +212,6 @@ fn time2(packed: i64, fsp: usize, out: &mut Vec<u8>) {
         5 | 6 => be(out, (packed + 0x8000_0000_0000) as u64, 6),
         _ => be(out, (int + INT_OFS) as u64, 3),
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of the
-/// renderer's civil_from_days).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// MySQL's packed DECIMAL(precision, scale) of `text` (the server's exact
