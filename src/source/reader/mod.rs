@@ -406,43 +406,43 @@ impl Reader {
         }
     }
 
-    fn stream_from(
+    /// A resume by file position on the server read: its file must still be
+    /// there, and where the offset stands in the cluster's history (the
+    /// GTID state, and the servers' transactions before it) is noted.
+    fn place_by_file(
         &mut self,
+        conn: &mut mysql::Conn,
+        info: &crate::source::ServerInfo,
         resume: &Position,
-        attempt: &mut u32,
-        outage_logged: &mut bool,
-    ) -> Result<Flow, SourceError> {
-        self.streaming = false;
-        let mut conn = connect(&self.cfg)?;
-        // Every connect checks what the first one checked: a server restarted
-        // with binlog_format=MIXED in its config must stop the pipeline, not
-        // have its statements skipped.
-        let info = check_server(&mut conn, &self.cfg)?;
-        let by_gtid = self.resume_by_gtid(&mut conn, &info, resume)?;
-        // This server can resume the pipeline: a GTID refusal from here on
-        // is about what it streams, not a reason to try another.
-        self.streaming = true;
-        self.refused.clear();
-        self.announce_file = by_gtid.is_some();
-        if by_gtid.is_none() {
-            ensure_kept(&resume.file, &info.binlogs, "the resume position")?;
-            if self.state.is_none() && info.mariadb {
-                // Where this offset is in the cluster's history.
-                let q = format!(
-                    "SELECT BINLOG_GTID_POS('{}', {})",
-                    resume.file.replace('\'', "''"),
-                    resume.pos
-                );
-                if let Ok(Some(Some(p))) = conn.query_first::<Option<String>, _>(&q) {
-                    if let Ok(p) = crate::gtid::MariaPos::parse(&p) {
-                        self.state = Some(Arc::new(GtidState::Maria(p)));
-                    }
+    ) -> Result<(), SourceError> {
+        ensure_kept(&resume.file, &info.binlogs, "the resume position")?;
+        if self.state.is_none() && info.mariadb {
+            // Where this offset is in the cluster's history.
+            let q = format!(
+                "SELECT BINLOG_GTID_POS('{}', {})",
+                resume.file.replace('\'', "''"),
+                resume.pos
+            );
+            if let Ok(Some(Some(p))) = conn.query_first::<Option<String>, _>(&q) {
+                if let Ok(p) = crate::gtid::MariaPos::parse(&p) {
+                    self.state = Some(Arc::new(GtidState::Maria(p)));
                 }
             }
-            if info.mariadb {
-                self.note_history(&mut conn);
-            }
         }
+        if info.mariadb {
+            self.note_history(conn);
+        }
+        Ok(())
+    }
+
+    /// Prepares the session (checksums, MariaDB GTID events, heartbeats;
+    /// for a resume by GTID, the state) and the dump request.
+    fn request(
+        &mut self,
+        conn: &mut mysql::Conn,
+        by_gtid: &Option<GtidState>,
+        resume: &Position,
+    ) -> Result<BinlogRequest<'static>, SourceError> {
         let cfg = &self.cfg.clone();
         // Tell the server we understand checksums and MariaDB GTID events,
         // and ask for heartbeats so an idle stream still wakes us up.
@@ -468,7 +468,7 @@ impl Reader {
         for q in setup {
             conn.query_drop(&q).map_err(|e| classify(cfg, &q, e))?;
         }
-        let request = match &by_gtid {
+        Ok(match by_gtid {
             None => BinlogRequest::new(cfg.server_id)
                 .with_filename(resume.file.as_bytes().to_vec())
                 .with_pos(resume.pos),
@@ -492,7 +492,32 @@ impl Reader {
                 .with_filename(Vec::new())
                 .with_pos(4u64)
                 .with_sids(mysql_sids(set)),
-        };
+        })
+    }
+
+    fn stream_from(
+        &mut self,
+        resume: &Position,
+        attempt: &mut u32,
+        outage_logged: &mut bool,
+    ) -> Result<Flow, SourceError> {
+        self.streaming = false;
+        let mut conn = connect(&self.cfg)?;
+        // Every connect checks what the first one checked: a server restarted
+        // with binlog_format=MIXED in its config must stop the pipeline, not
+        // have its statements skipped.
+        let info = check_server(&mut conn, &self.cfg)?;
+        let by_gtid = self.resume_by_gtid(&mut conn, &info, resume)?;
+        // This server can resume the pipeline: a GTID refusal from here on
+        // is about what it streams, not a reason to try another.
+        self.streaming = true;
+        self.refused.clear();
+        self.announce_file = by_gtid.is_some();
+        if by_gtid.is_none() {
+            self.place_by_file(&mut conn, &info, resume)?;
+        }
+        let request = self.request(&mut conn, &by_gtid, resume)?;
+        let cfg = &self.cfg.clone();
         let gtid_refusal = |e: mysql::Error, state: &GtidState| -> SourceError {
             match e {
                 mysql::Error::MySqlError(me) if me.code == 1236 => SourceError::Gtid {
