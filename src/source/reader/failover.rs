@@ -162,8 +162,9 @@ impl Reader {
                 };
                 if !lost.is_empty() {
                     log::warn!(
-                        "{addr} never received {}, which binlog2kafka had already published from the previous server: asynchronous replication lost them with it (semi-synchronous replication avoids this), so consumers hold rows this server does not. Continuing from {connect}",
-                        lost.join(", ")
+                        "{addr} never received {}, which binlog2kafka had already published from the previous server: asynchronous replication lost them with it (semi-synchronous replication avoids this), so consumers hold rows this server does not. Continuing from {}",
+                        lost.join(", "),
+                        connect.position()
                     );
                     self.skip_next = 0;
                     self.expect_gtid = None;

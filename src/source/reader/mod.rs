@@ -522,8 +522,11 @@ impl Reader {
             match e {
                 mysql::Error::MySqlError(me) if me.code == 1236 => SourceError::Gtid {
                     detail: format!(
-                        "the server at {}:{} cannot resume after GTID state {state}: {} It lacks transactions the pipeline needs (purged there, or its history diverged from the server the pipeline read). Resume on a server that has them (mysql.host), or re-snapshot the data, `binlog2kafka reset` the pipeline and set start.position",
-                        cfg.mysql_host, cfg.mysql_port, me.message
+                        "the server at {}:{} cannot resume after GTID state {}: {} It lacks transactions the pipeline needs (purged there, or its history diverged from the server the pipeline read). Resume on a server that has them (mysql.host), or re-snapshot the data, `binlog2kafka reset` the pipeline and set start.position",
+                        cfg.mysql_host,
+                        cfg.mysql_port,
+                        position_text(state),
+                        me.message
                     ),
                 },
                 other => classify(cfg, "reading the binlog stream", other),
