@@ -39,6 +39,10 @@ pub struct Record {
     /// server of the cluster resumes ([`crate::gtid`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gtid_state: Option<String>,
+    /// Whether the MariaDB state's per-server numbers are the whole history
+    /// (see [`crate::gtid::MariaPos`]); absent in older records: unknown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gtid_history: bool,
     /// Snapshot work left as of `pos` ([`crate::source::snapshot::plan`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<crate::source::snapshot::plan::Plan>,
@@ -129,6 +133,7 @@ impl Record {
             released: false,
             file_id: p.file_id,
             gtid_state: p.state.as_ref().map(|s| s.to_string()),
+            gtid_history: matches!(p.state.as_deref(), Some(crate::gtid::GtidState::Maria(m)) if m.2),
             snapshot: p.snapshot.as_deref().cloned(),
         }
     }
@@ -143,7 +148,12 @@ impl Record {
                 .gtid_state
                 .as_deref()
                 .and_then(|s| crate::gtid::GtidState::parse(s).ok())
-                .map(std::sync::Arc::new),
+                .map(|mut s| {
+                    if let crate::gtid::GtidState::Maria(m) = &mut s {
+                        m.2 = self.gtid_history;
+                    }
+                    std::sync::Arc::new(s)
+                }),
             file_id: self.file_id,
             snapshot: self.snapshot.clone().map(std::sync::Arc::new),
         }
@@ -295,6 +305,25 @@ pub fn read_latest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checkpoint_keeps_whether_its_gtid_history_is_whole() {
+        let mut state = crate::gtid::MariaPos::parse("0-32-416,0-31-670").unwrap();
+        for whole in [false, true] {
+            state.2 = whole;
+            let p = Position {
+                state: Some(std::sync::Arc::new(crate::gtid::GtidState::Maria(
+                    state.clone(),
+                ))),
+                ..Position::at("binlog.000001", 4)
+            };
+            let rec = Record::new("p", &p, "me");
+            let text = serde_json::to_string(&rec).unwrap();
+            assert_eq!(text.contains("gtid_history"), whole, "{text}");
+            let back: Record = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.position().state, p.state);
+        }
+    }
 
     #[test]
     fn an_owner_is_judged_gone_only_where_its_pid_means_a_process() {

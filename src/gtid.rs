@@ -55,8 +55,19 @@ impl MariaGtid {
 /// As text (the checkpoint's `gtid_state`), the other servers' numbers come
 /// first and each domain's position last, so a reader that keeps the last
 /// GTID per domain (an older binlog2kafka) still reads the position.
+///
+/// `.2` says whether those numbers are the whole history: noted from the
+/// binlog state of a server read by file position, or of a file's GTID
+/// list. Where they are not (a checkpoint of an older release, a first start
+/// from a GTID), a server's older transactions of other servers look like
+/// transactions never read, so `maria_plan` does not judge them (the
+/// checkpoint keeps the flag as `gtid_history`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MariaPos(pub BTreeMap<u32, MariaGtid>, pub BTreeMap<(u32, u32), u64>);
+pub struct MariaPos(
+    pub BTreeMap<u32, MariaGtid>,
+    pub BTreeMap<(u32, u32), u64>,
+    pub bool,
+);
 
 impl MariaPos {
     /// `0-1-1000,1-2-50`; empty text is the empty position. Of several
@@ -166,9 +177,11 @@ pub fn maria_plan(ours: &MariaPos, theirs: &[MariaGtid]) -> MariaPlan {
     }
     // A server's transactions newer than the pipeline read of it, numbered
     // at or below the point it resumes from: before that point, never read.
-    // (Numbered above it, they come after it and are streamed.)
+    // (Numbered above it, they come after it and are streamed.) Judged only
+    // where the pipeline's history is whole.
     let skipped: Vec<MariaGtid> = theirs
         .iter()
+        .filter(|_| ours.2)
         .filter(|t| {
             let at = from.0[&t.domain];
             let read = ours.1.get(&(t.domain, t.server));
@@ -577,7 +590,15 @@ mod tests {
         // replica (server 32, gtid_strict_mode=OFF) got 0-32-416, and the
         // primary's 0-31-417.. followed it there: resuming after 0-31-670
         // would skip it.
-        let ours = MariaPos::parse("0-31-670").unwrap();
+        let mut ours = MariaPos::parse("0-31-670").unwrap();
+        // A history not checked against the server read (an older release's
+        // checkpoint, a start from a GTID) is not judged: a server's older
+        // transactions of a former primary would look the same.
+        assert!(matches!(
+            maria_plan(&ours, &maria_list("0-30-100,0-31-670")),
+            MariaPlan::Resume { .. }
+        ));
+        ours.2 = true;
         assert_eq!(
             maria_plan(&ours, &maria_list("0-32-416,0-31-670")),
             MariaPlan::Skipped(vec![MariaGtid::parse("0-32-416").unwrap()])
@@ -590,10 +611,11 @@ mod tests {
             maria_plan(&read, &maria_list("0-32-416,0-31-670")),
             MariaPlan::Resume { .. }
         ));
+        let back = MariaPos::parse(&read.to_string()).unwrap();
         assert_eq!(
-            MariaPos::parse(&read.to_string()).unwrap(),
-            read,
-            "kept in the checkpoint"
+            (back.0, back.1),
+            (read.0, read.1),
+            "the numbers kept as text"
         );
         // Numbered after the resume point, they are streamed from it.
         assert!(matches!(

@@ -442,8 +442,8 @@ fn server_line(cfg: &Config, rec: Option<&checkpoint::Record>) -> Server {
         Some(r) if r.file_id.is_some_and(|id| id.server_id == server_id) => {
             (true, "the pipeline reads it (by file position)".into())
         }
-        Some(r) => match r.gtid_state.as_deref().map(crate::gtid::GtidState::parse) {
-            Some(Ok(crate::gtid::GtidState::Maria(ours))) => {
+        Some(r) => match r.position().state.as_deref().cloned() {
+            Some(crate::gtid::GtidState::Maria(ours)) => {
                 let theirs: String = c
                     .query_first("SELECT @@GLOBAL.gtid_binlog_state")
                     .ok()
@@ -472,7 +472,7 @@ fn server_line(cfg: &Config, rec: Option<&checkpoint::Record>) -> Server {
                     )),
                 }
             }
-            Some(Ok(crate::gtid::GtidState::Mysql(ours))) => {
+            Some(crate::gtid::GtidState::Mysql(ours)) => {
                 let purged: String = c
                     .query_first("SELECT @@GLOBAL.gtid_purged")
                     .ok()

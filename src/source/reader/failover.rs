@@ -212,6 +212,7 @@ impl Reader {
             return;
         };
         let mut next = pos.clone();
+        next.2 = true;
         for g in crate::gtid::maria_list(&theirs) {
             if next.0.get(&g.domain).is_some_and(|p| g.seq <= p.seq) {
                 next.note_read(g);

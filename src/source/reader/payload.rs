@@ -153,7 +153,12 @@ pub(super) fn apply_gtid(state: &mut GtidState, g: &Gtid) {
 /// stands for: a count (28 bits) and flags, then domain u32, server u32,
 /// sequence u64 per entry.
 pub(super) fn gtid_list_position(d: &[u8]) -> crate::gtid::MariaPos {
-    let mut p = crate::gtid::MariaPos::default();
+    // A file's GTID list is the binlog state at its start: the whole
+    // history.
+    let mut p = crate::gtid::MariaPos {
+        2: true,
+        ..Default::default()
+    };
     let Some(head) = d.get(..4) else { return p };
     let n = (u32::from_le_bytes(head.try_into().expect("4 bytes")) & 0x0fff_ffff) as usize;
     for i in 0..n {
