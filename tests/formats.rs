@@ -1,7 +1,8 @@
 //! The three output formats, message by message: one INSERT, UPDATE and
 //! DELETE of a fixed row (and one DDL) are encoded in each format and must
-//! equal the samples in `tests/fixtures/formats/` byte for byte. The README
-//! shows the same samples, and a test here keeps it so.
+//! equal the samples in `tests/fixtures/formats/` byte for byte. The format
+//! reference (`docs/formats.md`) shows the same samples, and a test here
+//! keeps it so.
 //!
 //! Set `B2K_BLESS=1` to rewrite the samples after a deliberate change, then
 //! review the diff against the format's published description.
@@ -375,16 +376,22 @@ fn top_level_keys(text: &str) -> Vec<String> {
 
 #[test]
 fn readme_shows_the_samples() {
-    let readme =
-        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-            .unwrap();
+    // The format reference, and the snapshot page for the snapshot rows.
+    let readme = ["docs/formats.md", "docs/snapshots.md"]
+        .map(|f| {
+            std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(f)).unwrap()
+        })
+        .concat();
     for (file, got) in samples() {
         if file.ends_with("-ddl.json")
             || (file.contains("-snapshot-") && !file.ends_with("-snapshot-row.json"))
         {
             continue;
         }
-        assert!(readme.contains(&got), "README lacks the {file} sample");
+        assert!(
+            readme.contains(&got),
+            "docs/formats.md and docs/snapshots.md lack the {file} sample"
+        );
     }
 }
 

@@ -12,7 +12,7 @@ mod properties;
 mod values;
 
 use keys::known;
-pub use keys::{env_name, keys_help, Key, KEYS};
+pub use keys::{env_name, keys_help, keys_markdown, Key, KEYS};
 use properties::parse_properties;
 use std::collections::BTreeMap;
 use std::fmt;
