@@ -766,20 +766,12 @@ fn a_changed_byte_in_a_checksummed_binlog_is_refused_with_file_and_offset() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(bin)
-        .args(["replay", "--stdout"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
+    let (out, error) = replay_failing(&bad);
     assert!(
-        errors[0].contains("damaged.000011")
-            && errors[0].contains(&format!("offset {rows_at}"))
-            && errors[0].contains("checksum"),
-        "{stderr}"
+        error.contains("damaged.000011")
+            && error.contains(&format!("offset {rows_at}"))
+            && error.contains("checksum"),
+        "{error}"
     );
     // Nothing of the damaged event, nor after it, was written.
     let written = String::from_utf8_lossy(&out.stdout).lines().count();
@@ -819,21 +811,29 @@ fn an_encrypted_binlog_is_named_as_such() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("mariadb-bin.000001");
     std::fs::write(&path, &data).unwrap();
+    let (_, error) = replay_failing(&path);
+    assert!(
+        error.contains("is encrypted (MariaDB encrypt_binlog=ON")
+            && error.contains(&format!("offset {at}"))
+            && error.contains("--read-from-remote-server"),
+        "{error}"
+    );
+}
+
+/// `replay --stdout FILE`, which must fail with exit 1 and exactly one
+/// error line: its output and that line.
+fn replay_failing(file: &std::path::Path) -> (std::process::Output, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_binlog2kafka"))
         .args(["replay", "--stdout"])
-        .arg(&path)
+        .arg(file)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(
-        errors[0].contains("is encrypted (MariaDB encrypt_binlog=ON")
-            && errors[0].contains(&format!("offset {at}"))
-            && errors[0].contains("--read-from-remote-server"),
-        "{stderr}"
-    );
+    let line = errors[0].to_string();
+    (out, line)
 }
 
 /// CRC32 (IEEE), bit by bit: the test's own, apart from the daemon's.

@@ -366,17 +366,7 @@ pub fn initial_plan(
     let mut tables: Vec<TablePlan> = names
         .into_iter()
         .filter(|(d, t)| cfg.filter.allows(d, t))
-        .map(|(database, table)| TablePlan {
-            database,
-            table,
-            reason: reason.clone(),
-            condition: None,
-            after: None,
-            rows: 0,
-            first: false,
-            last: false,
-            started: false,
-        })
+        .map(|(database, table)| TablePlan::new(database, table, reason.clone()))
         .collect();
     if let Some(t) = tables.first_mut() {
         t.first = true;

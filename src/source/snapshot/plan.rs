@@ -61,6 +61,21 @@ pub struct TablePlan {
 }
 
 impl TablePlan {
+    /// A table not read yet, for `reason`.
+    pub fn new(database: String, table: String, reason: Reason) -> TablePlan {
+        TablePlan {
+            database,
+            table,
+            reason,
+            condition: None,
+            after: None,
+            rows: 0,
+            first: false,
+            last: false,
+            started: false,
+        }
+    }
+
     pub fn name(&self) -> String {
         format!("{}.{}", self.database, self.table)
     }
@@ -178,17 +193,11 @@ impl Plan {
                             notes.push(format!(
                                 "{new_name} enters the captured tables (renamed from {old}, which is not captured): it is snapshotted, as its rows were never published under this name"
                             ));
-                            next.tables.push(TablePlan {
-                                database: to.0.clone(),
-                                table: to.1.clone(),
-                                reason: Reason::Renamed(old),
-                                condition: None,
-                                after: None,
-                                rows: 0,
-                                first: false,
-                                last: false,
-                                started: false,
-                            });
+                            next.tables.push(TablePlan::new(
+                                to.0.clone(),
+                                to.1.clone(),
+                                Reason::Renamed(old),
+                            ));
                         } else {
                             notes.push(format!(
                                 "{new_name} enters the captured tables (renamed from {old}, which is not captured): its existing rows were never published; with snapshot.mode=never they are not read now (binlog2kafka snapshot {new_name} reads them)"

@@ -139,15 +139,8 @@ impl Snapshotter {
                 Ok(Ok((db, t))) => {
                     tables.push(name.clone());
                     next.tables.push(TablePlan {
-                        database: db,
-                        table: t,
-                        reason: Reason::Requested(req.id.clone()),
                         condition: req.condition.clone(),
-                        after: None,
-                        rows: 0,
-                        first: false,
-                        last: false,
-                        started: false,
+                        ..TablePlan::new(db, t, Reason::Requested(req.id.clone()))
                     });
                 }
                 Ok(Err(why)) => refused.push(format!("{name}: {why}")),
