@@ -11,13 +11,18 @@ use std::time::Duration;
 use common::*;
 use mysql::prelude::Queryable;
 
-/// A MariaDB of its own with `args`; returns its port.
+/// The MariaDB of these tests (`binlog_checksum=NONE`, compressed events),
+/// started once per test binary: its tests run side by side, and two
+/// `testenv` calls would initialise the same data directory at once.
 fn own_server(name: &str, port: u16, args: &[&str]) -> u16 {
-    servers();
-    let p = port.to_string();
-    let mut a = vec!["mariadb", name, &p];
-    a.extend_from_slice(args);
-    testenv(&a).parse().unwrap()
+    static STARTED: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(|| {
+        servers();
+        let p = port.to_string();
+        let mut a = vec!["mariadb", name, &p];
+        a.extend_from_slice(args);
+        testenv(&a).parse().unwrap()
+    })
 }
 
 const NO_CHECKSUMS_COMPRESSED: &[&str] = &[
