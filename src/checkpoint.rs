@@ -43,9 +43,9 @@ pub struct Record {
     /// (see [`crate::gtid::MariaPos`]); absent in older records: unknown.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub gtid_history: bool,
-    /// Snapshot work left as of `pos` ([`crate::source::snapshot::plan`]).
+    /// Snapshot work left as of `pos` ([`crate::event::plan`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<crate::source::snapshot::plan::Plan>,
+    pub snapshot: Option<crate::event::plan::Plan>,
 }
 
 /// A name for this daemon instance, unique across hosts and restarts:

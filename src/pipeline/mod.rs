@@ -140,7 +140,7 @@ pub struct Shared {
     /// the old one is dropped and started again there.
     snapshot_epoch: AtomicU64,
     /// The plan as of the reader's last emitted snapshot chunk.
-    snapshot_plan: Mutex<Option<std::sync::Arc<crate::source::snapshot::plan::Plan>>>,
+    snapshot_plan: Mutex<Option<std::sync::Arc<crate::event::plan::Plan>>>,
 }
 
 impl Default for Shared {
@@ -178,14 +178,11 @@ impl Shared {
         self.snapshot_epoch.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub fn snapshot_plan(&self) -> Option<std::sync::Arc<crate::source::snapshot::plan::Plan>> {
+    pub fn snapshot_plan(&self) -> Option<std::sync::Arc<crate::event::plan::Plan>> {
         self.snapshot_plan.lock().clone()
     }
 
-    pub fn set_snapshot_plan(
-        &self,
-        p: Option<std::sync::Arc<crate::source::snapshot::plan::Plan>>,
-    ) {
+    pub fn set_snapshot_plan(&self, p: Option<std::sync::Arc<crate::event::plan::Plan>>) {
         *self.snapshot_plan.lock() = p;
     }
 

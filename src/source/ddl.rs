@@ -81,17 +81,7 @@ pub fn classify(sql: &str, default_db: &str) -> Option<(DdlKind, String, String)
     })
 }
 
-/// `database.table`, as a DDL statement names it (the current database
-/// filled in).
-pub type TableName = (String, String);
-
-/// What a statement does to a table's rows as a whole: empties it, or
-/// renames tables (old name to new, in the order the server applies them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TableDdl {
-    Truncate(TableName),
-    Rename(Vec<(TableName, TableName)>),
-}
+pub use crate::event::{TableDdl, TableName};
 
 /// The TRUNCATE or renames a statement makes: `TRUNCATE [TABLE] t`,
 /// `RENAME TABLE[S] [IF EXISTS] a TO b[, c TO d ...]` (MariaDB's `WAIT n` /

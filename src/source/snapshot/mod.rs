@@ -16,7 +16,7 @@
 
 pub mod condition;
 pub mod encode;
-pub mod plan;
+pub use crate::event::plan;
 pub mod seam;
 
 mod read;

@@ -1,6 +1,7 @@
 //! The plain data that flows between the pipeline's threads: a row change,
 //! the table it belongs to, and the binlog position it releases.
 
+pub mod plan;
 use std::fmt;
 use std::sync::Arc;
 
@@ -29,9 +30,9 @@ pub struct Position {
     /// of that name.
     pub file_id: Option<FileId>,
     /// The snapshot work left as of this position
-    /// ([`crate::source::snapshot::plan`]); `None` where none was ever
+    /// ([`plan`]); `None` where none was ever
     /// planned.
-    pub snapshot: Option<Arc<crate::source::snapshot::plan::Plan>>,
+    pub snapshot: Option<Arc<plan::Plan>>,
 }
 
 impl Position {
@@ -375,4 +376,16 @@ impl Change {
             Change::Ddl(d) => &d.checkpoint,
         }
     }
+}
+
+/// `database.table`, as a DDL statement names it (the current database
+/// filled in).
+pub type TableName = (String, String);
+
+/// What a statement does to a table's rows as a whole: empties it, or
+/// renames tables (old name to new, in the order the server applies them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableDdl {
+    Truncate(TableName),
+    Rename(Vec<(TableName, TableName)>),
 }

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::source::ddl::{TableDdl, TableName};
+use super::{TableDdl, TableName};
 
 /// Why a table is being read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
