@@ -3,10 +3,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use binlog2kafka::event::Position;
-use binlog2kafka::kafka::{Client, ClientConfig, Compression};
+use binlog2kafka::kafka::Client;
 use common::{run_to_end, settings, unique, with};
 use mysql::prelude::Queryable;
 
@@ -32,16 +30,7 @@ fn fails_with(args: &[&str], env: &[(String, String)], needles: &[&str]) -> Stri
 }
 
 fn kafka() -> Client {
-    Client::connect(ClientConfig {
-        brokers: vec![common::BROKER.into()],
-        client_id: "b2k-test".into(),
-        timeout: Duration::from_secs(10),
-        request_timeout: Duration::from_secs(10),
-        compression: Compression::None,
-        tls: None,
-        sasl: None,
-    })
-    .unwrap()
+    common::kafka_client()
 }
 
 fn no_checkpoint_written(topic: &str) {

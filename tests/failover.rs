@@ -429,23 +429,13 @@ fn a_server_lacking_what_the_checkpoint_needs_is_refused_with_the_gtids_named() 
 #[test]
 fn a_checkpoint_without_gtid_state_is_not_resumed_on_another_server() {
     use binlog2kafka::checkpoint::{self as cp, Record};
-    use binlog2kafka::kafka::{Client, ClientConfig, Compression};
     let (p, r) = pair("ng", 3357, 3358);
     let (_db, topic, env) = one_row_read_on_the_primary(p, "ng");
     // The checkpoint as a daemon without GTID support (or MySQL with
     // gtid_mode=OFF) would have written it: file, offset, identity only.
     let commits = format!("{topic}_commits");
     let pipe = format!("{topic}_pipe");
-    let mut k = Client::connect(ClientConfig {
-        brokers: vec![common::BROKER.into()],
-        client_id: "b2k-test".into(),
-        timeout: Duration::from_secs(10),
-        request_timeout: Duration::from_secs(10),
-        compression: Compression::None,
-        tls: None,
-        sasl: None,
-    })
-    .unwrap();
+    let mut k = common::kafka_client();
     let mut rec: Record = cp::read_latest(&mut k, &commits, &pipe).unwrap().unwrap();
     assert!(rec.gtid_state.is_some() && rec.file_id.is_some(), "{rec:?}");
     rec.gtid_state = None;

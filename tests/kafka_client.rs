@@ -3,23 +3,12 @@
 
 mod common;
 
-use std::time::Duration;
-
-use binlog2kafka::kafka::{Client, ClientConfig, Compression, OutRecord};
+use binlog2kafka::kafka::{Client, OutRecord};
 use bytes::Bytes;
 
 fn client() -> Client {
     common::servers();
-    Client::connect(ClientConfig {
-        brokers: vec![common::BROKER.to_string()],
-        client_id: "b2k-test".into(),
-        timeout: Duration::from_secs(10),
-        request_timeout: Duration::from_secs(10),
-        compression: Compression::None,
-        tls: None,
-        sasl: None,
-    })
-    .expect("connect to the test broker")
+    common::kafka_client()
 }
 
 #[test]
