@@ -231,6 +231,13 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether a snapshot's rows are framed by bootstrap-start and
+    /// -complete records (Maxwell's bootstrap): what the reader must emit,
+    /// without knowing the format.
+    pub fn bootstrap_markers(&self) -> bool {
+        self.format == Format::Maxwell
+    }
+
     /// Reads `path` (if any), then the `B2K_*` variables of `env`, then
     /// validates every value.
     pub fn load(

@@ -1,6 +1,7 @@
 //! The plain data that flows between the pipeline's threads: a row change,
 //! the table it belongs to, and the binlog position it releases.
 
+pub mod column;
 pub mod plan;
 use std::fmt;
 use std::sync::Arc;

@@ -13,10 +13,10 @@ use super::json::{write_i64, write_key, write_str, write_u64};
 use super::maxwell::{changed, present, write_col, write_object};
 use super::value::Style;
 use super::Context;
+use crate::event::column::real_type;
+use crate::event::column::string_max_len;
 use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind};
 use crate::filter::Visibility;
-use crate::source::rows::string_max_len;
-use crate::source::schema::real_type;
 use mysql::consts::ColumnType;
 
 const BINARY_CHARSET: u16 = 63;

@@ -17,9 +17,9 @@ use super::json::{write_base64, write_i64, write_key, write_str, write_u64};
 use super::maxwell::{present, write_col, write_object, write_pk_object, write_plain};
 use super::value::Style;
 use super::{Context, Encoder};
+use crate::event::column::real_type;
 use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind, SnapshotPart};
 use crate::filter::Visibility;
-use crate::source::schema::real_type;
 use mysql::consts::ColumnType;
 
 /// `source.version`: what wrote the message.

@@ -16,8 +16,8 @@ use mysql::consts::ColumnType;
 
 use super::json::{write_base64, write_i64, write_str, write_u64};
 use crate::charset;
+use crate::event::column::real_type;
 use crate::event::ColumnSchema;
-use crate::source::schema::real_type;
 
 const BINARY_CHARSET: u16 = 63;
 
@@ -154,7 +154,7 @@ pub fn write_cell(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8], style: &Style
         ColumnType::MYSQL_TYPE_STRING if col.charset == BINARY_CHARSET => {
             // BINARY(n): the binlog drops the trailing 0x00 padding; put it
             // back, so the value is the n bytes a SELECT returns.
-            let n = crate::source::rows::string_max_len(&col.meta);
+            let n = crate::event::column::string_max_len(&col.meta);
             if b.len() < n {
                 let mut padded = b.to_vec();
                 padded.resize(n, 0);
@@ -353,7 +353,7 @@ pub fn write_decimal(out: &mut Vec<u8>, b: &[u8], precision: usize, scale: usize
     const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
     if b.is_empty()
         || scale > precision
-        || b.len() != crate::source::rows::decimal_size(precision, scale)
+        || b.len() != crate::event::column::decimal_size(precision, scale)
     {
         return false;
     }

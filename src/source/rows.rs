@@ -9,6 +9,7 @@
 //! Every read is bounds-checked: a truncated or corrupt event is an error
 //! that names the column, never a panic.
 
+pub use crate::event::column::{decimal_size, string_max_len};
 use std::fmt;
 use std::sync::Arc;
 
@@ -203,32 +204,9 @@ fn fixed(buf: &[u8], at: &mut usize, n: usize) -> Result<(usize, usize), DecodeE
     Ok((start, *at))
 }
 
-/// Bytes of a packed DECIMAL(precision, scale), as MySQL's decimal_bin_size.
-pub fn decimal_size(precision: usize, scale: usize) -> usize {
-    const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
-    let intg = precision.saturating_sub(scale);
-    (intg / 9) * 4 + DIG2BYTES[intg % 9] + (scale / 9) * 4 + DIG2BYTES[scale % 9]
-}
-
 /// Bytes of the fractional part of a TIME2/DATETIME2/TIMESTAMP2.
 fn frac_bytes(col: &ColumnSchema) -> usize {
     col.fsp().div_ceil(2)
-}
-
-/// For CHAR-like columns (MYSQL_TYPE_STRING) the table map packs the real
-/// type and the maximum byte length into two bytes.
-pub fn string_max_len(meta: &[u8]) -> usize {
-    match meta {
-        [b0, b1, ..] => {
-            let (b0, b1) = (*b0 as usize, *b1 as usize);
-            if b0 & 0x30 != 0x30 {
-                b1 | (((b0 & 0x30) ^ 0x30) << 4)
-            } else {
-                b1
-            }
-        }
-        _ => 0,
-    }
 }
 
 fn cell_span(

@@ -6,6 +6,7 @@
 //! wins. Without it, information_schema is read once per table and again
 //! after each DDL; the log says that history before a DDL may be misnamed.
 
+pub use crate::event::column::real_type;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -395,20 +396,6 @@ fn json_valid_column(clause: &str) -> Option<String> {
     let rest = clause.trim().strip_prefix("json_valid(`")?;
     let (name, tail) = rest.split_once('`')?;
     (tail.trim() == ")").then(|| name.replace("``", "`"))
-}
-
-pub fn real_type(col: &ColumnSchema) -> ColumnType {
-    if col.col_type == ColumnType::MYSQL_TYPE_STRING {
-        if let Some(&b) = col.meta.first() {
-            if b == ColumnType::MYSQL_TYPE_ENUM as u8 {
-                return ColumnType::MYSQL_TYPE_ENUM;
-            }
-            if b == ColumnType::MYSQL_TYPE_SET as u8 {
-                return ColumnType::MYSQL_TYPE_SET;
-            }
-        }
-    }
-    col.col_type
 }
 
 fn is_enum_or_set(col: &ColumnSchema) -> bool {
