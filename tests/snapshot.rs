@@ -381,7 +381,21 @@ fn kill_9_twice_during_a_snapshot_resumes_from_the_last_released_chunk() {
     let w = writer(MYSQL_PORT, db.clone(), rows, stop.clone());
     let mut d = Daemon::start(&env);
     wait_for_log(&mut d, &format!("snapshot of {db}.t_comp started"), 60);
-    std::thread::sleep(Duration::from_millis(300));
+    // Killed once a checkpoint holds a released chunk of it (a fixed wait
+    // was too short on a loaded machine: the restart then began the table
+    // again instead of resuming it).
+    let (commits, pipe) = (format!("{topic}_commits"), format!("{topic}_pipe"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while checkpoint(&commits, &pipe)
+        .is_none_or(|cp| cp["snapshot"]["tables"][0]["after"].is_null())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no chunk of t_comp released:\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let first = d.kill9();
     let mut d = Daemon::start(&env);
     wait_for_log(&mut d, &format!("snapshot of {db}.t_comp resumed"), 30);
