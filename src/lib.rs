@@ -3,7 +3,7 @@
 //! stopped. The binary (`src/main.rs`) wires these modules together; they are
 //! a library so that the integration tests can drive each stage.
 //!
-//! Data flow: [`source::reader`] → bounded channel → [`pipeline::producer`]
+//! Data flow: [`pipeline::reader`] → bounded channel → [`pipeline::producer`]
 //! → Kafka; [`pipeline::watcher`] releases the acknowledged prefix of the
 //! waiting queue and writes it to the commit-log topic ([`checkpoint`]).
 

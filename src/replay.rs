@@ -21,8 +21,8 @@ use mysql_common::binlog::{BinlogFileHeader, EventStreamReader};
 use crate::config::Config;
 use crate::event::{Change, Position};
 use crate::format::{Context, Encoder};
+use crate::pipeline::reader::Reader;
 use crate::pipeline::Shared;
-use crate::source::reader::Reader;
 use crate::source::SourceError;
 
 /// Errors of the offline boundary; each names the file.

@@ -310,7 +310,7 @@ fn server_lag(
     shared: &Shared,
     conn: &mut crate::source::SourceConn,
 ) -> (Option<u64>, Option<String>) {
-    let Some(c) = conn.get(cfg, shared) else {
+    let Some(c) = conn.get(cfg, shared.source_cfg.lock().clone()) else {
         return (None, None);
     };
     let logs = match crate::source::binary_logs(c, cfg) {

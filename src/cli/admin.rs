@@ -47,7 +47,8 @@ pub fn request_snapshot(
     condition: Option<String>,
     wait: Duration,
 ) -> Result<String, AppError> {
-    use source::snapshot::{ack_key, condition::Condition, request_key, Ack, Request};
+    use crate::pipeline::snapshot::{ack_key, request_key, Ack, Request};
+    use source::snapshot::condition::Condition;
     // Refused here before anything is written; the daemon checks it again
     // against each table's columns (the topic is not trusted).
     if let Some(c) = &condition {

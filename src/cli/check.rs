@@ -301,7 +301,7 @@ fn check_position(
                 }
             }
             let plan = rec.snapshot.clone().unwrap_or_default();
-            match source::snapshot::pending_requests(
+            match crate::pipeline::snapshot::pending_requests(
                 client,
                 &cfg.commit_topic,
                 &cfg.pipeline_name,

@@ -20,8 +20,8 @@ use crate::checkpoint;
 use crate::config::{Config, ConfigError};
 use crate::event::Position;
 use crate::kafka::{Client, ClientConfig, KafkaError};
-use crate::pipeline::{producer, watcher, PipelineError, Shared};
-use crate::source::{self, reader, ServerInfo, SourceError};
+use crate::pipeline::{producer, reader, watcher, PipelineError, Shared};
+use crate::source::{self, ServerInfo, SourceError};
 
 /// Every way the daemon can fail, one variant per boundary.
 #[derive(Debug)]

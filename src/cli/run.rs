@@ -544,7 +544,7 @@ fn spawn_stages(
     let (snap_tx, snap_rx) = crossbeam_channel::bounded(1);
     let snapshot_client =
         kafka_client(cfg, "snapshot").map_err(kafka("connecting the snapshot thread"))?;
-    let snapshot = source::snapshot::spawn(
+    let snapshot = crate::pipeline::snapshot::spawn(
         cfg.clone(),
         shared.clone(),
         snap_tx,
@@ -560,7 +560,7 @@ fn spawn_stages(
         start,
         Some(snap_rx),
     );
-    let guard = source::guard::spawn(cfg.clone(), shared.clone());
+    let guard = crate::pipeline::guard::spawn(cfg.clone(), shared.clone());
     log::info!(
         "pipeline '{}' running: {}:{} -> {} ({}; format {:?}), checkpoints to {}",
         cfg.pipeline_name,

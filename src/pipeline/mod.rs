@@ -10,7 +10,10 @@
 //! Each method takes the lock once per batch, never once per row.
 
 pub mod dedupe;
+pub mod guard;
 pub mod producer;
+pub mod reader;
+pub mod snapshot;
 pub mod watcher;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -8,7 +8,7 @@
 use mysql_common::binlog::consts::EventType;
 use mysql_common::binlog::events::{Event, FormatDescriptionEvent};
 
-use super::reader::{inflate, MAX_PAYLOAD};
+use super::payload::{inflate, MAX_PAYLOAD};
 use super::rows::packed_int;
 
 const QUERY_EVENT: u8 = 2;

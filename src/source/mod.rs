@@ -1,13 +1,12 @@
 //! The binlog side: connecting as a replica, checking that the server's
-//! settings allow row-level CDC, resolving where to start, and (in
-//! [`reader`]) streaming and decoding the binlog.
+//! settings allow row-level CDC, resolving where to start, and decoding
+//! the binlog's bytes. The threads that stream it are in `pipeline`.
 
 pub mod checksum;
 pub mod compressed;
 pub mod ddl;
-pub mod guard;
 pub mod jsondiff;
-pub mod reader;
+pub mod payload;
 pub mod rows;
 pub mod schema;
 pub mod snapshot;
@@ -301,14 +300,11 @@ pub struct SourceConn {
 }
 
 impl SourceConn {
-    /// The connection, made (again) when there is none or the reader moved
+    /// The connection to `now` (the server the reader reads; `None`: the
+    /// configured one), made (again) when there is none or the reader moved
     /// to another server; `None` while it cannot be made.
-    pub fn get(&mut self, cfg: &Config, shared: &crate::pipeline::Shared) -> Option<&mut Conn> {
-        let to = shared
-            .source_cfg
-            .lock()
-            .clone()
-            .unwrap_or_else(|| (cfg.mysql_host.clone(), cfg.mysql_port));
+    pub fn get(&mut self, cfg: &Config, now: Option<(String, u16)>) -> Option<&mut Conn> {
+        let to = now.unwrap_or_else(|| (cfg.mysql_host.clone(), cfg.mysql_port));
         if self.conn.is_none() || self.to != to {
             self.conn = connect(&cfg.with_source(&to.0, to.1)).ok();
             self.to = to;

@@ -1,11 +1,13 @@
 //! Byte-level helpers of the reader: compressed transaction payloads,
 //! statement texts and GTID lists.
 
-use super::*;
+use super::jsondiff;
+use super::rows::packed_int;
+use crate::gtid::{GtidState, MariaGtid, MysqlSet};
 
 /// Replaces the JSON diffs of a partial update's after image with the
 /// documents they make of the before image's.
-pub(super) fn resolve_json_diffs(
+pub fn resolve_json_diffs(
     before: Option<&crate::event::RowImage>,
     after: Option<&mut crate::event::RowImage>,
 ) -> Result<(), String> {
@@ -34,11 +36,7 @@ pub(super) fn resolve_json_diffs(
 
 /// Reads a decompressing `reader` to its end, refusing more than `limit`
 /// bytes (a damaged size must not make the reader allocate without bound).
-pub(in crate::source) fn inflate(
-    reader: impl std::io::Read,
-    limit: u64,
-    what: &str,
-) -> Result<Vec<u8>, String> {
+pub fn inflate(reader: impl std::io::Read, limit: u64, what: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(reader, limit + 1), &mut out)
         .map_err(|e| format!("{what}: {e}"))?;
@@ -50,12 +48,12 @@ pub(in crate::source) fn inflate(
 
 /// Largest decompressed transaction accepted (a damaged size field must
 /// not make the reader allocate without bound).
-pub(in crate::source) const MAX_PAYLOAD: u64 = 1 << 30;
+pub const MAX_PAYLOAD: u64 = 1 << 30;
 
 /// The decompressed events of a TRANSACTION_PAYLOAD_EVENT body: fields
 /// (type, length, value; MySQL's packed integers) up to an end mark, then
 /// the payload, zstd-compressed or not.
-pub(super) fn transaction_payload(data: &[u8]) -> Result<Vec<u8>, String> {
+pub fn transaction_payload(data: &[u8]) -> Result<Vec<u8>, String> {
     fn packed(b: &[u8], at: &mut usize) -> Result<u64, String> {
         let (v, n) = packed_int(b.get(*at..).unwrap_or(&[]))
             .ok_or("compressed transaction header: a packed integer is bad or cut short")?;
@@ -105,14 +103,14 @@ pub(super) fn transaction_payload(data: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
-pub(super) fn first_line(s: &str) -> &str {
+pub fn first_line(s: &str) -> &str {
     let l = s.lines().next().unwrap_or("");
     &l[..l.len().min(120)]
 }
 
 /// The statement of an EXECUTE_LOAD_QUERY event (LOAD DATA logged as a
 /// statement): a Query event's layout with 13 more post-header bytes.
-pub(super) fn load_query_text(d: &[u8]) -> String {
+pub fn load_query_text(d: &[u8]) -> String {
     let text = (|| {
         let db_len = *d.get(8)? as usize;
         let vars = u16::from_le_bytes([*d.get(11)?, *d.get(12)?]) as usize;
@@ -122,8 +120,15 @@ pub(super) fn load_query_text(d: &[u8]) -> String {
     text.unwrap_or_else(|| "LOAD DATA".into())
 }
 
+/// A transaction's GTID, as it is added to the state.
+#[derive(Debug, Clone)]
+pub enum Gtid {
+    Maria(MariaGtid),
+    Mysql { uuid: String, tag: String, gno: u64 },
+}
+
 /// A GTID state as a server resumes from it (MariaDB: the position only).
-pub(super) fn position_text(s: &GtidState) -> String {
+pub fn position_text(s: &GtidState) -> String {
     match s {
         GtidState::Maria(p) => p.position(),
         other => other.to_string(),
@@ -131,7 +136,7 @@ pub(super) fn position_text(s: &GtidState) -> String {
 }
 
 /// Adds a transaction's GTID to a state of its family.
-pub(super) fn apply_gtid(state: &mut GtidState, g: &Gtid) {
+pub fn apply_gtid(state: &mut GtidState, g: &Gtid) {
     match (state, g) {
         (GtidState::Maria(p), Gtid::Maria(g)) => p.apply(*g),
         (GtidState::Mysql(s), Gtid::Mysql { uuid, tag, gno }) => s.add(uuid, tag, *gno),
@@ -152,7 +157,7 @@ pub(super) fn apply_gtid(state: &mut GtidState, g: &Gtid) {
 /// The position (newest GTID per domain) a MariaDB GTID_LIST event's list
 /// stands for: a count (28 bits) and flags, then domain u32, server u32,
 /// sequence u64 per entry.
-pub(super) fn gtid_list_position(d: &[u8]) -> crate::gtid::MariaPos {
+pub fn gtid_list_position(d: &[u8]) -> crate::gtid::MariaPos {
     // A file's GTID list is the binlog state at its start: the whole
     // history.
     let mut p = crate::gtid::MariaPos {

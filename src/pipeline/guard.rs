@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::pipeline::Shared;
 
-use super::{binary_logs, SourceError};
+use crate::source::{binary_logs, SourceError};
 
 const EVERY: Duration = Duration::from_secs(3);
 
@@ -29,7 +29,7 @@ pub fn spawn(cfg: Config, shared: Arc<Shared>) -> JoinHandle<()> {
 }
 
 fn run(cfg: &Config, shared: &Shared) {
-    let mut conn = super::SourceConn::default();
+    let mut conn = crate::source::SourceConn::default();
     let mut suspect: Option<(String, u64)> = None;
     while !shared.stopping() {
         for _ in 0..(EVERY.as_millis() / 100) {
@@ -43,7 +43,7 @@ fn run(cfg: &Config, shared: &Shared) {
             suspect = None;
             continue;
         }
-        let Some(c) = conn.get(cfg, shared) else {
+        let Some(c) = conn.get(cfg, shared.source_cfg.lock().clone()) else {
             continue;
         };
         let Ok(logs) = binary_logs(c, cfg) else {

@@ -25,25 +25,24 @@ use crate::event::{
 };
 use crate::pipeline::Shared;
 
-use super::jsondiff;
-use super::rows::{packed_int, split_rows, Images};
-use super::schema::SchemaCache;
-use super::snapshot::plan::{Plan, TablePlan};
-use super::snapshot::seam::{Chunk, Horizon, Seam, Streamed, Streaming, ToReader};
-use super::xa::{self, XaState, XaStatement};
-use super::{backoff, check_server, classify, connect, ensure_kept, statement, SourceError};
 use crate::event::FileId;
 use crate::gtid::{maria_list, maria_plan, GtidState, MariaGtid, MariaPlan, MysqlSet};
+use crate::source::rows::{split_rows, Images};
+use crate::source::schema::SchemaCache;
+use crate::source::snapshot::plan::{Plan, TablePlan};
+use crate::source::snapshot::seam::{Chunk, Horizon, Seam, Streamed, Streaming, ToReader};
+use crate::source::xa::{self, XaState, XaStatement};
+use crate::source::{
+    backoff, check_server, classify, connect, ensure_kept, statement, SourceError,
+};
 
 mod changes;
 mod events;
 mod failover;
-mod payload;
 mod snapshot;
 mod statements;
 
-use payload::*;
-pub(super) use payload::{inflate, MAX_PAYLOAD};
+use crate::source::payload::*;
 
 const MARIADB_ANNOTATE_ROWS: u8 = 160;
 const MARIADB_BINLOG_CHECKPOINT: u8 = 161;
@@ -137,13 +136,6 @@ struct Txn {
     /// state at its commit.
     state: Option<Arc<GtidState>>,
     adds: Option<Gtid>,
-}
-
-/// A transaction's GTID, as it is added to the state.
-#[derive(Debug, Clone)]
-enum Gtid {
-    Maria(MariaGtid),
-    Mysql { uuid: String, tag: String, gno: u64 },
 }
 
 #[derive(Debug, Default)]
