@@ -252,7 +252,7 @@ fn main() -> ExitCode {
             std::panic::set_hook(Box::new(|_| {}));
             let out = std::io::stdout();
             let mut out = std::io::BufWriter::with_capacity(1 << 16, out.lock());
-            match binlog2kafka::replay::replay_files(&cfg, &paths, schema_from, &mut out) {
+            match binlog2kafka::replay::replay_files(&cfg.replay(), &paths, schema_from, &mut out) {
                 Ok(s) => {
                     log::info!(
                         "replayed {} file(s): {} events, {} rows",

@@ -18,7 +18,6 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::{BinlogFileHeader, EventStreamReader};
 
-use crate::config::Config;
 use crate::event::{Change, Position};
 use crate::format::{Context, Encoder};
 use crate::pipeline::reader::Reader;
@@ -101,11 +100,21 @@ pub enum Sink<'a> {
     },
 }
 
+/// What replay is told (built by the configuration): the reader's
+/// settings (with `catalog`, the server to ask for column names) and the
+/// output format of `--stdout`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub reader: crate::pipeline::reader::Settings,
+    pub format: crate::format::Format,
+    pub style: crate::format::value::Style,
+}
+
 /// Replays `paths` in order to `out` as JSON lines. With `catalog`, column
 /// names the files lack come from the configured server's
 /// information_schema; otherwise they stay positional (`@1`, `@2`, …).
 pub fn replay_files(
-    cfg: &Config,
+    cfg: &Settings,
     paths: &[&Path],
     catalog: bool,
     out: &mut dyn Write,
@@ -115,7 +124,7 @@ pub fn replay_files(
 
 /// Replays `paths` in order into `sink`.
 pub fn replay_files_to(
-    cfg: &Config,
+    cfg: &Settings,
     paths: &[&Path],
     catalog: bool,
     sink: &mut Sink<'_>,
@@ -143,7 +152,7 @@ pub fn replay_files_to(
 /// Replays one binlog from `input` (`len` bytes) into `sink`. `shown`
 /// names it in errors; `name` is the file name positions carry.
 pub fn replay_stream(
-    cfg: &Config,
+    cfg: &Settings,
     shown: &str,
     name: &str,
     input: impl BufRead,
@@ -170,14 +179,14 @@ pub fn replay_stream(
     };
     let (tx, rx) = unbounded();
     let start = Position::at(name, 4);
-    let mut reader = Reader::new(cfg.clone(), shared.clone(), tx, start);
+    let mut reader = Reader::new(cfg.reader.clone(), shared.clone(), tx, start);
     reader.set_catalog(catalog);
     let mut summary = ReplaySummary {
         files: 1,
         ..Default::default()
     };
     let mut line = Vec::with_capacity(512);
-    let encoder = Encoder::new(cfg.format, cfg.style, &cfg.pipeline_name);
+    let encoder = Encoder::new(cfg.format, cfg.style, &cfg.reader.pipeline_name);
     // Where the last complete event ended, in bytes from the file start.
     let mut good = 4u64;
     let corrupt = |offset: u64, detail: String| ReplayError::Corrupt {

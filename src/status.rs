@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::config::Config;
 use crate::pipeline::Shared;
 
 /// How long the pipeline may hold changes without releasing any before
@@ -119,12 +118,27 @@ fn snapshot_rows(p: &crate::pipeline::Progress) -> Vec<SnapshotRow> {
         .collect()
 }
 
+/// What the status page is told (built by the configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub pipeline_name: String,
+    /// `kafka.brokers`, as configured.
+    pub brokers: String,
+    /// `kafka.topic`.
+    pub topic: String,
+    /// `http.listen`; `None` when off.
+    pub http_listen: Option<String>,
+    /// The servers of `mysql.host`: the monitor asks the one being read
+    /// for its head.
+    pub source: Arc<crate::source::Settings>,
+}
+
 fn unix_now() -> u64 {
     crate::clock::now_secs()
 }
 
 /// Copies what the pages need.
-pub fn snapshot(cfg: &Config, shared: &Shared, measured: &Measured) -> Snapshot {
+pub fn snapshot(cfg: &Settings, shared: &Shared, measured: &Measured) -> Snapshot {
     let p = shared.progress.lock().clone();
     let now = unix_now();
     let read_ts = shared.read_ts.load(Ordering::Relaxed);
@@ -162,12 +176,13 @@ pub fn snapshot(cfg: &Config, shared: &Shared, measured: &Measured) -> Snapshot 
             // The server being read (after a failover, not the first one).
             let now = shared.source.lock().clone();
             if now.is_empty() {
-                format!("{}:{}", cfg.mysql_host, cfg.mysql_port)
+                let (host, port) = &cfg.source.hosts[0];
+                format!("{host}:{port}")
             } else {
                 now
             }
         },
-        brokers: cfg.brokers.join(","),
+        brokers: cfg.brokers.clone(),
         topic: cfg.topic.clone(),
         uptime_s: shared.started.elapsed().as_secs(),
         read_file: p.read_file.clone(),
@@ -213,7 +228,7 @@ impl StatusHandle {
 /// Binds `http.listen` and starts the monitor and HTTP threads. A bind
 /// failure is returned: an operator who asked for the page should learn at
 /// once that it cannot be served.
-pub fn start(cfg: &Config, shared: Arc<Shared>) -> Result<Option<StatusHandle>, String> {
+pub fn start(cfg: &Settings, shared: Arc<Shared>) -> Result<Option<StatusHandle>, String> {
     let Some(listen) = cfg.http_listen.clone() else {
         return Ok(None);
     };
@@ -254,7 +269,7 @@ pub fn start(cfg: &Config, shared: Arc<Shared>) -> Result<Option<StatusHandle>, 
 
 /// Samples rates every second and the server's head every 5 s until the
 /// pipeline stops.
-fn monitor(cfg: &Config, shared: &Shared, measured: &Mutex<Measured>, done: &AtomicBool) {
+fn monitor(cfg: &Settings, shared: &Shared, measured: &Mutex<Measured>, done: &AtomicBool) {
     let mut samples: VecDeque<(Instant, u64, u64)> = VecDeque::new();
     let mut conn = crate::source::SourceConn::default();
     let mut last_head = Instant::now() - Duration::from_secs(60);
@@ -306,14 +321,14 @@ fn monitor(cfg: &Config, shared: &Shared, measured: &Mutex<Measured>, done: &Ato
 /// LOGS`, and the head itself. `(None, None)` when the server cannot be
 /// asked (the reader reports that outage itself).
 fn server_lag(
-    cfg: &Config,
+    cfg: &Settings,
     shared: &Shared,
     conn: &mut crate::source::SourceConn,
 ) -> (Option<u64>, Option<String>) {
-    let Some(c) = conn.get(cfg, shared.source_cfg.lock().clone()) else {
+    let Some((c, target)) = conn.get(&cfg.source, shared.source_cfg.lock().clone()) else {
         return (None, None);
     };
-    let logs = match crate::source::binary_logs(c, cfg) {
+    let logs = match crate::source::binary_logs(c, target) {
         Ok(l) => l,
         Err(_) => {
             conn.drop_conn();
@@ -339,7 +354,7 @@ const MAX_CONNECTIONS: usize = 16;
 /// [`MAX_CONNECTIONS`] at a time.
 fn serve(
     listener: TcpListener,
-    cfg: &Config,
+    cfg: &Settings,
     shared: &Shared,
     measured: &Mutex<Measured>,
     done: &AtomicBool,
@@ -386,7 +401,7 @@ fn serve(
 
 fn answer(
     mut stream: TcpStream,
-    cfg: &Config,
+    cfg: &Settings,
     shared: &Shared,
     measured: &Measured,
 ) -> std::io::Result<()> {

@@ -62,7 +62,7 @@ fn check_file(name: &str) -> (usize, String) {
     let cfg = Config::load(None, Vec::<(String, String)>::new()).unwrap();
     let (tx, rx) = crossbeam_channel::unbounded();
     let start = Position::at("f", 4);
-    let mut reader = Reader::new(cfg, Arc::new(Shared::new()), tx, start);
+    let mut reader = Reader::new(cfg.reader(), Arc::new(Shared::new()), tx, start);
     reader.set_catalog(false);
     let mut expected: Option<MysqlSet> = None;
     let mut pending: Option<(String, String, u64)> = None;

@@ -13,7 +13,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use binlog2kafka::config::Config;
-use binlog2kafka::replay::{replay_files, replay_stream, ReplayError, ReplaySummary, Sink};
+use binlog2kafka::replay::{
+    replay_files, replay_stream, ReplayError, ReplaySummary, Settings, Sink,
+};
 use mysql::prelude::Queryable;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
@@ -22,8 +24,8 @@ fn fixture(name: &str) -> PathBuf {
     common::root().join("tests/fixtures/binlogs").join(name)
 }
 
-fn config() -> Config {
-    Config::load(None, std::iter::empty()).unwrap()
+fn config() -> Settings {
+    Config::load(None, std::iter::empty()).unwrap().replay()
 }
 
 /// A fixture's bytes; `.gz` files are stored compressed, as their source

@@ -162,9 +162,9 @@ pub fn replay_to_kafka(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let start = Position::at(&first, 4);
-    let producer = producer::spawn(cfg.clone(), shared.clone(), rx, client, start, None);
+    let producer = producer::spawn(cfg.producer(), shared.clone(), rx, client, start, None);
     let replayed = crate::replay::replay_files_to(
-        cfg,
+        &cfg.replay(),
         paths,
         catalog,
         &mut crate::replay::Sink::Producer {

@@ -53,8 +53,8 @@ impl Report {
 
 /// The server of `mysql.host` that answered first, as `check` found it.
 struct Answered {
-    /// The configuration pointed at it.
-    cfg: Config,
+    /// The server, with the settings to reach it.
+    target: Target,
     server_id: u32,
     binlogs: Vec<(String, u64)>,
 }
@@ -63,7 +63,7 @@ struct Answered {
 /// the replica id, under that server's own address (after a failover the
 /// first of `mysql.host` is often down).
 fn check_mysql(cfg: &Config, r: &mut Report) -> Option<Answered> {
-    let first = source::connect_first(cfg)
+    let first = source::connect_first(&cfg.source())
         .and_then(|(mut c, used)| source::check_server(&mut c, &used).map(|info| (info, used)));
     let (info, used) = match first {
         Ok(found) => found,
@@ -75,11 +75,10 @@ fn check_mysql(cfg: &Config, r: &mut Report) -> Option<Answered> {
     // Every finding of this section is of the server that answered
     // (after a failover the first of mysql.host is often down),
     // under its own address.
-    let cfg = &used;
     r.lines.push(format!(
             "ok   mysql {}:{}: {} (server_id {}), binlog_format={}, binlog_row_image={}, binlog_row_metadata={}, gtid: {}",
-            cfg.mysql_host,
-            cfg.mysql_port,
+            used.host,
+            used.port,
             info.version,
             info.server_id,
             info.binlog_format,
@@ -97,43 +96,40 @@ fn check_mysql(cfg: &Config, r: &mut Report) -> Option<Answered> {
         info.binlogs.first().map(|b| b.0.as_str()).unwrap_or("-"),
         info.binlogs.last().map(|b| b.0.as_str()).unwrap_or("-")
     ));
-    check_mysql_tls(cfg, r);
-    check_server_id(cfg, r);
+    check_mysql_tls(&used, r);
+    check_server_id(&used, r);
     Some(Answered {
-        cfg: used.clone(),
+        target: used,
         server_id: info.server_id,
         binlogs: info.binlogs,
     })
 }
 
 /// TLS to MySQL: the session, and the server certificate's name and expiry.
-fn check_mysql_tls(cfg: &Config, r: &mut Report) {
+fn check_mysql_tls(cfg: &Target, r: &mut Report) {
     match source::connect(cfg).map(|mut c| source::tls::session(&mut c)) {
         Ok(Some(t)) => {
             let now = crate::checkpoint::now_ms() as i64 / 1000;
             // The certificate as the server presents it; else the
             // expiry the server reports of itself.
-            let (subject, days) = match source::tls::server_certificate(
-                &cfg.mysql_host,
-                cfg.mysql_port,
-                cfg.mysql_timeout,
-            ) {
-                Ok((cn, expires)) => (
-                    format!("CN={cn}, valid until {}", crate::tls::date(expires)),
-                    Some((expires - now).div_euclid(86_400)),
-                ),
-                Err(_) => (
-                    format!(
-                        "valid until {}",
-                        if t.not_after.is_empty() {
-                            "(not reported)"
-                        } else {
-                            &t.not_after
-                        }
+            let (subject, days) =
+                match source::tls::server_certificate(&cfg.host, cfg.port, cfg.settings.timeout) {
+                    Ok((cn, expires)) => (
+                        format!("CN={cn}, valid until {}", crate::tls::date(expires)),
+                        Some((expires - now).div_euclid(86_400)),
                     ),
-                    source::tls::days_left(&t.not_after, now),
-                ),
-            };
+                    Err(_) => (
+                        format!(
+                            "valid until {}",
+                            if t.not_after.is_empty() {
+                                "(not reported)"
+                            } else {
+                                &t.not_after
+                            }
+                        ),
+                        source::tls::days_left(&t.not_after, now),
+                    ),
+                };
             let soon = days.is_some_and(|d| d < 30);
             r.lines.push(format!(
                 "{} mysql TLS: {} {}; server certificate {subject}{} (mysql.ssl_mode={})",
@@ -145,18 +141,18 @@ fn check_mysql_tls(cfg: &Config, r: &mut Report) {
                     Some(d) => format!(", {d} days left"),
                     None => String::new(),
                 },
-                cfg.mysql_tls.mode.name()
+                cfg.settings.tls.mode.name()
             ));
         }
         Ok(None) => r.lines.push(format!(
             "{} mysql: plaintext (mysql.ssl_mode={}{})",
-            if cfg.mysql_tls.mode == crate::config::SslMode::Disabled {
+            if cfg.settings.tls.mode == crate::config::SslMode::Disabled {
                 "ok  "
             } else {
                 "warn"
             },
-            cfg.mysql_tls.mode.name(),
-            if cfg.mysql_tls.mode == crate::config::SslMode::Preferred {
+            cfg.settings.tls.mode.name(),
+            if cfg.settings.tls.mode == crate::config::SslMode::Preferred {
                 ": the server offers no TLS"
             } else {
                 ""
@@ -167,10 +163,10 @@ fn check_mysql_tls(cfg: &Config, r: &mut Report) {
 }
 
 /// No other replica of the server uses `mysql.server_id`.
-fn check_server_id(cfg: &Config, r: &mut Report) {
+fn check_server_id(cfg: &Target, r: &mut Report) {
     match source::connect(cfg).and_then(|mut c| source::ensure_unique_server_id(&mut c, cfg)) {
-        Ok(true) => r.lines.push(format!("ok   mysql.server_id {}: no other replica uses it", cfg.server_id)),
-        Ok(false) => r.lines.push(format!("warn mysql.server_id {}: cannot list the server's replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN on MariaDB 10.5+), so a clash would only show when the server drops one", cfg.server_id)),
+        Ok(true) => r.lines.push(format!("ok   mysql.server_id {}: no other replica uses it", cfg.settings.server_id)),
+        Ok(false) => r.lines.push(format!("warn mysql.server_id {}: cannot list the server's replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN on MariaDB 10.5+), so a clash would only show when the server drops one", cfg.settings.server_id)),
         Err(e) => r.fail("mysql.server_id", &e),
     }
 }
@@ -290,7 +286,8 @@ fn check_position(
                 || rec
                     .file_id
                     .is_some_and(|id| Some(id.server_id) != first_server_id);
-            let there = answered.map_or(cfg, |a| &a.cfg);
+            let first = cfg.first_target();
+            let there = answered.map_or(&first, |a| &a.target);
             if !binlogs.is_empty() && !elsewhere {
                 let cfg = there;
                 let valid = source::connect(cfg).and_then(|mut c| {
@@ -338,7 +335,8 @@ fn check_position(
         }
         Ok(None) => {
             let by_gtid = matches!(cfg.start_position, crate::config::StartPosition::Gtid(_));
-            let there = answered.map_or(cfg, |a| &a.cfg);
+            let first = cfg.first_target();
+            let there = answered.map_or(&first, |a| &a.target);
             let valid = (!binlogs.is_empty() && !by_gtid).then(|| {
                 let cfg = there;
                 source::connect(cfg).and_then(|mut c| {
@@ -365,8 +363,9 @@ fn check_position(
 fn check_servers(cfg: &Config, checkpoint_state: Option<&checkpoint::Record>, r: &mut Report) {
     let mut reachable = 0usize;
     let mut resumable = 0usize;
+    let first = cfg.first_target();
     for (host, port) in &cfg.mysql_hosts {
-        let s = server_line(&cfg.with_source(host, *port), checkpoint_state);
+        let s = server_line(&first.at(host, *port), checkpoint_state);
         r.lines.push(s.line);
         // A server of several away, or one the pipeline cannot resume
         // on, is a warning (after a failover the first is usually
@@ -386,9 +385,9 @@ fn check_servers(cfg: &Config, checkpoint_state: Option<&checkpoint::Record>, r:
 /// `check`'s line for one server of `mysql.host`: reachable or not, its role
 /// (primary, read-only, replica of whom), its GTID state, and whether the
 /// pipeline could resume on it from `rec`.
-fn server_line(cfg: &Config, rec: Option<&checkpoint::Record>) -> Server {
+fn server_line(cfg: &Target, rec: Option<&checkpoint::Record>) -> Server {
     use mysql::prelude::Queryable;
-    let addr = format!("{}:{}", cfg.mysql_host, cfg.mysql_port);
+    let addr = cfg.addr();
     let mut c = match source::connect(cfg) {
         Ok(c) => c,
         Err(e) => {

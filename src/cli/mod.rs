@@ -21,7 +21,7 @@ use crate::config::{Config, ConfigError};
 use crate::event::Position;
 use crate::kafka::{Client, ClientConfig, KafkaError};
 use crate::pipeline::{producer, reader, watcher, PipelineError, Shared};
-use crate::source::{self, ServerInfo, SourceError};
+use crate::source::{self, ServerInfo, SourceError, Target};
 
 /// Every way the daemon can fail, one variant per boundary.
 #[derive(Debug)]

@@ -159,7 +159,7 @@ pub fn run(cfg: Config, signals: Signals) -> Result<RunSummary, AppError> {
     // The status page first: a port in use is reported before anything is
     // claimed, and the page shows the start-up too.
     let shared = Arc::new(Shared::new());
-    let status = crate::status::start(&cfg, shared.clone()).map_err(AppError::Status)?;
+    let status = crate::status::start(&cfg.status(), shared.clone()).map_err(AppError::Status)?;
     let result = run_pipeline(cfg, &signals, &shared);
     // Whatever ended the run, the status threads end with it.
     shared.request_stop();
@@ -176,31 +176,47 @@ fn run_pipeline(
 ) -> Result<RunSummary, AppError> {
     // MySQL first: a wrong setting is the likeliest mistake, and it costs
     // nothing on the Kafka side to find it.
-    let (mut conn, cfg, info) = connect_source(&cfg)?;
+    let (mut conn, target, info) = connect_source(&cfg)?;
     warn_of_kafka_security(&cfg);
     let mut admin = kafka_client(&cfg, "admin").map_err(kafka("connecting to Kafka"))?;
     if let Ok(Some(t)) = admin.tls_session() {
         log::info!("Kafka over TLS: {}", t.negotiated);
     }
-    let claim = claim(&cfg, &mut admin, &mut conn, signals)?;
+    let claim = claim(&cfg, &target, &mut admin, &mut conn, signals)?;
     // Snapshot requests written from now on are this run's to find.
     let requests_from = admin
         .offsets(&cfg.commit_topic, 0)
         .map_err(kafka("reading the commit-log topic"))?
         .1;
-    let start = resume_point(&mut conn, &cfg, &info, claim.latest.clone(), requests_from)?;
+    let start = resume_point(
+        &mut conn,
+        &cfg,
+        &target,
+        &info,
+        claim.latest.clone(),
+        requests_from,
+    )?;
     let (last_offset, writer) = record_start(&cfg, &mut admin, shared, &start, &claim)?;
     drop(conn);
-    let stages = spawn_stages(&cfg, shared, admin, start, claim, last_offset, writer)?;
+    let stages = spawn_stages(
+        &cfg,
+        target,
+        shared,
+        admin,
+        start,
+        claim,
+        last_offset,
+        writer,
+    )?;
     supervise(shared, signals, &stages);
     stop(&cfg, shared, signals, stages)
 }
 
 /// Connects to the first reachable server of `mysql.host`, checks its
 /// settings and says what it found.
-fn connect_source(cfg: &Config) -> Result<(mysql::Conn, Config, ServerInfo), AppError> {
-    let (mut conn, cfg) = source::connect_first(cfg)?;
-    let info: ServerInfo = source::check_server(&mut conn, &cfg)?;
+fn connect_source(cfg: &Config) -> Result<(mysql::Conn, Target, ServerInfo), AppError> {
+    let (mut conn, target) = source::connect_first(&cfg.source())?;
+    let info: ServerInfo = source::check_server(&mut conn, &target)?;
     if let Some(t) = source::tls::session(&mut conn) {
         log::info!(
             "MySQL over TLS: {} {} (mysql.ssl_mode={})",
@@ -212,8 +228,8 @@ fn connect_source(cfg: &Config) -> Result<(mysql::Conn, Config, ServerInfo), App
     log::info!(
         "connected to {} at {}:{} (server_id {}); binlog_row_metadata={}",
         info.version,
-        cfg.mysql_host,
-        cfg.mysql_port,
+        target.host,
+        target.port,
         info.server_id,
         if info.row_metadata.is_empty() {
             "(none)"
@@ -224,7 +240,7 @@ fn connect_source(cfg: &Config) -> Result<(mysql::Conn, Config, ServerInfo), App
     if !info.row_metadata.eq_ignore_ascii_case("FULL") {
         log::warn!("binlog_row_metadata is not FULL; column names come from information_schema (set binlog_row_metadata=FULL for exact names)");
     }
-    Ok((conn, cfg, info))
+    Ok((conn, target, info))
 }
 
 /// Warnings of Kafka settings that weaken security.
@@ -256,6 +272,7 @@ struct Claim {
 /// that fences every earlier holder, and the server_id check.
 fn claim(
     cfg: &Config,
+    target: &Target,
     admin: &mut Client,
     conn: &mut mysql::Conn,
     signals: &Signals,
@@ -334,7 +351,7 @@ fn claim(
     // this start takes over from an owner that never released: then it is
     // most likely that owner, paused or dying, and the server drops it as
     // this one connects.
-    if !taking_over && !predecessor_gone && !source::ensure_unique_server_id(conn, cfg)? {
+    if !taking_over && !predecessor_gone && !source::ensure_unique_server_id(conn, target)? {
         log::info!("cannot list the server's replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN on MariaDB): a second replica with mysql.server_id {} would only be noticed when the server drops one", cfg.server_id);
     }
     Ok(Claim {
@@ -350,6 +367,7 @@ fn claim(
 fn resume_point(
     conn: &mut mysql::Conn,
     cfg: &Config,
+    target: &Target,
     info: &ServerInfo,
     latest: Option<checkpoint::Record>,
     requests_from: i64,
@@ -363,7 +381,7 @@ fn resume_point(
             let kept = if elsewhere {
                 Ok(())
             } else {
-                source::ensure_event_start(conn, cfg, &rec.file, rec.pos, "the checkpoint")
+                source::ensure_event_start(conn, target, &rec.file, rec.pos, "the checkpoint")
             };
             match kept {
                 Err(SourceError::Purged { file, oldest, .. })
@@ -372,11 +390,11 @@ fn resume_point(
                     // snapshot.mode=when_needed: the changes since the
                     // checkpoint are gone; the tables are read again and the
                     // stream goes on from the server's newest position.
-                    let (head, pos) = source::head_position(conn, cfg)?;
+                    let (head, pos) = source::head_position(conn, target)?;
                     let old = rec.position();
                     let mut plan = source::snapshot::initial_plan(
                         conn,
-                        cfg,
+                        target,
                         source::snapshot::plan::Reason::Purged,
                         requests_from,
                     )?;
@@ -405,11 +423,11 @@ fn resume_point(
             }
         }
         None => {
-            let (file, pos) = source::resolve_start(conn, cfg, &info.binlogs)?;
+            let (file, pos) = source::resolve_start(conn, target, &info.binlogs)?;
             let state = match &cfg.start_position {
                 crate::config::StartPosition::Gtid(s) => Some(Arc::new(s.clone())),
                 _ => {
-                    source::ensure_event_start(conn, cfg, &file, pos, "start.position")?;
+                    source::ensure_event_start(conn, target, &file, pos, "start.position")?;
                     None
                 }
             };
@@ -418,7 +436,7 @@ fn resume_point(
                 _ => {
                     let plan = source::snapshot::initial_plan(
                         conn,
-                        cfg,
+                        target,
                         source::snapshot::plan::Reason::Initial,
                         requests_from,
                     )?;
@@ -491,12 +509,16 @@ struct Stages {
     guard: std::thread::JoinHandle<()>,
     /// Dropped when nothing else can acknowledge: the watcher's final pass.
     finish_tx: crossbeam_channel::Sender<()>,
+    /// `host:port` of the server the reader started on.
+    first_read: String,
 }
 
 /// Checks the data topic, then starts the watcher, producer, snapshot,
 /// reader and guard threads.
+#[allow(clippy::too_many_arguments)]
 fn spawn_stages(
     cfg: &Config,
+    target: Target,
     shared: &Arc<Shared>,
     mut admin: Client,
     start: Position,
@@ -521,7 +543,7 @@ fn spawn_stages(
     let (pending_tx, pending_rx) = crossbeam_channel::bounded(cfg.pending_events);
     let (finish_tx, finish_rx) = crossbeam_channel::bounded::<()>(0);
     let watcher = watcher::spawn(
-        cfg.clone(),
+        cfg.watcher(),
         shared.clone(),
         admin,
         watcher::WatcherStart {
@@ -534,7 +556,7 @@ fn spawn_stages(
         finish_rx,
     );
     let producer = producer::spawn(
-        cfg.clone(),
+        cfg.producer(),
         shared.clone(),
         pending_rx,
         producer_client,
@@ -545,7 +567,7 @@ fn spawn_stages(
     let snapshot_client =
         kafka_client(cfg, "snapshot").map_err(kafka("connecting the snapshot thread"))?;
     let snapshot = crate::pipeline::snapshot::spawn(
-        cfg.clone(),
+        cfg.reader(),
         shared.clone(),
         snap_tx,
         start.snapshot.as_deref().cloned().unwrap_or_default(),
@@ -553,19 +575,20 @@ fn spawn_stages(
         owner_id.clone(),
     );
     shared.set_snapshot_plan(start.snapshot.clone());
+    let first_read = target.addr();
     let reader = reader::spawn(
-        cfg.clone(),
+        cfg.reader(),
+        target,
         shared.clone(),
         pending_tx,
         start,
         Some(snap_rx),
     );
-    let guard = crate::pipeline::guard::spawn(cfg.clone(), shared.clone());
+    let guard = crate::pipeline::guard::spawn(cfg.source(), shared.clone());
     log::info!(
-        "pipeline '{}' running: {}:{} -> {} ({}; format {:?}), checkpoints to {}",
+        "pipeline '{}' running: {} -> {} ({}; format {:?}), checkpoints to {}",
         cfg.pipeline_name,
-        cfg.mysql_host,
-        cfg.mysql_port,
+        first_read,
         cfg.topic,
         match partitions {
             Some(n) => format!("{n} partitions"),
@@ -582,6 +605,7 @@ fn spawn_stages(
         snapshot,
         guard,
         finish_tx,
+        first_read,
     })
 }
 
@@ -628,6 +652,7 @@ fn stop(
         snapshot,
         guard,
         finish_tx,
+        first_read,
     } = stages;
     shared.request_stop();
     // The stop as a whole is bounded by pipeline.shutdown_timeout_ms: past
@@ -646,7 +671,7 @@ fn stop(
         }
         if std::time::Instant::now() >= deadline {
             let waiting_for = if !reader.join.is_finished() {
-                format!("MySQL at {}:{}", cfg.mysql_host, cfg.mysql_port)
+                format!("MySQL at {first_read}")
             } else {
                 let why = shared
                     .progress

@@ -18,53 +18,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
-pub use values::render_topic;
 use values::{choice, hosts, parse_start, secret, topic_name, topic_template};
 
 use crate::filter::{ColumnFilter, TableFilter};
 use crate::format::value::Style;
 use crate::format::Format;
 use crate::kafka::Compression;
-
-/// `mysql.ssl_mode`, with MySQL's client names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
-    Disabled,
-    Preferred,
-    Required,
-    VerifyCa,
-    VerifyIdentity,
-}
-
-impl SslMode {
-    /// The setting's value, as written in the configuration.
-    pub fn name(self) -> &'static str {
-        match self {
-            SslMode::Disabled => "disabled",
-            SslMode::Preferred => "preferred",
-            SslMode::Required => "required",
-            SslMode::VerifyCa => "verify_ca",
-            SslMode::VerifyIdentity => "verify_identity",
-        }
-    }
-}
-
-/// The `mysql.ssl_*` settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MysqlTls {
-    pub mode: SslMode,
-    pub ca: Option<std::path::PathBuf>,
-    pub cert: Option<std::path::PathBuf>,
-    pub key: Option<std::path::PathBuf>,
-}
-
-/// `snapshot.mode`: when existing rows are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SnapshotMode {
-    Never,
-    Initial,
-    WhenNeeded,
-}
+pub use crate::pipeline::producer::route::{render_topic, KeyFormat, PartitionBy};
+pub use crate::source::snapshot::SnapshotMode;
+pub use crate::source::tls::{MysqlTls, SslMode};
+pub use crate::source::StartPosition;
 
 /// Errors of the configuration boundary; each names the key or file.
 #[derive(Debug)]
@@ -123,57 +86,9 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Where to start reading when no checkpoint exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartPosition {
-    Earliest,
-    Latest,
-    At {
-        file: String,
-        pos: u64,
-    },
-    /// Resume after a GTID state, on whichever server has it.
-    Gtid(crate::gtid::GtidState),
-}
-
-/// What picks a row's partition (`kafka.partition_by`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PartitionBy {
-    PrimaryKey,
-    Table,
-    Database,
-    Column(String),
-    /// Spreads load; gives up per-key order.
-    Random,
-}
-
-/// The message key (`kafka.key_format`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyFormat {
-    Maxwell,
-    Debezium,
-    None,
-}
-
-impl KeyFormat {
-    /// What each format's own consumers expect (`auto`): Debezium's key
-    /// struct, no key for canal (its Kafka producer sends none).
-    pub fn default_for(format: Format) -> KeyFormat {
-        match format {
-            Format::Maxwell => KeyFormat::Maxwell,
-            Format::Debezium => KeyFormat::Debezium,
-            Format::Canal => KeyFormat::None,
-        }
-    }
-}
-
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The server connections go to now: the first of `mysql_hosts` until
-    /// a failover moves the reader on (see [`Config::with_source`]).
-    pub mysql_host: String,
-    pub mysql_port: u16,
     /// Every server of `mysql.host`, in order.
     pub mysql_hosts: Vec<(String, u16)>,
     pub failover_after: Duration,
@@ -346,8 +261,6 @@ impl Config {
                 &nonempty("mysql.host")?,
                 num("mysql.port", 1, 65535)? as u16,
             )?,
-            mysql_host: String::new(),
-            mysql_port: 0,
             failover_after: ms_at_least("mysql.failover_after_ms", 100)?,
             mysql_user: nonempty("mysql.user")?,
             mysql_password: secret(v.0, "mysql.password")?,
@@ -431,17 +344,98 @@ impl Config {
         .refuse_harmful(&get("filter.exclude"))
     }
 
-    /// This configuration with connections going to `host:port`.
-    pub fn with_source(&self, host: &str, port: u16) -> Config {
-        let mut c = self.clone();
-        c.mysql_host = host.to_string();
-        c.mysql_port = port;
-        c
+    /// What the source needs: the servers and how to reach them, where to
+    /// start, which tables and columns.
+    pub fn source(&self) -> std::sync::Arc<crate::source::Settings> {
+        std::sync::Arc::new(crate::source::Settings {
+            hosts: self.mysql_hosts.clone(),
+            user: self.mysql_user.clone(),
+            password: self.mysql_password.clone(),
+            tls: self.mysql_tls.clone(),
+            server_id: self.server_id,
+            timeout: self.mysql_timeout,
+            start_position: self.start_position.clone(),
+            filter: self.filter.clone(),
+            columns: self.columns.clone(),
+        })
+    }
+
+    /// What the reader (and the snapshot thread) are told.
+    pub fn reader(&self) -> crate::pipeline::reader::Settings {
+        crate::pipeline::reader::Settings {
+            source: self.source(),
+            pipeline_name: self.pipeline_name.clone(),
+            commit_topic: self.commit_topic.clone(),
+            failover_after: self.failover_after,
+            on_statement_dml_warn: self.on_statement_dml_warn,
+            snapshot_mode: self.snapshot_mode,
+            snapshot_chunk_rows: self.snapshot_chunk_rows,
+            txn_buffer_rows: self.txn_buffer_rows,
+            max_in_flight_bytes: self.max_in_flight_bytes,
+            publish_ddl: self.ddl_topic.is_some(),
+            bootstrap_markers: self.bootstrap_markers(),
+        }
+    }
+
+    /// What the producer is told.
+    pub fn producer(&self) -> crate::pipeline::producer::Settings {
+        crate::pipeline::producer::Settings {
+            pipeline_name: self.pipeline_name.clone(),
+            format: self.format,
+            style: self.style,
+            topic: self.topic.clone(),
+            topic_partitions: self.topic_partitions,
+            replication_factor: self.replication_factor,
+            ddl_topic: self.ddl_topic.clone(),
+            transaction_topic: self.transaction_topic.clone(),
+            transaction_markers: self.transaction_markers,
+            tombstones: self.tombstones,
+            partition_by: self.partition_by.clone(),
+            key_format: self.key_format,
+            max_record_bytes: self.max_record_bytes,
+            batch_max_bytes: self.batch_max_bytes,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+
+    /// What the watcher is told.
+    pub fn watcher(&self) -> crate::pipeline::watcher::Settings {
+        crate::pipeline::watcher::Settings {
+            pipeline_name: self.pipeline_name.clone(),
+            commit_topic: self.commit_topic.clone(),
+            checkpoint_interval: self.checkpoint_interval,
+            heartbeat_interval: self.heartbeat_interval,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+
+    /// What the status page is told.
+    pub fn status(&self) -> crate::status::Settings {
+        crate::status::Settings {
+            pipeline_name: self.pipeline_name.clone(),
+            brokers: self.brokers.join(","),
+            topic: self.topic.clone(),
+            http_listen: self.http_listen.clone(),
+            source: self.source(),
+        }
+    }
+
+    /// What replay is told.
+    pub fn replay(&self) -> crate::replay::Settings {
+        crate::replay::Settings {
+            reader: self.reader(),
+            format: self.format,
+            style: self.style,
+        }
+    }
+
+    /// The first server of `mysql.host`, with the settings to reach it.
+    pub fn first_target(&self) -> crate::source::Target {
+        crate::source::Target::first(self.source())
     }
 
     /// Settings each of which parses but would quietly do harm.
-    fn refuse_harmful(mut self, exclude: &str) -> Result<Config, ConfigError> {
-        (self.mysql_host, self.mysql_port) = self.mysql_hosts[0].clone();
+    fn refuse_harmful(self, exclude: &str) -> Result<Config, ConfigError> {
         let bad = |key: &str, value: &str, expected: &str| ConfigError::BadValue {
             key: key.into(),
             value: value.into(),
@@ -767,8 +761,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(c.mysql_host, "db.example");
-        assert_eq!(c.mysql_port, 3307);
+        assert_eq!(c.mysql_hosts[0], ("db.example".to_string(), 3307));
         assert_eq!(c.topic, "cdc");
         assert_eq!(c.commit_topic, "binlog2kafka_commits");
         assert_eq!(c.start_position, StartPosition::Latest);
@@ -785,7 +778,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.mysql_host, "b");
+        assert_eq!(c.mysql_hosts[0].0, "b");
         assert_eq!(c.pipeline_name, "orders");
         // Keys whose second part has underscores map back exactly.
         let c = load_text("", &[("B2K_MYSQL_SERVER_ID", "77")]).unwrap();
@@ -850,8 +843,11 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(c.mysql_port, 3307, "a BOM is not part of the first key");
-        assert_eq!(c.mysql_host, "db.example", "white space separates");
+        assert_eq!(
+            c.mysql_hosts[0].1, 3307,
+            "a BOM is not part of the first key"
+        );
+        assert_eq!(c.mysql_hosts[0].0, "db.example", "white space separates");
         assert_eq!(c.mysql_user, "replicator");
         assert_eq!(
             c.mysql_password, " secret with spaces  ",
@@ -870,7 +866,7 @@ mod tests {
             "{e}"
         );
         let c = load_text("mysql.port = 1\nmysql.port = 2\n", &[]).unwrap();
-        assert_eq!(c.mysql_port, 2);
+        assert_eq!(c.mysql_hosts[0].1, 2);
         assert!(
             c.warnings
                 .iter()

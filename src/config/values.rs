@@ -77,29 +77,6 @@ pub(super) fn topic_template(key: &str, s: &str) -> Result<String, ConfigError> 
     Ok(s.to_string())
 }
 
-/// The topic a row of `database`.`table` goes to under `template`: names
-/// are filled in with the characters a topic cannot hold replaced by `_`,
-/// as Debezium does.
-pub fn render_topic(template: &str, database: &str, table: &str) -> String {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    };
-    let mut out = template.replace("{database}", &clean(database));
-    if out.contains("{table}") {
-        out = out.replace("{table}", &clean(table));
-    }
-    out.truncate(249);
-    out
-}
-
 /// `mysql.host`: `host`, `host:port`, `[v6]:port`, comma-separated.
 pub(super) fn hosts(s: &str, default_port: u16) -> Result<Vec<(String, u16)>, ConfigError> {
     let bad = |v: &str| ConfigError::BadValue {

@@ -14,21 +14,21 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::config::Config;
 use crate::pipeline::Shared;
+use crate::source::Settings;
 
 use crate::source::{binary_logs, SourceError};
 
 const EVERY: Duration = Duration::from_secs(3);
 
-pub fn spawn(cfg: Config, shared: Arc<Shared>) -> JoinHandle<()> {
+pub fn spawn(cfg: Arc<Settings>, shared: Arc<Shared>) -> JoinHandle<()> {
     thread::Builder::new()
         .name("b2k-guard".into())
         .spawn(move || run(&cfg, &shared))
         .expect("spawn guard thread")
 }
 
-fn run(cfg: &Config, shared: &Shared) {
+fn run(cfg: &Arc<Settings>, shared: &Shared) {
     let mut conn = crate::source::SourceConn::default();
     let mut suspect: Option<(String, u64)> = None;
     while !shared.stopping() {
@@ -43,10 +43,10 @@ fn run(cfg: &Config, shared: &Shared) {
             suspect = None;
             continue;
         }
-        let Some(c) = conn.get(cfg, shared.source_cfg.lock().clone()) else {
+        let Some((c, target)) = conn.get(cfg, shared.source_cfg.lock().clone()) else {
             continue;
         };
-        let Ok(logs) = binary_logs(c, cfg) else {
+        let Ok(logs) = binary_logs(c, target) else {
             conn.drop_conn();
             continue;
         };

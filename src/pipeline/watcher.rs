@@ -19,7 +19,6 @@ use crossbeam_channel::{select, tick, Receiver};
 
 use super::{PipelineError, Shared};
 use crate::checkpoint::{self, Record};
-use crate::config::Config;
 use crate::event::Position;
 use crate::kafka::{Client, KafkaError};
 
@@ -45,11 +44,24 @@ pub struct WatcherStart {
     pub fencing_id: Option<String>,
 }
 
+/// What the watcher is told: where checkpoints go and how often.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub pipeline_name: String,
+    pub commit_topic: String,
+    /// `pipeline.checkpoint_interval_ms`.
+    pub checkpoint_interval: Duration,
+    /// `pipeline.heartbeat_interval_ms`: a record at least this often, which
+    /// renews the lease.
+    pub heartbeat_interval: Duration,
+    pub shutdown_timeout: Duration,
+}
+
 /// Starts `b2k-watcher`. It runs until `finish` is closed (the reader and
 /// producer have ended), then releases what it can, writes a final
 /// checkpoint marked released, and returns.
 pub fn spawn(
-    cfg: Config,
+    cfg: Settings,
     shared: Arc<Shared>,
     client: Client,
     start: WatcherStart,
@@ -83,7 +95,7 @@ pub fn spawn(
 }
 
 struct Watcher {
-    cfg: Config,
+    cfg: Settings,
     shared: Arc<Shared>,
     client: Client,
     released: Position,

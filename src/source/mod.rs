@@ -21,7 +21,79 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 use mysql_common::proto::codec::error::PacketCodecError;
 
-use crate::config::{Config, StartPosition};
+use std::sync::Arc;
+
+use crate::filter::{ColumnFilter, TableFilter};
+use tls::MysqlTls;
+
+/// Where to start reading when no checkpoint exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartPosition {
+    Earliest,
+    Latest,
+    At {
+        file: String,
+        pos: u64,
+    },
+    /// Resume after a GTID state, on whichever server has it.
+    Gtid(crate::gtid::GtidState),
+}
+
+/// How to reach and read the servers of `mysql.host` (built from the
+/// configuration, which the source never sees).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Every server of `mysql.host`, in order.
+    pub hosts: Vec<(String, u16)>,
+    pub user: String,
+    pub password: String,
+    /// `mysql.ssl_*`.
+    pub tls: MysqlTls,
+    /// The replica id binlog2kafka connects with.
+    pub server_id: u32,
+    /// `mysql.timeout_ms`: connecting and writing; reads wait three times
+    /// as long.
+    pub timeout: Duration,
+    pub start_position: StartPosition,
+    pub filter: TableFilter,
+    pub columns: ColumnFilter,
+}
+
+/// The server connections go to now, with the settings to reach it: the
+/// first reachable server of `mysql.host` until a failover moves the
+/// reader on. The settings stay as loaded; only the target moves.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub settings: Arc<Settings>,
+}
+
+impl Target {
+    /// The first server of `mysql.host`.
+    pub fn first(settings: Arc<Settings>) -> Target {
+        let (host, port) = settings.hosts[0].clone();
+        Target {
+            host,
+            port,
+            settings,
+        }
+    }
+
+    /// Another server, with the same settings.
+    pub fn at(&self, host: &str, port: u16) -> Target {
+        Target {
+            host: host.to_string(),
+            port,
+            settings: self.settings.clone(),
+        }
+    }
+
+    /// `host:port`, as operators see it.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
 
 /// Errors of the MySQL boundary, each saying what to change.
 #[derive(Debug)]
@@ -133,19 +205,19 @@ impl std::error::Error for SourceError {}
 
 /// Classifies a driver error: auth and privilege failures are final, network
 /// failures retriable.
-pub(crate) fn classify(cfg: &Config, what: &str, e: mysql::Error) -> SourceError {
-    let addr = format!("{}:{}", cfg.mysql_host, cfg.mysql_port);
+pub(crate) fn classify(target: &Target, what: &str, e: mysql::Error) -> SourceError {
+    let addr = format!("{}:{}", target.host, target.port);
     // A certificate or TLS failure is no outage: waiting does not fix it.
     if let Some(t) = tls::rustls_error(&e) {
         return SourceError::Tls {
             addr,
-            detail: crate::tls::explain(t, &cfg.mysql_host, &tls::KEYS),
+            detail: crate::tls::explain(t, &target.host, &tls::KEYS),
         };
     }
     match e {
         mysql::Error::MySqlError(me) => match me.code {
             1045 | 1044 | 1698 => SourceError::Auth {
-                user: cfg.mysql_user.clone(),
+                user: target.settings.user.clone(),
                 detail: me.message,
             },
             1227 | 1142 | 1143 => SourceError::Privilege {
@@ -155,7 +227,7 @@ pub(crate) fn classify(cfg: &Config, what: &str, e: mysql::Error) -> SourceError
                 ),
             },
             4052 => SourceError::SameServerId {
-                server_id: cfg.server_id,
+                server_id: target.settings.server_id,
                 detail: me.message,
             },
             1236 if me.message.contains("could not find next log")
@@ -181,7 +253,7 @@ pub(crate) fn classify(cfg: &Config, what: &str, e: mysql::Error) -> SourceError
         },
         mysql::Error::IoError(io) => SourceError::Unreachable {
             addr,
-            detail: io_detail(cfg, &io),
+            detail: io_detail(target, &io),
         },
         mysql::Error::DriverError(d) => SourceError::Unreachable { addr, detail: d.to_string() },
         // The packet layer's I/O: a read timeout on a silent connection
@@ -189,7 +261,7 @@ pub(crate) fn classify(cfg: &Config, what: &str, e: mysql::Error) -> SourceError
         // is gone) or a broken socket. Both are reconnected, never fatal.
         mysql::Error::CodecError(PacketCodecError::Io(io)) => SourceError::Unreachable {
             addr,
-            detail: io_detail(cfg, &io),
+            detail: io_detail(target, &io),
         },
         mysql::Error::CodecError(c) => SourceError::Unreachable {
             addr,
@@ -202,36 +274,36 @@ pub(crate) fn classify(cfg: &Config, what: &str, e: mysql::Error) -> SourceError
     }
 }
 
-fn io_detail(cfg: &Config, io: &std::io::Error) -> String {
+fn io_detail(target: &Target, io: &std::io::Error) -> String {
     match io.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
             "nothing received for {:?} (3 x mysql.timeout_ms), though the server sends a heartbeat every second",
-            cfg.mysql_timeout * 3
+            target.settings.timeout * 3
         ),
         _ => io.to_string(),
     }
 }
 
 /// Opens a plain SQL connection with the configured credentials.
-pub fn connect(cfg: &Config) -> Result<Conn, SourceError> {
-    use crate::config::SslMode;
+pub fn connect(target: &Target) -> Result<Conn, SourceError> {
+    use tls::SslMode;
     let opts = OptsBuilder::new()
-        .ip_or_hostname(Some(cfg.mysql_host.clone()))
-        .tcp_port(cfg.mysql_port)
-        .user(Some(cfg.mysql_user.clone()))
-        .pass(Some(cfg.mysql_password.clone()))
-        .tcp_connect_timeout(Some(cfg.mysql_timeout))
-        .read_timeout(Some(cfg.mysql_timeout * 3))
-        .write_timeout(Some(cfg.mysql_timeout))
+        .ip_or_hostname(Some(target.host.clone()))
+        .tcp_port(target.port)
+        .user(Some(target.settings.user.clone()))
+        .pass(Some(target.settings.password.clone()))
+        .tcp_connect_timeout(Some(target.settings.timeout))
+        .read_timeout(Some(target.settings.timeout * 3))
+        .write_timeout(Some(target.settings.timeout))
         .prefer_socket(false);
-    let addr = format!("{}:{}", cfg.mysql_host, cfg.mysql_port);
-    let mode = cfg.mysql_tls.mode;
-    let ssl = tls::ssl_opts(&cfg.mysql_tls).map_err(|detail| SourceError::Tls {
+    let addr = format!("{}:{}", target.host, target.port);
+    let mode = target.settings.tls.mode;
+    let ssl = tls::ssl_opts(&target.settings.tls).map_err(|detail| SourceError::Tls {
         addr: addr.clone(),
         detail,
     })?;
     let plain = |e: mysql::Error| {
-        match classify(cfg, "connect", e) {
+        match classify(target, "connect", e) {
         // MariaDB answers a plaintext login to a server that requires TLS
         // with a bare "Access denied".
         SourceError::Auth { user, detail } => SourceError::Auth {
@@ -255,8 +327,8 @@ pub fn connect(cfg: &Config) -> Result<Conn, SourceError> {
             addr,
             detail: format!("the server offers no TLS, and mysql.ssl_mode={} requires it; give the server a certificate (ssl_cert, ssl_key, ssl_ca), or set mysql.ssl_mode=preferred", mode.name()),
         }),
-        Err(e) => Err(match classify(cfg, "connect", e) {
-            SourceError::Auth { user, detail } if cfg.mysql_tls.cert.is_none() => SourceError::Auth {
+        Err(e) => Err(match classify(target, "connect", e) {
+            SourceError::Auth { user, detail } if target.settings.tls.cert.is_none() => SourceError::Auth {
                 user,
                 detail: format!("{detail}; if the user was created REQUIRE X509 or REQUIRE SUBJECT, set mysql.ssl_cert and mysql.ssl_key to a client certificate"),
             },
@@ -266,12 +338,13 @@ pub fn connect(cfg: &Config) -> Result<Conn, SourceError> {
 }
 
 /// Connects to the first reachable server of `mysql.host`; returns the
-/// connection and the configuration pointed at that server. Only
-/// unreachable servers are passed over: a refused login is an error.
-pub fn connect_first(cfg: &Config) -> Result<(Conn, Config), SourceError> {
+/// connection and that server. Only unreachable servers are passed over: a
+/// refused login is an error.
+pub fn connect_first(settings: &Arc<Settings>) -> Result<(Conn, Target), SourceError> {
     let mut last = None;
-    for (host, port) in &cfg.mysql_hosts {
-        let c = cfg.with_source(host, *port);
+    let first = Target::first(settings.clone());
+    for (host, port) in &settings.hosts {
+        let c = first.at(host, *port);
         match connect(&c) {
             Ok(conn) => {
                 if last.is_some() {
@@ -281,7 +354,7 @@ pub fn connect_first(cfg: &Config) -> Result<(Conn, Config), SourceError> {
                 }
                 return Ok((conn, c));
             }
-            Err(e) if e.is_retriable() && cfg.mysql_hosts.len() > 1 => {
+            Err(e) if e.is_retriable() && settings.hosts.len() > 1 => {
                 log::info!("{e}");
                 last = Some(e);
             }
@@ -296,20 +369,33 @@ pub fn connect_first(cfg: &Config) -> Result<(Conn, Config), SourceError> {
 #[derive(Default)]
 pub struct SourceConn {
     conn: Option<Conn>,
-    to: (String, u16),
+    target: Option<Target>,
 }
 
 impl SourceConn {
     /// The connection to `now` (the server the reader reads; `None`: the
-    /// configured one), made (again) when there is none or the reader moved
-    /// to another server; `None` while it cannot be made.
-    pub fn get(&mut self, cfg: &Config, now: Option<(String, u16)>) -> Option<&mut Conn> {
-        let to = now.unwrap_or_else(|| (cfg.mysql_host.clone(), cfg.mysql_port));
-        if self.conn.is_none() || self.to != to {
-            self.conn = connect(&cfg.with_source(&to.0, to.1)).ok();
-            self.to = to;
+    /// first of `mysql.host`), with that server, made (again) when there is
+    /// none or the reader moved to another server; `None` while it cannot
+    /// be made.
+    pub fn get(
+        &mut self,
+        settings: &Arc<Settings>,
+        now: Option<(String, u16)>,
+    ) -> Option<(&mut Conn, &Target)> {
+        let first = Target::first(settings.clone());
+        let to = match now {
+            Some((h, p)) => first.at(&h, p),
+            None => first,
+        };
+        let moved = self
+            .target
+            .as_ref()
+            .is_none_or(|t| t.host != to.host || t.port != to.port);
+        if self.conn.is_none() || moved {
+            self.conn = connect(&to).ok();
+            self.target = Some(to);
         }
-        self.conn.as_mut()
+        Some((self.conn.as_mut()?, self.target.as_ref()?))
     }
 
     /// Forgets a connection that failed.
@@ -333,29 +419,29 @@ pub struct ServerInfo {
     pub binlogs: Vec<(String, u64)>,
 }
 
-fn variable(conn: &mut Conn, cfg: &Config, name: &str) -> Result<Option<String>, SourceError> {
+fn variable(conn: &mut Conn, target: &Target, name: &str) -> Result<Option<String>, SourceError> {
     let rows: Vec<(String, Option<String>)> = conn
         .query(format!("SHOW GLOBAL VARIABLES LIKE '{name}'"))
-        .map_err(|e| classify(cfg, "SHOW GLOBAL VARIABLES", e))?;
+        .map_err(|e| classify(target, "SHOW GLOBAL VARIABLES", e))?;
     Ok(rows.into_iter().next().and_then(|(_, v)| v))
 }
 
 /// Checks the server allows row-level CDC for this user, and refuses with a
 /// message that says exactly what to change. Warnings (e.g. no FULL row
 /// metadata) go to the log and into the returned info.
-pub fn check_server(conn: &mut Conn, cfg: &Config) -> Result<ServerInfo, SourceError> {
+pub fn check_server(conn: &mut Conn, target: &Target) -> Result<ServerInfo, SourceError> {
     let version: String = conn
         .query_first("SELECT VERSION()")
-        .map_err(|e| classify(cfg, "SELECT VERSION()", e))?
+        .map_err(|e| classify(target, "SELECT VERSION()", e))?
         .unwrap_or_default();
     let mariadb = version.to_ascii_lowercase().contains("mariadb");
-    let log_bin = variable(conn, cfg, "log_bin")?.unwrap_or_default();
+    let log_bin = variable(conn, target, "log_bin")?.unwrap_or_default();
     if !log_bin.eq_ignore_ascii_case("ON") && log_bin != "1" {
         return Err(SourceError::Setting {
             detail: "binary logging is off on the server (log_bin=OFF); start it with --log-bin and binlog_format=ROW".into(),
         });
     }
-    let binlog_format = variable(conn, cfg, "binlog_format")?.unwrap_or_default();
+    let binlog_format = variable(conn, target, "binlog_format")?.unwrap_or_default();
     if !binlog_format.eq_ignore_ascii_case("ROW") {
         return Err(SourceError::Setting {
             detail: format!(
@@ -363,7 +449,7 @@ pub fn check_server(conn: &mut Conn, cfg: &Config) -> Result<ServerInfo, SourceE
             ),
         });
     }
-    let row_image = variable(conn, cfg, "binlog_row_image")?.unwrap_or_else(|| "FULL".into());
+    let row_image = variable(conn, target, "binlog_row_image")?.unwrap_or_else(|| "FULL".into());
     if !row_image.eq_ignore_ascii_case("FULL") {
         return Err(SourceError::Setting {
             detail: format!(
@@ -371,20 +457,20 @@ pub fn check_server(conn: &mut Conn, cfg: &Config) -> Result<ServerInfo, SourceE
             ),
         });
     }
-    let row_metadata = variable(conn, cfg, "binlog_row_metadata")?.unwrap_or_default();
-    let server_id: u32 = variable(conn, cfg, "server_id")?
+    let row_metadata = variable(conn, target, "binlog_row_metadata")?.unwrap_or_default();
+    let server_id: u32 = variable(conn, target, "server_id")?
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    if server_id == cfg.server_id {
+    if server_id == target.settings.server_id {
         return Err(SourceError::Setting {
             detail: format!(
                 "mysql.server_id {} is the server's own server_id; choose another value, unique among its replicas",
-                cfg.server_id
+                target.settings.server_id
             ),
         });
     }
     let gtid_mode = if mariadb {
-        variable(conn, cfg, "gtid_binlog_pos")?
+        variable(conn, target, "gtid_binlog_pos")?
             .map(|p| {
                 if p.is_empty() {
                     "none yet".to_string()
@@ -394,10 +480,10 @@ pub fn check_server(conn: &mut Conn, cfg: &Config) -> Result<ServerInfo, SourceE
             })
             .unwrap_or_default()
     } else {
-        variable(conn, cfg, "gtid_mode")?.unwrap_or_else(|| "OFF".into())
+        variable(conn, target, "gtid_mode")?.unwrap_or_else(|| "OFF".into())
     };
-    check_privileges(conn, cfg)?;
-    let binlogs = binary_logs(conn, cfg)?;
+    check_privileges(conn, target)?;
+    let binlogs = binary_logs(conn, target)?;
     Ok(ServerInfo {
         version,
         mariadb,
@@ -410,10 +496,10 @@ pub fn check_server(conn: &mut Conn, cfg: &Config) -> Result<ServerInfo, SourceE
     })
 }
 
-fn check_privileges(conn: &mut Conn, cfg: &Config) -> Result<(), SourceError> {
+fn check_privileges(conn: &mut Conn, target: &Target) -> Result<(), SourceError> {
     let grants: Vec<String> = conn
         .query("SHOW GRANTS FOR CURRENT_USER()")
-        .map_err(|e| classify(cfg, "SHOW GRANTS", e))?;
+        .map_err(|e| classify(target, "SHOW GRANTS", e))?;
     let all = grants.join("\n").to_ascii_uppercase();
     let global: Vec<&str> = all.lines().filter(|g| g.contains(" ON *.* ")).collect();
     let has = |p: &str| {
@@ -437,10 +523,10 @@ fn check_privileges(conn: &mut Conn, cfg: &Config) -> Result<(), SourceError> {
         Err(SourceError::Privilege {
             detail: format!(
                 "user '{}' lacks {} on *.*; run: GRANT {} ON *.* TO '{}'@'%'",
-                cfg.mysql_user,
+                target.settings.user,
                 missing.join(", "),
                 missing.join(", "),
-                cfg.mysql_user
+                target.settings.user
             ),
         })
     }
@@ -453,7 +539,7 @@ fn check_privileges(conn: &mut Conn, cfg: &Config) -> Result<(), SourceError> {
 /// the check cannot be made and `Ok(false)` says so. A replica that just
 /// died (kill -9) stays listed until the server notices, so a match is
 /// looked at again for a few seconds before it counts.
-pub fn ensure_unique_server_id(conn: &mut Conn, cfg: &Config) -> Result<bool, SourceError> {
+pub fn ensure_unique_server_id(conn: &mut Conn, target: &Target) -> Result<bool, SourceError> {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let rows: Vec<mysql::Row> = match conn.query("SHOW SLAVE HOSTS") {
@@ -461,11 +547,11 @@ pub fn ensure_unique_server_id(conn: &mut Conn, cfg: &Config) -> Result<bool, So
             Err(mysql::Error::MySqlError(e)) if matches!(e.code, 1227 | 1142 | 1044) => {
                 return Ok(false)
             }
-            Err(e) => return Err(classify(cfg, "SHOW SLAVE HOSTS", e)),
+            Err(e) => return Err(classify(target, "SHOW SLAVE HOSTS", e)),
         };
         let other = rows.iter().find_map(|r| {
             let id: u32 = r.get(0)?;
-            (id == cfg.server_id).then(|| {
+            (id == target.settings.server_id).then(|| {
                 let host: String = r.get(1).unwrap_or_default();
                 let port: u32 = r.get(2).unwrap_or_default();
                 format!("SHOW SLAVE HOSTS lists it, reported as {host}:{port}")
@@ -475,7 +561,7 @@ pub fn ensure_unique_server_id(conn: &mut Conn, cfg: &Config) -> Result<bool, So
             None => return Ok(true),
             Some(detail) if std::time::Instant::now() >= deadline => {
                 return Err(SourceError::SameServerId {
-                    server_id: cfg.server_id,
+                    server_id: target.settings.server_id,
                     detail,
                 })
             }
@@ -485,10 +571,10 @@ pub fn ensure_unique_server_id(conn: &mut Conn, cfg: &Config) -> Result<bool, So
 }
 
 /// `SHOW BINARY LOGS`: the files the server still has, oldest first.
-pub fn binary_logs(conn: &mut Conn, cfg: &Config) -> Result<Vec<(String, u64)>, SourceError> {
+pub fn binary_logs(conn: &mut Conn, target: &Target) -> Result<Vec<(String, u64)>, SourceError> {
     let rows: Vec<mysql::Row> = conn
         .query("SHOW BINARY LOGS")
-        .map_err(|e| classify(cfg, "SHOW BINARY LOGS", e))?;
+        .map_err(|e| classify(target, "SHOW BINARY LOGS", e))?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -501,12 +587,12 @@ pub fn binary_logs(conn: &mut Conn, cfg: &Config) -> Result<Vec<(String, u64)>, 
 
 /// The server's current write position (`SHOW MASTER STATUS`, or
 /// `SHOW BINARY LOG STATUS` on MySQL 8.4+).
-pub fn head_position(conn: &mut Conn, cfg: &Config) -> Result<(String, u64), SourceError> {
+pub fn head_position(conn: &mut Conn, target: &Target) -> Result<(String, u64), SourceError> {
     let row: Option<mysql::Row> = match conn.query_first("SHOW MASTER STATUS") {
         Ok(r) => r,
         Err(_) => conn
             .query_first("SHOW BINARY LOG STATUS")
-            .map_err(|e| classify(cfg, "SHOW BINARY LOG STATUS", e))?,
+            .map_err(|e| classify(target, "SHOW BINARY LOG STATUS", e))?,
     };
     let row = row.ok_or_else(|| SourceError::Setting {
         detail:
@@ -519,10 +605,10 @@ pub fn head_position(conn: &mut Conn, cfg: &Config) -> Result<(String, u64), Sou
 /// Where to read from when there is no checkpoint yet.
 pub fn resolve_start(
     conn: &mut Conn,
-    cfg: &Config,
+    target: &Target,
     binlogs: &[(String, u64)],
 ) -> Result<(String, u64), SourceError> {
-    match &cfg.start_position {
+    match &target.settings.start_position {
         StartPosition::Earliest => {
             binlogs
                 .first()
@@ -531,7 +617,7 @@ pub fn resolve_start(
                     detail: "the server lists no binary logs".into(),
                 })
         }
-        StartPosition::Latest => head_position(conn, cfg),
+        StartPosition::Latest => head_position(conn, target),
         StartPosition::At { file, pos } => {
             ensure_kept(file, binlogs, "start.position")?;
             Ok((file.clone(), *pos))
@@ -547,13 +633,13 @@ pub fn resolve_start(
 /// The file's end is a valid position: the next event will start there.
 pub fn ensure_event_start(
     conn: &mut Conn,
-    cfg: &Config,
+    target: &Target,
     file: &str,
     pos: u64,
     origin: &'static str,
 ) -> Result<(), SourceError> {
     // Sizes as of now: the file grows while the caller works.
-    let binlogs = &binary_logs(conn, cfg)?;
+    let binlogs = &binary_logs(conn, target)?;
     ensure_kept(file, binlogs, origin)?;
     let size = binlogs.iter().find(|(f, _)| f == file).map_or(0, |b| b.1);
     let fix = match origin {
@@ -595,7 +681,7 @@ pub fn ensure_event_start(
         }),
         // Without the privilege to list events, the stream itself will tell.
         Err(mysql::Error::MySqlError(e)) if matches!(e.code, 1227 | 1142 | 1044) => Ok(()),
-        Err(e) => Err(classify(cfg, "SHOW BINLOG EVENTS", e)),
+        Err(e) => Err(classify(target, "SHOW BINLOG EVENTS", e)),
     }
 }
 

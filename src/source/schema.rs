@@ -15,7 +15,7 @@ use mysql::consts::ColumnType;
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
-use crate::config::Config;
+use super::Target;
 use crate::event::{ColumnSchema, NameSource, TableSchema};
 use crate::filter::ColumnFilter;
 
@@ -79,7 +79,7 @@ impl SchemaCache {
     pub fn on_table_map(
         &mut self,
         tme: &TableMapEvent<'_>,
-        cfg: Option<&Config>,
+        target: Option<&Target>,
     ) -> Result<Arc<TableSchema>, SourceError> {
         let id = tme.table_id();
         let database = tme.database_name().into_owned();
@@ -94,12 +94,12 @@ impl SchemaCache {
             }
         }
         let mut schema = from_table_map(tme, database, table)?;
-        if let Some(cfg) = cfg {
+        if let Some(target) = target {
             if schema.names_from == NameSource::Positional {
-                self.fill_from_catalog(&mut schema, cfg)?;
+                self.fill_from_catalog(&mut schema, target)?;
             }
             if schema.columns.iter().any(maybe_mariadb_json) {
-                self.mark_json(&mut schema, cfg)?;
+                self.mark_json(&mut schema, target)?;
             }
         }
         if !self.columns.is_empty() {
@@ -124,11 +124,11 @@ impl SchemaCache {
     /// Asked once per table (until the next DDL), and only for tables with
     /// a LONGTEXT column. A server without CHECK_CONSTRAINTS.TABLE_NAME
     /// (MySQL, whose JSON is a type of its own) simply has none.
-    fn mark_json(&mut self, schema: &mut TableSchema, cfg: &Config) -> Result<(), SourceError> {
+    fn mark_json(&mut self, schema: &mut TableSchema, target: &Target) -> Result<(), SourceError> {
         let key = (schema.database.clone(), schema.table.clone());
         if !self.json_columns.contains_key(&key) {
             if self.catalog.is_none() {
-                self.catalog = Some(super::connect(cfg)?);
+                self.catalog = Some(super::connect(target)?);
             }
             let conn = self.catalog.as_mut().expect("connected");
             let clauses: Vec<String> = conn
@@ -157,7 +157,7 @@ impl SchemaCache {
     fn fill_from_catalog(
         &mut self,
         schema: &mut TableSchema,
-        cfg: &Config,
+        target: &Target,
     ) -> Result<(), SourceError> {
         if !self.warned {
             log::warn!(
@@ -168,7 +168,7 @@ impl SchemaCache {
         let key = (schema.database.clone(), schema.table.clone());
         if !self.from_catalog.contains_key(&key) {
             if self.catalog.is_none() {
-                self.catalog = Some(super::connect(cfg)?);
+                self.catalog = Some(super::connect(target)?);
             }
             let conn = self.catalog.as_mut().expect("connected");
             let rows: Vec<(String, String, Option<String>, String)> = conn
@@ -178,7 +178,7 @@ impl SchemaCache {
                      ORDER BY ORDINAL_POSITION",
                     (&key.0, &key.1),
                 )
-                .map_err(|e| classify(cfg, "reading information_schema.COLUMNS", e))?;
+                .map_err(|e| classify(target, "reading information_schema.COLUMNS", e))?;
             let cols = rows
                 .into_iter()
                 .map(|(name, ctype, charset, ckey)| {
@@ -421,13 +421,13 @@ pub struct CatalogTable {
 /// exist (dropped since it was asked for).
 pub fn from_catalog(
     conn: &mut Conn,
-    cfg: &Config,
+    target: &Target,
     database: &str,
     table: &str,
 ) -> Result<Option<CatalogTable>, SourceError> {
     let q = |what: &str| {
         let what = what.to_string();
-        move |e| classify(cfg, &what, e)
+        move |e| classify(target, &what, e)
     };
     let rows: Vec<mysql::Row> = conn
         .exec(
@@ -503,7 +503,10 @@ pub fn from_catalog(
         }
     }
     for col in columns.iter_mut() {
-        col.visibility = cfg.columns.visibility(database, table, &col.name);
+        col.visibility = target
+            .settings
+            .columns
+            .visibility(database, table, &col.name);
     }
     // Indexes: (name, non_unique, columns in order, any prefix part).
     let stats: Vec<(String, u64, String, Option<u64>)> = conn

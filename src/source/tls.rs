@@ -18,7 +18,37 @@
 
 use mysql::{ClientIdentity, SslOpts};
 
-use crate::config::{MysqlTls, SslMode};
+/// `mysql.ssl_mode`, with MySQL's client names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disabled,
+    Preferred,
+    Required,
+    VerifyCa,
+    VerifyIdentity,
+}
+
+impl SslMode {
+    /// The setting's value, as written in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            SslMode::Disabled => "disabled",
+            SslMode::Preferred => "preferred",
+            SslMode::Required => "required",
+            SslMode::VerifyCa => "verify_ca",
+            SslMode::VerifyIdentity => "verify_identity",
+        }
+    }
+}
+
+/// The `mysql.ssl_*` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MysqlTls {
+    pub mode: SslMode,
+    pub ca: Option<std::path::PathBuf>,
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+}
 
 /// The driver's options for `t`, or `None` for a plaintext connection.
 /// `Err` when TLS is wanted and cannot be had on this CPU.

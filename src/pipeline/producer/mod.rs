@@ -7,7 +7,7 @@
 //! nothing else is sent until the failed batch succeeds.
 
 mod encode;
-mod route;
+pub mod route;
 mod send;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -19,10 +19,33 @@ use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{select, tick, Receiver};
 
 use super::{PipelineError, Shared};
-use crate::config::{render_topic, Config, KeyFormat, PartitionBy};
 use crate::event::{Change, DdlChange, Position, RowChange, RowImage, RowKind, TableSchema};
 use crate::format::{debezium, maxwell, Context, Encoder, Format, TxnOrder};
 use crate::kafka::{murmur2, Client, KafkaError, OutRecord, Transactional};
+use route::{KeyFormat, PartitionBy};
+
+/// What the producer is told: where rows go and how they are framed
+/// (`kafka.*` and `output.*`, built by the configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub pipeline_name: String,
+    pub format: Format,
+    pub style: crate::format::value::Style,
+    /// `kafka.topic`: a name, or a template with `{database}`/`{table}`.
+    pub topic: String,
+    pub topic_partitions: i32,
+    pub replication_factor: i16,
+    /// `kafka.ddl_topic`; `None` when DDL is not published.
+    pub ddl_topic: Option<String>,
+    pub transaction_topic: String,
+    pub transaction_markers: bool,
+    pub tombstones: bool,
+    pub partition_by: PartitionBy,
+    pub key_format: KeyFormat,
+    pub max_record_bytes: usize,
+    pub batch_max_bytes: usize,
+    pub shutdown_timeout: Duration,
+}
 
 /// The batching interval fixed by the design.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -78,7 +101,7 @@ struct OpenTxn {
 }
 
 pub fn spawn(
-    cfg: Config,
+    cfg: Settings,
     shared: Arc<Shared>,
     pending: Receiver<Vec<Change>>,
     client: Client,
@@ -157,7 +180,7 @@ struct Producer {
     /// Where this run started: the resume point to name if Kafka loses data
     /// before anything is released.
     start: Position,
-    cfg: Config,
+    cfg: Settings,
     encoder: Encoder,
     /// `kafka.topic` holds `{database}` or `{table}`.
     templated: bool,

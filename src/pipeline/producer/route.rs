@@ -3,6 +3,60 @@
 
 use super::*;
 
+/// What picks a row's partition (`kafka.partition_by`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionBy {
+    PrimaryKey,
+    Table,
+    Database,
+    Column(String),
+    /// Spreads load; gives up per-key order.
+    Random,
+}
+
+/// The message key (`kafka.key_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    Maxwell,
+    Debezium,
+    None,
+}
+
+impl KeyFormat {
+    /// What each format's own consumers expect (`auto`): Debezium's key
+    /// struct, no key for canal (its Kafka producer sends none).
+    pub fn default_for(format: Format) -> KeyFormat {
+        match format {
+            Format::Maxwell => KeyFormat::Maxwell,
+            Format::Debezium => KeyFormat::Debezium,
+            Format::Canal => KeyFormat::None,
+        }
+    }
+}
+
+/// The topic a row of `database`.`table` goes to under `template`: names
+/// are filled in with the characters a topic cannot hold replaced by `_`,
+/// as Debezium does.
+pub fn render_topic(template: &str, database: &str, table: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let mut out = template.replace("{database}", &clean(database));
+    if out.contains("{table}") {
+        out = out.replace("{table}", &clean(table));
+    }
+    out.truncate(249);
+    out
+}
+
 impl Producer {
     /// The index of `name` in `topics`, creating the topic (with
     /// `kafka.topic_partitions` partitions) on first use.

@@ -364,8 +364,8 @@ impl Reader {
             // in its own binlog that is.
             log::info!(
                 "streaming binlog from {}:{}, at its {name}:{}",
-                self.cfg.mysql_host,
-                self.cfg.mysql_port,
+                self.target.host,
+                self.target.port,
                 r.position()
             );
         } else if self.txn.is_none() && *self.file != *name.as_str() {
@@ -487,9 +487,14 @@ impl Reader {
         if self.table_map_start.is_none() {
             self.table_map_start = Some(start);
         }
-        if self.cfg.filter.allows(&t.database_name(), &t.table_name()) {
+        if self
+            .cfg
+            .source
+            .filter
+            .allows(&t.database_name(), &t.table_name())
+        {
             self.filtered.remove(&t.table_id());
-            let catalog = self.catalog.then_some(&self.cfg);
+            let catalog = self.catalog.then_some(&self.target);
             self.schemas.on_table_map(t, catalog)?;
         } else {
             self.filtered.insert(t.table_id());

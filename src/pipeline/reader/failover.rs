@@ -11,8 +11,8 @@ impl Reader {
         let (host, port) = self.next_host();
         log::warn!(
             "MySQL at {}:{} unreachable for {:.1} s ({e}); failing over to {host}:{port}, resuming by GTID from {}",
-            self.cfg.mysql_host,
-            self.cfg.mysql_port,
+            self.target.host,
+            self.target.port,
             down.as_secs_f64(),
             self.resume_position()
                 .state
@@ -23,10 +23,10 @@ impl Reader {
 
     /// The server after the current one in `mysql.host`.
     pub(super) fn next_host(&self) -> (String, u16) {
-        let hosts = &self.cfg.mysql_hosts;
+        let hosts = &self.cfg.source.hosts;
         let at = hosts
             .iter()
-            .position(|(h, p)| *h == self.cfg.mysql_host && *p == self.cfg.mysql_port)
+            .position(|(h, p)| *h == self.target.host && *p == self.target.port)
             .unwrap_or(0);
         hosts[(at + 1) % hosts.len()].clone()
     }
@@ -36,19 +36,19 @@ impl Reader {
     /// GTIDs): the next one is tried, and the pipeline stops only when
     /// none of them can resume it, with every server's reason.
     pub(super) fn pass_over(&mut self, detail: String) -> Result<(), SourceError> {
-        let here = format!("{}:{}", self.cfg.mysql_host, self.cfg.mysql_port);
+        let here = format!("{}:{}", self.target.host, self.target.port);
         // Refused a second time: every other server refused too, or is
         // unreachable.
         let again = self.refused.iter().any(|(addr, _)| *addr == here);
         if !again {
             self.refused.push((here.clone(), detail.clone()));
         }
-        if again || self.refused.len() >= self.cfg.mysql_hosts.len() {
+        if again || self.refused.len() >= self.cfg.source.hosts.len() {
             let why: Vec<String> = std::mem::take(&mut self.refused)
                 .into_iter()
                 .map(|(addr, detail)| format!("{addr}: {detail}"))
                 .collect();
-            let others = if why.len() < self.cfg.mysql_hosts.len() {
+            let others = if why.len() < self.cfg.source.hosts.len() {
                 "; the others are unreachable"
             } else {
                 ""
@@ -70,7 +70,7 @@ impl Reader {
 
     /// Points the reader at another server of `mysql.host`.
     pub(super) fn move_to(&mut self, host: String, port: u16) {
-        self.cfg = self.cfg.with_source(&host, port);
+        self.target = self.target.at(&host, port);
         self.schemas.reset_catalog();
         // Snapshot chunks were read on the old server, in its coordinates.
         if let Some(seam) = self.seam.as_mut() {
@@ -107,7 +107,7 @@ impl Reader {
         if !elsewhere {
             return Ok(None);
         }
-        let addr = format!("{}:{}", self.cfg.mysql_host, self.cfg.mysql_port);
+        let addr = format!("{}:{}", self.target.host, self.target.port);
         let Some(state) = resume.state.clone() else {
             return Err(SourceError::Gtid {
                 detail: format!(
@@ -122,7 +122,7 @@ impl Reader {
         self.seen_ids.clear();
         self.file_id = None;
         self.expect_gtid = (resume.rows > 0).then(|| resume.gtid.clone()).flatten();
-        let cfg = &self.cfg;
+        let cfg = &self.target;
         match &*state {
             GtidState::Maria(pos) => {
                 let theirs: Option<String> = conn
@@ -230,7 +230,7 @@ impl Reader {
             Some(want) if *want != *gtid => Err(SourceError::Gtid {
                 detail: format!(
                     "resuming inside transaction {want} on {}:{}, the server's next transaction is {gtid}: its history differs from the one the pipeline read. Resume on a server that has {want}, or re-snapshot and `binlog2kafka reset`",
-                    self.cfg.mysql_host, self.cfg.mysql_port
+                    self.target.host, self.target.port
                 ),
             }),
             _ => Ok(()),

@@ -18,7 +18,6 @@ use mysql::prelude::Queryable;
 use mysql::BinlogRequest;
 use mysql_common::binlog::consts::EventType;
 
-use crate::config::Config;
 use crate::event::{
     Change, DdlChange, Position, RowChange, RowImage, RowKind, SnapshotMark, SnapshotPart,
     TableSchema,
@@ -31,9 +30,10 @@ use crate::source::rows::{split_rows, Images};
 use crate::source::schema::SchemaCache;
 use crate::source::snapshot::plan::{Plan, TablePlan};
 use crate::source::snapshot::seam::{Chunk, Horizon, Seam, Streamed, Streaming, ToReader};
+use crate::source::snapshot::SnapshotMode;
 use crate::source::xa::{self, XaState, XaStatement};
 use crate::source::{
-    backoff, check_server, classify, connect, ensure_kept, statement, SourceError,
+    backoff, check_server, classify, connect, ensure_kept, statement, SourceError, Target,
 };
 
 mod changes;
@@ -79,14 +79,42 @@ const EXECUTE_LOAD_QUERY: u8 = 18;
 /// MariaDB GTID flag: the event group has no BEGIN/COMMIT (DDL).
 const FL_STANDALONE: u8 = 1;
 
+/// What the reader is told (built by the configuration): the source's
+/// settings, and how it behaves around them.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub source: Arc<crate::source::Settings>,
+    pub pipeline_name: String,
+    /// Where snapshot requests and their answers are read and written.
+    pub commit_topic: String,
+    /// `mysql.failover_after_ms`: how long a server may be unreachable
+    /// before the reader moves to the next of `mysql.host`.
+    pub failover_after: std::time::Duration,
+    /// `mysql.on_statement_dml=warn`: step over statement-logged DML.
+    pub on_statement_dml_warn: bool,
+    pub snapshot_mode: SnapshotMode,
+    pub snapshot_chunk_rows: usize,
+    /// `pipeline.txn_buffer_rows`.
+    pub txn_buffer_rows: usize,
+    /// `pipeline.max_in_flight_bytes`.
+    pub max_in_flight_bytes: u64,
+    /// Whether DDL is published (`kafka.ddl_topic` is set).
+    pub publish_ddl: bool,
+    /// Whether a snapshot's rows are framed by bootstrap-start and
+    /// -complete records (Maxwell's bootstrap): what the reader must emit,
+    /// without knowing the output format.
+    pub bootstrap_markers: bool,
+}
+
 pub struct ReaderHandle {
     pub join: JoinHandle<Result<(), SourceError>>,
 }
 
-/// Starts the `b2k-reader` thread, streaming from `start`; `snapshots`
-/// carries the snapshot thread's chunks.
+/// Starts the `b2k-reader` thread, streaming from `start` on `target`;
+/// `snapshots` carries the snapshot thread's chunks.
 pub fn spawn(
-    cfg: Config,
+    cfg: Settings,
+    target: Target,
     shared: Arc<Shared>,
     pending: Sender<Vec<Change>>,
     start: Position,
@@ -97,6 +125,7 @@ pub fn spawn(
         .spawn(move || {
             let expect = start.file_id.map(|id| (start.file.clone(), id));
             let mut r = Reader::new(cfg, shared.clone(), pending, start);
+            r.target = target;
             r.seam = snapshots.map(Seam::new);
             r.wait_for_room = true;
             r.live = true;
@@ -147,7 +176,10 @@ struct XaTxn {
 /// The decoding state machine. It is fed events one at a time, so the same
 /// code serves a live stream and, later, binlog files.
 pub struct Reader {
-    cfg: Config,
+    cfg: Settings,
+    /// The server read now: the first reachable of `mysql.host` until a
+    /// failover moves on.
+    target: Target,
     shared: Arc<Shared>,
     pending: Sender<Vec<Change>>,
     file: Arc<str>,
@@ -236,13 +268,14 @@ enum Flow {
 
 impl Reader {
     pub fn new(
-        cfg: Config,
+        cfg: Settings,
         shared: Arc<Shared>,
         pending: Sender<Vec<Change>>,
         start: Position,
     ) -> Self {
         Reader {
-            schemas: SchemaCache::new(cfg.columns.clone()),
+            schemas: SchemaCache::new(cfg.source.columns.clone()),
+            target: Target::first(cfg.source.clone()),
             cfg,
             shared,
             pending,
@@ -339,7 +372,7 @@ impl Reader {
                 Ok(Flow::Rewind | Flow::Reconnect) => continue,
                 Err(e) if e.is_retriable() && !self.shared.stopping() => {
                     let since = *down_since.get_or_insert_with(std::time::Instant::now);
-                    if self.cfg.mysql_hosts.len() > 1 && since.elapsed() >= self.cfg.failover_after
+                    if self.cfg.source.hosts.len() > 1 && since.elapsed() >= self.cfg.failover_after
                     {
                         self.fail_over(&e, since.elapsed());
                         down_since = None;
@@ -379,7 +412,7 @@ impl Reader {
                     }
                 }
                 Err(SourceError::Gtid { detail })
-                    if self.cfg.mysql_hosts.len() > 1 && !self.streaming =>
+                    if self.cfg.source.hosts.len() > 1 && !self.streaming =>
                 {
                     self.pass_over(detail)?;
                     let resume = self.resume_position();
@@ -435,7 +468,7 @@ impl Reader {
         by_gtid: &Option<GtidState>,
         resume: &Position,
     ) -> Result<BinlogRequest<'static>, SourceError> {
-        let cfg = &self.cfg.clone();
+        let cfg = &self.target.clone();
         // Tell the server we understand checksums and MariaDB GTID events,
         // and ask for heartbeats so an idle stream still wakes us up.
         let checksum: Option<String> = conn
@@ -461,7 +494,7 @@ impl Reader {
             conn.query_drop(&q).map_err(|e| classify(cfg, &q, e))?;
         }
         Ok(match by_gtid {
-            None => BinlogRequest::new(cfg.server_id)
+            None => BinlogRequest::new(cfg.settings.server_id)
                 .with_filename(resume.file.as_bytes().to_vec())
                 .with_pos(resume.pos),
             Some(GtidState::Maria(p)) => {
@@ -474,11 +507,11 @@ impl Reader {
                 ] {
                     conn.query_drop(&q).map_err(|e| classify(cfg, &q, e))?;
                 }
-                BinlogRequest::new(cfg.server_id)
+                BinlogRequest::new(cfg.settings.server_id)
                     .with_filename(Vec::new())
                     .with_pos(4u64)
             }
-            Some(GtidState::Mysql(set)) => BinlogRequest::new(cfg.server_id)
+            Some(GtidState::Mysql(set)) => BinlogRequest::new(cfg.settings.server_id)
                 .with_use_gtid(true)
                 .with_flags(mysql_common::packets::BinlogDumpFlags::BINLOG_THROUGH_GTID)
                 .with_filename(Vec::new())
@@ -494,11 +527,11 @@ impl Reader {
         outage_logged: &mut bool,
     ) -> Result<Flow, SourceError> {
         self.streaming = false;
-        let mut conn = connect(&self.cfg)?;
+        let mut conn = connect(&self.target)?;
         // Every connect checks what the first one checked: a server restarted
         // with binlog_format=MIXED in its config must stop the pipeline, not
         // have its statements skipped.
-        let info = check_server(&mut conn, &self.cfg)?;
+        let info = check_server(&mut conn, &self.target)?;
         let by_gtid = self.resume_by_gtid(&mut conn, &info, resume)?;
         // This server can resume the pipeline: a GTID refusal from here on
         // is about what it streams, not a reason to try another.
@@ -509,14 +542,14 @@ impl Reader {
             self.place_by_file(&mut conn, &info, resume)?;
         }
         let request = self.request(&mut conn, &by_gtid, resume)?;
-        let cfg = &self.cfg.clone();
+        let cfg = &self.target.clone();
         let gtid_refusal = |e: mysql::Error, state: &GtidState| -> SourceError {
             match e {
                 mysql::Error::MySqlError(me) if me.code == 1236 => SourceError::Gtid {
                     detail: format!(
                         "the server at {}:{} cannot resume after GTID state {}: {} It lacks transactions the pipeline needs (purged there, or its history diverged from the server the pipeline read). Resume on a server that has them (mysql.host), or re-snapshot the data, `binlog2kafka reset` the pipeline and set start.position",
-                        cfg.mysql_host,
-                        cfg.mysql_port,
+                        cfg.host,
+                        cfg.port,
                         position_text(state),
                         me.message
                     ),
@@ -532,15 +565,13 @@ impl Reader {
             })?;
         self.shared.set_down(false, None);
         self.shared.progress.lock().read_file = resume.file.to_string();
-        *self.shared.source.lock() = format!(
-            "{}:{} (server_id {})",
-            cfg.mysql_host, cfg.mysql_port, info.server_id
-        );
+        *self.shared.source.lock() =
+            format!("{}:{} (server_id {})", cfg.host, cfg.port, info.server_id);
         match &by_gtid {
             Some(st) => log::info!(
                 "streaming binlog from {}:{} by GTID, after {}{} (its own file and offset follow when it names them)",
-                cfg.mysql_host,
-                cfg.mysql_port,
+                cfg.host,
+                cfg.port,
                 position_text(st),
                 if resume.rows > 0 {
                     format!(" (+{} rows of the next transaction)", resume.rows)
@@ -578,7 +609,7 @@ impl Reader {
             }
         }
         Err(SourceError::Unreachable {
-            addr: format!("{}:{}", self.cfg.mysql_host, self.cfg.mysql_port),
+            addr: format!("{}:{}", self.target.host, self.target.port),
             detail: "the server ended the binlog stream".into(),
         })
     }

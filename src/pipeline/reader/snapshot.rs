@@ -72,7 +72,7 @@ impl Reader {
                 } => {
                     seam.watch(schema.database.clone(), schema.table.clone(), key_columns);
                     let _ = reply.send(());
-                    if first && self.cfg.bootstrap_markers() {
+                    if first && self.cfg.bootstrap_markers {
                         let now = (crate::checkpoint::now_ms() / 1000) as u32;
                         let start =
                             self.snapshot_change(&schema, None, SnapshotPart::Start, 0, now);
@@ -210,7 +210,7 @@ impl Reader {
     pub(super) fn emit_chunk(&mut self, mut c: Chunk) -> Result<(), SourceError> {
         let superseded = self.seam.as_mut().map_or(0, |s| s.survivors(&mut c)) as u64;
         let now = (crate::checkpoint::now_ms() / 1000) as u32;
-        let maxwell = self.cfg.bootstrap_markers();
+        let maxwell = self.cfg.bootstrap_markers;
         let name = format!("{}.{}", c.schema.database, c.schema.table);
         // (Maxwell's bootstrap-start went out when the keys began to be
         // recorded.)
@@ -269,7 +269,7 @@ impl Reader {
     /// stream waits here until they are all out.
     pub(super) fn emit_stream(&mut self, w: Streaming) -> Result<(), SourceError> {
         let now = (crate::checkpoint::now_ms() / 1000) as u32;
-        let maxwell = self.cfg.bootstrap_markers();
+        let maxwell = self.cfg.bootstrap_markers;
         let name = format!("{}.{}", w.schema.database, w.schema.table);
         let mut out: Vec<RowChange> = Vec::new();
         if maxwell {

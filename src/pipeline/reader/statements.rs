@@ -16,7 +16,7 @@ impl Reader {
         let table = dml.as_ref().and_then(|d| d.table.clone());
         let verb = dml.map_or("LOAD DATA", |d| d.verb.as_str());
         if let Some((db, t)) = &table {
-            if !self.cfg.filter.allows(db, t) {
+            if !self.cfg.source.filter.allows(db, t) {
                 return Ok(());
             }
         }
@@ -213,7 +213,7 @@ impl Reader {
         (ts, server_id): (u32, u32),
         thread: u32,
     ) -> Result<(), SourceError> {
-        if self.cfg.ddl_topic.is_none() {
+        if !self.cfg.publish_ddl {
             return Ok(());
         }
         let Some((kind, database, table)) = crate::source::ddl::classify(sql, schema) else {
@@ -221,14 +221,17 @@ impl Reader {
         };
         // A rename is published when either name is captured: a table
         // that leaves the captured tables, or comes back, says so.
-        let captured = |(d, t): &(String, String)| self.cfg.filter.allows(d, t);
+        let captured = |(d, t): &(String, String)| self.cfg.source.filter.allows(d, t);
         let renamed_in_or_out = || match crate::source::ddl::table_ddl(sql, schema) {
             Some(crate::source::ddl::TableDdl::Rename(pairs)) => {
                 pairs.iter().any(|(f, t)| captured(f) || captured(t))
             }
             _ => false,
         };
-        if !table.is_empty() && !self.cfg.filter.allows(&database, &table) && !renamed_in_or_out() {
+        if !table.is_empty()
+            && !self.cfg.source.filter.allows(&database, &table)
+            && !renamed_in_or_out()
+        {
             return Ok(());
         }
         if let Some(txn) = self.txn.as_mut() {
@@ -278,8 +281,8 @@ impl Reader {
             return;
         };
         let plan = self.plan.clone().unwrap_or_default();
-        let entering = self.cfg.snapshot_mode != crate::config::SnapshotMode::Never;
-        let filter = &self.cfg.filter;
+        let entering = self.cfg.snapshot_mode != crate::source::snapshot::SnapshotMode::Never;
+        let filter = &self.cfg.source.filter;
         let Some((next, notes)) = plan.after_ddl(&ddl, |d, t| filter.allows(d, t), entering) else {
             return;
         };

@@ -28,9 +28,9 @@ use crossbeam_channel::Sender;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 
-use crate::config::Config;
 use crate::event::TableSchema;
 use crate::kafka::{Client, OutRecord};
+use crate::pipeline::reader::Settings;
 use crate::pipeline::Shared;
 
 pub use crate::source::snapshot::initial_plan;
@@ -43,7 +43,7 @@ use crate::source::{classify, SourceError};
 
 /// Starts the snapshot thread with the plan the pipeline resumed with.
 pub fn spawn(
-    cfg: Config,
+    cfg: Settings,
     shared: Arc<Shared>,
     to_reader: Sender<ToReader>,
     plan: Plan,
@@ -86,7 +86,7 @@ pub fn spawn(
 }
 
 struct Snapshotter {
-    cfg: Config,
+    cfg: Settings,
     shared: Arc<Shared>,
     to_reader: Sender<ToReader>,
     /// The plan as of the last chunk handed to the reader.
@@ -170,6 +170,15 @@ impl Snapshotter {
         Ok(())
     }
 
+    /// The server the reader reads now (it follows a failover).
+    fn target(&self) -> crate::source::Target {
+        let first = crate::source::Target::first(self.cfg.source.clone());
+        match self.shared.source_cfg.lock().clone() {
+            Some((h, p)) => first.at(&h, p),
+            None => first,
+        }
+    }
+
     fn sleep(&self, d: Duration) {
         let until = Instant::now() + d;
         while Instant::now() < until && !self.shared.stopping() {
@@ -210,10 +219,7 @@ impl Snapshotter {
 
     fn conn(&mut self) -> Result<&mut Conn, SourceError> {
         if self.conn.is_none() {
-            let cfg = match self.shared.source_cfg.lock().clone() {
-                Some((h, p)) => self.cfg.with_source(&h, p),
-                None => self.cfg.clone(),
-            };
+            let cfg = self.target();
             let mut c = crate::source::connect(&cfg)?;
             // Raw bytes out and in (key parameters are compared in the
             // column's own collation), TIMESTAMPs in UTC, a read view per
@@ -235,7 +241,7 @@ impl Snapshotter {
         let current = self.plan.tables[0].clone();
         let name = current.name();
         if self.table.as_ref().is_none_or(|t| t.name != name) {
-            let cfg = self.cfg.clone();
+            let cfg = self.target();
             let catalog = from_catalog(self.conn()?, &cfg, &current.database, &current.table)?;
             let Some(cat) = catalog else {
                 return self.table_gone(&name);
@@ -251,7 +257,7 @@ impl Snapshotter {
             log::info!(
                 "snapshot of {name}: the table's columns changed while it was read; the chunks from here on follow its new definition"
             );
-            let cfg = self.cfg.clone();
+            let cfg = self.target();
             match from_catalog(self.conn()?, &cfg, &current.database, &current.table)? {
                 Some(cat) => {
                     if let Err(why) = self.open_table(&current, cat, true) {
@@ -305,7 +311,7 @@ impl Snapshotter {
     /// when the stream reaches the binlog point of now, unless a RENAME on
     /// the way (which the reader follows) takes over first.
     fn table_gone(&mut self, name: &str) -> Result<(), SourceError> {
-        let cfg = self.cfg.clone();
+        let cfg = self.target();
         let (file, pos) = crate::source::head_position(self.conn()?, &cfg)?;
         let mut next = self.plan.clone();
         next.tables.remove(0);

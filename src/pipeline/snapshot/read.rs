@@ -7,7 +7,7 @@ impl Snapshotter {
     /// Whether the open table's columns are no longer what it was opened
     /// with.
     pub(super) fn altered(&mut self, t: &TablePlan) -> Result<bool, SourceError> {
-        let cfg = self.cfg.clone();
+        let cfg = self.target();
         let now: Option<Vec<u8>> = self
             .conn()?
             .exec_first(
@@ -108,7 +108,7 @@ impl Snapshotter {
 
     /// Opens a read view and finds its binlog point.
     pub(super) fn open_view(&mut self) -> Result<Horizon, SourceError> {
-        let cfg = self.cfg.clone();
+        let cfg = self.target();
         let conn = self.conn()?;
         let q = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
         conn.query_drop(q).map_err(|e| classify(&cfg, q, e))?;
@@ -198,7 +198,7 @@ impl Snapshotter {
         sql.push_str(&format!(" ORDER BY {} LIMIT {}", t.order, limit + 1));
         let name = t.name.clone();
         let horizon = self.open_view()?;
-        let cfg = self.cfg.clone();
+        let cfg = self.target();
         let conn = self.conn()?;
         let result: Result<Vec<Vec<Value>>, mysql::Error> = conn
             .exec_iter(&sql, params)
@@ -344,7 +344,7 @@ impl Snapshotter {
             let _ = self.conn()?.query_drop("ROLLBACK");
             return Ok(());
         }
-        let cfg = self.cfg.clone();
+        let cfg = self.target();
         let shared = self.shared.clone();
         let epoch = self.epoch;
         let conn = self.conn()?;

@@ -205,10 +205,10 @@ impl Snapshotter {
         let Some((db, t)) = name.split_once('.') else {
             return Ok(Err("not database.table".into()));
         };
-        if !self.cfg.filter.allows(db, t) {
+        if !self.cfg.source.filter.allows(db, t) {
             return Ok(Err("not published (filter.include / filter.exclude)".into()));
         }
-        let cfg = self.cfg.clone();
+        let cfg = self.target();
         let Some(cat) = from_catalog(self.conn()?, &cfg, db, t)? else {
             return Ok(Err("no such table on the server".into()));
         };

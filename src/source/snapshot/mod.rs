@@ -13,18 +13,26 @@ pub mod seam;
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
-use crate::config::Config;
+use crate::source::Target;
 
 use plan::{Plan, Reason, TablePlan};
 
 use super::{classify, SourceError};
+
+/// `snapshot.mode`: when existing rows are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotMode {
+    Never,
+    Initial,
+    WhenNeeded,
+}
 
 /// The plan of a first start with `snapshot.mode=initial` (or a purged
 /// checkpoint with `when_needed`): every table the filters let through,
 /// in name order.
 pub fn initial_plan(
     conn: &mut Conn,
-    cfg: &Config,
+    target: &Target,
     reason: Reason,
     requests_from: i64,
 ) -> Result<Plan, SourceError> {
@@ -35,10 +43,10 @@ pub fn initial_plan(
              ('mysql', 'information_schema', 'performance_schema', 'sys') \
              ORDER BY TABLE_SCHEMA, TABLE_NAME",
         )
-        .map_err(|e| classify(cfg, "listing tables for the snapshot", e))?;
+        .map_err(|e| classify(target, "listing tables for the snapshot", e))?;
     let mut tables: Vec<TablePlan> = names
         .into_iter()
-        .filter(|(d, t)| cfg.filter.allows(d, t))
+        .filter(|(d, t)| target.settings.filter.allows(d, t))
         .map(|(database, table)| TablePlan::new(database, table, reason.clone()))
         .collect();
     if let Some(t) = tables.first_mut() {
