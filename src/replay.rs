@@ -169,8 +169,8 @@ pub fn replay_stream(
         Sink::Producer { shared, .. } => {
             // Sequence numbers start again with each file's reader: let the
             // previous file's rows be acknowledged first.
-            while shared.depth() > 0 && !shared.stopping() {
-                shared.release_prefix();
+            while shared.ledger.depth() > 0 && !shared.stop.requested() {
+                shared.ledger.release_prefix();
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             Arc::clone(shared)
@@ -313,7 +313,7 @@ fn drain(
                     )));
                 }
             }
-            shared.release_prefix();
+            shared.ledger.release_prefix();
             return Ok(n);
         }
     };
@@ -331,9 +331,11 @@ fn drain(
             out.write_all(line).map_err(ReplayError::Output)?;
             n += 1;
         }
-        shared.ack_batch(changes.iter().map(|c| (c.seq(), 0)));
+        shared
+            .ledger
+            .ack_batch(changes.iter().map(|c| (c.seq(), 0)));
     }
-    shared.release_prefix();
+    shared.ledger.release_prefix();
     Ok(n)
 }
 

@@ -139,15 +139,15 @@ fn unix_now() -> u64 {
 
 /// Copies what the pages need.
 pub fn snapshot(cfg: &Settings, shared: &Shared, measured: &Measured) -> Snapshot {
-    let p = shared.progress.lock().clone();
+    let p = shared.board.progress.lock().clone();
     let now = unix_now();
-    let read_ts = shared.read_ts.load(Ordering::Relaxed);
+    let read_ts = shared.board.read_ts.load(Ordering::Relaxed);
     let lag_s = match measured.lag_bytes {
         Some(0) => Some(0),
         Some(_) if read_ts > 0 => Some(now.saturating_sub(read_ts)),
         _ => None,
     };
-    let depth = shared.depth();
+    let depth = shared.ledger.depth();
     let unhealthy = if let Some((since, why)) = &p.kafka_down {
         Some(format!(
             "Kafka unreachable for {}s: {why}",
@@ -158,23 +158,23 @@ pub fn snapshot(cfg: &Settings, shared: &Shared, measured: &Measured) -> Snapsho
             "MySQL stream lost for {}s: {why}",
             since.elapsed().as_secs()
         ))
-    } else if shared.stopping() {
+    } else if shared.stop.requested() {
         Some("the pipeline is stopping".into())
-    } else if depth > 0 && shared.released_at().elapsed() > STALL {
+    } else if depth > 0 && shared.ledger.released_at().elapsed() > STALL {
         Some(format!(
             "{depth} changes waiting and nothing released for {}s",
-            shared.released_at().elapsed().as_secs()
+            shared.ledger.released_at().elapsed().as_secs()
         ))
     } else {
         None
     };
-    let stats = &shared.stats;
+    let stats = &shared.board.stats;
     Snapshot {
         pipeline: cfg.pipeline_name.clone(),
         version: env!("CARGO_PKG_VERSION"),
         mysql: {
             // The server being read (after a failover, not the first one).
-            let now = shared.source.lock().clone();
+            let now = shared.board.source.lock().clone();
             if now.is_empty() {
                 let (host, port) = &cfg.source.hosts[0];
                 format!("{host}:{port}")
@@ -184,11 +184,11 @@ pub fn snapshot(cfg: &Settings, shared: &Shared, measured: &Measured) -> Snapsho
         },
         brokers: cfg.brokers.clone(),
         topic: cfg.topic.clone(),
-        uptime_s: shared.started.elapsed().as_secs(),
+        uptime_s: shared.board.started.elapsed().as_secs(),
         read_file: p.read_file.clone(),
-        read_pos: shared.read_pos.load(Ordering::Relaxed),
+        read_pos: shared.board.read_pos.load(Ordering::Relaxed),
         read_ts,
-        released: shared.released().map(|r| r.to_string()),
+        released: shared.ledger.released().map(|r| r.to_string()),
         written: p.written.as_ref().map(|(w, _)| w.clone()),
         written_age_s: p.written.as_ref().map(|(_, t)| t.elapsed().as_secs()),
         depth,
@@ -277,8 +277,8 @@ fn monitor(cfg: &Settings, shared: &Shared, measured: &Mutex<Measured>, done: &A
         let now = Instant::now();
         samples.push_back((
             now,
-            shared.stats.rows_acked.load(Ordering::Relaxed),
-            shared.stats.bytes_acked.load(Ordering::Relaxed),
+            shared.board.stats.rows_acked.load(Ordering::Relaxed),
+            shared.board.stats.bytes_acked.load(Ordering::Relaxed),
         ));
         while samples
             .front()
@@ -325,7 +325,7 @@ fn server_lag(
     shared: &Shared,
     conn: &mut crate::source::SourceConn,
 ) -> (Option<u64>, Option<String>) {
-    let Some((c, target)) = conn.get(&cfg.source, shared.source_cfg.lock().clone()) else {
+    let Some((c, target)) = conn.get(&cfg.source, shared.reading.server()) else {
         return (None, None);
     };
     let logs = match crate::source::binary_logs(c, target) {
@@ -335,8 +335,8 @@ fn server_lag(
             return (None, None);
         }
     };
-    let file = shared.progress.lock().read_file.clone();
-    let pos = shared.read_pos.load(Ordering::Relaxed);
+    let file = shared.board.progress.lock().read_file.clone();
+    let pos = shared.board.read_pos.load(Ordering::Relaxed);
     let head = logs.last().map(|(f, s)| format!("{f}:{s}"));
     let Some(i) = logs.iter().position(|(f, _)| *f == file) else {
         return (None, head);

@@ -180,7 +180,7 @@ pub fn replay_to_kafka(
     log::info!(
         "replayed into {}: {} rows acknowledged",
         cfg.topic,
-        shared.stats.rows_acked.load(Ordering::Relaxed)
+        shared.board.stats.rows_acked.load(Ordering::Relaxed)
     );
     Ok(summary)
 }

@@ -162,7 +162,7 @@ pub fn run(cfg: Config, signals: Signals) -> Result<RunSummary, AppError> {
     let status = crate::status::start(&cfg.status(), shared.clone()).map_err(AppError::Status)?;
     let result = run_pipeline(cfg, &signals, &shared);
     // Whatever ended the run, the status threads end with it.
-    shared.request_stop();
+    shared.stop.request();
     if let Some(s) = status {
         s.join();
     }
@@ -495,7 +495,9 @@ fn record_start(
     let last_offset = writer
         .write(admin, &cfg.commit_topic, &first)
         .map_err(kafka("recording the start position"))?;
-    shared.renew_lease(first.ts_ms, 2 * cfg.heartbeat_interval.as_millis() as u64);
+    shared
+        .lease
+        .renew(first.ts_ms, 2 * cfg.heartbeat_interval.as_millis() as u64);
 
     Ok((last_offset, writer))
 }
@@ -538,8 +540,8 @@ fn spawn_stages(
     let producer_client =
         kafka_client(cfg, "producer").map_err(kafka("connecting the producer"))?;
 
-    shared.progress.lock().read_file = start.file.to_string();
-    shared.read_pos.store(start.pos, Ordering::Relaxed);
+    shared.board.progress.lock().read_file = start.file.to_string();
+    shared.board.read_pos.store(start.pos, Ordering::Relaxed);
     let (pending_tx, pending_rx) = crossbeam_channel::bounded(cfg.pending_events);
     let (finish_tx, finish_rx) = crossbeam_channel::bounded::<()>(0);
     let watcher = watcher::spawn(
@@ -574,7 +576,7 @@ fn spawn_stages(
         snapshot_client,
         owner_id.clone(),
     );
-    shared.set_snapshot_plan(start.snapshot.clone());
+    shared.reading.set_snapshot_plan(start.snapshot.clone());
     let first_read = target.addr();
     let reader = reader::spawn(
         cfg.reader(),
@@ -614,10 +616,10 @@ fn supervise(shared: &Arc<Shared>, signals: &Signals, stages: &Stages) {
     let (reader, producer) = (&stages.reader, &stages.producer);
     // Wait for a signal or a failed thread.
     let mut last_report = std::time::Instant::now();
-    while !shared.stopping() && !reader.join.is_finished() && !producer.is_finished() {
+    while !shared.stop.requested() && !reader.join.is_finished() && !producer.is_finished() {
         if signals.stop_requested() {
             log::info!("signal received: stopping the reader, flushing what is in flight");
-            shared.request_stop();
+            shared.stop.request();
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -625,10 +627,11 @@ fn supervise(shared: &Arc<Shared>, signals: &Signals, stages: &Stages) {
             last_report = std::time::Instant::now();
             log::info!(
                 "{} rows read, {} sent; waiting queue {}; checkpoint {}",
-                shared.stats.rows_read.load(Ordering::Relaxed),
-                shared.stats.rows_acked.load(Ordering::Relaxed),
-                shared.depth(),
+                shared.board.stats.rows_read.load(Ordering::Relaxed),
+                shared.board.stats.rows_acked.load(Ordering::Relaxed),
+                shared.ledger.depth(),
                 shared
+                    .ledger
                     .released()
                     .map(|p| p.to_string())
                     .unwrap_or_else(|| "-".into())
@@ -654,7 +657,7 @@ fn stop(
         finish_tx,
         first_read,
     } = stages;
-    shared.request_stop();
+    shared.stop.request();
     // The stop as a whole is bounded by pipeline.shutdown_timeout_ms: past
     // it the threads are left behind (the process exits), and what Kafka
     // had not acknowledged stays after the checkpoint.
@@ -674,6 +677,7 @@ fn stop(
                 format!("MySQL at {first_read}")
             } else {
                 let why = shared
+                    .board
                     .progress
                     .lock()
                     .kafka_down
@@ -698,7 +702,7 @@ fn stop(
 
     // The first failure is the cause; later ones are its consequences. A
     // takeover is the cause of a producer held by its lapsed lease.
-    if let Some(e) = shared.take_fatal() {
+    if let Some(e) = shared.stop.take_cause() {
         return Err(e.into());
     }
     if let (Err(PipelineError::LeaseLapsed), Err(w)) = (&producer_result, &watcher_result) {
@@ -713,7 +717,7 @@ fn stop(
     producer_result?;
     let outcome = watcher_result?;
     Ok(RunSummary {
-        rows: shared.stats.rows_acked.load(Ordering::Relaxed),
-        last_checkpoint: outcome.last_written.or_else(|| shared.released()),
+        rows: shared.board.stats.rows_acked.load(Ordering::Relaxed),
+        last_checkpoint: outcome.last_written.or_else(|| shared.ledger.released()),
     })
 }

@@ -31,31 +31,28 @@ pub fn spawn(cfg: Arc<Settings>, shared: Arc<Shared>) -> JoinHandle<()> {
 fn run(cfg: &Arc<Settings>, shared: &Shared) {
     let mut conn = crate::source::SourceConn::default();
     let mut suspect: Option<(String, u64)> = None;
-    while !shared.stopping() {
-        for _ in 0..(EVERY.as_millis() / 100) {
-            if shared.stopping() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(100));
+    while !shared.stop.requested() {
+        if shared.stop.wait(EVERY) {
+            return;
         }
         // Only while the stream is up: an outage is the reader's to report.
-        if shared.progress.lock().mysql_down.is_some() {
+        if shared.reading.stream_lost() {
             suspect = None;
             continue;
         }
-        let Some((c, target)) = conn.get(cfg, shared.source_cfg.lock().clone()) else {
+        let Some((c, target)) = conn.get(cfg, shared.reading.server()) else {
             continue;
         };
         let Ok(logs) = binary_logs(c, target) else {
             conn.drop_conn();
             continue;
         };
-        let file = shared.progress.lock().read_file.clone();
-        let pos = shared.read_pos.load(Ordering::Relaxed);
+        let file = shared.board.progress.lock().read_file.clone();
+        let pos = shared.board.read_pos.load(Ordering::Relaxed);
         match replaced(&logs, &file, pos) {
             None => suspect = None,
             Some(why) if suspect.as_ref() == Some(&(file.clone(), pos)) => {
-                shared.fail(SourceError::BinlogReplaced {
+                shared.stop.fail(SourceError::BinlogReplaced {
                     detail: format!(
                         "binlog {file} was replaced under binlog2kafka while it read it ({why}: RESET MASTER, or PURGE BINARY LOGS of the file being read); changes written since then are not in what the server streams. Stopped, the checkpoint stays at the last change Kafka acknowledged. If the reset was deliberate, changes since that checkpoint are gone from the binlog: re-snapshot, then `binlog2kafka reset` the pipeline and choose start.position"
                     ),

@@ -87,7 +87,7 @@ pub fn spawn(
             };
             let result = w.run(finish);
             if result.is_err() {
-                shared.request_stop();
+                shared.stop.request();
             }
             result
         })
@@ -122,7 +122,7 @@ impl Watcher {
                     self.pass();
                     // After a lapse (this process was paused, or Kafka was
                     // away) nothing is written before ownership is proved.
-                    let lapsed = !self.shared.lease_valid();
+                    let lapsed = !self.shared.lease.valid();
                     if lapsed || self.last_owner_check.elapsed() >= self.cfg.heartbeat_interval {
                         if !self.check_still_owner()? {
                             continue;
@@ -146,7 +146,7 @@ impl Watcher {
     }
 
     fn pass(&mut self) {
-        if let Some(p) = self.shared.release_prefix() {
+        if let Some(p) = self.shared.ledger.release_prefix() {
             self.released = p;
         }
     }
@@ -168,7 +168,7 @@ impl Watcher {
                     log::info!(
                         "the commit-log topic can be read again: ownership proved, sends resume"
                     );
-                    self.shared.set_down(true, None);
+                    self.shared.board.set_down(true, None);
                 }
                 Ok(true)
             }
@@ -185,6 +185,7 @@ impl Watcher {
                         self.cfg.commit_topic
                     );
                     self.shared
+                        .board
                         .set_down(true, Some(format!("cannot read the commit-log topic: {e}")));
                 }
                 Ok(false)
@@ -221,17 +222,19 @@ impl Watcher {
                         });
                     }
                     self.last_offset = offset;
-                    self.shared.renew_lease(
+                    self.shared.lease.renew(
                         rec.ts_ms,
                         2 * self.cfg.heartbeat_interval.as_millis() as u64,
                     );
                     if self.failing_since.take().is_some() {
                         log::info!("checkpoint writes work again; checkpoint at {p}");
-                        self.shared.set_down(true, None);
+                        self.shared.board.set_down(true, None);
                     }
-                    self.shared.progress.lock().written = Some((p.to_string(), Instant::now()));
+                    self.shared.board.progress.lock().written =
+                        Some((p.to_string(), Instant::now()));
                     log::debug!("checkpoint {p}");
                     self.shared
+                        .board
                         .stats
                         .checkpoints_written
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -255,6 +258,7 @@ impl Watcher {
                         self.failing_since = Some(Instant::now());
                         log::warn!("cannot write checkpoint ({e}); will retry");
                         self.shared
+                            .board
                             .set_down(true, Some(format!("cannot write checkpoint: {e}")));
                     }
                     if !last {

@@ -169,7 +169,7 @@ pub fn spawn(
             };
             let result = p.run(pending);
             if result.is_err() {
-                shared.request_stop();
+                shared.stop.request();
             }
             result
         })

@@ -18,7 +18,7 @@ impl Producer {
         stop_deadline: &mut Option<Instant>,
     ) -> Result<(), PipelineError> {
         self.note_outage(e, what);
-        if self.shared.stopping() {
+        if self.shared.stop.requested() {
             let deadline =
                 *stop_deadline.get_or_insert_with(|| Instant::now() + self.cfg.shutdown_timeout);
             if Instant::now() >= deadline {
@@ -45,7 +45,9 @@ impl Producer {
     pub(super) fn note_outage(&mut self, e: &KafkaError, what: &str) {
         if self.outage_since.is_none() {
             self.outage_since = Some(Instant::now());
-            self.shared.set_down(true, Some(format!("{what}: {e}")));
+            self.shared
+                .board
+                .set_down(true, Some(format!("{what}: {e}")));
             log::warn!("{what} ({e}); holding the changes and retrying with back-off");
         } else {
             log::debug!("Kafka still failing: {e}");
@@ -57,8 +59,8 @@ impl Producer {
     /// pipeline taken over and stops it, and then nothing stale is sent.
     pub(super) fn wait_for_lease(&self) -> Result<(), PipelineError> {
         let mut logged = false;
-        while !self.shared.lease_valid() {
-            if self.shared.stopping() {
+        while !self.shared.lease.valid() {
+            if self.shared.stop.requested() {
                 return Err(PipelineError::LeaseLapsed);
             }
             if !logged {
@@ -75,7 +77,7 @@ impl Producer {
     /// Ends an outage: logged once, cleared from the status page.
     pub(super) fn back_from_outage(&mut self) {
         if let Some(since) = self.outage_since.take() {
-            self.shared.set_down(true, None);
+            self.shared.board.set_down(true, None);
             log::info!(
                 "Kafka is back after {:.1}s; sending resumed",
                 since.elapsed().as_secs_f64()
@@ -150,7 +152,7 @@ impl Producer {
         // Rows found in Kafka already are there whole: released at once.
         if !self.skipped_acks.is_empty() {
             let acks = std::mem::take(&mut self.skipped_acks);
-            self.shared.ack_batch(acks);
+            self.shared.ledger.ack_batch(acks);
         }
         while self.in_flight.len() >= max {
             self.complete_oldest()?;
@@ -230,7 +232,12 @@ impl Producer {
                 partition,
                 had: last,
                 got: base,
-                resume: Box::new(self.shared.released().unwrap_or_else(|| self.start.clone())),
+                resume: Box::new(
+                    self.shared
+                        .ledger
+                        .released()
+                        .unwrap_or_else(|| self.start.clone()),
+                ),
             });
         }
         self.topics[topic].last_offsets[partition as usize] = base + n as i64 - 1;
@@ -269,11 +276,11 @@ impl Producer {
         }
         let acc = std::mem::take(&mut self.acked);
         if !acc.acks.is_empty() {
-            self.shared.ack_batch(acc.acks);
-            let stats = &self.shared.stats;
+            self.shared.ledger.ack_batch(acc.acks);
+            let stats = &self.shared.board.stats;
             stats.rows_acked.fetch_add(acc.rows, Ordering::Relaxed);
             stats.bytes_acked.fetch_add(acc.bytes, Ordering::Relaxed);
-            let mut progress = self.shared.progress.lock();
+            let mut progress = self.shared.board.progress.lock();
             for (t, n) in acc.per_table.into_values() {
                 *progress
                     .tables
@@ -331,7 +338,10 @@ impl Producer {
                     return Err(PipelineError::TopicVanished {
                         topic,
                         resume: Box::new(
-                            self.shared.released().unwrap_or_else(|| self.start.clone()),
+                            self.shared
+                                .ledger
+                                .released()
+                                .unwrap_or_else(|| self.start.clone()),
                         ),
                     });
                 }

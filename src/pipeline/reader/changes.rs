@@ -172,6 +172,7 @@ impl Reader {
             }
         }
         self.shared
+            .board
             .stats
             .rows_read
             .fetch_add(decoded, std::sync::atomic::Ordering::Relaxed);
@@ -242,14 +243,14 @@ impl Reader {
         // huge row cannot wedge the pipeline).
         let sizes: Vec<u32> = batch.iter().map(Change::footprint).collect();
         let bytes: u64 = sizes.iter().map(|&b| b as u64).sum();
-        while self.wait_for_room
-            && self.shared.in_flight_bytes() > 0
-            && self.shared.in_flight_bytes() + bytes > self.cfg.max_in_flight_bytes
-            && !self.shared.stopping()
-        {
-            thread::sleep(std::time::Duration::from_millis(1));
+        if self.wait_for_room {
+            self.shared.ledger.wait_for_room(
+                bytes,
+                self.cfg.max_in_flight_bytes,
+                &self.shared.stop,
+            );
         }
-        self.shared.push_batch(
+        self.shared.ledger.push_batch(
             batch
                 .iter()
                 .zip(sizes)
@@ -264,7 +265,7 @@ impl Reader {
 
     pub(super) fn marker(&mut self, pos: Position) {
         let seq = self.next_seq();
-        self.shared.push_marker(seq, pos);
+        self.shared.ledger.push_marker(seq, pos);
     }
 
     /// Ends the current transaction: its held rows get the xid, the last one

@@ -114,9 +114,10 @@ impl Reader {
         let raw_type = header.event_type_raw();
         let end = if log_pos > 0 { log_pos } else { self.next_pos };
         // For the status page: where the reader is, and how old that is.
-        self.shared.read_pos.store(end, Ordering::Relaxed);
+        self.shared.board.read_pos.store(end, Ordering::Relaxed);
         if header.timestamp() > 0 {
             self.shared
+                .board
                 .read_ts
                 .store(header.timestamp() as u64, Ordering::Relaxed);
         }
@@ -375,7 +376,12 @@ impl Reader {
         // asked to start: no movement, and a marker there would pull a
         // mid-transaction checkpoint back to the transaction's start.
         let moved = *self.file != *name.as_str() || self.next_pos != r.position();
-        self.shared.progress.lock().read_file.clone_from(&name);
+        self.shared
+            .board
+            .progress
+            .lock()
+            .read_file
+            .clone_from(&name);
         if *self.file != *name.as_str() {
             self.file_id = None;
         }

@@ -77,13 +77,14 @@ impl Reader {
             seam.reset();
             self.stream_wait = None;
             self.plan_wait = None;
-            self.shared.bump_snapshot_epoch();
+            self.shared.reading.bump_snapshot_epoch();
         }
         self.shared
+            .board
             .stats
             .failovers
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        *self.shared.source_cfg.lock() = Some((host, port));
+        self.shared.reading.set_server(host, port);
     }
 
     /// Whether `resume` must be found on this server by GTID (it was read

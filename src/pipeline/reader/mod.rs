@@ -132,7 +132,7 @@ pub fn spawn(
             r.expect_file = expect;
             let result = r.run();
             if result.is_err() {
-                shared.request_stop();
+                shared.stop.request();
             }
             result
         })
@@ -370,7 +370,7 @@ impl Reader {
             match self.stream_from(&resume, &mut attempt, &mut outage_logged) {
                 Ok(Flow::Stopped) => return Ok(()),
                 Ok(Flow::Rewind | Flow::Reconnect) => continue,
-                Err(e) if e.is_retriable() && !self.shared.stopping() => {
+                Err(e) if e.is_retriable() && !self.shared.stop.requested() => {
                     let since = *down_since.get_or_insert_with(std::time::Instant::now);
                     if self.cfg.source.hosts.len() > 1 && since.elapsed() >= self.cfg.failover_after
                     {
@@ -386,7 +386,8 @@ impl Reader {
                     }
                     let wait = backoff(attempt);
                     if !outage_logged {
-                        self.shared.set_down(false, Some(e.to_string()));
+                        self.shared.board.set_down(false, Some(e.to_string()));
+                        self.shared.reading.set_stream_lost(true);
                         log::warn!(
                             "MySQL stream lost at {}: {e}; reconnecting with back-off",
                             self.resume_position()
@@ -403,11 +404,7 @@ impl Reader {
                     self.skip_next = resume.rows;
                     self.next_pos = resume.pos;
                     self.file = resume.file;
-                    let deadline = std::time::Instant::now() + wait;
-                    while std::time::Instant::now() < deadline && !self.shared.stopping() {
-                        thread::sleep(std::time::Duration::from_millis(100));
-                    }
-                    if self.shared.stopping() {
+                    if self.shared.stop.wait(wait) {
                         return Ok(());
                     }
                 }
@@ -422,7 +419,7 @@ impl Reader {
                     self.file = resume.file;
                 }
                 Err(e) => {
-                    if self.shared.stopping() && e.is_retriable() {
+                    if self.shared.stop.requested() && e.is_retriable() {
                         return Ok(());
                     }
                     return Err(e);
@@ -563,9 +560,10 @@ impl Reader {
                 Some(st) => gtid_refusal(e, st),
                 None => classify(cfg, "requesting the binlog stream", e),
             })?;
-        self.shared.set_down(false, None);
-        self.shared.progress.lock().read_file = resume.file.to_string();
-        *self.shared.source.lock() =
+        self.shared.board.set_down(false, None);
+        self.shared.reading.set_stream_lost(false);
+        self.shared.board.progress.lock().read_file = resume.file.to_string();
+        *self.shared.board.source.lock() =
             format!("{}:{} (server_id {})", cfg.host, cfg.port, info.server_id);
         match &by_gtid {
             Some(st) => log::info!(
@@ -590,7 +588,7 @@ impl Reader {
                 None => classify(cfg, "reading the binlog stream", e),
             })?;
             self.on_event(&ev)?;
-            if self.stopped || self.shared.stopping() {
+            if self.stopped || self.shared.stop.requested() {
                 self.stopped = true;
                 return Ok(Flow::Stopped);
             }

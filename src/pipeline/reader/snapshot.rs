@@ -57,7 +57,7 @@ impl Reader {
                     break;
                 }
             };
-            if msg.epoch() != self.shared.snapshot_epoch() {
+            if msg.epoch() != self.shared.reading.snapshot_epoch() {
                 // Read on a server the reader left: dropped (its reply
                 // channel too, which tells the snapshot thread).
                 continue;
@@ -102,7 +102,7 @@ impl Reader {
                             }
                             Ok(_) => break,
                             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                                if self.shared.stopping() {
+                                if self.shared.stop.requested() {
                                     return Ok(Some(Flow::Stopped));
                                 }
                             }
@@ -124,7 +124,7 @@ impl Reader {
         if let Some(seam) = self.seam.as_mut() {
             seam.keep_only(&plan);
         }
-        self.shared.set_snapshot_plan(Some(plan.clone()));
+        self.shared.reading.set_snapshot_plan(Some(plan.clone()));
         self.plan = Some(plan);
     }
 
@@ -186,7 +186,7 @@ impl Reader {
             let batch: Vec<Change> = rows.by_ref().take(1024).map(Change::Row).collect();
             self.send(batch)?;
         }
-        self.shared.snapshot_sent(name, n, superseded, done);
+        self.shared.board.snapshot_sent(name, n, superseded, done);
         if done {
             self.log_table_done(name);
         }
@@ -245,7 +245,7 @@ impl Reader {
     }
 
     pub(super) fn log_table_done(&self, name: &str) {
-        let p = self.shared.progress.lock();
+        let p = self.shared.board.progress.lock();
         if let Some(s) = p.snapshots.iter().rev().find(|s| s.table == name) {
             let secs = s.started.elapsed().as_secs_f64();
             log::info!(
@@ -301,7 +301,8 @@ impl Reader {
                     }
                 }
                 Ok(Streamed::Done) => break true,
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) if !self.shared.stopping() => {}
+                Err(crossbeam_channel::RecvTimeoutError::Timeout)
+                    if !self.shared.stop.requested() => {}
                 Err(_) => break false,
             }
         };
@@ -315,7 +316,7 @@ impl Reader {
                 out.push(self.snapshot_change(&w.schema, None, SnapshotPart::Complete, 0, now));
             }
             self.close_with(&mut out, w.plan_after.clone());
-        } else if !self.shared.stopping() {
+        } else if !self.shared.stop.requested() {
             log::warn!("snapshot of {name} was cut short; it is read again from its beginning");
         }
         self.send_snapshot(&name, out, 0, done)

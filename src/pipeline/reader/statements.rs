@@ -88,7 +88,7 @@ impl Reader {
                 }
                 let at = self.txn_start_position();
                 let blocker = self.next_seq();
-                self.shared.push_blocker(blocker, at.clone());
+                self.shared.ledger.push_blocker(blocker, at.clone());
                 self.start_rewind(xid, blocker, at, end);
                 Ok(())
             }
@@ -108,7 +108,7 @@ impl Reader {
             XaStatement::Rollback(xid) => {
                 if let Some(p) = self.xa.prepared.remove(&xid) {
                     log::debug!("XA ROLLBACK {xid}: its prepared rows are not published");
-                    self.shared.ack_batch([(p.blocker, -1)]);
+                    self.shared.ledger.ack_batch([(p.blocker, -1)]);
                 }
                 self.commit()
             }
@@ -126,7 +126,7 @@ impl Reader {
         }
         let at = self.txn_start_position();
         let blocker = self.next_seq();
-        self.shared.push_blocker(blocker, at.clone());
+        self.shared.ledger.push_blocker(blocker, at.clone());
         let xid = x.xid.unwrap_or_default();
         log::debug!("XA PREPARE {xid} at {at}: its rows wait for XA COMMIT or ROLLBACK");
         self.xa.prepared.insert(xid, xa::Prepared { at, blocker });
@@ -172,9 +172,9 @@ impl Reader {
         match held.last_mut() {
             Some(last) => {
                 last.commit = true;
-                self.shared.link_ack(last.seq, blocker);
+                self.shared.ledger.link_ack(last.seq, blocker);
             }
-            None => self.shared.ack_batch([(blocker, -1)]),
+            None => self.shared.ledger.ack_batch([(blocker, -1)]),
         }
         self.hand_on(held)?;
         self.skip_next = 0;
@@ -197,7 +197,7 @@ impl Reader {
     pub fn take_rewind(&mut self) -> Option<(String, Position)> {
         let to = self.rewind_to.take()?;
         let rw = self.xa.rewind.take()?;
-        self.shared.ack_batch([(rw.blocker, -1)]);
+        self.shared.ledger.ack_batch([(rw.blocker, -1)]);
         Some((rw.xid, to))
     }
 
@@ -295,6 +295,6 @@ impl Reader {
         }
         self.stream_wait = None;
         self.plan_wait = None;
-        self.shared.bump_snapshot_epoch();
+        self.shared.reading.bump_snapshot_epoch();
     }
 }

@@ -61,7 +61,7 @@ pub fn spawn(
                 kafka,
                 owner,
                 conn: None,
-                epoch: shared.snapshot_epoch(),
+                epoch: shared.reading.snapshot_epoch(),
                 watching: None,
                 table: None,
                 row_bytes: 0,
@@ -71,9 +71,9 @@ pub fn spawn(
             };
             s.requests_sent_from = s.plan.requests_from;
             match s.run() {
-                Err(e) if !shared.stopping() => {
+                Err(e) if !shared.stop.requested() => {
                     // The pipeline stops with this as its one error line.
-                    shared.fail(e);
+                    shared.stop.fail(e);
                     Err(SourceError::Query {
                         what: "the snapshot".into(),
                         detail: "stopped the pipeline".into(),
@@ -120,13 +120,13 @@ struct Reading {
 
 impl Snapshotter {
     fn run(&mut self) -> Result<(), SourceError> {
-        while !self.shared.stopping() {
-            if self.shared.snapshot_epoch() != self.epoch {
+        while !self.shared.stop.requested() {
+            if self.shared.reading.snapshot_epoch() != self.epoch {
                 // The reader moved to another server, or a TRUNCATE or
                 // RENAME changed the plan (the reader logged which): start
                 // again from the plan as the stream last emitted it.
-                self.epoch = self.shared.snapshot_epoch();
-                if let Some(p) = self.shared.snapshot_plan() {
+                self.epoch = self.shared.reading.snapshot_epoch();
+                if let Some(p) = self.shared.reading.snapshot_plan() {
                     self.plan = (*p).clone();
                 }
                 self.conn = None;
@@ -173,17 +173,14 @@ impl Snapshotter {
     /// The server the reader reads now (it follows a failover).
     fn target(&self) -> crate::source::Target {
         let first = crate::source::Target::first(self.cfg.source.clone());
-        match self.shared.source_cfg.lock().clone() {
+        match self.shared.reading.server() {
             Some((h, p)) => first.at(&h, p),
             None => first,
         }
     }
 
     fn sleep(&self, d: Duration) {
-        let until = Instant::now() + d;
-        while Instant::now() < until && !self.shared.stopping() {
-            thread::sleep(Duration::from_millis(20));
-        }
+        self.shared.stop.wait(d);
     }
 
     /// Sends `msg` to the reader; false when the pipeline stops first.
@@ -192,7 +189,9 @@ impl Snapshotter {
             match self.to_reader.send_timeout(msg, Duration::from_millis(100)) {
                 Ok(()) => return true,
                 Err(crossbeam_channel::SendTimeoutError::Timeout(m)) => {
-                    if self.shared.stopping() || self.shared.snapshot_epoch() != self.epoch {
+                    if self.shared.stop.requested()
+                        || self.shared.reading.snapshot_epoch() != self.epoch
+                    {
                         return false;
                     }
                     msg = m;
@@ -208,7 +207,9 @@ impl Snapshotter {
             match reply.recv_timeout(Duration::from_millis(100)) {
                 Ok(()) => return true,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                    if self.shared.stopping() || self.shared.snapshot_epoch() != self.epoch {
+                    if self.shared.stop.requested()
+                        || self.shared.reading.snapshot_epoch() != self.epoch
+                    {
                         return false;
                     }
                 }

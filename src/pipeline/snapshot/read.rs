@@ -93,7 +93,9 @@ impl Snapshotter {
             ),
         }
         if !reopened {
-            self.shared.snapshot_started(&name, cat.estimate, t.rows);
+            self.shared
+                .board
+                .snapshot_started(&name, cat.estimate, t.rows);
         }
         self.table = Some(Reading {
             name,
@@ -426,7 +428,7 @@ pub(super) fn send_rows(
         match tx.send_timeout(item, Duration::from_millis(100)) {
             Ok(()) => return true,
             Err(crossbeam_channel::SendTimeoutError::Timeout(i)) => {
-                if shared.stopping() || shared.snapshot_epoch() != epoch {
+                if shared.stop.requested() || shared.reading.snapshot_epoch() != epoch {
                     return false;
                 }
                 item = i;
