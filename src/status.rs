@@ -14,11 +14,12 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::pipeline::handle::{self, Handle};
 use crate::pipeline::Shared;
 
 /// How long the pipeline may hold changes without releasing any before
@@ -211,8 +212,8 @@ pub fn snapshot(cfg: &Settings, shared: &Shared, measured: &Measured) -> Snapsho
 pub struct StatusHandle {
     pub addr: std::net::SocketAddr,
     done: Arc<AtomicBool>,
-    monitor: JoinHandle<()>,
-    http: JoinHandle<()>,
+    monitor: Handle<()>,
+    http: Handle<()>,
 }
 
 impl StatusHandle {
@@ -220,8 +221,8 @@ impl StatusHandle {
     /// answering, so a stopping pipeline is shown as such.
     pub fn join(self) {
         self.done.store(true, Ordering::SeqCst);
-        let _ = self.monitor.join();
-        let _ = self.http.join();
+        self.monitor.join();
+        self.http.join();
     }
 }
 
@@ -243,20 +244,20 @@ pub fn start(cfg: &Settings, shared: Arc<Shared>) -> Result<Option<StatusHandle>
         .map_err(|e| format!("status page listener: {e}"))?;
     let measured = Arc::new(Mutex::new(Measured::default()));
     let done = Arc::new(AtomicBool::new(false));
+    // Their end matters to nobody but `join`: the page is not the pipeline.
+    let (exit, _) = handle::exits();
     let monitor = {
         let (cfg, shared, measured, done) =
             (cfg.clone(), shared.clone(), measured.clone(), done.clone());
-        thread::Builder::new()
-            .name("b2k-monitor".into())
-            .spawn(move || monitor(&cfg, &shared, &measured, &done))
-            .expect("spawn monitor thread")
+        handle::spawn("b2k-monitor", exit.clone(), move || {
+            monitor(&cfg, &shared, &measured, &done)
+        })
     };
     let http = {
         let (cfg, done) = (cfg.clone(), done.clone());
-        thread::Builder::new()
-            .name("b2k-http".into())
-            .spawn(move || serve(listener, &cfg, &shared, &measured, &done))
-            .expect("spawn http thread")
+        handle::spawn("b2k-http", exit, move || {
+            serve(listener, &cfg, &shared, &measured, &done)
+        })
     };
     log::info!("status page on http://{addr}/ (metrics: /metrics, health: /healthz)");
     Ok(Some(StatusHandle {

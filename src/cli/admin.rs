@@ -162,7 +162,16 @@ pub fn replay_to_kafka(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let start = Position::at(&first, 4);
-    let producer = producer::spawn(cfg.producer(), shared.clone(), rx, client, start, None);
+    let (exit, _) = crate::pipeline::handle::exits();
+    let producer = producer::spawn(
+        cfg.producer(),
+        shared.clone(),
+        rx,
+        client,
+        start,
+        None,
+        exit,
+    );
     let replayed = crate::replay::replay_files_to(
         &cfg.replay(),
         paths,
@@ -173,7 +182,7 @@ pub fn replay_to_kafka(
         },
     );
     drop(tx);
-    let produced = producer.join().expect("producer thread panicked");
+    let produced = producer.join();
     // A producer failure is the cause of a replay that could not send.
     produced.map_err(AppError::Pipeline)?;
     let summary = replayed.map_err(AppError::Replay)?;

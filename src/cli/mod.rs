@@ -20,8 +20,10 @@ use crate::checkpoint;
 use crate::config::{Config, ConfigError};
 use crate::event::Position;
 use crate::kafka::{Client, ClientConfig, KafkaError};
+use crate::pipeline::handle::{self, Handle};
 use crate::pipeline::{producer, reader, watcher, PipelineError, Shared};
 use crate::source::{self, ServerInfo, SourceError, Target};
+use crossbeam_channel::Receiver;
 
 /// Every way the daemon can fail, one variant per boundary.
 #[derive(Debug)]

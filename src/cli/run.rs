@@ -504,11 +504,13 @@ fn record_start(
 
 /// The threads of a running pipeline.
 struct Stages {
-    reader: reader::ReaderHandle,
-    producer: std::thread::JoinHandle<Result<(), PipelineError>>,
-    watcher: std::thread::JoinHandle<Result<watcher::WatcherOutcome, PipelineError>>,
-    snapshot: std::thread::JoinHandle<Result<(), SourceError>>,
-    guard: std::thread::JoinHandle<()>,
+    reader: Handle<Result<(), SourceError>>,
+    producer: Handle<Result<(), PipelineError>>,
+    watcher: Handle<Result<watcher::WatcherOutcome, PipelineError>>,
+    snapshot: Handle<Result<(), SourceError>>,
+    guard: Handle<()>,
+    /// Where each thread reports its end.
+    exits: Receiver<&'static str>,
     /// Dropped when nothing else can acknowledge: the watcher's final pass.
     finish_tx: crossbeam_channel::Sender<()>,
     /// `host:port` of the server the reader started on.
@@ -544,6 +546,7 @@ fn spawn_stages(
     shared.board.read_pos.store(start.pos, Ordering::Relaxed);
     let (pending_tx, pending_rx) = crossbeam_channel::bounded(cfg.pending_events);
     let (finish_tx, finish_rx) = crossbeam_channel::bounded::<()>(0);
+    let (exit, exits) = handle::exits();
     let watcher = watcher::spawn(
         cfg.watcher(),
         shared.clone(),
@@ -556,6 +559,7 @@ fn spawn_stages(
             fencing_id: fencing.as_ref().map(|t| t.id.clone()),
         },
         finish_rx,
+        exit.clone(),
     );
     let producer = producer::spawn(
         cfg.producer(),
@@ -564,6 +568,7 @@ fn spawn_stages(
         producer_client,
         start.clone(),
         fencing,
+        exit.clone(),
     );
     let (snap_tx, snap_rx) = crossbeam_channel::bounded(1);
     let snapshot_client =
@@ -575,6 +580,7 @@ fn spawn_stages(
         start.snapshot.as_deref().cloned().unwrap_or_default(),
         snapshot_client,
         owner_id.clone(),
+        exit.clone(),
     );
     shared.reading.set_snapshot_plan(start.snapshot.clone());
     let first_read = target.addr();
@@ -585,8 +591,9 @@ fn spawn_stages(
         pending_tx,
         start,
         Some(snap_rx),
+        exit.clone(),
     );
-    let guard = crate::pipeline::guard::spawn(cfg.source(), shared.clone());
+    let guard = crate::pipeline::guard::spawn(cfg.source(), shared.clone(), exit);
     log::info!(
         "pipeline '{}' running: {} -> {} ({}; format {:?}), checkpoints to {}",
         cfg.pipeline_name,
@@ -606,36 +613,49 @@ fn spawn_stages(
         watcher,
         snapshot,
         guard,
+        exits,
         finish_tx,
         first_read,
     })
 }
 
-/// Waits for a signal or a failed thread, reporting progress every minute.
+/// Waits for a signal, a stop, or the end of the reader or the producer
+/// (the first cause wins), reporting progress every minute.
 fn supervise(shared: &Arc<Shared>, signals: &Signals, stages: &Stages) {
-    let (reader, producer) = (&stages.reader, &stages.producer);
-    // Wait for a signal or a failed thread.
+    // Signals arrive as a flag (set by the handler), so they are looked at
+    // on a tick; everything else wakes the select itself.
+    let ticker = crossbeam_channel::tick(Duration::from_millis(100));
     let mut last_report = std::time::Instant::now();
-    while !shared.stop.requested() && !reader.join.is_finished() && !producer.is_finished() {
-        if signals.stop_requested() {
-            log::info!("signal received: stopping the reader, flushing what is in flight");
-            shared.stop.request();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        if last_report.elapsed() >= Duration::from_secs(60) {
-            last_report = std::time::Instant::now();
-            log::info!(
-                "{} rows read, {} sent; waiting queue {}; checkpoint {}",
-                shared.board.stats.rows_read.load(Ordering::Relaxed),
-                shared.board.stats.rows_acked.load(Ordering::Relaxed),
-                shared.ledger.depth(),
-                shared
-                    .ledger
-                    .released()
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "-".into())
-            );
+    loop {
+        crossbeam_channel::select! {
+            recv(stages.exits) -> ended => {
+                // The other threads report a failure through the stop.
+                if ended.is_ok_and(|name| name == stages.reader.name() || name == stages.producer.name()) {
+                    return;
+                }
+            }
+            recv(shared.stop.signal()) -> _ => return,
+            recv(ticker) -> _ => {
+                if signals.stop_requested() {
+                    log::info!("signal received: stopping the reader, flushing what is in flight");
+                    shared.stop.request();
+                    return;
+                }
+                if last_report.elapsed() >= Duration::from_secs(60) {
+                    last_report = std::time::Instant::now();
+                    log::info!(
+                        "{} rows read, {} sent; waiting queue {}; checkpoint {}",
+                        shared.board.stats.rows_read.load(Ordering::Relaxed),
+                        shared.board.stats.rows_acked.load(Ordering::Relaxed),
+                        shared.ledger.depth(),
+                        shared
+                            .ledger
+                            .released()
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "-".into())
+                    );
+                }
+            }
         }
     }
 }
@@ -654,6 +674,7 @@ fn stop(
         watcher,
         snapshot,
         guard,
+        exits,
         finish_tx,
         first_read,
     } = stages;
@@ -665,7 +686,7 @@ fn stop(
     let mut finish_tx = Some(finish_tx);
     loop {
         signals.stop_requested();
-        if reader.join.is_finished() && producer.is_finished() {
+        if reader.is_finished() && producer.is_finished() {
             // The watcher's final pass starts once nothing else can ack.
             finish_tx.take();
             if watcher.is_finished() && guard.is_finished() && snapshot.is_finished() {
@@ -673,7 +694,7 @@ fn stop(
             }
         }
         if std::time::Instant::now() >= deadline {
-            let waiting_for = if !reader.join.is_finished() {
+            let waiting_for = if !reader.is_finished() {
                 format!("MySQL at {first_read}")
             } else {
                 let why = shared
@@ -691,14 +712,16 @@ fn stop(
                 waiting_for,
             });
         }
-        std::thread::sleep(Duration::from_millis(20));
+        // The next thread to end wakes this; the timeout bounds the
+        // deadline's lateness and keeps signals answered.
+        let _ = exits.recv_timeout(Duration::from_millis(20));
     }
-    let reader_result = reader.join.join().expect("reader thread panicked");
-    let producer_result = producer.join().expect("producer thread panicked");
-    let watcher_result = watcher.join().expect("watcher thread panicked");
-    guard.join().expect("guard thread panicked");
-    // Its failure, if any, went to `shared.fail`.
-    let _ = snapshot.join().expect("snapshot thread panicked");
+    let reader_result = reader.join();
+    let producer_result = producer.join();
+    let watcher_result = watcher.join();
+    guard.join();
+    // Its failure, if any, went to `shared.stop.fail`.
+    let _ = snapshot.join();
 
     // The first failure is the cause; later ones are its consequences. A
     // takeover is the cause of a producer held by its lapsed lease.

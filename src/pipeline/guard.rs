@@ -9,9 +9,9 @@
 //! from it, twice in a row (so a rotation caught mid-way is not mistaken
 //! for it), it stops the pipeline with an error that says what happened.
 
+use crate::pipeline::handle::{Exit, Handle};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::pipeline::Shared;
@@ -21,11 +21,8 @@ use crate::source::{binary_logs, SourceError};
 
 const EVERY: Duration = Duration::from_secs(3);
 
-pub fn spawn(cfg: Arc<Settings>, shared: Arc<Shared>) -> JoinHandle<()> {
-    thread::Builder::new()
-        .name("b2k-guard".into())
-        .spawn(move || run(&cfg, &shared))
-        .expect("spawn guard thread")
+pub fn spawn(cfg: Arc<Settings>, shared: Arc<Shared>, exit: Exit) -> Handle<()> {
+    crate::pipeline::handle::spawn("b2k-guard", exit, move || run(&cfg, &shared))
 }
 
 fn run(cfg: &Arc<Settings>, shared: &Shared) {

@@ -11,8 +11,9 @@
 //! It owns its own Kafka connection, so a slow checkpoint write never
 //! delays produce requests.
 
+use crate::pipeline::handle::{Exit, Handle};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, tick, Receiver};
@@ -66,32 +67,30 @@ pub fn spawn(
     client: Client,
     start: WatcherStart,
     finish: Receiver<()>,
-) -> JoinHandle<Result<WatcherOutcome, PipelineError>> {
-    thread::Builder::new()
-        .name("b2k-watcher".into())
-        .spawn(move || {
-            let mut w = Watcher {
-                cfg,
-                shared: shared.clone(),
-                client,
-                released: start.position.clone(),
-                written: start.position,
-                owner: start.owner,
-                last_offset: start.last_offset,
-                writer: start.writer,
-                fencing_id: start.fencing_id,
-                last_write: Instant::now(),
-                last_owner_check: Instant::now(),
-                failing_since: None,
-                unproved_since: None,
-            };
-            let result = w.run(finish);
-            if result.is_err() {
-                shared.stop.request();
-            }
-            result
-        })
-        .expect("spawn watcher thread")
+    exit: Exit,
+) -> Handle<Result<WatcherOutcome, PipelineError>> {
+    crate::pipeline::handle::spawn("b2k-watcher", exit, move || {
+        let mut w = Watcher {
+            cfg,
+            shared: shared.clone(),
+            client,
+            released: start.position.clone(),
+            written: start.position,
+            owner: start.owner,
+            last_offset: start.last_offset,
+            writer: start.writer,
+            fencing_id: start.fencing_id,
+            last_write: Instant::now(),
+            last_owner_check: Instant::now(),
+            failing_since: None,
+            unproved_since: None,
+        };
+        let result = w.run(finish);
+        if result.is_err() {
+            shared.stop.request();
+        }
+        result
+    })
 }
 
 struct Watcher {

@@ -9,10 +9,11 @@
 mod encode;
 pub mod route;
 mod send;
+use crate::pipeline::handle::{Exit, Handle};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -107,73 +108,71 @@ pub fn spawn(
     client: Client,
     start: Position,
     fencing: Option<Transactional>,
-) -> JoinHandle<Result<(), PipelineError>> {
-    thread::Builder::new()
-        .name("b2k-producer".into())
-        .spawn(move || {
-            let mut p = Producer {
-                start,
-                encoder: Encoder::new(cfg.format, cfg.style, &cfg.pipeline_name),
-                templated: cfg.topic.contains('{'),
-                fixed_topic: None,
-                cfg,
-                shared: shared.clone(),
-                client,
-                topics: Vec::new(),
-                topic_index: HashMap::new(),
-                by_schema: HashMap::new(),
-                topic_owners: HashMap::new(),
-                buffered_bytes: 0,
-                outage_since: None,
-                txn: None,
-                arena: BytesMut::new(),
-                scratch: Default::default(),
-                tails: None,
-                skipped_acks: Vec::new(),
-                idem: None,
-                fencing: None,
-                in_flight: Default::default(),
-                acked: Acked::default(),
-                random: crate::clock::now_nanos().max(1),
-            };
-            if matches!(p.cfg.partition_by, PartitionBy::Random) {
-                log::warn!("kafka.partition_by=random: a row read again after a crash may go to another partition than its first copy, so it cannot be matched with what Kafka holds and may be sent twice");
-            } else {
-                p.tails = Some(super::dedupe::Tails::new(&p.cfg.pipeline_name));
+    exit: Exit,
+) -> Handle<Result<(), PipelineError>> {
+    crate::pipeline::handle::spawn("b2k-producer", exit, move || {
+        let mut p = Producer {
+            start,
+            encoder: Encoder::new(cfg.format, cfg.style, &cfg.pipeline_name),
+            templated: cfg.topic.contains('{'),
+            fixed_topic: None,
+            cfg,
+            shared: shared.clone(),
+            client,
+            topics: Vec::new(),
+            topic_index: HashMap::new(),
+            by_schema: HashMap::new(),
+            topic_owners: HashMap::new(),
+            buffered_bytes: 0,
+            outage_since: None,
+            txn: None,
+            arena: BytesMut::new(),
+            scratch: Default::default(),
+            tails: None,
+            skipped_acks: Vec::new(),
+            idem: None,
+            fencing: None,
+            in_flight: Default::default(),
+            acked: Acked::default(),
+            random: crate::clock::now_nanos().max(1),
+        };
+        if matches!(p.cfg.partition_by, PartitionBy::Random) {
+            log::warn!("kafka.partition_by=random: a row read again after a crash may go to another partition than its first copy, so it cannot be matched with what Kafka holds and may be sent twice");
+        } else {
+            p.tails = Some(super::dedupe::Tails::new(&p.cfg.pipeline_name));
+        }
+        p.idem = match fencing {
+            // The fencing producer is idempotent too.
+            Some(t) => {
+                let id = t.producer;
+                p.fencing = Some(t);
+                Some(id)
             }
-            p.idem = match fencing {
-                // The fencing producer is idempotent too.
-                Some(t) => {
-                    let id = t.producer;
-                    p.fencing = Some(t);
-                    Some(id)
-                }
-                None => match p.client.init_producer_id() {
-                    Ok(Some(id)) => {
-                        log::info!(
+            None => match p.client.init_producer_id() {
+                Ok(Some(id)) => {
+                    log::info!(
                             "idempotent producer {} (epoch {}): a batch sent again after a lost answer is dropped by the broker",
                             id.id,
                             id.epoch
                         );
-                        Some(id)
-                    }
-                    Ok(None) => {
-                        log::warn!("the broker offers no idempotent producer (InitProducerId): a batch sent again after a lost answer may be stored twice");
-                        None
-                    }
-                    Err(e) => {
-                        log::warn!("no idempotent producer ({e}): a batch sent again after a lost answer may be stored twice");
-                        None
-                    }
-                },
-            };
-            let result = p.run(pending);
-            if result.is_err() {
-                shared.stop.request();
-            }
-            result
-        })
-        .expect("spawn producer thread")
+                    Some(id)
+                }
+                Ok(None) => {
+                    log::warn!("the broker offers no idempotent producer (InitProducerId): a batch sent again after a lost answer may be stored twice");
+                    None
+                }
+                Err(e) => {
+                    log::warn!("no idempotent producer ({e}): a batch sent again after a lost answer may be stored twice");
+                    None
+                }
+            },
+        };
+        let result = p.run(pending);
+        if result.is_err() {
+            shared.stop.request();
+        }
+        result
+    })
 }
 
 struct Producer {

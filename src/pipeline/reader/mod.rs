@@ -10,7 +10,8 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+
+use crate::pipeline::handle::{Exit, Handle};
 
 use crossbeam_channel::Sender;
 use mysql::binlog::events::{Event, EventData, FormatDescriptionEvent, RowsEventData};
@@ -106,10 +107,6 @@ pub struct Settings {
     pub bootstrap_markers: bool,
 }
 
-pub struct ReaderHandle {
-    pub join: JoinHandle<Result<(), SourceError>>,
-}
-
 /// Starts the `b2k-reader` thread, streaming from `start` on `target`;
 /// `snapshots` carries the snapshot thread's chunks.
 pub fn spawn(
@@ -119,25 +116,22 @@ pub fn spawn(
     pending: Sender<Vec<Change>>,
     start: Position,
     snapshots: Option<crossbeam_channel::Receiver<ToReader>>,
-) -> ReaderHandle {
-    let join = thread::Builder::new()
-        .name("b2k-reader".into())
-        .spawn(move || {
-            let expect = start.file_id.map(|id| (start.file.clone(), id));
-            let mut r = Reader::new(cfg, shared.clone(), pending, start);
-            r.target = target;
-            r.seam = snapshots.map(Seam::new);
-            r.wait_for_room = true;
-            r.live = true;
-            r.expect_file = expect;
-            let result = r.run();
-            if result.is_err() {
-                shared.stop.request();
-            }
-            result
-        })
-        .expect("spawn reader thread");
-    ReaderHandle { join }
+    exit: Exit,
+) -> Handle<Result<(), SourceError>> {
+    crate::pipeline::handle::spawn("b2k-reader", exit, move || {
+        let expect = start.file_id.map(|id| (start.file.clone(), id));
+        let mut r = Reader::new(cfg, shared.clone(), pending, start);
+        r.target = target;
+        r.seam = snapshots.map(Seam::new);
+        r.wait_for_room = true;
+        r.live = true;
+        r.expect_file = expect;
+        let result = r.run();
+        if result.is_err() {
+            shared.stop.request();
+        }
+        result
+    })
 }
 
 /// The transaction being read.

@@ -20,8 +20,8 @@ mod requests;
 use read::render_condition;
 pub use requests::{ack_key, pending_requests, request_key, Ack, Request};
 
+use crate::pipeline::handle::{Exit, Handle};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -49,40 +49,38 @@ pub fn spawn(
     plan: Plan,
     kafka: Client,
     owner: String,
-) -> JoinHandle<Result<(), SourceError>> {
-    thread::Builder::new()
-        .name("b2k-snapshot".into())
-        .spawn(move || {
-            let mut s = Snapshotter {
-                cfg,
-                shared: shared.clone(),
-                to_reader,
-                plan,
-                kafka,
-                owner,
-                conn: None,
-                epoch: shared.reading.snapshot_epoch(),
-                watching: None,
-                table: None,
-                row_bytes: 0,
-                polled_at: None,
-                plan_sent_at: Instant::now(),
-                requests_sent_from: 0,
-            };
-            s.requests_sent_from = s.plan.requests_from;
-            match s.run() {
-                Err(e) if !shared.stop.requested() => {
-                    // The pipeline stops with this as its one error line.
-                    shared.stop.fail(e);
-                    Err(SourceError::Query {
-                        what: "the snapshot".into(),
-                        detail: "stopped the pipeline".into(),
-                    })
-                }
-                r => r,
+    exit: Exit,
+) -> Handle<Result<(), SourceError>> {
+    crate::pipeline::handle::spawn("b2k-snapshot", exit, move || {
+        let mut s = Snapshotter {
+            cfg,
+            shared: shared.clone(),
+            to_reader,
+            plan,
+            kafka,
+            owner,
+            conn: None,
+            epoch: shared.reading.snapshot_epoch(),
+            watching: None,
+            table: None,
+            row_bytes: 0,
+            polled_at: None,
+            plan_sent_at: Instant::now(),
+            requests_sent_from: 0,
+        };
+        s.requests_sent_from = s.plan.requests_from;
+        match s.run() {
+            Err(e) if !shared.stop.requested() => {
+                // The pipeline stops with this as its one error line.
+                shared.stop.fail(e);
+                Err(SourceError::Query {
+                    what: "the snapshot".into(),
+                    detail: "stopped the pipeline".into(),
+                })
             }
-        })
-        .expect("spawn snapshot thread")
+            r => r,
+        }
+    })
 }
 
 struct Snapshotter {
