@@ -29,7 +29,7 @@ use crate::source::SourceError;
 pub enum ReplayError {
     Open {
         file: String,
-        detail: String,
+        err: io::Error,
     },
     NotBinlog {
         file: String,
@@ -56,7 +56,7 @@ pub enum ReplayError {
 impl fmt::Display for ReplayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReplayError::Open { file, detail } => write!(f, "cannot open {file}: {detail}"),
+            ReplayError::Open { file, err } => write!(f, "cannot open {file}: {err}"),
             ReplayError::NotBinlog { file } => write!(
                 f,
                 "{file} is not a binlog file (it does not start with the binlog magic bytes fe 62 69 6e)"
@@ -78,7 +78,14 @@ impl fmt::Display for ReplayError {
     }
 }
 
-impl std::error::Error for ReplayError {}
+impl std::error::Error for ReplayError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReplayError::Open { err, .. } | ReplayError::Output(err) => Some(err),
+            _ => None,
+        }
+    }
+}
 
 /// What a replay read.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +141,7 @@ pub fn replay_files_to(
         let shown = path.display().to_string();
         let f = File::open(path).map_err(|e| ReplayError::Open {
             file: shown.clone(),
-            detail: e.to_string(),
+            err: e,
         })?;
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         let name = path

@@ -326,8 +326,13 @@ fn server_lag(
     shared: &Shared,
     conn: &mut crate::source::SourceConn,
 ) -> (Option<u64>, Option<String>) {
-    let Some((c, target)) = conn.get(&cfg.source, shared.reading.server()) else {
-        return (None, None);
+    let (c, target) = match conn.get(&cfg.source, shared.reading.server()) {
+        Ok(got) => got,
+        Err(e) => {
+            // The reader reports an outage; the page shows its own.
+            log::debug!("status monitor: {e}");
+            return (None, None);
+        }
     };
     let logs = match crate::source::binary_logs(c, target) {
         Ok(l) => l,

@@ -78,7 +78,20 @@ impl fmt::Display for AppError {
     }
 }
 
-impl std::error::Error for AppError {}
+/// The one-line message already says everything; `source()` gives the
+/// boundary's own error to whoever wants the chain (a test, a log at debug).
+impl std::error::Error for AppError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AppError::Config(e) => Some(e),
+            AppError::Source(e) => Some(e),
+            AppError::Kafka { err, .. } => Some(err),
+            AppError::Pipeline(e) => Some(e),
+            AppError::Replay(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<ConfigError> for AppError {
     fn from(e: ConfigError) -> Self {

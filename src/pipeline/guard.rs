@@ -37,8 +37,13 @@ fn run(cfg: &Arc<Settings>, shared: &Shared) {
             suspect = None;
             continue;
         }
-        let Some((c, target)) = conn.get(cfg, shared.reading.server()) else {
-            continue;
+        let (c, target) = match conn.get(cfg, shared.reading.server()) {
+            Ok(got) => got,
+            Err(e) => {
+                // The reader reports an outage; this is only a side check.
+                log::debug!("binlog guard: {e}");
+                continue;
+            }
         };
         let Ok(logs) = binary_logs(c, target) else {
             conn.drop_conn();

@@ -7,6 +7,7 @@ pub mod compressed;
 pub mod ddl;
 pub mod jsondiff;
 pub mod payload;
+pub mod refusal;
 pub mod rows;
 pub mod schema;
 pub mod snapshot;
@@ -141,7 +142,7 @@ pub enum SourceError {
     BinlogReplaced { detail: String },
     /// A position that cannot be found, or must not be resumed, on this
     /// server by GTID.
-    Gtid { detail: String },
+    Gtid { refusal: refusal::GtidRefusal },
     /// Another replica with our server_id is connected.
     SameServerId { server_id: u32, detail: String },
 }
@@ -189,10 +190,10 @@ impl fmt::Display for SourceError {
                 "the rows event for {table} at {position} has a partial {image} image (missing {missing}): it was written with binlog_row_image=MINIMAL or NOBLOB, and the messages need whole rows; stopped before it, the checkpoint stays there. Set binlog_row_image=FULL (SET GLOBAL and my.cnf); rows already written this way cannot be published whole"
             ),
             SourceError::BinlogReplaced { detail }
-            | SourceError::BadPosition { detail }
-            | SourceError::Gtid { detail } => {
+            | SourceError::BadPosition { detail } => {
                 write!(f, "{detail}")
             }
+            SourceError::Gtid { refusal } => write!(f, "{refusal}"),
             SourceError::SameServerId { server_id, detail } => write!(
                 f,
                 "another replica with server_id {server_id} is connected to the server ({detail}): give each pipeline its own mysql.server_id, unique among the server's replicas"
@@ -255,7 +256,24 @@ pub(crate) fn classify(target: &Target, what: &str, e: mysql::Error) -> SourceEr
             addr,
             detail: io_detail(target, &io),
         },
-        mysql::Error::DriverError(d) => SourceError::Unreachable { addr, detail: d.to_string() },
+        // The driver's own errors: failing to connect, or a timeout, is
+        // an outage; the rest (a packet out of order, an unexpected or
+        // oversized packet, an unknown auth plugin, a TLS the server
+        // lacks) are no outage that waiting fixes, so they stop with the
+        // driver's words instead of being retried for ever.
+        mysql::Error::DriverError(
+            d @ (mysql::DriverError::ConnectTimeout
+            | mysql::DriverError::CouldNotConnect(_)
+            | mysql::DriverError::Timeout),
+        ) => SourceError::Unreachable { addr, detail: d.to_string() },
+        mysql::Error::DriverError(d @ mysql::DriverError::PacketOutOfSync) => {
+            // Out of sync after a cut connection: reconnecting restores it.
+            SourceError::Unreachable { addr, detail: d.to_string() }
+        }
+        mysql::Error::DriverError(d) => SourceError::Query {
+            what: what.to_string(),
+            detail: format!("{d} (a protocol error of the MySQL client; not retried)"),
+        },
         // The packet layer's I/O: a read timeout on a silent connection
         // (the binlog stream has heartbeats, so silence means the network
         // is gone) or a broken socket. Both are reconnected, never fatal.
@@ -375,13 +393,13 @@ pub struct SourceConn {
 impl SourceConn {
     /// The connection to `now` (the server the reader reads; `None`: the
     /// first of `mysql.host`), with that server, made (again) when there is
-    /// none or the reader moved to another server; `None` while it cannot
-    /// be made.
+    /// none or the reader moved to another server; the connect error while
+    /// it cannot be made.
     pub fn get(
         &mut self,
         settings: &Arc<Settings>,
         now: Option<(String, u16)>,
-    ) -> Option<(&mut Conn, &Target)> {
+    ) -> Result<(&mut Conn, &Target), SourceError> {
         let first = Target::first(settings.clone());
         let to = match now {
             Some((h, p)) => first.at(&h, p),
@@ -392,10 +410,15 @@ impl SourceConn {
             .as_ref()
             .is_none_or(|t| t.host != to.host || t.port != to.port);
         if self.conn.is_none() || moved {
-            self.conn = connect(&to).ok();
+            self.conn = None;
+            let made = connect(&to);
             self.target = Some(to);
+            self.conn = Some(made?);
         }
-        Some((self.conn.as_mut()?, self.target.as_ref()?))
+        match (self.conn.as_mut(), self.target.as_ref()) {
+            (Some(c), Some(t)) => Ok((c, t)),
+            _ => unreachable!("a connection is kept with its target"),
+        }
     }
 
     /// Forgets a connection that failed.
@@ -708,4 +731,51 @@ pub fn ensure_kept(
 /// Back-off between reconnect attempts: 0.5 s doubling to 30 s.
 pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6)).min(30_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        Target::first(Arc::new(Settings {
+            hosts: vec![("db".into(), 3306)],
+            user: "repl".into(),
+            password: String::new(),
+            tls: MysqlTls {
+                mode: tls::SslMode::Disabled,
+                ca: None,
+                cert: None,
+                key: None,
+            },
+            server_id: 1,
+            timeout: Duration::from_secs(1),
+            start_position: StartPosition::Latest,
+            filter: TableFilter::parse("", "").unwrap(),
+            columns: ColumnFilter::parse("", "").unwrap(),
+        }))
+    }
+
+    #[test]
+    fn only_a_driver_error_that_waiting_fixes_is_an_outage() {
+        use mysql::DriverError as D;
+        let outage = |d: D| classify(&target(), "streaming", mysql::Error::DriverError(d));
+        for d in [
+            D::ConnectTimeout,
+            D::CouldNotConnect(None),
+            D::Timeout,
+            D::PacketOutOfSync,
+        ] {
+            assert!(outage(d).is_retriable());
+        }
+        for d in [
+            D::UnexpectedPacket,
+            D::PacketTooLarge,
+            D::UnknownAuthPlugin("x".into()),
+        ] {
+            let e = outage(d);
+            assert!(!e.is_retriable(), "{e}");
+            assert!(e.to_string().contains("not retried"), "{e}");
+        }
+    }
 }

@@ -231,8 +231,9 @@ struct InFlight {
     batch: PartitionBatch,
     /// The sequence number of its first record.
     seq: i32,
-    /// `None`: the request could not be written; it is sent again.
-    sent: Option<crate::kafka::Sent>,
+    /// The request, or why it could not be written (it is sent again);
+    /// `None` once its answer was taken.
+    sent: Option<Result<crate::kafka::Sent, KafkaError>>,
     /// The last batch of its flush: the flush's acknowledgements go out
     /// with it.
     flush_ends: bool,

@@ -131,10 +131,10 @@ impl Producer {
                 let name = &self.topics[t].name;
                 // A request that could not be written is sent again, in
                 // order, when its turn to be answered comes.
-                let sent = self
-                    .client
-                    .produce_send(name, p as i32, &batch.records, idem)
-                    .ok();
+                let sent = Some(
+                    self.client
+                        .produce_send(name, p as i32, &batch.records, idem),
+                );
                 self.in_flight.push_back(InFlight {
                     topic: t,
                     partition: p as i32,
@@ -182,11 +182,9 @@ impl Producer {
             return Ok(());
         };
         let answer = match e.sent.take() {
-            Some(sent) => self.client.produce_wait(sent),
-            None => Err(KafkaError::Io {
-                broker: "(not sent)".into(),
-                detail: "the request could not be written".into(),
-            }),
+            Some(Ok(sent)) => self.client.produce_wait(sent),
+            Some(Err(unsent)) => Err(unsent),
+            None => unreachable!("an answer is taken once"),
         };
         let base = match answer {
             Ok(base) => self.check_offset(e.topic, e.partition, base, e.batch.records.len())?,

@@ -3,6 +3,7 @@
 //! and the binlog file identity a resume by file position relies on.
 
 use super::*;
+use crate::source::refusal::GtidRefusal;
 
 impl Reader {
     /// Moves the reader to the next server of `mysql.host` after the one it
@@ -35,7 +36,7 @@ impl Reader {
     /// why: errant or skipped transactions, unrelated history, purged
     /// GTIDs): the next one is tried, and the pipeline stops only when
     /// none of them can resume it, with every server's reason.
-    pub(super) fn pass_over(&mut self, detail: String) -> Result<(), SourceError> {
+    pub(super) fn pass_over(&mut self, detail: GtidRefusal) -> Result<(), SourceError> {
         let here = format!("{}:{}", self.target.host, self.target.port);
         // Refused a second time: every other server refused too, or is
         // unreachable.
@@ -44,20 +45,12 @@ impl Reader {
             self.refused.push((here.clone(), detail.clone()));
         }
         if again || self.refused.len() >= self.cfg.source.hosts.len() {
-            let why: Vec<String> = std::mem::take(&mut self.refused)
-                .into_iter()
-                .map(|(addr, detail)| format!("{addr}: {detail}"))
-                .collect();
-            let others = if why.len() < self.cfg.source.hosts.len() {
-                "; the others are unreachable"
-            } else {
-                ""
-            };
+            let refusals = std::mem::take(&mut self.refused);
             return Err(SourceError::Gtid {
-                detail: format!(
-                    "no server of mysql.host can resume the pipeline{others}, so it stopped with the checkpoint where it was. {}",
-                    why.join(" | ")
-                ),
+                refusal: GtidRefusal::NoServer {
+                    others_unreachable: refusals.len() < self.cfg.source.hosts.len(),
+                    refusals,
+                },
             });
         }
         let (host, port) = self.next_host();
@@ -111,11 +104,12 @@ impl Reader {
         let addr = format!("{}:{}", self.target.host, self.target.port);
         let Some(state) = resume.state.clone() else {
             return Err(SourceError::Gtid {
-                detail: format!(
-                    "cannot resume on {addr} (server_id {}): {resume} was read from server_id {} and carries no GTID state (gtid_mode OFF on MySQL, or a checkpoint written before binlog2kafka recorded GTIDs), and a file offset means nothing on another server. Run this pipeline against the server it read, or `binlog2kafka reset` it and set start.position=gtid:...",
-                    info.server_id,
-                    read_from.map_or_else(|| "?".into(), |s| s.to_string())
-                ),
+                refusal: GtidRefusal::NoState {
+                    addr,
+                    server_id: info.server_id,
+                    resume: resume.to_string(),
+                    read_from,
+                },
             });
         };
         // Another server's files: their names and identities are not ours.
@@ -129,38 +123,42 @@ impl Reader {
                 let theirs: Option<String> = conn
                     .query_first("SELECT @@GLOBAL.gtid_binlog_state")
                     .map_err(|e| classify(cfg, "reading gtid_binlog_state", e))?;
-                let (connect, lost) = match maria_plan(pos, &maria_list(&theirs.unwrap_or_default())) {
-                    MariaPlan::Resume { from, lost } => (from, lost),
-                    MariaPlan::Errant(errant) => {
-                    let errant: Vec<String> = errant.iter().map(|g| g.to_string()).collect();
-                    return Err(SourceError::Gtid {
-                        detail: format!(
-                            "{addr} holds transactions in replication domains the server the pipeline read never had ({}): errant transactions written on it, which the old primary never made. Resuming there would publish them as if they had happened. Remove them from that server, or, to go on from it without them, `binlog2kafka reset` the pipeline and set start.position=gtid:{pos},{} (which steps over them)",
-                            errant.join(","),
-                            errant.join(",")
-                        ),
-                    });
-                    }
-                    MariaPlan::Skipped(skipped) => {
-                        let skipped: Vec<String> = skipped.iter().map(|g| g.to_string()).collect();
-                        return Err(SourceError::Gtid {
-                            detail: format!(
-                                "{addr} holds {}, which the pipeline never read, before the point it would resume from ({}): a transaction written on that server itself while it replicated (possible with gtid_strict_mode=OFF). Resuming there would skip it without a word. Apply its change where the consumers are (or re-snapshot the tables it touched) and then, to go on from that server, `binlog2kafka reset` the pipeline with start.position=gtid:{}; or resume on a server that does not hold it",
-                                skipped.join(", "),
-                                pos.position(),
-                                pos.position()
-                            ),
-                        });
-                    }
-                    MariaPlan::Unrelated(g) => {
-                        return Err(SourceError::Gtid {
-                            detail: format!(
-                                "{addr} holds no transaction of server_id {} in domain {}, where the pipeline is at {g}: it is not a replica of the server the pipeline read, or its binlog was reset. Resume on a server that has them (mysql.host), or re-snapshot and `binlog2kafka reset`",
-                                g.server, g.domain
-                            ),
-                        })
-                    }
-                };
+                let (connect, lost) =
+                    match maria_plan(pos, &maria_list(&theirs.unwrap_or_default())) {
+                        MariaPlan::Resume { from, lost } => (from, lost),
+                        MariaPlan::Errant(errant) => {
+                            let errant: Vec<String> =
+                                errant.iter().map(|g| g.to_string()).collect();
+                            return Err(SourceError::Gtid {
+                                refusal: GtidRefusal::Errant {
+                                    addr,
+                                    errant,
+                                    position: pos.to_string(),
+                                },
+                            });
+                        }
+                        MariaPlan::Skipped(skipped) => {
+                            let skipped: Vec<String> =
+                                skipped.iter().map(|g| g.to_string()).collect();
+                            return Err(SourceError::Gtid {
+                                refusal: GtidRefusal::Skipped {
+                                    addr,
+                                    skipped,
+                                    position: pos.position(),
+                                },
+                            });
+                        }
+                        MariaPlan::Unrelated(g) => {
+                            return Err(SourceError::Gtid {
+                                refusal: GtidRefusal::Unrelated {
+                                    addr,
+                                    server: g.server,
+                                    domain: g.domain,
+                                    at: g.to_string(),
+                                },
+                            })
+                        }
+                    };
                 if !lost.is_empty() {
                     log::warn!(
                         "{addr} never received {}, which binlog2kafka had already published from the previous server: asynchronous replication lost them with it (semi-synchronous replication avoids this), so consumers hold rows this server does not. Continuing from {}",
@@ -176,10 +174,10 @@ impl Reader {
             GtidState::Mysql(set) => {
                 if !info.gtid_mode.eq_ignore_ascii_case("ON") {
                     return Err(SourceError::Gtid {
-                        detail: format!(
-                            "cannot resume on {addr} by GTID: its gtid_mode is {}; failover between MySQL servers needs gtid_mode=ON (and enforce_gtid_consistency=ON) on all of them",
-                            info.gtid_mode
-                        ),
+                        refusal: GtidRefusal::GtidModeOff {
+                            addr,
+                            gtid_mode: info.gtid_mode.clone(),
+                        },
                     });
                 }
                 let purged: Option<String> = conn
@@ -189,9 +187,10 @@ impl Reader {
                 let missing = purged.minus(set);
                 if !missing.is_empty() {
                     return Err(SourceError::Gtid {
-                        detail: format!(
-                            "{addr} has purged transactions the pipeline has not read yet ({missing}); resuming there would skip them. Resume on a server that still has them, or re-snapshot and `binlog2kafka reset`"
-                        ),
+                        refusal: GtidRefusal::Purged {
+                            addr,
+                            missing: missing.to_string(),
+                        },
                     });
                 }
                 Ok(Some(GtidState::Mysql(set.clone())))
@@ -229,10 +228,11 @@ impl Reader {
     pub(super) fn check_expected_gtid(&mut self, gtid: &str) -> Result<(), SourceError> {
         match self.expect_gtid.take() {
             Some(want) if *want != *gtid => Err(SourceError::Gtid {
-                detail: format!(
-                    "resuming inside transaction {want} on {}:{}, the server's next transaction is {gtid}: its history differs from the one the pipeline read. Resume on a server that has {want}, or re-snapshot and `binlog2kafka reset`",
-                    self.target.host, self.target.port
-                ),
+                refusal: GtidRefusal::Diverged {
+                    addr: self.target.addr(),
+                    want: want.to_string(),
+                    got: gtid.to_string(),
+                },
             }),
             _ => Ok(()),
         }

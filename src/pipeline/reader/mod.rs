@@ -236,7 +236,7 @@ pub struct Reader {
     stream_wait: Option<Streaming>,
     /// The servers of `mysql.host` that refused to be resumed on since the
     /// pipeline last streamed, with why.
-    refused: Vec<(String, String)>,
+    refused: Vec<(String, crate::source::refusal::GtidRefusal)>,
     /// Whether the server connected to passed the resume checks.
     streaming: bool,
     /// Resumed by GTID: the next ROTATE names the server's own file and
@@ -402,10 +402,10 @@ impl Reader {
                         return Ok(());
                     }
                 }
-                Err(SourceError::Gtid { detail })
+                Err(SourceError::Gtid { refusal })
                     if self.cfg.source.hosts.len() > 1 && !self.streaming =>
                 {
-                    self.pass_over(detail)?;
+                    self.pass_over(refusal)?;
                     let resume = self.resume_position();
                     self.txn = None;
                     self.skip_next = resume.rows;
@@ -537,13 +537,11 @@ impl Reader {
         let gtid_refusal = |e: mysql::Error, state: &GtidState| -> SourceError {
             match e {
                 mysql::Error::MySqlError(me) if me.code == 1236 => SourceError::Gtid {
-                    detail: format!(
-                        "the server at {}:{} cannot resume after GTID state {}: {} It lacks transactions the pipeline needs (purged there, or its history diverged from the server the pipeline read). Resume on a server that has them (mysql.host), or re-snapshot the data, `binlog2kafka reset` the pipeline and set start.position",
-                        cfg.host,
-                        cfg.port,
-                        position_text(state),
-                        me.message
-                    ),
+                    refusal: crate::source::refusal::GtidRefusal::Refused {
+                        addr: cfg.addr(),
+                        state: position_text(state),
+                        says: me.message,
+                    },
                 },
                 other => classify(cfg, "reading the binlog stream", other),
             }
