@@ -37,8 +37,8 @@ fn no_checkpoint_written(topic: &str) {
     let mut k = kafka();
     let cp = binlog2kafka::checkpoint::read_latest(
         &mut k,
-        &format!("{topic}_commits"),
-        &format!("{topic}_pipe"),
+        &common::commits(topic),
+        &common::pipe(topic),
     )
     .unwrap();
     assert!(cp.is_none(), "no checkpoint may be written: {cp:?}");
@@ -158,8 +158,8 @@ fn missing_replication_privilege_is_named_with_the_grant() {
 fn checkpoint_on_a_purged_binlog_stops_and_stays() {
     common::servers();
     let topic = unique("purged");
-    let commit_topic = format!("{topic}_commits");
-    let pipeline = format!("{topic}_pipe");
+    let commit_topic = common::commits(&topic);
+    let pipeline = common::pipe(&topic);
     let mut k = kafka();
     binlog2kafka::checkpoint::ensure_topic(&mut k, &commit_topic, -1).unwrap();
     let gone = Position::at("binlog.000000", 4);
@@ -271,7 +271,7 @@ fn reset_removes_a_stopped_pipelines_checkpoint_and_refuses_a_running_one() {
     );
     let (status, log) = daemon.stop();
     assert!(status.success(), "{log}");
-    assert!(common::checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).is_some());
+    assert!(common::checkpoint(&common::commits(&topic), &common::pipe(&topic)).is_some());
 
     let (status, out, err) = run_to_end(&["reset"], &env);
     assert!(status.success(), "{out}{err}");

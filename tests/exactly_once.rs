@@ -119,7 +119,7 @@ fn five_kill_9s_during_a_load_leave_every_row_exactly_once() {
     }
     writer.join().unwrap();
     ticker.stop();
-    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    daemon.caught_up();
     logs.push_str(&daemon.log_text());
     let msgs: Vec<Msg> = consume(&topic, &db, usize::MAX, 3.0)
         .into_iter()
@@ -209,7 +209,7 @@ fn a_produce_answer_lost_on_the_way_does_not_double_the_batch() {
     c.query_drop(format!("USE `{db}`")).unwrap();
     c.query_drop("INSERT INTO t SELECT seq, REPEAT('x', 100) FROM seq_1_to_500")
         .unwrap();
-    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    d.caught_up();
     let log = d.log_text();
     let msgs = consume_at(&broker, &topic, &db, usize::MAX, 3.0);
     let ids: HashSet<i64> = msgs
@@ -268,7 +268,7 @@ fn a_paused_daemon_woken_after_its_successor_took_over_is_fenced_by_the_broker()
     );
     let topic = unique("zombie");
     let base = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
-    let (commits, pipeline) = (format!("{topic}_commits"), format!("{topic}_pipe"));
+    let (commits, pipeline) = (common::commits(&topic), common::pipe(&topic));
     let mut old = Daemon::start(&with(
         base.clone(),
         "B2K_PIPELINE_HEARTBEAT_INTERVAL_MS",
@@ -315,14 +315,7 @@ fn a_paused_daemon_woken_after_its_successor_took_over_is_fenced_by_the_broker()
         .expect("the successor wrote a checkpoint");
 
     old.signal("-CONT");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = old.exited() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the woken daemon did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = old.wait(Duration::from_secs(15));
     let log = old.log_text();
     assert!(!status.success(), "{log}");
     let last = log.lines().last().unwrap_or_default();

@@ -309,12 +309,8 @@ fn a_planned_switch_resumes_by_gtid_inside_a_large_transaction() {
 }
 
 fn checkpoint_of(broker: &str, topic: &str) -> serde_json::Value {
-    common::checkpoint_at(
-        broker,
-        &format!("{topic}_commits"),
-        &format!("{topic}_pipe"),
-    )
-    .expect("a checkpoint")
+    common::checkpoint_at(broker, &common::commits(topic), &common::pipe(topic))
+        .expect("a checkpoint")
 }
 
 /// A pipeline that read one row from the primary at `p` and stopped
@@ -337,7 +333,7 @@ fn one_row_read_on_the_primary(p: u16, prefix: &str) -> (String, String, Vec<(St
 fn a_server_lacking_what_the_checkpoint_needs_is_refused_with_the_gtids_named() {
     let (p, r) = pair("rf", 3355, 3356);
     let (db, topic, env) = one_row_read_on_the_primary(p, "rf");
-    let before = checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).unwrap();
+    let before = checkpoint(&common::commits(&topic), &common::pipe(&topic)).unwrap();
 
     // Purged: the replica's binlog no longer has what follows the checkpoint.
     for i in 2..=5 {
@@ -381,7 +377,7 @@ fn a_server_lacking_what_the_checkpoint_needs_is_refused_with_the_gtids_named() 
         )) && e.contains("lacks transactions"),
         "{e}"
     );
-    let after = checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).unwrap();
+    let after = checkpoint(&common::commits(&topic), &common::pipe(&topic)).unwrap();
     assert_eq!(
         (&after["file"], &after["pos"]),
         (&before["file"], &before["pos"]),
@@ -433,8 +429,8 @@ fn a_checkpoint_without_gtid_state_is_not_resumed_on_another_server() {
     let (_db, topic, env) = one_row_read_on_the_primary(p, "ng");
     // The checkpoint as a daemon without GTID support (or MySQL with
     // gtid_mode=OFF) would have written it: file, offset, identity only.
-    let commits = format!("{topic}_commits");
-    let pipe = format!("{topic}_pipe");
+    let commits = common::commits(&topic);
+    let pipe = common::pipe(&topic);
     let mut k = common::kafka_client();
     let mut rec: Record = cp::read_latest(&mut k, &commits, &pipe).unwrap().unwrap();
     assert!(rec.gtid_state.is_some() && rec.file_id.is_some(), "{rec:?}");
@@ -526,10 +522,10 @@ fn a_replicas_own_write_behind_the_resume_point_stops_the_failover_with_its_gtid
     caught_up(p, r);
     assert_eq!(consume(&topic, &db, 10, 10.0).len(), 10);
     // The checkpoint once it has settled past the rows.
-    let mut before = checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).unwrap();
+    let mut before = checkpoint(&common::commits(&topic), &common::pipe(&topic)).unwrap();
     loop {
         thread::sleep(Duration::from_millis(1500));
-        let now = checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).unwrap();
+        let now = checkpoint(&common::commits(&topic), &common::pipe(&topic)).unwrap();
         if (&now["file"], &now["pos"]) == (&before["file"], &before["pos"]) {
             break;
         }
@@ -545,7 +541,7 @@ fn a_replicas_own_write_behind_the_resume_point_stops_the_failover_with_its_gtid
         e.contains(&errant) && e.contains("never read") && e.contains("gtid_strict_mode=OFF"),
         "{e}"
     );
-    let after = checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe")).unwrap();
+    let after = checkpoint(&common::commits(&topic), &common::pipe(&topic)).unwrap();
     assert_eq!(
         (&after["file"], &after["pos"]),
         (&before["file"], &before["pos"]),

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
 use common::{
-    checkpoint_at, consume_at, database, settings, sql, testenv, try_sql, unique, with, Daemon,
-    Msg, BROKER, MYSQL_PORT,
+    checkpoint_at, consume_at, database, only, sql, testenv, try_sql, unique, with, Daemon, Msg,
+    BROKER, MYSQL_PORT,
 };
 use mysql::prelude::Queryable;
 use serde_json::Value;
@@ -190,22 +190,8 @@ fn verify(msgs: &[Msg], written: &Written) -> Verified {
 /// Waits until the daemon's checkpoint reaches the server's head, then reads
 /// the topic back and verifies it against what was written.
 fn settle(daemon: &mut Daemon, broker: &str, topic: &str, db: &str, written: &Written) -> Verified {
-    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    daemon.caught_up();
     verify(&consume_at(broker, topic, db, 1_000_000, 3.0), written)
-}
-
-fn wait_exit(daemon: &mut Daemon, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Some(s) = daemon.exited() {
-            return s;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "daemon still running after {within:?}:\n{}",
-        daemon.log_text()
-    );
 }
 
 /// The daemon's final error line (`binlog2kafka: error: ...`).
@@ -224,12 +210,6 @@ fn census(broker: &str, topic: &str, db: &str) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The test settings, publishing only the tables of `db`: the daemons of
-/// tests running side by side then skip each other's rows undecoded.
-fn only(topic: &str, db: &str) -> Vec<(String, String)> {
-    with(settings(topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"))
 }
 
 /// A Tansu broker of its own, reached only through a proxy, so the test can
@@ -321,7 +301,7 @@ fn broker_restarted_without_its_storage_stops_the_daemon_with_a_clear_message() 
     let writer = Writer::start(MYSQL_PORT, &db, 5, Duration::from_millis(10));
     thread::sleep(Duration::from_secs(2));
     let mut written = writer.stop();
-    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    daemon.caught_up();
     let before = consume_at(&broker, &topic, &db, 1_000_000, 2.0);
 
     // The in-memory broker restarts: every topic and offset is gone.
@@ -335,7 +315,7 @@ fn broker_restarted_without_its_storage_stops_the_daemon_with_a_clear_message() 
         .unwrap()
         + 1;
     let writer = Writer::start_from(MYSQL_PORT, &db, 5, Duration::from_millis(10), next);
-    let status = wait_exit(&mut daemon, Duration::from_secs(30));
+    let status = daemon.wait(Duration::from_secs(30));
     let more = writer.stop();
     let log = daemon.log_text();
     let error = error_line(&log);
@@ -357,7 +337,7 @@ fn broker_restarted_without_its_storage_stops_the_daemon_with_a_clear_message() 
     let env = with(env, "B2K_START_POSITION", &advised);
     let env = with(env, "B2K_PIPELINE_NAME", &format!("{topic}_recovered"));
     let mut recovered = Daemon::start(&env);
-    recovered.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_recovered"));
+    recovered.wait_caught_up(&common::commits(&topic), &format!("{topic}_recovered"));
     let after = consume_at(&broker, &topic, &db, 1_000_000, 2.0);
     written.committed.extend(more.committed);
     written.uncertain.extend(more.uncertain);
@@ -518,8 +498,8 @@ fn a_500k_row_transaction_with_a_small_pending_channel_stays_in_bounded_memory_a
     ))
     .unwrap();
     // kill -9 once the checkpoint is inside the transaction.
-    let commits = format!("{topic}_commits");
-    let pipe = format!("{topic}_pipe");
+    let commits = common::commits(&topic);
+    let pipe = common::pipe(&topic);
     let deadline = Instant::now() + Duration::from_secs(120);
     let inside = loop {
         assert!(
@@ -585,8 +565,8 @@ fn an_idle_pipeline_moves_its_checkpoint_past_ddl_and_restarts_at_the_head() {
             "DROP TABLE a",
         ],
     );
-    let commits = format!("{topic}_commits");
-    let pipe = format!("{topic}_pipe");
+    let commits = common::commits(&topic);
+    let pipe = common::pipe(&topic);
     daemon.wait_caught_up(&commits, &pipe);
     let cp = checkpoint_at(BROKER, &commits, &pipe).unwrap();
     stop_clean(daemon);
@@ -615,7 +595,7 @@ fn an_idle_daemon_heartbeats_into_the_commit_log_and_releases_it_on_stop() {
     let topic = unique("beat");
     let env = only(&topic, "beat_rows_none"); // heartbeat every 300 ms
     let daemon = Daemon::start(&env);
-    let (commits, pipe) = (format!("{topic}_commits"), format!("{topic}_pipe"));
+    let (commits, pipe) = (common::commits(&topic), common::pipe(&topic));
     thread::sleep(Duration::from_millis(700));
     let a = checkpoint_at(BROKER, &commits, &pipe).unwrap();
     thread::sleep(Duration::from_millis(1500));
@@ -675,7 +655,7 @@ fn a_record_larger_than_the_limit_stops_with_the_table_and_position_before_it() 
         .unwrap();
     let big_at = common::binlog_head(MYSQL_PORT);
     c.query_drop("INSERT INTO h VALUES (4, 'small')").unwrap();
-    let status = wait_exit(&mut daemon, Duration::from_secs(30));
+    let status = daemon.wait(Duration::from_secs(30));
     let log = daemon.log_text();
     let line = error_line(&log);
     println!("a 10 KB row with kafka.max_record_bytes=4096 stopped the daemon: {line}");
@@ -695,12 +675,7 @@ fn a_record_larger_than_the_limit_stops_with_the_table_and_position_before_it() 
         vec![1, 2],
         "rows before it were delivered, nothing after"
     );
-    let cp = checkpoint_at(
-        BROKER,
-        &format!("{topic}_commits"),
-        &format!("{topic}_pipe"),
-    )
-    .unwrap();
+    let cp = checkpoint_at(BROKER, &common::commits(&topic), &common::pipe(&topic)).unwrap();
     assert!(
         (
             cp["file"].as_str().unwrap().to_string(),
@@ -718,6 +693,6 @@ fn a_record_larger_than_the_limit_stops_with_the_table_and_position_before_it() 
         .collect();
     assert_eq!(ids, vec![1, 2, 3, 4]);
     println!("with the limit raised, the restart delivered rows 3 and 4; checkpoint was {cp}");
-    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    daemon.caught_up();
     stop_clean(daemon);
 }

@@ -13,16 +13,12 @@ use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
 use common::{
-    consume, database, root, servers, settings, sql, testenv, try_sql, unique, with, Daemon,
-    BROKER, MYSQL_PORT,
+    consume, database, only, root, servers, sql, testenv, try_sql, unique, with, Daemon, BROKER,
+    MYSQL_PORT,
 };
 use mysql::prelude::Queryable;
 
 const TABLE: &str = "CREATE TABLE t (id INT PRIMARY KEY, v INT)";
-
-fn only(topic: &str, db: &str) -> Vec<(String, String)> {
-    with(settings(topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"))
-}
 
 fn signal(d: &Daemon, sig: &str) {
     assert!(Command::new("kill")
@@ -34,13 +30,8 @@ fn signal(d: &Daemon, sig: &str) {
 
 fn exits_within(d: &mut Daemon, within: Duration) -> (std::process::ExitStatus, Duration) {
     let t = Instant::now();
-    while t.elapsed() < within {
-        if let Some(s) = d.exited() {
-            return (s, t.elapsed());
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    panic!("daemon still running after {within:?}:\n{}", d.log_text());
+    let status = d.wait(within);
+    (status, t.elapsed())
 }
 
 fn insert(db: &str, ids: std::ops::RangeInclusive<i64>) {

@@ -206,7 +206,7 @@ fn clean_restart_resumes_from_the_checkpoint_without_loss_or_duplicates() {
     assert_eq!(consume(&topic, &db, 50, 10.0).len(), 50);
     let (status, log) = daemon.stop();
     assert!(status.success(), "{log}");
-    let cp = common::checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe"))
+    let cp = common::checkpoint(&common::commits(&topic), &common::pipe(&topic))
         .expect("a checkpoint was written");
     assert_eq!(
         cp["rows"], 0,
@@ -302,7 +302,7 @@ fn kill_9_mid_stream_loses_nothing_and_keeps_per_key_order() {
     println!("kill -9 after {moments:?} ms of running");
     writer.join().unwrap();
     let mut daemon = Daemon::start(&env);
-    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    daemon.caught_up();
     let msgs = consume(&topic, &db, 100_000, 3.0);
 
     // A duplicate carries the coordinate of the original (binlog position
@@ -422,7 +422,7 @@ fn filters_publish_only_the_included_tables_and_still_move_the_checkpoint() {
     // still move past it.
     c.query_drop(format!("INSERT INTO `{db}`.tmp_x VALUES (3)"))
         .unwrap();
-    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    daemon.caught_up();
     let tables: Vec<(String, i64)> = consume(&topic, &db, 100, 2.0)
         .iter()
         .map(|m| {
@@ -505,7 +505,7 @@ fn mariadb_compressed_binlog_events_are_inflated_not_skipped() {
         compressed.len() >= 5,
         "compressed events written: {kinds:?}"
     );
-    daemon.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    daemon.caught_up();
     let got = data_of(&consume(&topic, &db, 5, 10.0));
     assert_eq!(
         got,

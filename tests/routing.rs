@@ -4,14 +4,9 @@
 
 mod common;
 
-use common::{consume, database, settings, sql, unique, with, Daemon, Msg};
+use common::{consume, database, only, settings, sql, unique, with, Daemon, Msg};
 use mysql::prelude::Queryable;
 use serde_json::{json, Value};
-
-/// Settings for a daemon that publishes only `db`.
-fn only(topic: &str, db: &str) -> Vec<(String, String)> {
-    with(settings(topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"))
-}
 
 /// Runs one INSERT, UPDATE and DELETE of a row with a DECIMAL, a DATE and
 /// a DATETIME(3).

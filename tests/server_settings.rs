@@ -69,8 +69,8 @@ fn without_checksums_and_with_compressed_events_every_row_arrives_across_restart
     let topic = unique("nock");
     let ddl_topic = format!("{topic}_ddl");
     let env = with(on(port, &topic, &db), "B2K_KAFKA_DDL_TOPIC", &ddl_topic);
-    let commits = format!("{topic}_commits");
-    let pipe = format!("{topic}_pipe");
+    let commits = common::commits(&topic);
+    let pipe = common::pipe(&topic);
     let mut c = use_db(port, &db);
     let big = "x".repeat(2000);
 

@@ -329,7 +329,7 @@ fn initial_snapshot_under_concurrent_writes_is_exact() {
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::SeqCst);
     let statements = w.join().unwrap();
-    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    d.caught_up();
     let log = d.log_text();
     let msgs = consume(&topic, &db, usize::MAX, 3.0);
     let counts = assert_exact(MYSQL_PORT, &db, &msgs, false);
@@ -384,7 +384,7 @@ fn kill_9_twice_during_a_snapshot_resumes_from_the_last_released_chunk() {
     // Killed once a checkpoint holds a released chunk of it (a fixed wait
     // was too short on a loaded machine: the restart then began the table
     // again instead of resuming it).
-    let (commits, pipe) = (format!("{topic}_commits"), format!("{topic}_pipe"));
+    let (commits, pipe) = (common::commits(&topic), common::pipe(&topic));
     let deadline = Instant::now() + Duration::from_secs(30);
     while checkpoint(&commits, &pipe)
         .is_none_or(|cp| cp["snapshot"]["tables"][0]["after"].is_null())
@@ -405,7 +405,7 @@ fn kill_9_twice_during_a_snapshot_resumes_from_the_last_released_chunk() {
     wait_for_log(&mut d, &format!("snapshot of {db}.t_uniq done"), 120);
     stop.store(true, Ordering::SeqCst);
     let statements = w.join().unwrap();
-    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    d.caught_up();
     let third = d.log_text();
     let resumed: Vec<&str> = second
         .lines()
@@ -510,7 +510,7 @@ fn snapshot_when_needed_after_a_purge_and_a_clear_error_without_it() {
     wait_for_log(&mut d, &format!("snapshot of {db}.t_uniq done"), 60);
     c.query_drop("UPDATE t_int SET v = 'after' WHERE id < 50")
         .unwrap();
-    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    d.caught_up();
     let log = d.log_text();
     let warned: Vec<&str> = log
         .lines()
@@ -579,7 +579,7 @@ fn a_requested_snapshot_runs_beside_the_stream_and_honours_where() {
     stop.store(true, Ordering::SeqCst);
     w.join().unwrap();
     let batches = load.join().unwrap();
-    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    d.caught_up();
     let msgs = consume(&topic, &db, usize::MAX, 3.0);
     // The stream of the busy table is whole.
     let busy = apply(&msgs, "busy", &["id", "v"], &["id"], false);
@@ -697,8 +697,8 @@ fn every_key_type_chunks_without_a_row_twice_or_missing() {
 /// Writes a snapshot request straight into the commit-log topic, as anyone
 /// allowed to write there could, and returns the daemon's answer.
 fn raw_request(topic: &str, id: &str, tables: &[String], condition: Option<&str>) -> Value {
-    let pipe = format!("{topic}_pipe");
-    let commits = format!("{topic}_commits");
+    let pipe = common::pipe(topic);
+    let commits = common::commits(topic);
     let req = serde_json::json!({
         "id": id, "tables": tables, "condition": condition, "requested_ms": 1,
     });
@@ -884,7 +884,7 @@ fn truncate_during_a_snapshot_starts_the_tables_snapshot_again() {
     ))
     .unwrap();
     wait_for_log(&mut d, &format!("snapshot of {db}.t done"), 60);
-    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    d.caught_up();
     let msgs = consume(&topic, &db, usize::MAX, 3.0);
     let applied = apply(&msgs, "t", INT_COLS, &["id"], false);
     let want = server_rows(MYSQL_PORT, &db, "t", INT_COLS, &["id"]);
@@ -921,7 +921,7 @@ fn rename_during_a_snapshot_snapshots_the_table_under_its_new_name() {
     ))
     .unwrap();
     wait_for_log(&mut d, &format!("snapshot of {db}.t2 done"), 60);
-    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    d.caught_up();
     let msgs = consume(&topic, &db, usize::MAX, 3.0);
     let applied = apply(&msgs, "t2", INT_COLS, &["id"], false);
     let want = server_rows(MYSQL_PORT, &db, "t2", INT_COLS, &["id"]);
@@ -981,7 +981,7 @@ fn a_table_renamed_out_of_the_captured_set_and_back_is_snapshotted_again() {
         "a second snapshot of t:\n{}",
         d.log_text()
     );
-    d.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    d.caught_up();
     let msgs = consume(&topic, &db, usize::MAX, 3.0);
     let applied = apply(&msgs, "t", INT_COLS, &["id"], false);
     assert_eq!(
@@ -1020,11 +1020,11 @@ fn check_lists_the_snapshot_requests_no_daemon_has_answered() {
     let topic = unique("snap_pending");
     let env = with(settings(&topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"));
     assert!(Daemon::start(&env).stop().0.success());
-    let pipe = format!("{topic}_pipe");
+    let pipe = common::pipe(&topic);
     let req = serde_json::json!({"id": "waiting-1", "tables": [format!("{db}.t")], "condition": "id > 1", "requested_ms": 1});
     kafka_client()
         .produce(
-            &format!("{topic}_commits"),
+            &common::commits(&topic),
             0,
             &[binlog2kafka::kafka::OutRecord {
                 key: Some(format!("{pipe}#snapshot#waiting-1").into_bytes().into()),

@@ -82,7 +82,7 @@ fn at(cp: &Value) -> (String, u64) {
 }
 
 fn checkpoint_of(topic: &str) -> Value {
-    checkpoint(&format!("{topic}_commits"), &format!("{topic}_pipe"))
+    checkpoint(&common::commits(topic), &common::pipe(topic))
         .unwrap_or_else(|| panic!("no checkpoint for {topic}"))
 }
 
@@ -229,7 +229,7 @@ fn xa_transactions_publish_committed_rows_once_and_never_rolled_back_ones() {
         ins(&[10, 1, 2, 11, 30, 12]),
         "committed XA rows once, at their commit; the rolled-back one never"
     );
-    daemon.wait_caught_up_or_panic(&topic);
+    daemon.wait_caught_up_or_panic();
 
     // A restart between prepare and commit: the checkpoint may not pass
     // the undecided prepare, so the next start still publishes it.
@@ -265,13 +265,13 @@ fn xa_transactions_publish_committed_rows_once_and_never_rolled_back_ones() {
 }
 
 trait CaughtUp {
-    fn wait_caught_up_or_panic(self, topic: &str);
+    fn wait_caught_up_or_panic(self);
 }
 
 impl CaughtUp for Daemon {
     /// Waits for the checkpoint to reach the head, then stops cleanly.
-    fn wait_caught_up_or_panic(mut self, topic: &str) {
-        self.wait_caught_up(&format!("{topic}_commits"), &format!("{topic}_pipe"));
+    fn wait_caught_up_or_panic(mut self) {
+        self.caught_up();
         let (status, log) = self.stop();
         assert!(status.success(), "{log}");
     }
@@ -291,7 +291,7 @@ fn a_binlog_replaced_by_reset_master_is_refused_with_the_checkpoint_unmoved() {
             .unwrap();
     }
     assert_eq!(ids(&consume(&topic, &db, 3, 10.0)).len(), 3);
-    daemon.wait_caught_up_or_panic(&topic);
+    daemon.wait_caught_up_or_panic();
     let before = checkpoint_of(&topic);
     assert!(
         before["file_id"].is_object(),
@@ -563,7 +563,7 @@ fn a_binlog_replaced_where_the_offset_still_starts_an_event_is_caught_by_its_fir
         .query_drop("INSERT INTO t VALUES (1,'a')")
         .unwrap();
     assert_eq!(ids(&consume(&topic, &db, 1, 10.0)), ins(&[1]));
-    d.wait_caught_up_or_panic(&topic);
+    d.wait_caught_up_or_panic();
     let before = checkpoint_of(&topic);
     thread::sleep(Duration::from_millis(1100));
     // A statement of the same size after a reset ends at the same offset.

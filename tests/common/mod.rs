@@ -178,8 +178,8 @@ pub fn settings(topic: &str) -> Vec<(String, String)> {
         ("B2K_MYSQL_SERVER_ID", server_id()),
         ("B2K_KAFKA_BROKERS", BROKER.into()),
         ("B2K_KAFKA_TOPIC", topic.to_string()),
-        ("B2K_KAFKA_COMMIT_TOPIC", format!("{topic}_commits")),
-        ("B2K_PIPELINE_NAME", format!("{topic}_pipe")),
+        ("B2K_KAFKA_COMMIT_TOPIC", commits(topic)),
+        ("B2K_PIPELINE_NAME", pipe(topic)),
         ("B2K_MYSQL_TIMEOUT_MS", "5000".into()),
         ("B2K_PIPELINE_SHUTDOWN_TIMEOUT_MS", "5000".into()),
         // A short lease, so a restart after kill -9 waits under a second.
@@ -190,6 +190,22 @@ pub fn settings(topic: &str) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// The test settings, publishing only the tables of `db`: the daemons of
+/// tests running side by side then skip each other's rows undecoded.
+pub fn only(topic: &str, db: &str) -> Vec<(String, String)> {
+    with(settings(topic), "B2K_FILTER_INCLUDE", &format!("{db}.*"))
+}
+
+/// The commit-log topic of [`settings`]`(topic)`.
+pub fn commits(topic: &str) -> String {
+    format!("{topic}_commits")
+}
+
+/// The pipeline name of [`settings`]`(topic)`.
+pub fn pipe(topic: &str) -> String {
+    format!("{topic}_pipe")
 }
 
 pub fn with(mut env: Vec<(String, String)>, key: &str, value: &str) -> Vec<(String, String)> {
@@ -346,8 +362,27 @@ impl Daemon {
                     self.log_text()
                 );
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// [`Daemon::wait_caught_up`] on the daemon's own commit-log topic and
+    /// pipeline.
+    pub fn caught_up(&mut self) {
+        let (commits, pipeline) = (
+            self.setting("B2K_KAFKA_COMMIT_TOPIC"),
+            self.setting("B2K_PIPELINE_NAME"),
+        );
+        self.wait_caught_up(&commits, &pipeline);
+    }
+
+    /// The daemon's newest checkpoint, from its own commit-log topic.
+    pub fn checkpoint(&self) -> Option<Value> {
+        checkpoint_at(
+            &self.setting("B2K_KAFKA_BROKERS"),
+            &self.setting("B2K_KAFKA_COMMIT_TOPIC"),
+            &self.setting("B2K_PIPELINE_NAME"),
+        )
     }
 
     /// Waits until the daemon's checkpoint has moved past everything the
