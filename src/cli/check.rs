@@ -87,7 +87,9 @@ fn check_mysql(cfg: &Config, r: &mut Report) -> Option<Answered> {
             info.gtid_mode
         ));
     if !info.row_metadata.eq_ignore_ascii_case("FULL") {
-        r.lines.push("warn binlog_row_metadata is not FULL: column names come from information_schema and may be wrong for rows written before an ALTER TABLE; set binlog_row_metadata=FULL".into());
+        r.lines.push(format!("ok   binlog_row_metadata={}: the binlog carries column types but no names, keys, signedness, charsets or ENUM/SET labels; they come from binlog2kafka's schema history (captured from information_schema when the pipeline starts, then every DDL in the binlog followed), and every table map is checked against it. A DDL it cannot read stops the pipeline (schema.on_unparsed_ddl). FULL names the columns in the binlog itself (MySQL 8.0+, MariaDB 10.5+)", if info.row_metadata.is_empty() { "(none: NO_LOG or a server without it)" } else { &info.row_metadata }));
+    } else {
+        r.lines.push("ok   binlog_row_metadata=FULL: the binlog names every column; the schema history is still kept and every table map checked against it".into());
     }
     r.lines.push(format!(
         "ok   privileges of '{}': replication and SELECT; {} binlog files on the server ({} .. {})",

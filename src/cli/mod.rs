@@ -22,6 +22,7 @@ use crate::event::Position;
 use crate::kafka::{Client, ClientConfig, KafkaError};
 use crate::pipeline::handle::{self, Handle};
 use crate::pipeline::{producer, reader, watcher, PipelineError, Shared};
+use crate::source::history::follow::Follower;
 use crate::source::{self, ServerInfo, SourceError, Target};
 use crossbeam_channel::Receiver;
 

@@ -196,11 +196,12 @@ fn run_pipeline(
         claim.latest.clone(),
         requests_from,
     )?;
+    let history = schema_history(&cfg, &mut conn, &target, &start)?;
     let (last_offset, writer) = record_start(&cfg, &mut admin, shared, &start, &claim)?;
     drop(conn);
     let stages = spawn_stages(
         &cfg,
-        target,
+        (target, history),
         shared,
         admin,
         start,
@@ -210,6 +211,22 @@ fn run_pipeline(
     )?;
     supervise(shared, signals, &stages);
     stop(&cfg, shared, signals, stages)
+}
+
+/// The schema history the reader follows, captured at the server's
+/// current position (see `source::history`).
+fn schema_history(
+    cfg: &Config,
+    conn: &mut mysql::Conn,
+    target: &Target,
+    start: &Position,
+) -> Result<Follower, AppError> {
+    let filter = &cfg.filter;
+    let tracked = |d: &str, t: &str| !source::history::is_system(d) && filter.allows(d, t);
+    let at = (start.file.to_string(), start.pos);
+    Ok(source::history::catalog::baseline(
+        conn, target, &tracked, &at,
+    )?)
 }
 
 /// Connects to the first reachable server of `mysql.host`, checks its
@@ -238,7 +255,7 @@ fn connect_source(cfg: &Config) -> Result<(mysql::Conn, Target, ServerInfo), App
         }
     );
     if !info.row_metadata.eq_ignore_ascii_case("FULL") {
-        log::warn!("binlog_row_metadata is not FULL; column names come from information_schema (set binlog_row_metadata=FULL for exact names)");
+        log::info!("binlog_row_metadata is {}: the binlog does not name columns, so names, keys and labels come from the schema history (captured from information_schema, then every DDL followed) and each table map is checked against it", if info.row_metadata.is_empty() { "NO_LOG (MariaDB's default) or absent" } else { &info.row_metadata });
     }
     Ok((conn, target, info))
 }
@@ -522,7 +539,7 @@ struct Stages {
 #[allow(clippy::too_many_arguments)]
 fn spawn_stages(
     cfg: &Config,
-    target: Target,
+    (target, history): (Target, Follower),
     shared: &Arc<Shared>,
     mut admin: Client,
     start: Position,
@@ -586,11 +603,14 @@ fn spawn_stages(
     let first_read = target.addr();
     let reader = reader::spawn(
         cfg.reader(),
-        target,
         shared.clone(),
         pending_tx,
-        start,
-        Some(snap_rx),
+        reader::Start {
+            position: start,
+            target,
+            snapshots: Some(snap_rx),
+            history: Some(history),
+        },
         exit.clone(),
     );
     let guard = crate::pipeline::guard::spawn(cfg.source(), shared.clone(), exit);

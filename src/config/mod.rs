@@ -102,6 +102,10 @@ pub struct Config {
     pub on_statement_dml_warn: bool,
     /// `snapshot.mode`.
     pub snapshot_mode: SnapshotMode,
+    /// `schema.on_mismatch`.
+    pub schema_on_mismatch: crate::source::history::follow::OnMismatch,
+    /// `schema.on_unparsed_ddl`.
+    pub schema_on_unparsed: crate::source::history::follow::OnUnparsed,
     /// `snapshot.chunk_rows`.
     pub snapshot_chunk_rows: usize,
     pub brokers: Vec<String>,
@@ -273,6 +277,30 @@ impl Config {
                 &[("fail", false), ("warn", true)],
                 "fail or warn",
             )?,
+            schema_on_mismatch: choice(
+                "schema.on_mismatch",
+                &get("schema.on_mismatch"),
+                &[
+                    ("fail", crate::source::history::follow::OnMismatch::Fail),
+                    (
+                        "positional",
+                        crate::source::history::follow::OnMismatch::Positional,
+                    ),
+                ],
+                "fail or positional",
+            )?,
+            schema_on_unparsed: choice(
+                "schema.on_unparsed_ddl",
+                &get("schema.on_unparsed_ddl"),
+                &[
+                    ("fail", crate::source::history::follow::OnUnparsed::Fail),
+                    (
+                        "refresh",
+                        crate::source::history::follow::OnUnparsed::Refresh,
+                    ),
+                ],
+                "fail or refresh",
+            )?,
             snapshot_mode: choice(
                 "snapshot.mode",
                 &get("snapshot.mode"),
@@ -357,6 +385,8 @@ impl Config {
             start_position: self.start_position.clone(),
             filter: self.filter.clone(),
             columns: self.columns.clone(),
+            schema_on_mismatch: self.schema_on_mismatch,
+            schema_on_unparsed: self.schema_on_unparsed,
         })
     }
 

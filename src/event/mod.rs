@@ -96,6 +96,9 @@ pub enum NameSource {
     TableMap,
     /// information_schema now: history before a later DDL may be misnamed.
     InformationSchema,
+    /// The schema history: the definition as of the event, checked
+    /// against the table map.
+    History,
     /// Neither was available: columns are called `@1`, `@2`, ...
     Positional,
 }

@@ -5,6 +5,7 @@
 pub mod checksum;
 pub mod compressed;
 pub mod ddl;
+pub mod history;
 pub mod jsondiff;
 pub mod payload;
 pub mod refusal;
@@ -58,6 +59,10 @@ pub struct Settings {
     pub start_position: StartPosition,
     pub filter: TableFilter,
     pub columns: ColumnFilter,
+    /// `schema.on_mismatch`.
+    pub schema_on_mismatch: history::follow::OnMismatch,
+    /// `schema.on_unparsed_ddl`.
+    pub schema_on_unparsed: history::follow::OnUnparsed,
 }
 
 /// The server connections go to now, with the settings to reach it: the
@@ -143,6 +148,26 @@ pub enum SourceError {
     /// A position that cannot be found, or must not be resumed, on this
     /// server by GTID.
     Gtid { refusal: refusal::GtidRefusal },
+    /// A table map disagrees with the schema history.
+    SchemaDrift {
+        table: String,
+        position: String,
+        difference: String,
+    },
+    /// A table's definition at this point is not known, and the binlog
+    /// does not name its columns.
+    SchemaUnknown {
+        table: String,
+        position: String,
+        why: String,
+    },
+    /// A DDL on a tracked table that cannot be followed.
+    UnreadableDdl {
+        table: String,
+        position: String,
+        statement: String,
+        why: String,
+    },
     /// Another replica with our server_id is connected.
     SameServerId { server_id: u32, detail: String },
 }
@@ -194,6 +219,18 @@ impl fmt::Display for SourceError {
                 write!(f, "{detail}")
             }
             SourceError::Gtid { refusal } => write!(f, "{refusal}"),
+            SourceError::SchemaDrift { table, position, difference } => write!(
+                f,
+                "the table map of {table} at {position} does not match its definition in the schema history: {difference}. Stopped before it, the checkpoint stays there; publishing would shift or misname columns. The history missed or misread a DDL: to go on, restart with schema.on_mismatch=positional (that table's rows then carry @1-style names), or `binlog2kafka reset` the pipeline to a position after the change and snapshot {table} again"
+            ),
+            SourceError::SchemaUnknown { table, position, why } => write!(
+                f,
+                "cannot name the columns of {table} at {position}: {why}, and the binlog does not carry column names (binlog_row_metadata is not FULL). Stopped before it, the checkpoint stays there. Set binlog_row_metadata=FULL on the server for the rows written from now on; for these, `binlog2kafka reset` the pipeline to a position after that point and snapshot {table} again (or restart with schema.on_mismatch=positional to publish them with @1-style names)"
+            ),
+            SourceError::UnreadableDdl { table, position, statement, why } => write!(
+                f,
+                "cannot follow the DDL on {table} at {position} ({why}): `{statement}`. Stopped before it, the checkpoint stays there. Restart with schema.on_unparsed_ddl=refresh to read the table's definition from the server at this point (the table maps that follow check it), and report the statement"
+            ),
             SourceError::SameServerId { server_id, detail } => write!(
                 f,
                 "another replica with server_id {server_id} is connected to the server ({detail}): give each pipeline its own mysql.server_id, unique among the server's replicas"
@@ -753,6 +790,8 @@ mod tests {
             start_position: StartPosition::Latest,
             filter: TableFilter::parse("", "").unwrap(),
             columns: ColumnFilter::parse("", "").unwrap(),
+            schema_on_mismatch: history::follow::OnMismatch::Fail,
+            schema_on_unparsed: history::follow::OnUnparsed::Fail,
         }))
     }
 

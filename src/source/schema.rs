@@ -19,6 +19,7 @@ use super::Target;
 use crate::event::{ColumnSchema, NameSource, TableSchema};
 use crate::filter::ColumnFilter;
 
+use super::history::follow::{Follower, OnMismatch, Refusal};
 use super::{classify, SourceError};
 
 /// Builds schemas from table maps, keeping them by table id (MySQL reuses the
@@ -33,6 +34,13 @@ pub struct SchemaCache {
     json_columns: HashMap<(String, String), Vec<String>>,
     /// `filter.columns.*`, applied once per schema, not per row.
     columns: ColumnFilter,
+    /// The schema history, when the reader follows one (a live pipeline;
+    /// `replay` with `--schema-from`): names come from it, and every table
+    /// map is checked against it.
+    follower: Option<Follower>,
+    on_mismatch: OnMismatch,
+    /// Tables already said to go positional (`schema.on_mismatch`).
+    positional: std::collections::HashSet<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,7 +63,31 @@ impl SchemaCache {
             warned: false,
             json_columns: HashMap::new(),
             columns,
+            follower: None,
+            on_mismatch: OnMismatch::Fail,
+            positional: Default::default(),
         }
+    }
+
+    /// Names and checks every table map from now on with `follower`.
+    pub fn follow(&mut self, follower: Follower, on_mismatch: OnMismatch) {
+        self.follower = Some(follower);
+        self.on_mismatch = on_mismatch;
+    }
+
+    /// The history followed, if any.
+    pub fn follower(&self) -> Option<&Follower> {
+        self.follower.as_ref()
+    }
+
+    pub fn follower_mut(&mut self) -> Option<&mut Follower> {
+        self.follower.as_mut()
+    }
+
+    /// Forgets the schemas of table ids: after a DDL the history changed,
+    /// a table map must be checked again.
+    pub fn forget_ids(&mut self) {
+        self.by_id.clear();
     }
 
     /// Forgets everything learnt from information_schema: called after DDL.
@@ -75,11 +107,12 @@ impl SchemaCache {
         self.by_id.get(&table_id).cloned()
     }
 
-    /// Records the schema a table map describes and returns it.
+    /// Records the schema a table map at `at` describes and returns it.
     pub fn on_table_map(
         &mut self,
         tme: &TableMapEvent<'_>,
         target: Option<&Target>,
+        at: (&str, u64),
     ) -> Result<Arc<TableSchema>, SourceError> {
         let id = tme.table_id();
         let database = tme.database_name().into_owned();
@@ -88,13 +121,65 @@ impl SchemaCache {
             if known.database == database
                 && known.table == table
                 && known.columns.len() as u64 == tme.columns_count()
-                && known.names_from == NameSource::TableMap
+                && (known.names_from == NameSource::TableMap
+                    || known.names_from == NameSource::History)
             {
                 return Ok(known.clone());
             }
         }
         let mut schema = from_table_map(tme, database, table)?;
-        if let Some(target) = target {
+        if let Some(f) = &self.follower {
+            match f.resolve(&schema, at) {
+                Ok(None) => {}
+                Ok(Some(held)) if schema.names_from == NameSource::TableMap => {
+                    // The binlog names its columns: only what it cannot
+                    // say (MariaDB's JSON is a checked LONGTEXT).
+                    for (m, h) in schema.columns.iter_mut().zip(&held.columns) {
+                        m.json = h.json;
+                    }
+                }
+                Ok(Some(mut held)) => {
+                    // The binlog's own type metadata, the history's names,
+                    // keys, signedness, charsets and labels.
+                    for (h, m) in held.columns.iter_mut().zip(&schema.columns) {
+                        h.col_type = m.col_type;
+                        h.meta.clone_from(&m.meta);
+                        if m.charset != 0 {
+                            h.charset = m.charset;
+                        }
+                    }
+                    schema = held;
+                }
+                Err(refusal) => {
+                    let key = (schema.database.clone(), schema.table.clone());
+                    let position = format!("{}:{}", at.0, at.1);
+                    if self.on_mismatch == OnMismatch::Fail {
+                        return Err(match refusal {
+                            Refusal::Drift(difference) => SourceError::SchemaDrift {
+                                table: format!("{}.{}", key.0, key.1),
+                                position,
+                                difference,
+                            },
+                            Refusal::Unknown(why) => SourceError::SchemaUnknown {
+                                table: format!("{}.{}", key.0, key.1),
+                                position,
+                                why,
+                            },
+                        });
+                    }
+                    if self.positional.insert(key) {
+                        let why = match refusal {
+                            Refusal::Drift(d) | Refusal::Unknown(d) => d,
+                        };
+                        log::warn!(
+                            "{}.{} at {position}: {why}; its rows go out with positional column names (schema.on_mismatch=positional)",
+                            schema.database,
+                            schema.table
+                        );
+                    }
+                }
+            }
+        } else if let Some(target) = target {
             if schema.names_from == NameSource::Positional {
                 self.fill_from_catalog(&mut schema, target)?;
             }
@@ -112,6 +197,23 @@ impl SchemaCache {
         let schema = Arc::new(schema);
         self.by_id.insert(id, schema.clone());
         Ok(schema)
+    }
+
+    /// Reads `key`'s definition from the server again into the history
+    /// followed (`schema.on_unparsed_ddl = refresh`).
+    pub fn refresh(&mut self, target: &Target, key: (String, String)) -> Result<(), SourceError> {
+        if self.catalog.is_none() {
+            self.catalog = Some(super::connect(target)?);
+        }
+        let conn = self.catalog.as_mut().expect("connected");
+        let mut read =
+            super::history::catalog::read(conn, target, &|d, t| d == key.0 && t == key.1)?;
+        let table = read.tables.remove(&key);
+        if let Some(f) = self.follower.as_mut() {
+            f.refreshed(key, table);
+        }
+        self.by_id.clear();
+        Ok(())
     }
 
     /// Drops the information_schema connection: after a failover it would
@@ -235,7 +337,7 @@ impl Default for SchemaCache {
 }
 
 /// `enum('a','b')` / `set('x','y')` → labels; others → empty.
-fn parse_labels(column_type: &str) -> Vec<String> {
+pub(crate) fn parse_labels(column_type: &str) -> Vec<String> {
     let lower = column_type.to_ascii_lowercase();
     if !(lower.starts_with("enum(") || lower.starts_with("set(")) {
         return Vec::new();
@@ -392,7 +494,7 @@ fn maybe_mariadb_json(col: &ColumnSchema) -> bool {
 }
 
 /// The column a `json_valid(`name`)` CHECK clause names.
-fn json_valid_column(clause: &str) -> Option<String> {
+pub(crate) fn json_valid_column(clause: &str) -> Option<String> {
     let rest = clause.trim().strip_prefix("json_valid(`")?;
     let (name, tail) = rest.split_once('`')?;
     (tail.trim() == ")").then(|| name.replace("``", "`"))
@@ -571,7 +673,7 @@ pub fn from_catalog(
 
 /// The binlog type, table-map metadata and charset of a column, from its
 /// information_schema description; `None` for a type not handled.
-fn catalog_type(
+pub fn catalog_type(
     data_type: &str,
     column_type: &str,
     precision: u64,

@@ -560,3 +560,17 @@ pub fn kafka_client() -> binlog2kafka::kafka::Client {
     })
     .unwrap()
 }
+
+/// The shared MariaDB at `port` as the daemon reaches it (source::Target).
+pub fn target(port: u16) -> binlog2kafka::source::Target {
+    let env = [
+        ("B2K_MYSQL_HOST", "127.0.0.1".to_string()),
+        ("B2K_MYSQL_PORT", port.to_string()),
+        ("B2K_MYSQL_USER", "tester".to_string()),
+        ("B2K_MYSQL_PASSWORD", "tester".to_string()),
+    ]
+    .map(|(k, v)| (k.to_string(), v));
+    binlog2kafka::config::Config::load(None, env)
+        .expect("test settings")
+        .first_target()
+}

@@ -455,6 +455,7 @@ impl Reader {
             // A DDL inside an event group: CREATE TABLE ... SELECT,
             // whose rows follow in the same group.
             self.schemas.invalidate_catalog();
+            self.follow_ddl(trimmed, &q.schema(), start, end)?;
             self.next_pos = end;
             return self.on_ddl(
                 trimmed,
@@ -467,6 +468,7 @@ impl Reader {
             // DDL (or another statement outside a transaction):
             // column names from information_schema may now be stale.
             self.schemas.invalidate_catalog();
+            self.follow_ddl(trimmed, &q.schema(), start, end)?;
             self.snapshot_follows_ddl(trimmed, &q.schema(), start);
             {
                 log::debug!(
@@ -501,7 +503,7 @@ impl Reader {
         {
             self.filtered.remove(&t.table_id());
             let catalog = self.catalog.then_some(&self.target);
-            self.schemas.on_table_map(t, catalog)?;
+            self.schemas.on_table_map(t, catalog, (&self.file, start))?;
         } else {
             self.filtered.insert(t.table_id());
         }

@@ -65,6 +65,12 @@ impl Reader {
     pub(super) fn move_to(&mut self, host: String, port: u16) {
         self.target = self.target.at(&host, port);
         self.schemas.reset_catalog();
+        // The history's capture point is in the old server's coordinates;
+        // past a failover the stream is past it.
+        if let Some(f) = self.schemas.follower_mut() {
+            f.since = Default::default();
+            f.unknown_until.clear();
+        }
         // Snapshot chunks were read on the old server, in its coordinates.
         if let Some(seam) = self.seam.as_mut() {
             seam.reset();

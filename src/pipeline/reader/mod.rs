@@ -107,21 +107,39 @@ pub struct Settings {
     pub bootstrap_markers: bool,
 }
 
-/// Starts the `b2k-reader` thread, streaming from `start` on `target`;
-/// `snapshots` carries the snapshot thread's chunks.
+/// Where and with what the reader starts.
+pub struct Start {
+    /// The position to stream from.
+    pub position: Position,
+    /// The server to read first.
+    pub target: Target,
+    /// The snapshot thread's chunks.
+    pub snapshots: Option<crossbeam_channel::Receiver<ToReader>>,
+    /// The schema history to follow.
+    pub history: Option<crate::source::history::follow::Follower>,
+}
+
+/// Starts the `b2k-reader` thread.
 pub fn spawn(
     cfg: Settings,
-    target: Target,
     shared: Arc<Shared>,
     pending: Sender<Vec<Change>>,
-    start: Position,
-    snapshots: Option<crossbeam_channel::Receiver<ToReader>>,
+    Start {
+        position: start,
+        target,
+        snapshots,
+        history,
+    }: Start,
     exit: Exit,
 ) -> Handle<Result<(), SourceError>> {
     crate::pipeline::handle::spawn("b2k-reader", exit, move || {
         let expect = start.file_id.map(|id| (start.file.clone(), id));
         let mut r = Reader::new(cfg, shared.clone(), pending, start);
         r.target = target;
+        if let Some(h) = history {
+            let mode = r.cfg.source.schema_on_mismatch;
+            r.schemas.follow(h, mode);
+        }
         r.seam = snapshots.map(Seam::new);
         r.wait_for_room = true;
         r.live = true;

@@ -298,3 +298,77 @@ impl Reader {
         self.shared.reading.bump_snapshot_epoch();
     }
 }
+
+impl Reader {
+    /// Keeps the schema history in step with a DDL that ends at `end`. A
+    /// DDL on a tracked table that cannot be followed stops the reader
+    /// (`schema.on_unparsed_ddl=fail`) or has the table read again from
+    /// the server (`refresh`).
+    pub(super) fn follow_ddl(
+        &mut self,
+        sql: &str,
+        default_db: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<(), SourceError> {
+        use crate::source::history::follow::{DdlRefusal, OnUnparsed};
+        let filter = self.cfg.source.filter.clone();
+        let tracked =
+            |d: &str, t: &str| !crate::source::history::is_system(d) && filter.allows(d, t);
+        let file = self.file.clone();
+        let refresh = self.cfg.source.schema_on_unparsed == OnUnparsed::Refresh && self.catalog;
+        let Some(f) = self.schemas.follower_mut() else {
+            return Ok(());
+        };
+        match f.on_ddl(sql, default_db, (&file, end), &tracked) {
+            Ok(applied) => {
+                let touched = !applied.changed.is_empty()
+                    || !applied.removed.is_empty()
+                    || !applied.unknown.is_empty();
+                for (key, why) in applied.unknown {
+                    if refresh {
+                        log::warn!(
+                            "schema history: {}.{} ({why}, DDL at {file}:{start}) is read again from the server (schema.on_unparsed_ddl=refresh); the table maps that follow check it",
+                            key.0,
+                            key.1
+                        );
+                        let target = self.target.clone();
+                        self.schemas.refresh(&target, key)?;
+                    }
+                }
+                if touched {
+                    self.schemas.forget_ids();
+                }
+                Ok(())
+            }
+            Err(refusal) => {
+                let table = crate::source::ddl::classify(sql, default_db)
+                    .filter(|(_, d, t)| !t.is_empty() && tracked(d, t))
+                    .map(|(_, d, t)| (d, t));
+                let Some(key) = table else {
+                    // Not a tracked table's: nothing to follow.
+                    return Ok(());
+                };
+                let why = match refusal {
+                    DdlRefusal::Unreadable(e) => format!("the statement cannot be read: {e}"),
+                    DdlRefusal::Disagrees(e) => format!("it does not fit the schema history: {e}"),
+                };
+                if !refresh {
+                    return Err(SourceError::UnreadableDdl {
+                        table: format!("{}.{}", key.0, key.1),
+                        position: format!("{file}:{start}"),
+                        statement: first_line(sql).to_string(),
+                        why,
+                    });
+                }
+                log::warn!(
+                    "schema history: cannot follow the DDL on {}.{} at {file}:{start} ({why}); reading the table from the server (schema.on_unparsed_ddl=refresh); the table maps that follow check it",
+                    key.0,
+                    key.1
+                );
+                let target = self.target.clone();
+                self.schemas.refresh(&target, key)
+            }
+        }
+    }
+}
