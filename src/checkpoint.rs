@@ -46,6 +46,15 @@ pub struct Record {
     /// Snapshot work left as of `pos` ([`crate::event::plan`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<crate::event::plan::Plan>,
+    /// The schema history's version as of `pos`: its definitions are in
+    /// this topic under `PIPELINE#schema#…` keys (see
+    /// [`crate::pipeline::schema_store`]); absent: none kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub schema_version: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A name for this daemon instance, unique across hosts and restarts:
@@ -135,6 +144,7 @@ impl Record {
             gtid_state: p.state.as_ref().map(|s| s.to_string()),
             gtid_history: matches!(p.state.as_deref(), Some(crate::gtid::GtidState::Maria(m)) if m.2),
             snapshot: p.snapshot.as_deref().cloned(),
+            schema_version: p.schema,
         }
     }
 
@@ -156,6 +166,7 @@ impl Record {
                 }),
             file_id: self.file_id,
             snapshot: self.snapshot.clone().map(std::sync::Arc::new),
+            schema: self.schema_version,
         }
     }
 }
@@ -353,6 +364,7 @@ mod tests {
             state: None,
             file_id: None,
             snapshot: None,
+            schema: 0,
         };
         let rec = Record::new("orders", &p, "host/1/2");
         let text = serde_json::to_string(&rec).unwrap();

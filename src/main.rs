@@ -44,9 +44,13 @@ options:
   --where COND        (snapshot) only the rows matching COND: a boolean expression over
                       the table's own columns (=, <, IN, BETWEEN, LIKE, IS NULL, AND/OR/NOT)
   --stdout            (replay) write JSON lines to standard output, not Kafka
-  --schema-from       (replay) column names the files lack come from the
-                      configured server's information_schema (otherwise
-                      they stay positional: @1, @2, ...)
+  --schema-from       (replay) the tables' definitions as the configured
+                      server has them now; the files' DDL is followed from
+                      there, and every table map checked
+  --schema-file FILE  (replay) the definitions from a file of CREATE TABLE
+                      statements (mysqldump --no-data output; empty when the
+                      files create their tables); without either, column
+                      names the files lack stay positional: @1, @2, ...
 
 Every key can be set by an environment variable instead: B2K_ and the key in
 capitals with dots as underscores (mysql.host -> B2K_MYSQL_HOST), which wins
@@ -63,6 +67,7 @@ enum Command {
         files: Vec<PathBuf>,
         stdout: bool,
         schema_from: bool,
+        schema_file: Option<PathBuf>,
     },
     Snapshot {
         tables: Vec<String>,
@@ -74,6 +79,7 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
     let mut cmd = None;
     let mut config = None;
     let (mut files, mut stdout, mut schema_from) = (Vec::new(), false, false);
+    let mut schema_file = None;
     let mut args = std::env::args_os().skip(1);
     while let Some(a) = args.next() {
         let a = a.to_string_lossy().into_owned();
@@ -101,6 +107,7 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
                     files: vec![],
                     stdout: false,
                     schema_from: false,
+                    schema_file: None,
                 })
             }
             "snapshot" if cmd.is_none() => {
@@ -125,6 +132,10 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
             }
             "--stdout" if matches!(cmd, Some(Command::Replay { .. })) => stdout = true,
             "--schema-from" if matches!(cmd, Some(Command::Replay { .. })) => schema_from = true,
+            "--schema-file" if matches!(cmd, Some(Command::Replay { .. })) => {
+                let v = args.next().ok_or("--schema-file needs a file name")?;
+                schema_file = Some(PathBuf::from(v));
+            }
             f if matches!(cmd, Some(Command::Replay { .. })) && !f.starts_with('-') => {
                 files.push(PathBuf::from(f))
             }
@@ -146,6 +157,7 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
                 files,
                 stdout,
                 schema_from,
+                schema_file,
             }
         }
         Command::Snapshot { tables, .. } if tables.is_empty() => {
@@ -230,10 +242,15 @@ fn main() -> ExitCode {
             files,
             stdout,
             schema_from,
+            schema_file,
         } => {
             let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+            let settings = match cli::replay_settings(&cfg, schema_from, schema_file.as_deref()) {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
             if !stdout {
-                return match cli::replay_to_kafka(&cfg, &paths, schema_from) {
+                return match cli::replay_to_kafka(&cfg, &settings, &paths, schema_from) {
                     Ok(s) => {
                         log::info!(
                             "replayed {} file(s) into {}: {} events, {} rows",
@@ -252,7 +269,7 @@ fn main() -> ExitCode {
             std::panic::set_hook(Box::new(|_| {}));
             let out = std::io::stdout();
             let mut out = std::io::BufWriter::with_capacity(1 << 16, out.lock());
-            match binlog2kafka::replay::replay_files(&cfg.replay(), &paths, schema_from, &mut out) {
+            match binlog2kafka::replay::replay_files(&settings, &paths, schema_from, &mut out) {
                 Ok(s) => {
                     log::info!(
                         "replayed {} file(s): {} events, {} rows",

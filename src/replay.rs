@@ -51,12 +51,21 @@ pub enum ReplayError {
         len: u64,
     },
     Output(io::Error),
+    /// `--schema-file` cannot be read or parsed.
+    Schema {
+        file: String,
+        detail: String,
+    },
 }
 
 impl fmt::Display for ReplayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReplayError::Open { file, err } => write!(f, "cannot open {file}: {err}"),
+            ReplayError::Schema { file, detail } => write!(
+                f,
+                "cannot take the schema from {file}: {detail}; give a file of CREATE TABLE statements (mysqldump --no-data output)"
+            ),
             ReplayError::NotBinlog { file } => write!(
                 f,
                 "{file} is not a binlog file (it does not start with the binlog magic bytes fe 62 69 6e)"
@@ -113,6 +122,11 @@ pub enum Sink<'a> {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub reader: crate::pipeline::reader::Settings,
+    /// The definitions the files start from (`--schema-file`, or the
+    /// server's with `--schema-from`): the DDL in the files is followed from
+    /// them, and every table map checked. `None`: names come from the files'
+    /// FULL metadata, or stay positional.
+    pub history: Option<crate::source::history::History>,
     pub format: crate::format::Format,
     pub style: crate::format::value::Style,
 }
@@ -137,6 +151,8 @@ pub fn replay_files_to(
     sink: &mut Sink<'_>,
 ) -> Result<ReplaySummary, ReplayError> {
     let mut total = ReplaySummary::default();
+    // One history across the files: a DDL in one holds in the next.
+    let mut history = cfg.history.clone().map(start_history);
     for path in paths {
         let shown = path.display().to_string();
         let f = File::open(path).map_err(|e| ReplayError::Open {
@@ -148,12 +164,24 @@ pub fn replay_files_to(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| shown.clone());
-        let s = replay_stream(cfg, &shown, &name, BufReader::new(f), len, catalog, sink)?;
+        let s = replay_one(
+            cfg,
+            (&shown, &name),
+            BufReader::new(f),
+            len,
+            catalog,
+            sink,
+            &mut history,
+        )?;
         total.files += 1;
         total.events += s.events;
         total.rows += s.rows;
     }
     Ok(total)
+}
+
+fn start_history(h: crate::source::history::History) -> crate::source::history::follow::Follower {
+    crate::source::history::follow::Follower::new(h, (String::new(), 0))
 }
 
 /// Replays one binlog from `input` (`len` bytes) into `sink`. `shown`
@@ -166,6 +194,21 @@ pub fn replay_stream(
     len: u64,
     catalog: bool,
     sink: &mut Sink<'_>,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut history = cfg.history.clone().map(start_history);
+    replay_one(cfg, (shown, name), input, len, catalog, sink, &mut history)
+}
+
+/// [`replay_stream`], following `history` (and leaving it as the file's
+/// DDL left it).
+fn replay_one(
+    cfg: &Settings,
+    (shown, name): (&str, &str),
+    input: impl BufRead,
+    len: u64,
+    catalog: bool,
+    sink: &mut Sink<'_>,
+    history: &mut Option<crate::source::history::follow::Follower>,
 ) -> Result<ReplaySummary, ReplayError> {
     let mut input = input;
     BinlogFileHeader::read(&mut input).map_err(|_| ReplayError::NotBinlog {
@@ -188,6 +231,9 @@ pub fn replay_stream(
     let start = Position::at(name, 4);
     let mut reader = Reader::new(cfg.reader.clone(), shared.clone(), tx, start);
     reader.set_catalog(catalog);
+    if let Some(h) = history.take() {
+        reader.follow(h);
+    }
     let mut summary = ReplaySummary {
         files: 1,
         ..Default::default()
@@ -291,6 +337,7 @@ pub fn replay_stream(
             });
         }
     }
+    *history = reader.take_history();
     if let Sink::Lines(out) = sink {
         out.flush().map_err(ReplayError::Output)?;
     }

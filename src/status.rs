@@ -61,6 +61,8 @@ pub struct Snapshot {
     pub checkpoints_written: u64,
     /// Times the reader moved to another server of `mysql.host`.
     pub failovers: u64,
+    /// The schema history, when one is followed.
+    pub schema: Option<crate::pipeline::SchemaStatus>,
     pub measured: Measured,
     pub lag_s: Option<u64>,
     pub tables: BTreeMap<String, u64>,
@@ -198,6 +200,7 @@ pub fn snapshot(cfg: &Settings, shared: &Shared, measured: &Measured) -> Snapsho
         bytes_sent: stats.bytes_acked.load(Ordering::Relaxed),
         checkpoints_written: stats.checkpoints_written.load(Ordering::Relaxed),
         failovers: stats.failovers.load(Ordering::Relaxed),
+        schema: p.schema.clone(),
         measured: measured.clone(),
         lag_s,
         tables: p.tables.clone(),
@@ -568,6 +571,18 @@ pub fn render_html(s: &Snapshot) -> String {
     if s.failovers > 0 {
         row("source", "failovers", &s.failovers.to_string());
     }
+    if let Some(h) = &s.schema {
+        row(
+            "schema",
+            "schema history",
+            &format!(
+                "{} tables, version {}; last DDL: {}",
+                h.tables,
+                h.versions,
+                h.last_ddl.as_deref().unwrap_or("none")
+            ),
+        );
+    }
     row("brokers", "brokers", &s.brokers);
     row("topic", "topic", &s.topic);
     row("uptime", "uptime", &human_duration(s.uptime_s));
@@ -713,6 +728,20 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "Times the reader moved to another server of mysql.host.",
         &one(s.failovers as f64),
     );
+    if let Some(h) = &s.schema {
+        metric(
+            "schema_tables",
+            "gauge",
+            "Tables the schema history tracks.",
+            &one(h.tables as f64),
+        );
+        metric(
+            "schema_versions_total",
+            "counter",
+            "The schema history's version: 1 at the first capture, one more for each DDL that changed a tracked table.",
+            &one(h.versions as f64),
+        );
+    }
     metric(
         "source_info",
         "gauge",
@@ -864,6 +893,11 @@ mod tests {
             bytes_sent: 250_000,
             checkpoints_written: 40,
             failovers: 1,
+            schema: Some(crate::pipeline::SchemaStatus {
+                tables: 12,
+                versions: 3,
+                last_ddl: Some("binlog.000007:100: ALTER TABLE t ADD c INT".into()),
+            }),
             measured: Measured {
                 rows_per_s: 16.5,
                 bytes_per_s: 4200.0,

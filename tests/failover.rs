@@ -107,23 +107,6 @@ fn ids_in(port: u16, db: &str) -> BTreeSet<i64> {
         .collect()
 }
 
-/// GET `path` from the status page the daemon's log names.
-fn http_get(log: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let at =
-        log.find("status page on http://").expect("status page") + "status page on http://".len();
-    let addr = log[at..].split('/').next().unwrap();
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 #[test]
 fn the_primary_killed_mid_load_the_daemon_fails_over_to_the_promoted_replica() {
     let (p, r) = pair("fo", 3351, 3352);
@@ -231,7 +214,7 @@ fn the_primary_killed_mid_load_the_daemon_fails_over_to_the_promoted_replica() {
     assert!(log.contains("failing over to 127.0.0.1:"), "{log}");
     assert!(log.contains("by GTID"), "{log}");
     // The operator's view names the server now read and counts the switch.
-    let metrics = http_get(&log, "/metrics");
+    let metrics = common::http_get(&log, "/metrics");
     assert!(
         metrics.contains("binlog2kafka_failovers_total 1\n"),
         "{metrics}"

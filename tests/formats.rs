@@ -151,6 +151,7 @@ fn change(kind: RowKind) -> RowChange {
             state: None,
             file_id: None,
             snapshot: None,
+            schema: 0,
         },
         snapshot: None,
     }
@@ -176,6 +177,7 @@ fn ddl() -> DdlChange {
             state: None,
             file_id: None,
             snapshot: None,
+            schema: 0,
         },
     }
 }

@@ -16,9 +16,10 @@ use binlog2kafka::config::Config;
 use binlog2kafka::replay::{
     replay_files, replay_stream, ReplayError, ReplaySummary, Settings, Sink,
 };
+use binlog2kafka::source::history::History;
 use mysql::prelude::Queryable;
 use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn fixture(name: &str) -> PathBuf {
     common::root().join("tests/fixtures/binlogs").join(name)
@@ -846,4 +847,59 @@ fn crc32(b: &[u8]) -> u32 {
         }
     }
     !c
+}
+
+/// MySQL 5.7 and 8.0 binlogs, which carry no column names, replay with
+/// their real names, keys and all, when replay follows the schema: the
+/// tables' CREATE TABLE is in the files, so the schema file given is empty;
+/// across two files, one history.
+#[test]
+fn binlogs_without_names_replay_with_their_real_names_from_a_schema() {
+    let mut cfg = config();
+    cfg.history = Some(History::from_sql("").unwrap());
+    let replayed = |cfg: &Settings, names: &[&str]| -> Vec<Value> {
+        let paths: Vec<PathBuf> = names.iter().map(|n| fixture(n)).collect();
+        let paths: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+        let mut out = Vec::new();
+        replay_files(cfg, &paths, false, &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let rows = replayed(&cfg, &["BinlogVisualizer/minimal.binlog"]);
+    assert_eq!(rows[0]["data"], json!({"id": 1, "name": "alice"}), "5.7.44");
+    assert_eq!(rows[0]["primary_key_columns"], json!(["id"]));
+    let rows = replayed(
+        &cfg,
+        &[
+            "kingbus/binlog/mysql_bin.000011",
+            "kingbus/binlog/mysql_bin.000012",
+        ],
+    );
+    assert_eq!(rows.len(), 80);
+    for r in &rows {
+        let keys: Vec<&String> = r["data"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["age", "id", "name"], "5.7.23, both files: {r}");
+    }
+    let rows = replayed(&cfg, &["mysql-cdc-rs/8.0/32_delete_rows_v2/binlog.000001"]);
+    assert_eq!(rows[0]["data"]["col1"], json!(1), "8.2.0");
+    let rows = replayed(
+        &cfg,
+        &["percona-binlog-server/data_80045_gtid/binlog.000001"],
+    );
+    assert_eq!(rows[0]["data"], json!({"id": 1}), "8.0.45");
+    // Without the schema, the same rows stay positional, as before.
+    let rows = replayed(&config(), &["BinlogVisualizer/minimal.binlog"]);
+    assert_eq!(rows[0]["data"], json!({"@1": 1, "@2": "alice"}));
+    // A table the schema does not hold, in a file that does not create it,
+    // stops the replay instead of being named by a guess.
+    let paths = [fixture("mysql-binlog-connector-rust/mysql-bin.000080")];
+    let paths: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+    let e = replay_files(&cfg, &paths, false, &mut Vec::new()).unwrap_err();
+    assert!(
+        e.to_string().contains("cannot name the columns of a.b"),
+        "{e}"
+    );
 }

@@ -434,52 +434,163 @@ fn a_lagging_pipeline_names_every_row_by_the_shape_it_was_written_in() {
     for m in &msgs {
         assert_eq!(m.value["primary_key_columns"], json!(["id"]));
     }
+    let metrics = common::http_get(&d.log_text(), "/metrics");
+    assert!(
+        metrics.contains("binlog2kafka_schema_versions_total 5\n")
+            && metrics.contains("binlog2kafka_schema_tables "),
+        "{metrics}"
+    );
     let (status, log) = d.stop();
     assert!(status.success(), "{log}");
 }
 
-/// A pipeline stopped while its table is altered restarts behind its
-/// capture point: on a server that writes no names, the rows before the
-/// ALTER cannot be named for certain, so it stops with one line, and the
-/// checkpoint stays where it was.
+/// A pipeline stopped while its table is altered, then killed (-9) while
+/// it catches up, recovers the history its checkpoint names from the
+/// commit-log topic each time, and names every row by the shape it was
+/// written in, on a server that writes no names.
 #[test]
-fn a_restart_across_an_alter_without_names_in_the_binlog_stops_instead_of_guessing() {
+fn a_restart_across_alters_recovers_the_history_of_its_checkpoint() {
     let port = minimal();
     let db = database(port, "gap", &["CREATE TABLE t (id INT PRIMARY KEY, a INT)"]);
     let topic = unique("gap");
     let env = with(only(&topic, &db), "B2K_MYSQL_PORT", &port.to_string());
     let mut d = Daemon::start(&env);
     let mut c = sql(port);
-    c.query_drop(format!("INSERT INTO `{db}`.t VALUES (1, 1)"))
-        .unwrap();
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop("INSERT INTO t VALUES (1, 1)").unwrap();
     d.caught_up();
     let (status, log) = d.stop();
     assert!(status.success(), "{log}");
-    let before = common::checkpoint(&common::commits(&topic), &common::pipe(&topic)).unwrap();
-    c.query_drop(format!("INSERT INTO `{db}`.t VALUES (2, 2)"))
+    // While it is down: rows between three ALTERs, and many rows after
+    // them, so that a kill lands in the catch-up.
+    c.query_drop("INSERT INTO t VALUES (2, 2)").unwrap();
+    c.query_drop("ALTER TABLE t ADD COLUMN b INT FIRST")
+        .unwrap();
+    c.query_drop("INSERT INTO t VALUES (3, 3, 3)").unwrap();
+    c.query_drop("ALTER TABLE t DROP COLUMN a, ADD COLUMN e ENUM('p','q') AFTER id")
+        .unwrap();
+    c.query_drop("INSERT INTO t VALUES (4, 4, 'q')").unwrap();
+    c.query_drop("ALTER TABLE t RENAME COLUMN b TO bee")
+        .unwrap();
+    for i in 0..20 {
+        let values: Vec<String> = (0..500)
+            .map(|j| format!("({}, {}, 'p')", 1000 + i * 500 + j, 100 + i * 500 + j))
+            .collect();
+        c.query_drop(format!("INSERT INTO t VALUES {}", values.join(",")))
+            .unwrap();
+    }
+    let mut d = Daemon::start(&env);
+    d.wait_for_log("schema history: ", Duration::from_secs(20));
+    assert!(
+        d.log_text().contains("tables recovered at version"),
+        "{}",
+        d.log_text()
+    );
+    d.kill9();
+    let mut d = Daemon::start(&env);
+    d.caught_up();
+    let msgs = consume(&topic, &db, 10_004, 20.0);
+    let mut by_id = std::collections::BTreeMap::new();
+    for m in &msgs {
+        let id = m.value["data"]["id"].as_i64().unwrap();
+        by_id.entry(id).or_insert_with(|| m.value["data"].clone());
+    }
+    assert_eq!(by_id.len(), 10_004, "every row arrives");
+    assert_eq!(by_id[&1], json!({"id": 1, "a": 1}));
+    assert_eq!(by_id[&2], json!({"id": 2, "a": 2}));
+    assert_eq!(by_id[&3], json!({"b": 3, "id": 3, "a": 3}));
+    assert_eq!(by_id[&4], json!({"b": 4, "id": 4, "e": "q"}));
+    assert_eq!(by_id[&100], json!({"bee": 1000, "id": 100, "e": "p"}));
+    for m in &msgs {
+        assert!(
+            !m.value["data"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.starts_with('@')),
+            "no positional names: {}",
+            m.value
+        );
+    }
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+}
+
+/// A new pipeline whose start.position lies before an ALTER captures the
+/// history at the server's current position: on a server that writes no
+/// names, the rows before the ALTER cannot be named for certain, so it
+/// stops with one line, the checkpoint where it started.
+#[test]
+fn a_start_in_the_past_across_an_alter_without_names_stops_instead_of_guessing() {
+    let port = minimal();
+    let db = database(
+        port,
+        "past",
+        &["CREATE TABLE t (id INT PRIMARY KEY, a INT)"],
+    );
+    let (file, pos) = common::binlog_head(port);
+    let mut c = sql(port);
+    c.query_drop(format!("INSERT INTO `{db}`.t VALUES (1, 1)"))
         .unwrap();
     c.query_drop(format!("ALTER TABLE `{db}`.t ADD COLUMN b INT FIRST"))
         .unwrap();
-    c.query_drop(format!("INSERT INTO `{db}`.t VALUES (3, 3, 3)"))
+    c.query_drop(format!("INSERT INTO `{db}`.t VALUES (2, 2, 2)"))
         .unwrap();
+    let topic = unique("past");
+    let env = with(only(&topic, &db), "B2K_MYSQL_PORT", &port.to_string());
+    let env = with(env, "B2K_START_POSITION", &format!("{file}:{pos}"));
     let mut d = Daemon::start_waiting(&env);
     let status = d.wait(Duration::from_secs(60));
     assert!(!status.success());
     let e = common::the_error(&d.log_text());
     assert!(
         e.contains(&format!("cannot name the columns of {db}.t at "))
+            && e.contains("before the schema history begins")
             && e.contains("binlog_row_metadata is not FULL"),
         "{e}"
     );
-    let after = common::checkpoint(&common::commits(&topic), &common::pipe(&topic)).unwrap();
+    let cp = common::checkpoint(&common::commits(&topic), &common::pipe(&topic)).unwrap();
     assert_eq!(
-        (&after["file"], &after["pos"]),
-        (&before["file"], &before["pos"]),
-        "the checkpoint has not moved"
+        (cp["file"].as_str().unwrap(), cp["pos"].as_u64().unwrap()),
+        (file.as_str(), pos)
     );
     assert!(
-        consume(&topic, &db, 3, 3.0).len() == 1,
-        "nothing after the first row was published"
+        consume(&topic, &db, 2, 3.0).is_empty(),
+        "nothing was published"
+    );
+}
+
+/// A checkpoint naming a schema history the topic does not hold (deleted,
+/// or records removed) stops the start with one line, nothing read.
+#[test]
+fn a_lost_schema_history_is_one_clear_error() {
+    common::servers();
+    let db = database(MYSQL_PORT, "lost", &["CREATE TABLE t (id INT PRIMARY KEY)"]);
+    let topic = unique("lost");
+    let env = only(&topic, &db);
+    let mut d = Daemon::start(&env);
+    d.caught_up();
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    // The checkpoint, naming a version nobody wrote.
+    let mut rec: binlog2kafka::checkpoint::Record = serde_json::from_value(
+        common::checkpoint(&common::commits(&topic), &common::pipe(&topic)).unwrap(),
+    )
+    .unwrap();
+    rec.schema_version = 99;
+    rec.released = true;
+    let mut client = common::kafka_client();
+    binlog2kafka::checkpoint::write(&mut client, &common::commits(&topic), &rec).unwrap();
+    let mut d = Daemon::start_waiting(&env);
+    let status = d.wait(Duration::from_secs(30));
+    assert!(!status.success());
+    let e = common::the_error(&d.log_text());
+    assert!(
+        e.contains(&format!(
+            "the schema history of pipeline '{}' (version 99, named by its checkpoint) is not in",
+            common::pipe(&topic)
+        )),
+        "{e}"
     );
 }
 

@@ -144,8 +144,50 @@ pub fn request_snapshot(
 /// `replay` into the data topic: the files' rows through the same producer
 /// (batches, partitioning, retries) as a live run. It writes no checkpoint:
 /// a replay is one pass over the files given.
+/// What `replay` is told: with `--schema-file`, the definitions of that
+/// file; with `--schema-from`, the configured server's, as of now; the DDL
+/// in the files is followed from either.
+pub fn replay_settings(
+    cfg: &Config,
+    schema_from: bool,
+    schema_file: Option<&std::path::Path>,
+) -> Result<crate::replay::Settings, AppError> {
+    let mut settings = cfg.replay();
+    let tracked =
+        |d: &str, t: &str| !crate::source::history::is_system(d) && cfg.filter.allows(d, t);
+    if let Some(path) = schema_file {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            AppError::Replay(crate::replay::ReplayError::Schema {
+                file: shown.clone(),
+                detail: e.to_string(),
+            })
+        })?;
+        let history = crate::source::history::History::from_sql(&text).map_err(|detail| {
+            AppError::Replay(crate::replay::ReplayError::Schema {
+                file: shown.clone(),
+                detail,
+            })
+        })?;
+        log::info!("schema: {} tables from {shown}", history.tables.len());
+        settings.history = Some(history);
+    } else if schema_from {
+        let target = cfg.first_target();
+        let mut conn = source::connect(&target)?;
+        let history = crate::source::history::catalog::read(&mut conn, &target, &tracked)?;
+        log::info!(
+            "schema: {} tables from {} (as they are now; the files' DDL is followed from there)",
+            history.tables.len(),
+            target.addr()
+        );
+        settings.history = Some(history);
+    }
+    Ok(settings)
+}
+
 pub fn replay_to_kafka(
     cfg: &Config,
+    settings: &crate::replay::Settings,
     paths: &[&std::path::Path],
     catalog: bool,
 ) -> Result<crate::replay::ReplaySummary, AppError> {
@@ -173,7 +215,7 @@ pub fn replay_to_kafka(
         exit,
     );
     let replayed = crate::replay::replay_files_to(
-        &cfg.replay(),
+        settings,
         paths,
         catalog,
         &mut crate::replay::Sink::Producer {

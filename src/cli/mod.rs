@@ -7,7 +7,7 @@ mod admin;
 mod check;
 mod run;
 
-pub use admin::{replay_to_kafka, request_snapshot, reset};
+pub use admin::{replay_settings, replay_to_kafka, request_snapshot, reset};
 pub use check::{check, CheckReport};
 pub use run::{run, RunSummary, Signals};
 
@@ -21,6 +21,7 @@ use crate::config::{Config, ConfigError};
 use crate::event::Position;
 use crate::kafka::{Client, ClientConfig, KafkaError};
 use crate::pipeline::handle::{self, Handle};
+use crate::pipeline::schema_store;
 use crate::pipeline::{producer, reader, watcher, PipelineError, Shared};
 use crate::source::history::follow::Follower;
 use crate::source::{self, ServerInfo, SourceError, Target};

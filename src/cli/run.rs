@@ -196,7 +196,8 @@ fn run_pipeline(
         claim.latest.clone(),
         requests_from,
     )?;
-    let history = schema_history(&cfg, &mut conn, &target, &start)?;
+    let mut start = start;
+    let history = schema_history(&cfg, &mut admin, &mut conn, &target, &claim, &mut start)?;
     let (last_offset, writer) = record_start(&cfg, &mut admin, shared, &start, &claim)?;
     drop(conn);
     let stages = spawn_stages(
@@ -213,20 +214,60 @@ fn run_pipeline(
     stop(&cfg, shared, signals, stages)
 }
 
-/// The schema history the reader follows, captured at the server's
-/// current position (see `source::history`).
+/// The schema history the reader follows (see `source::history`): the one
+/// the checkpoint names, recovered from the commit-log topic; else a new
+/// capture at the server's current position, written there as version 1.
+/// `start` then carries the version.
 fn schema_history(
     cfg: &Config,
+    admin: &mut Client,
     conn: &mut mysql::Conn,
     target: &Target,
-    start: &Position,
-) -> Result<Follower, AppError> {
+    claim: &Claim,
+    start: &mut Position,
+) -> Result<(Follower, schema_store::Store), AppError> {
+    let store = schema_store::Store {
+        client: kafka_client(cfg, "schema").map_err(kafka("connecting for the schema history"))?,
+        topic: cfg.commit_topic.clone(),
+        pipeline: cfg.pipeline_name.clone(),
+    };
+    let at = (start.file.to_string(), start.pos);
+    // The checkpoint's history, when the pipeline resumes at it.
+    let named = claim
+        .latest
+        .as_ref()
+        .filter(|r| r.schema_version > 0 && r.file == *start.file && r.pos == start.pos);
+    if let Some(rec) = named {
+        let version = rec.schema_version;
+        let recovered =
+            schema_store::recover(admin, &cfg.commit_topic, &cfg.pipeline_name, version)
+                .map_err(kafka("reading the schema history"))?;
+        let Some(history) = recovered else {
+            return Err(AppError::Source(SourceError::Setting {
+                detail: format!(
+                    "the schema history of pipeline '{}' (version {version}, named by its checkpoint) is not in {}: the topic was deleted or its records removed. Nothing was read. To rebuild it, `binlog2kafka reset` the pipeline and start it at a position of your choice (a new capture there), then snapshot its tables again",
+                    cfg.pipeline_name, cfg.commit_topic
+                ),
+            }));
+        };
+        log::info!(
+            "schema history: {} tables recovered at version {version} from {}",
+            history.tables.len(),
+            cfg.commit_topic
+        );
+        let mut f = Follower::new(history, at);
+        f.versions = version;
+        return Ok((f, store));
+    }
     let filter = &cfg.filter;
     let tracked = |d: &str, t: &str| !source::history::is_system(d) && filter.allows(d, t);
-    let at = (start.file.to_string(), start.pos);
-    Ok(source::history::catalog::baseline(
-        conn, target, &tracked, &at,
-    )?)
+    let mut f = source::history::catalog::baseline(conn, target, &tracked, &at)?;
+    f.versions = 1;
+    let whole = schema_store::whole(&f.history, 1, &format!("{}:{}", f.since.0, f.since.1));
+    schema_store::write(admin, &cfg.commit_topic, &cfg.pipeline_name, &whole)
+        .map_err(kafka("writing the schema history"))?;
+    start.schema = 1;
+    Ok((f, store))
 }
 
 /// Connects to the first reachable server of `mysql.host`, checks its
@@ -539,7 +580,7 @@ struct Stages {
 #[allow(clippy::too_many_arguments)]
 fn spawn_stages(
     cfg: &Config,
-    (target, history): (Target, Follower),
+    (target, history): (Target, (Follower, schema_store::Store)),
     shared: &Arc<Shared>,
     mut admin: Client,
     start: Position,

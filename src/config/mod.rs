@@ -454,6 +454,7 @@ impl Config {
     pub fn replay(&self) -> crate::replay::Settings {
         crate::replay::Settings {
             reader: self.reader(),
+            history: None,
             format: self.format,
             style: self.style,
         }

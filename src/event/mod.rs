@@ -34,6 +34,9 @@ pub struct Position {
     /// ([`plan`]); `None` where none was ever
     /// planned.
     pub snapshot: Option<Arc<plan::Plan>>,
+    /// The schema history's version as of this position (0: none kept):
+    /// a restart recovers the definitions of that version.
+    pub schema: u64,
 }
 
 impl Position {
@@ -47,6 +50,7 @@ impl Position {
             state: None,
             file_id: None,
             snapshot: None,
+            schema: 0,
         }
     }
 }

@@ -418,6 +418,7 @@ mod tests {
                 state: None,
                 file_id: None,
                 snapshot: None,
+                schema: 0,
             },
             snapshot: None,
         }

@@ -23,6 +23,9 @@ pub struct Progress {
     pub mysql_down: Option<(Instant, String)>,
     /// The last error survived (unix seconds, text).
     pub last_error: Option<(u64, String)>,
+    /// The schema history: tables tracked, definitions changed since the
+    /// capture, and the last DDL applied.
+    pub schema: Option<SchemaStatus>,
     /// Rows Kafka acknowledged, per `database.table`.
     pub tables: BTreeMap<String, u64>,
     /// Snapshots of tables under way or done in this run, in start order.
@@ -55,6 +58,14 @@ pub struct Stats {
     pub checkpoints_written: AtomicU64,
     /// Times the reader moved to another server of `mysql.host`.
     pub failovers: AtomicU64,
+}
+
+/// The schema history, for the status page and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaStatus {
+    pub tables: usize,
+    pub versions: u64,
+    pub last_ddl: Option<String>,
 }
 
 pub struct Board {

@@ -240,6 +240,7 @@ mod tests {
                 created: 1,
             }),
             snapshot: None,
+            schema: 0,
         }
     }
 

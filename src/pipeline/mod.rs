@@ -13,11 +13,12 @@ pub mod ledger;
 pub mod producer;
 pub mod reader;
 pub mod reading;
+pub mod schema_store;
 pub mod snapshot;
 pub mod stop;
 pub mod watcher;
 
-pub use board::{Board, Progress, SnapshotStatus, Stats};
+pub use board::{Board, Progress, SchemaStatus, SnapshotStatus, Stats};
 pub use lease::Lease;
 pub use ledger::Ledger;
 pub use reading::Reading;

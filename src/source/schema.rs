@@ -75,6 +75,12 @@ impl SchemaCache {
         self.on_mismatch = on_mismatch;
     }
 
+    /// Gives up the history followed.
+    pub fn take_follower(&mut self) -> Option<Follower> {
+        self.by_id.clear();
+        self.follower.take()
+    }
+
     /// The history followed, if any.
     pub fn follower(&self) -> Option<&Follower> {
         self.follower.as_ref()

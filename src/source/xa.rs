@@ -196,6 +196,7 @@ mod tests {
                 state: None,
                 file_id: None,
                 snapshot: None,
+                schema: 0,
             },
             back_to: ("binlog.000004".into(), 1087),
             published: true,

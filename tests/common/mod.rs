@@ -574,3 +574,20 @@ pub fn target(port: u16) -> binlog2kafka::source::Target {
         .expect("test settings")
         .first_target()
 }
+
+/// GET `path` from the status page the daemon's log names.
+pub fn http_get(log: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let at =
+        log.find("status page on http://").expect("status page") + "status page on http://".len();
+    let addr = log[at..].split('/').next().unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}

@@ -57,6 +57,7 @@ impl Reader {
             self.begin_txn(at, None);
         }
         // A prepare group's rows are read only when its commit is known.
+        let schema_version = self.schemas.follower().map_or(0, |f| f.versions);
         let publish_at = match self.txn.as_ref().and_then(|t| t.xa.as_ref()) {
             Some(x) if !x.publish => return Ok(()),
             Some(_) => self.xa.rewind.as_ref().map(|r| r.back_to.clone()),
@@ -130,6 +131,7 @@ impl Reader {
                     state: self.state.clone(),
                     file_id: None,
                     snapshot: self.plan.clone(),
+                    schema: schema_version,
                 },
                 None => Position {
                     file: self.file.clone(),
@@ -139,6 +141,7 @@ impl Reader {
                     state: txn.state.clone(),
                     file_id: self.file_id,
                     snapshot: self.plan.clone(),
+                    schema: schema_version,
                 },
             };
             let change = RowChange {

@@ -283,6 +283,9 @@ impl Reader {
         // Kept to read the events inside compressed transactions,
         // which are written without checksums.
         if let Ok(fde) = ev.read_event::<FormatDescriptionEvent<'_>>() {
+            if let Some(f) = self.schemas.follower_mut() {
+                f.history.server_wrote(&fde.server_version());
+            }
             let mut footer = ev.footer();
             footer.set_checksum_enabled(false);
             self.fde = Some(fde.into_owned().with_footer(footer));

@@ -115,8 +115,11 @@ pub struct Start {
     pub target: Target,
     /// The snapshot thread's chunks.
     pub snapshots: Option<crossbeam_channel::Receiver<ToReader>>,
-    /// The schema history to follow.
-    pub history: Option<crate::source::history::follow::Follower>,
+    /// The schema history to follow, and where its new versions go.
+    pub history: Option<(
+        crate::source::history::follow::Follower,
+        crate::pipeline::schema_store::Store,
+    )>,
 }
 
 /// Starts the `b2k-reader` thread.
@@ -136,9 +139,11 @@ pub fn spawn(
         let expect = start.file_id.map(|id| (start.file.clone(), id));
         let mut r = Reader::new(cfg, shared.clone(), pending, start);
         r.target = target;
-        if let Some(h) = history {
+        if let Some((h, store)) = history {
             let mode = r.cfg.source.schema_on_mismatch;
             r.schemas.follow(h, mode);
+            r.schema_store = Some(store);
+            r.show_schema();
         }
         r.seam = snapshots.map(Seam::new);
         r.wait_for_room = true;
@@ -266,6 +271,8 @@ pub struct Reader {
     /// The stream was asked for heartbeats every few milliseconds (while a
     /// snapshot runs, so chunks need not wait for an event to join).
     quick_heartbeat: bool,
+    /// Where the schema history's new versions are written (live only).
+    schema_store: Option<crate::pipeline::schema_store::Store>,
 }
 
 /// How one streaming session ended without an error.
@@ -321,6 +328,7 @@ impl Reader {
             streaming: false,
             announce_file: false,
             quick_heartbeat: false,
+            schema_store: None,
         }
     }
 
@@ -333,6 +341,18 @@ impl Reader {
     /// configured server.
     pub fn set_catalog(&mut self, on: bool) {
         self.catalog = on;
+    }
+
+    /// Names and checks rows with `history` from now on, following the
+    /// DDL read (`replay` with a schema).
+    pub fn follow(&mut self, history: crate::source::history::follow::Follower) {
+        let mode = self.cfg.source.schema_on_mismatch;
+        self.schemas.follow(history, mode);
+    }
+
+    /// The history followed, as the events read so far left it.
+    pub fn take_history(&mut self) -> Option<crate::source::history::follow::Follower> {
+        self.schemas.take_follower()
     }
 
     /// Where the next event starts (the end of the last one read).
@@ -356,6 +376,7 @@ impl Reader {
             state,
             file_id: self.file_id,
             snapshot: self.plan.clone(),
+            schema: self.schemas.follower().map_or(0, |f| f.versions),
         }
     }
 

@@ -188,6 +188,7 @@ impl Reader {
             // The rewind reads an earlier file: the commit's is not known.
             file_id: None,
             snapshot: self.plan.clone(),
+            schema: self.schemas.follower().map_or(0, |f| f.versions),
         });
         Ok(())
     }
@@ -325,6 +326,13 @@ impl Reader {
                 let touched = !applied.changed.is_empty()
                     || !applied.removed.is_empty()
                     || !applied.unknown.is_empty();
+                let mut keys: Vec<(String, String)> = applied
+                    .changed
+                    .iter()
+                    .chain(&applied.removed)
+                    .cloned()
+                    .collect();
+                keys.extend(applied.unknown.iter().map(|(k, _)| k.clone()));
                 for (key, why) in applied.unknown {
                     if refresh {
                         log::warn!(
@@ -338,6 +346,8 @@ impl Reader {
                 }
                 if touched {
                     self.schemas.forget_ids();
+                    self.store_schema(keys, &format!("{file}:{end}"))?;
+                    self.show_schema();
                 }
                 Ok(())
             }
@@ -367,8 +377,66 @@ impl Reader {
                     key.1
                 );
                 let target = self.target.clone();
-                self.schemas.refresh(&target, key)
+                self.schemas.refresh(&target, key.clone())?;
+                self.store_schema(vec![key], &format!("{file}:{end}"))?;
+                self.show_schema();
+                Ok(())
             }
+        }
+    }
+
+    /// Writes the history's new version of `keys` to the commit-log topic
+    /// before anything after it is handed on; a Kafka outage is waited
+    /// out (the reader holds until the write is acknowledged).
+    fn store_schema(&mut self, keys: Vec<(String, String)>, at: &str) -> Result<(), SourceError> {
+        let (Some(store), Some(f)) = (self.schema_store.as_mut(), self.schemas.follower()) else {
+            return Ok(());
+        };
+        let versions = crate::pipeline::schema_store::changes(&f.history, f.versions, at, keys);
+        let mut said = false;
+        loop {
+            match crate::pipeline::schema_store::write(
+                &mut store.client,
+                &store.topic,
+                &store.pipeline,
+                &versions,
+            ) {
+                Ok(()) => {
+                    if said {
+                        self.shared.board.set_down(true, None);
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    let why = format!("writing the schema history to {}: {e}", store.topic);
+                    if !said {
+                        log::warn!("{why}; retrying");
+                        self.shared.board.set_down(true, Some(why));
+                        said = true;
+                    }
+                    store.client.reset();
+                    if self.shared.stop.wait(std::time::Duration::from_secs(1)) {
+                        // Nothing after the DDL may go on unwritten: the
+                        // reader ends here, before it (a retriable error
+                        // while stopping is a clean end).
+                        return Err(SourceError::Unreachable {
+                            addr: store.topic.clone(),
+                            detail: "stopped before the schema history was written".into(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the status page shows of the schema history.
+    pub(super) fn show_schema(&self) {
+        if let Some(f) = self.schemas.follower() {
+            self.shared.board.progress.lock().schema = Some(crate::pipeline::SchemaStatus {
+                tables: f.history.tables.len(),
+                versions: f.versions,
+                last_ddl: f.last_ddl.clone(),
+            });
         }
     }
 }

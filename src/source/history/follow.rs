@@ -106,7 +106,8 @@ impl Follower {
         for (k, why) in &applied.unknown {
             self.unknown.insert(k.clone(), why.clone());
         }
-        if !applied.changed.is_empty() || !applied.removed.is_empty() {
+        if !applied.changed.is_empty() || !applied.removed.is_empty() || !applied.unknown.is_empty()
+        {
             self.versions += 1;
             let line = sql.lines().next().unwrap_or("");
             self.last_ddl = Some(format!(

@@ -167,6 +167,34 @@ fn text_type_for(bytes: u64, blob: bool) -> &'static str {
 }
 
 impl History {
+    /// The server that wrote the binlog, as its format description names
+    /// it: where the history does not know the server's default character
+    /// set (a schema file), it is that version's default (latin1 before
+    /// MySQL 8.0, and on MariaDB before 11.6; utf8mb4 after). Whether it is
+    /// MariaDB (its JSON is a LONGTEXT).
+    pub fn server_wrote(&mut self, version: &str) {
+        let maria = version.contains("MariaDB");
+        if self.server_charset.is_empty() {
+            let major: u32 = version
+                .split('.')
+                .next()
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0);
+            let minor: u32 = version
+                .split('.')
+                .nth(1)
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0);
+            let modern = if maria {
+                (major, minor) >= (11, 6)
+            } else {
+                major >= 8
+            };
+            self.server_charset = if modern { "utf8mb4" } else { "latin1" }.into();
+            self.mariadb = maria;
+        }
+    }
+
     /// A table's definition, if it is known.
     pub fn table(&self, db: &str, table: &str) -> Option<&Table> {
         self.tables.get(&(db.to_string(), table.to_string()))
@@ -763,3 +791,128 @@ fn meta_may_differ(c: &ColumnSchema) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+impl History {
+    /// A history from SQL text: `mysqldump --no-data` output or any file
+    /// of `CREATE DATABASE`, `USE`, `CREATE TABLE` and `ALTER TABLE`
+    /// statements (`DELIMITER` blocks, `SET` and other statements are
+    /// stepped over). `Err` names the statement that cannot be read.
+    pub fn from_sql(text: &str) -> Result<History, String> {
+        // The server's default character set is not in the file: the
+        // binlog's format description gives it (`server_wrote`).
+        let mut h = History::default();
+        let mut db = String::new();
+        for (line, stmt) in statements(text) {
+            let t = stmt.trim();
+            let head = t.get(..4).unwrap_or("").to_ascii_uppercase();
+            if head == "USE " {
+                db = t[4..].trim().trim_matches('`').to_string();
+                continue;
+            }
+            let ddl = parse::parse(t)
+                .map_err(|e| format!("line {line}: {e}: `{}`", t.lines().next().unwrap_or("")))?;
+            if let Ddl::CreateDatabase { name, .. } = &ddl {
+                if db.is_empty() {
+                    db = name.clone();
+                }
+            }
+            h.apply(&ddl, &db, &|d, _| !is_system(d))
+                .map_err(|e| format!("line {line}: {e}"))?;
+        }
+        Ok(h)
+    }
+}
+
+/// The statements of an SQL file with the line each starts on: split at
+/// the delimiter (`;`, or what a `DELIMITER` line sets) outside strings,
+/// quoted names and comments.
+fn statements(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut delim = ";".to_string();
+    let mut cur = String::new();
+    let mut start_line = 1;
+    let mut line = 1;
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let mut quote: Option<char> = None;
+    let mut block = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if cur.trim().is_empty() && quote.is_none() && !block {
+            // DELIMITER lines (mysqldump's triggers and routines).
+            let rest: String = chars[i..].iter().take(10).collect();
+            if rest.to_ascii_uppercase().starts_with("DELIMITER ") {
+                let end = chars[i..]
+                    .iter()
+                    .position(|&c| c == '\n')
+                    .map_or(chars.len(), |p| i + p);
+                delim = chars[i + 10..end]
+                    .iter()
+                    .collect::<String>()
+                    .trim()
+                    .to_string();
+                i = end;
+                cur.clear();
+                continue;
+            }
+            if cur.is_empty() {
+                start_line = line;
+            }
+        }
+        if c == '\n' {
+            line += 1;
+        }
+        match quote {
+            Some(q) => {
+                cur.push(c);
+                if c == '\\' && q != '`' {
+                    if let Some(&n) = chars.get(i + 1) {
+                        cur.push(n);
+                        i += 1;
+                    }
+                } else if c == q {
+                    quote = None;
+                }
+                i += 1;
+                continue;
+            }
+            None if block => {
+                cur.push(c);
+                if c == '*' && chars.get(i + 1) == Some(&'/') {
+                    cur.push('/');
+                    i += 1;
+                    block = false;
+                }
+                i += 1;
+                continue;
+            }
+            None => {}
+        }
+        if c == '\'' || c == '"' || c == '`' {
+            quote = Some(c);
+        } else if c == '/' && chars.get(i + 1) == Some(&'*') {
+            block = true;
+            cur.push_str("/*");
+            i += 2;
+            continue;
+        } else if (c == '-' && chars.get(i + 1) == Some(&'-')) || c == '#' {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+            continue;
+        } else if chars[i..].starts_with(&delim.chars().collect::<Vec<_>>()) {
+            if !cur.trim().is_empty() {
+                out.push((start_line, std::mem::take(&mut cur)));
+            }
+            cur.clear();
+            i += delim.chars().count();
+            continue;
+        }
+        cur.push(c);
+        i += 1;
+    }
+    if !cur.trim().is_empty() {
+        out.push((start_line, cur));
+    }
+    out
+}
