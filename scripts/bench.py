@@ -132,6 +132,10 @@ def run_until(tag, env, done, what, timeout=900, binary=None):
             m = c.poll(0.05)
             if m is None or m.error() or m.value() is None:
                 continue
+            # The pipeline's checkpoints only: the commit log also holds
+            # its schema history and snapshot requests, under other keys.
+            if m.key() != tag.encode():
+                continue
             if done(json.loads(m.value())):
                 return time.time() - t0, peak_rss_kib(daemon.pid)
     finally:

@@ -197,7 +197,9 @@ fn run_pipeline(
         requests_from,
     )?;
     let mut start = start;
-    let history = schema_history(&cfg, &mut admin, &mut conn, &target, &claim, &mut start)?;
+    let history = schema_history(
+        &cfg, &mut admin, &mut conn, &target, &claim, &mut start, &info,
+    )?;
     let (last_offset, writer) = record_start(&cfg, &mut admin, shared, &start, &claim)?;
     drop(conn);
     let stages = spawn_stages(
@@ -225,6 +227,7 @@ fn schema_history(
     target: &Target,
     claim: &Claim,
     start: &mut Position,
+    info: &ServerInfo,
 ) -> Result<(Follower, schema_store::Store), AppError> {
     let store = schema_store::Store {
         client: kafka_client(cfg, "schema").map_err(kafka("connecting for the schema history"))?,
@@ -261,7 +264,8 @@ fn schema_history(
     }
     let filter = &cfg.filter;
     let tracked = |d: &str, t: &str| !source::history::is_system(d) && filter.allows(d, t);
-    let mut f = source::history::catalog::baseline(conn, target, &tracked, &at)?;
+    let full = info.row_metadata.eq_ignore_ascii_case("FULL");
+    let mut f = source::history::catalog::baseline(conn, target, &tracked, &at, full)?;
     f.versions = 1;
     let whole = schema_store::whole(&f.history, 1, &format!("{}:{}", f.since.0, f.since.1));
     schema_store::write(admin, &cfg.commit_topic, &cfg.pipeline_name, &whole)

@@ -314,8 +314,16 @@ impl Reader {
     ) -> Result<(), SourceError> {
         use crate::source::history::follow::{DdlRefusal, OnUnparsed};
         let filter = self.cfg.source.filter.clone();
-        let tracked =
-            |d: &str, t: &str| !crate::source::history::is_system(d) && filter.allows(d, t);
+        // The filter's tables, and every table of a database the history
+        // holds one of (shadow tables of online schema changes).
+        let databases: std::collections::HashSet<String> = self
+            .schemas
+            .follower()
+            .map(|f| f.history.tables.keys().map(|k| k.0.clone()).collect())
+            .unwrap_or_default();
+        let tracked = |d: &str, t: &str| {
+            !crate::source::history::is_system(d) && (filter.allows(d, t) || databases.contains(d))
+        };
         let file = self.file.clone();
         let refresh = self.cfg.source.schema_on_unparsed == OnUnparsed::Refresh && self.catalog;
         let Some(f) = self.schemas.follower_mut() else {
@@ -359,6 +367,17 @@ impl Reader {
                     // Not a tracked table's: nothing to follow.
                     return Ok(());
                 };
+                if !filter.allows(&key.0, &key.1) {
+                    // A table held only to follow renames: unknown from
+                    // here (a rename into a published name then stops,
+                    // or is read again, where the binlog has no names).
+                    if let Some(f) = self.schemas.follower_mut() {
+                        f.history.tables.remove(&key);
+                        f.unknown
+                            .insert(key, "a DDL on it could not be followed".into());
+                    }
+                    return Ok(());
+                }
                 let why = match refusal {
                     DdlRefusal::Unreadable(e) => format!("the statement cannot be read: {e}"),
                     DdlRefusal::Disagrees(e) => format!("it does not fit the schema history: {e}"),

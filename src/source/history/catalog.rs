@@ -104,8 +104,16 @@ pub fn read(
              WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')",
         )
         .map_err(q("reading information_schema.TABLES"))?;
+    // Every table of a database with a tracked table: a shadow table
+    // (`_t_new` of an online schema change) becomes the tracked one by a
+    // rename, and must be known by then.
+    let captured: std::collections::HashSet<String> = tables
+        .iter()
+        .filter(|(db, t, _)| !is_system(db) && tracked(db, t))
+        .map(|(db, _, _)| db.clone())
+        .collect();
     for (db, t, collation) in tables {
-        if is_system(&db) || !tracked(&db, &t) {
+        if is_system(&db) || !(tracked(&db, &t) || captured.contains(&db)) {
             continue;
         }
         let charset = collation
@@ -246,16 +254,18 @@ pub fn changed_between(
         .collect();
     const PAGE: usize = 5000;
     for file in files {
-        let start = if file == from.0 { from.1 } else { 4 };
-        let mut skip = 0usize;
+        // Each page starts where the last one's last event ended: the
+        // server reads each event once.
+        let mut start = if file == from.0 { from.1 } else { 4 };
         loop {
             let rows: Vec<mysql::Row> = conn
                 .query(format!(
-                    "SHOW BINLOG EVENTS IN '{}' FROM {start} LIMIT {skip}, {PAGE}",
+                    "SHOW BINLOG EVENTS IN '{}' FROM {start} LIMIT {PAGE}",
                     file.replace('\'', "''")
                 ))
                 .map_err(|e| classify(target, "SHOW BINLOG EVENTS", e))?;
             let n = rows.len();
+            let mut last_end = start;
             for r in rows {
                 let (Some(pos), Some(kind), Some(end)) = (
                     r.get::<u64, _>(1),
@@ -267,6 +277,7 @@ pub fn changed_between(
                 if file == to.0 && pos >= to.1 {
                     return Ok(out);
                 }
+                last_end = last_end.max(end);
                 if kind != "Query" {
                     continue;
                 }
@@ -284,10 +295,10 @@ pub fn changed_between(
                     out.push((t, (file.clone(), end)));
                 }
             }
-            if n < PAGE {
+            if n < PAGE || last_end <= start {
                 break;
             }
-            skip += PAGE;
+            start = last_end;
         }
     }
     Ok(out)
@@ -313,11 +324,16 @@ pub fn baseline(
     target: &Target,
     tracked: &dyn Fn(&str, &str) -> bool,
     start: &At,
+    names_in_binlog: bool,
 ) -> Result<super::follow::Follower, SourceError> {
     let began = std::time::Instant::now();
     let (history, since) = capture(conn, target, tracked)?;
     let mut f = super::follow::Follower::new(history, since.clone());
-    if !start.0.is_empty() && *start < since {
+    // With FULL metadata the rows before the capture point are named by
+    // the binlog: the stretch need not be read (a table map without names
+    // there, from before the server wrote them, stops instead).
+    f.scanned = !names_in_binlog;
+    if !names_in_binlog && !start.0.is_empty() && *start < since {
         for (key, at) in changed_between(conn, target, start, &since)? {
             if tracked(&key.0, &key.1) {
                 f.unknown_until.insert(key, at);

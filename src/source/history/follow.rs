@@ -59,6 +59,10 @@ pub struct Follower {
     /// Tables changed between the start and `since`, with the position of
     /// the last such DDL: their definition before it is unknown.
     pub unknown_until: HashMap<(String, String), At>,
+    /// Whether the DDL between the start and `since` was read (it is only
+    /// where the binlog has no names: with names, rows before `since`
+    /// take the binlog's, unchecked).
+    pub scanned: bool,
     /// Tables whose definition is unknown from a DDL on (a copy of an
     /// untracked table, a rename from outside), with why.
     pub unknown: HashMap<(String, String), String>,
@@ -74,6 +78,7 @@ impl Follower {
             history,
             since,
             unknown_until: HashMap::new(),
+            scanned: true,
             unknown: HashMap::new(),
             versions: 0,
             last_ddl: None,
@@ -152,6 +157,18 @@ impl Follower {
                 Err(Refusal::Unknown(why))
             }
         };
+        if before(at, &self.since) {
+            // Before the capture: the definitions held are later ones.
+            if named {
+                return Ok(None);
+            }
+            if !self.scanned {
+                return unknown(format!(
+                    "it is before the schema history begins at {}:{}",
+                    self.since.0, self.since.1
+                ));
+            }
+        }
         if let Some(until) = self.unknown_until.get(&key) {
             if before(at, until) {
                 return unknown(format!(
