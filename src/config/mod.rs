@@ -277,30 +277,8 @@ impl Config {
                 &[("fail", false), ("warn", true)],
                 "fail or warn",
             )?,
-            schema_on_mismatch: choice(
-                "schema.on_mismatch",
-                &get("schema.on_mismatch"),
-                &[
-                    ("fail", crate::source::history::follow::OnMismatch::Fail),
-                    (
-                        "positional",
-                        crate::source::history::follow::OnMismatch::Positional,
-                    ),
-                ],
-                "fail or positional",
-            )?,
-            schema_on_unparsed: choice(
-                "schema.on_unparsed_ddl",
-                &get("schema.on_unparsed_ddl"),
-                &[
-                    ("fail", crate::source::history::follow::OnUnparsed::Fail),
-                    (
-                        "refresh",
-                        crate::source::history::follow::OnUnparsed::Refresh,
-                    ),
-                ],
-                "fail or refresh",
-            )?,
+            schema_on_mismatch: schema_on_mismatch(&v)?,
+            schema_on_unparsed: schema_on_unparsed(&v)?,
             snapshot_mode: choice(
                 "snapshot.mode",
                 &get("snapshot.mode"),
@@ -570,6 +548,35 @@ impl Values<'_> {
 }
 
 /// `kafka.brokers`: `host:port`, comma-separated.
+/// `schema.on_mismatch`.
+fn schema_on_mismatch(
+    v: &Values,
+) -> Result<crate::source::history::follow::OnMismatch, ConfigError> {
+    use crate::source::history::follow::OnMismatch;
+    choice(
+        "schema.on_mismatch",
+        &v.get("schema.on_mismatch"),
+        &[
+            ("fail", OnMismatch::Fail),
+            ("positional", OnMismatch::Positional),
+        ],
+        "fail or positional",
+    )
+}
+
+/// `schema.on_unparsed_ddl`.
+fn schema_on_unparsed(
+    v: &Values,
+) -> Result<crate::source::history::follow::OnUnparsed, ConfigError> {
+    use crate::source::history::follow::OnUnparsed;
+    choice(
+        "schema.on_unparsed_ddl",
+        &v.get("schema.on_unparsed_ddl"),
+        &[("fail", OnUnparsed::Fail), ("refresh", OnUnparsed::Refresh)],
+        "fail or refresh",
+    )
+}
+
 fn brokers(v: &Values) -> Result<Vec<String>, ConfigError> {
     let brokers: Vec<String> = v
         .get("kafka.brokers")

@@ -333,49 +333,72 @@ impl History {
                 out.changed.push(k);
             }
             Ddl::AlterTable { name, ops } => {
-                let mut k = qualify(name);
-                let known = self.tables.contains_key(&k);
-                if !known {
-                    // Only a rename into a tracked name matters.
-                    for op in ops {
-                        if let AlterOp::RenameTo(to) = op {
-                            let to = qualify(to);
-                            if tracked(&to.0, &to.1) {
-                                out.unknown.push((
-                                    to,
-                                    format!("renamed from {}, which is not tracked", shown(&k)),
-                                ));
-                            }
-                        }
-                    }
-                    if tracked(&k.0, &k.1) {
-                        return Err(format!("{} is not in the schema history", shown(&k)));
-                    }
-                    return Ok(out);
-                }
-                for op in ops {
-                    if let AlterOp::RenameTo(to) = op {
-                        let to = qualify(to);
-                        self.rename(k.clone(), to.clone(), tracked, &mut out);
-                        k = to;
-                        continue;
-                    }
-                    if let AlterOp::Unmodelled(why) = op {
-                        self.tables.remove(&k);
-                        out.unknown.push((k.clone(), why.clone()));
-                        return Ok(out);
-                    }
-                    let mut t = self.tables.remove(&k).expect("known");
-                    let r = self.alter(&mut t, op);
-                    self.tables.insert(k.clone(), t);
-                    r.map_err(|e| format!("{}: {e}", shown(&k)))?;
-                }
-                if self.tables.contains_key(&k) && !out.changed.contains(&k) {
-                    out.changed.push(k);
-                }
+                let k = qualify(name);
+                self.alter_table(k, ops, default_db, tracked, &mut out)?;
             }
         }
         Ok(out)
+    }
+
+    /// ALTER TABLE on `k`, clause by clause.
+    fn alter_table(
+        &mut self,
+        k: (String, String),
+        ops: &[AlterOp],
+        default_db: &str,
+        tracked: &dyn Fn(&str, &str) -> bool,
+        out: &mut Applied,
+    ) -> Result<(), String> {
+        let qualify = |n: &Name| -> (String, String) {
+            (
+                n.0.clone().unwrap_or_else(|| default_db.to_string()),
+                n.1.clone(),
+            )
+        };
+        let mut k = k;
+        let known = self.tables.contains_key(&k);
+        if !known {
+            // Only a rename into a tracked name matters.
+            for op in ops {
+                if let AlterOp::RenameTo(to) = op {
+                    let to = qualify(to);
+                    if tracked(&to.0, &to.1) {
+                        out.unknown.push((
+                            to,
+                            format!("renamed from {}, which is not tracked", shown(&k)),
+                        ));
+                    }
+                }
+            }
+            if tracked(&k.0, &k.1) {
+                return Err(format!("{} is not in the schema history", shown(&k)));
+            }
+            return Ok(());
+        }
+        for op in ops {
+            if let AlterOp::RenameTo(to) = op {
+                let to = qualify(to);
+                self.rename(k.clone(), to.clone(), tracked, out);
+                k = to;
+                continue;
+            }
+            if let AlterOp::Unmodelled(why) = op {
+                self.tables.remove(&k);
+                out.unknown.push((k.clone(), why.clone()));
+                return Ok(());
+            }
+            // Renamed out of what the history follows: nothing more to do.
+            let Some(mut t) = self.tables.remove(&k) else {
+                break;
+            };
+            let r = self.alter(&mut t, op);
+            self.tables.insert(k.clone(), t);
+            r.map_err(|e| format!("{}: {e}", shown(&k)))?;
+        }
+        if self.tables.contains_key(&k) && !out.changed.contains(&k) {
+            out.changed.push(k);
+        }
+        Ok(())
     }
 
     fn rename(

@@ -104,6 +104,9 @@ fn renames_follow_tables_across_databases_and_out_of_sight() {
     // Into a tracked name from a database the history does not follow.
     let a = run(&mut h, "RENAME TABLE other.x TO d.x");
     assert_eq!(a.unknown.len(), 1, "{a:?}");
+    // Out of sight, with clauses after the rename: nothing more to follow.
+    run(&mut h, "ALTER TABLE t RENAME TO other.y, ADD z INT");
+    assert!(h.table("d", "t").is_none());
 }
 
 #[test]
