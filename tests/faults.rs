@@ -339,6 +339,9 @@ fn broker_restarted_without_its_storage_stops_the_daemon_with_a_clear_message() 
     let mut recovered = Daemon::start(&env);
     recovered.wait_caught_up(&common::commits(&topic), &format!("{topic}_recovered"));
     let after = consume_at(&broker, &topic, &db, 1_000_000, 2.0);
+    // Under load the daemon can stop before the second writer wrote a row:
+    // then nothing is after the checkpoint, and nothing is sent again.
+    let written_after_restart = more.committed.len();
     written.committed.extend(more.committed);
     written.uncertain.extend(more.uncertain);
     let mut all: Vec<Msg> = before.clone();
@@ -358,7 +361,7 @@ fn broker_restarted_without_its_storage_stops_the_daemon_with_a_clear_message() 
         v.rows
     );
     assert!(
-        !after.is_empty(),
+        !after.is_empty() || written_after_restart == 0,
         "rows written after the broker restart were sent again"
     );
     stop_clean(recovered);
