@@ -481,12 +481,11 @@ impl History {
                     }
                     return Err(format!("column {old} is not there"));
                 };
-                let was = t.columns.remove(i);
-                let mut c = self.column(column, &t.charset)?;
                 // MODIFY keeps nothing of the old definition but the
                 // place; the charset of a text column without one is the
                 // table's, as the server does.
-                let _ = &was;
+                t.columns.remove(i);
+                let mut c = self.column(column, &t.charset)?;
                 if !is_text(&c.data_type) {
                     c.charset = None;
                 }
