@@ -58,10 +58,10 @@ fn key(pipeline: &str, v: &Version) -> String {
     )
 }
 
-/// The records of a whole history at `version` (the capture): every table,
-/// and the character sets.
-pub fn whole(history: &History, version: u64, at: &str) -> Vec<Version> {
-    let mut out = vec![Version {
+/// The record of the databases' and server's character sets at `version`:
+/// every version has one.
+fn charsets(history: &History, version: u64, at: &str) -> Version {
+    Version {
         version,
         database: String::new(),
         table: String::new(),
@@ -70,7 +70,13 @@ pub fn whole(history: &History, version: u64, at: &str) -> Vec<Version> {
         databases: Some(history.databases.clone()),
         server_charset: Some(history.server_charset.clone()),
         mariadb: history.mariadb,
-    }];
+    }
+}
+
+/// The records of a whole history at `version` (the capture): every table,
+/// and the character sets.
+pub fn whole(history: &History, version: u64, at: &str) -> Vec<Version> {
+    let mut out = vec![charsets(history, version, at)];
     for ((d, t), def) in &history.tables {
         out.push(Version {
             version,
@@ -95,16 +101,7 @@ pub fn changes(
     at: &str,
     tables: impl IntoIterator<Item = (String, String)>,
 ) -> Vec<Version> {
-    let mut out = vec![Version {
-        version,
-        database: String::new(),
-        table: String::new(),
-        at: at.to_string(),
-        definition: None,
-        databases: Some(history.databases.clone()),
-        server_charset: Some(history.server_charset.clone()),
-        mariadb: history.mariadb,
-    }];
+    let mut out = vec![charsets(history, version, at)];
     for (d, t) in tables {
         let definition = history.table(&d, &t).cloned();
         out.push(Version {

@@ -199,12 +199,7 @@ impl Ddl {
     /// Every table the statement names (both sides of a rename), for
     /// finding the tables a stretch of binlog changed.
     pub fn tables(&self, default_db: &str) -> Vec<(String, String)> {
-        let q = |n: &super::parse::Name| {
-            (
-                n.0.clone().unwrap_or_else(|| default_db.to_string()),
-                n.1.clone(),
-            )
-        };
+        let q = |n: &super::parse::Name| super::parse::qualify(n, default_db);
         match self {
             Ddl::CreateTable { name, .. } => vec![q(name)],
             Ddl::CreateLike { name, .. } => vec![q(name)],

@@ -220,12 +220,7 @@ impl History {
         default_db: &str,
         tracked: &dyn Fn(&str, &str) -> bool,
     ) -> Result<Applied, String> {
-        let qualify = |n: &Name| -> (String, String) {
-            (
-                n.0.clone().unwrap_or_else(|| default_db.to_string()),
-                n.1.clone(),
-            )
-        };
+        let qualify = |n: &Name| parse::qualify(n, default_db);
         let mut out = Applied::default();
         match ddl {
             Ddl::Other | Ddl::Temporary => {}
@@ -349,12 +344,7 @@ impl History {
         tracked: &dyn Fn(&str, &str) -> bool,
         out: &mut Applied,
     ) -> Result<(), String> {
-        let qualify = |n: &Name| -> (String, String) {
-            (
-                n.0.clone().unwrap_or_else(|| default_db.to_string()),
-                n.1.clone(),
-            )
-        };
+        let qualify = |n: &Name| parse::qualify(n, default_db);
         let mut k = k;
         let known = self.tables.contains_key(&k);
         if !known {

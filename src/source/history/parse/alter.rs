@@ -183,16 +183,9 @@ impl<'a> P<'a> {
     /// `CHARACTER SET x [COLLATE y]`, `CHARSET x`, `COLLATE y`, with `=`.
     pub(super) fn charset_clause(&mut self) -> Result<(Option<String>, Option<String>), String> {
         let (mut charset, mut collate) = (None, None);
-        loop {
-            if self.eat_kws(&["CHARACTER", "SET"]) || self.eat_kw("CHARSET") {
-                self.eat_sym('=');
-                charset = Some(self.ident()?.to_ascii_lowercase());
-            } else if self.eat_kw("COLLATE") {
-                self.eat_sym('=');
-                collate = Some(self.ident()?.to_ascii_lowercase());
-            } else {
-                break;
-            }
+        while let Some((cs, co)) = self.charset_item()? {
+            charset = cs.or(charset);
+            collate = co.or(collate);
         }
         if charset.is_none() && collate.is_none() {
             return Err(self.unexpected("CHARACTER SET or COLLATE"));

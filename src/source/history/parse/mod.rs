@@ -20,6 +20,17 @@ use super::lex::{tokens, Tok};
 /// relies on its default database.
 pub type Name = (Option<String>, String);
 
+/// A character set and a collation, either or both named.
+type Charset = (Option<String>, Option<String>);
+
+/// `name` with its database: `default_db` where the statement relied on it.
+pub fn qualify(name: &Name, default_db: &str) -> (String, String) {
+    (
+        name.0.clone().unwrap_or_else(|| default_db.to_string()),
+        name.1.clone(),
+    )
+}
+
 /// A column as a statement defines it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnSpec {
@@ -543,18 +554,29 @@ impl<'a> P<'a> {
         }
     }
 
+    /// One `CHARACTER SET [=] x`, `CHARSET x` or `COLLATE [=] y`, as
+    /// (charset, collation); `None` when the cursor is at none of them.
+    fn charset_item(&mut self) -> Result<Option<Charset>, String> {
+        if self.eat_kws(&["CHARACTER", "SET"]) || self.eat_kw("CHARSET") {
+            self.eat_sym('=');
+            return Ok(Some((Some(self.ident()?.to_ascii_lowercase()), None)));
+        }
+        if self.eat_kw("COLLATE") {
+            self.eat_sym('=');
+            return Ok(Some((None, Some(self.ident()?.to_ascii_lowercase()))));
+        }
+        Ok(None)
+    }
+
     /// `[DEFAULT] CHARACTER SET [=] x [DEFAULT] COLLATE [=] y` and other
     /// database options.
     fn database_options(&mut self) -> Result<(Option<String>, Option<String>), String> {
         let (mut charset, mut collate) = (None, None);
         while self.peek().is_some() && !self.at_sym(';') {
             self.eat_kw("DEFAULT");
-            if self.eat_kws(&["CHARACTER", "SET"]) || self.eat_kw("CHARSET") {
-                self.eat_sym('=');
-                charset = Some(self.ident()?.to_ascii_lowercase());
-            } else if self.eat_kw("COLLATE") {
-                self.eat_sym('=');
-                collate = Some(self.ident()?.to_ascii_lowercase());
+            if let Some((cs, co)) = self.charset_item()? {
+                charset = cs.or(charset);
+                collate = co.or(collate);
             } else if self.eat_kw("COMMENT") || self.eat_kw("ENCRYPTION") || self.eat_kw("READ") {
                 self.eat_kw("ONLY");
                 self.eat_sym('=');
@@ -647,13 +669,8 @@ impl<'a> P<'a> {
     /// a charset or collation it sets.
     fn table_option(&mut self) -> Result<(Option<String>, Option<String>), String> {
         self.eat_kw("DEFAULT");
-        if self.eat_kws(&["CHARACTER", "SET"]) || self.eat_kw("CHARSET") {
-            self.eat_sym('=');
-            return Ok((Some(self.ident()?.to_ascii_lowercase()), None));
-        }
-        if self.eat_kw("COLLATE") {
-            self.eat_sym('=');
-            return Ok((None, Some(self.ident()?.to_ascii_lowercase())));
+        if let Some(set) = self.charset_item()? {
+            return Ok(set);
         }
         match self.peek() {
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("PARTITION") => {
