@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use std::time::Duration;
 
+use binlog2kafka::pipeline::schema_store;
 use binlog2kafka::source::history::{catalog, parse::parse, History};
 use common::{consume, database, only, sql, unique, with, Daemon, MYSQL_PORT};
 use mysql::prelude::Queryable;
@@ -754,4 +755,262 @@ fn pt_online_schema_change_under_load_keeps_every_row_exact() {
     assert_eq!(inserts, written, "each once");
     let (status, log) = d.stop();
     assert!(status.success(), "{log}");
+}
+
+/// This pipeline's live records in the schema topic, as compaction leaves
+/// them: the newest value of each key, a tombstone removing it.
+fn live_schema_keys(topic: &str, pipeline: &str) -> BTreeSet<String> {
+    let mut client = common::kafka_client();
+    let (earliest, latest) = client.offsets(topic, 0).unwrap();
+    let mut live = BTreeSet::new();
+    let mut at = earliest;
+    while at < latest {
+        let recs = client.fetch(topic, 0, at, 4 << 20).unwrap();
+        for r in &recs {
+            let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
+            if !key.starts_with(&format!("{pipeline}#schema#")) {
+                continue;
+            }
+            if r.value.is_some() {
+                live.insert(key);
+            } else {
+                live.remove(&key);
+            }
+        }
+        at = recs.last().map_or(latest, |r| r.offset + 1);
+    }
+    live
+}
+
+/// `sql` applied to `h` with `d` as the default database.
+fn alter(h: &mut History, sql: &str) {
+    h.apply(&parse(sql).unwrap(), "d", &|_, _| true).unwrap();
+}
+
+/// The history of `sql` (CREATE TABLE statements) as version `version`.
+fn versions_of(sql: &str, version: u64) -> (History, Vec<schema_store::Version>) {
+    let h = History::from_sql(sql).unwrap();
+    let v = schema_store::whole(&h, version, "f.000001:4");
+    (h, v)
+}
+
+/// Fencing: once a successor has opened the pipeline's schema topic under
+/// the pipeline's transactional id, the broker refuses the next version a
+/// paused predecessor writes; the successor writes on.
+#[test]
+fn a_paused_predecessor_cannot_add_a_version_once_its_successor_holds_the_history() {
+    common::servers();
+    let topic = unique("fenced_schema");
+    let txn_id = unique("binlog2kafka-schema");
+    let mut a = common::kafka_client();
+    let first = a
+        .init_transactional(&txn_id)
+        .unwrap()
+        .expect("Tansu fences");
+    let mut old = schema_store::Store::open(a, &topic, "p", -1, Some(&first)).unwrap();
+    let (mut h, v1) = versions_of("CREATE TABLE d.t (id INT PRIMARY KEY);", 1);
+    old.start_over(&v1).unwrap();
+
+    let mut b = common::kafka_client();
+    let second = b.init_transactional(&txn_id).unwrap().unwrap();
+    let mut new = schema_store::Store::open(b, &topic, "p", -1, Some(&second)).unwrap();
+    assert_eq!(new.recover(1).unwrap().as_ref(), Some(&h));
+
+    alter(&mut h, "ALTER TABLE t ADD COLUMN a INT");
+    let v2 = schema_store::changes(&h, 2, "f.000001:99", [("d".into(), "t".into())]);
+    let stale = old.write(&v2);
+    assert!(stale.as_ref().is_err_and(|e| e.is_fenced()), "{stale:?}");
+    new.write(&v2).expect("the successor writes on");
+}
+
+/// A restart recovers the version its checkpoint names, and deletes the
+/// versions a crashed run wrote after it: the numbers are made again from
+/// there, and a stale record must not stand in for a table.
+#[test]
+fn a_restart_recovers_its_checkpoints_version_and_deletes_the_later_ones() {
+    common::servers();
+    let topic = unique("restart_schema");
+    let store = |topic: &str| {
+        schema_store::Store::open(common::kafka_client(), topic, "p", -1, None).unwrap()
+    };
+    let mut s = store(&topic);
+    let (mut h, v1) = versions_of("CREATE TABLE d.t (id INT PRIMARY KEY);", 1);
+    s.start_over(&v1).unwrap();
+    let at_1 = h.clone();
+    alter(&mut h, "ALTER TABLE t ADD COLUMN a INT");
+    s.write(&schema_store::changes(
+        &h,
+        2,
+        "x",
+        [("d".into(), "t".into())],
+    ))
+    .unwrap();
+    assert_eq!(live_schema_keys(&topic, "p").len(), 4);
+
+    // The checkpoint named version 1: version 2 goes.
+    assert_eq!(store(&topic).recover(1).unwrap(), Some(at_1));
+    assert_eq!(
+        live_schema_keys(&topic, "p"),
+        BTreeSet::from([
+            "p#schema#0000000000000001#.".to_string(),
+            "p#schema#0000000000000001#d.t".to_string(),
+        ])
+    );
+    assert_eq!(store(&topic).recover(2).unwrap(), None, "version 2 is gone");
+}
+
+/// The pruner: after a checkpoint at version C, per table every version
+/// older than its newest at or below C is deleted, and all of a table
+/// dropped at or before C; a restart at C still recovers C exactly.
+#[test]
+fn the_versions_a_checkpoint_has_passed_are_deleted() {
+    common::servers();
+    let topic = unique("pruned_schema");
+    let mut s = schema_store::Store::open(common::kafka_client(), &topic, "p", -1, None).unwrap();
+    let mut pruner = s.pruner().unwrap();
+    let (mut h, v1) = versions_of(
+        "CREATE TABLE d.a (id INT PRIMARY KEY); CREATE TABLE d.b (id INT PRIMARY KEY);",
+        1,
+    );
+    s.start_over(&v1).unwrap();
+    alter(&mut h, "ALTER TABLE a ADD COLUMN x INT");
+    s.write(&schema_store::changes(
+        &h,
+        2,
+        "x",
+        [("d".into(), "a".into())],
+    ))
+    .unwrap();
+    alter(&mut h, "DROP TABLE a");
+    s.write(&schema_store::changes(
+        &h,
+        3,
+        "x",
+        [("d".into(), "a".into())],
+    ))
+    .unwrap();
+    let mut client = common::kafka_client();
+    assert_eq!(pruner.prune(&mut client, 1).unwrap(), 0);
+    // At 2: a@1 and the character sets of 1.
+    assert_eq!(pruner.prune(&mut client, 2).unwrap(), 2);
+    // At 3: a@2 and a@3 (a is gone), the character sets of 2.
+    assert_eq!(pruner.prune(&mut client, 3).unwrap(), 3);
+    assert_eq!(
+        live_schema_keys(&topic, "p"),
+        BTreeSet::from([
+            "p#schema#0000000000000001#d.b".to_string(),
+            "p#schema#0000000000000003#.".to_string(),
+        ])
+    );
+    let mut again =
+        schema_store::Store::open(common::kafka_client(), &topic, "p", -1, None).unwrap();
+    assert_eq!(again.recover(3).unwrap(), Some(h));
+}
+
+/// End to end, on a server that writes no names: after three ALTERs and a
+/// clean stop, the schema topic holds one record per table (its newest
+/// version) and the character sets of the newest version.
+#[test]
+fn the_schema_topic_keeps_only_what_the_checkpoint_can_need() {
+    let port = minimal();
+    let db = database(
+        port,
+        "prune",
+        &["CREATE TABLE t (id INT PRIMARY KEY, a INT)"],
+    );
+    let topic = unique("prune");
+    let env = with(only(&topic, &db), "B2K_MYSQL_PORT", &port.to_string());
+    let mut d = Daemon::start(&env);
+    let mut c = sql(port);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    for q in [
+        "ALTER TABLE t ADD COLUMN b INT",
+        "INSERT INTO t VALUES (1, 1, 1)",
+        "ALTER TABLE t DROP COLUMN a",
+        "ALTER TABLE t ADD COLUMN c INT FIRST",
+        "INSERT INTO t VALUES (2, 2, 2)",
+    ] {
+        c.query_drop(q).unwrap();
+    }
+    d.caught_up();
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    let schema = format!("{}_schema", common::commits(&topic));
+    let pipeline = common::pipe(&topic);
+    assert_eq!(
+        live_schema_keys(&schema, &pipeline),
+        BTreeSet::from([
+            format!("{pipeline}#schema#0000000000000004#."),
+            format!("{pipeline}#schema#0000000000000004#{db}.t"),
+        ]),
+        "{log}"
+    );
+    // And the next start recovers from them.
+    let d = Daemon::start(&env);
+    c.query_drop("INSERT INTO t VALUES (3, 3, 3)").unwrap();
+    let msgs = consume(&topic, &db, 3, 10.0);
+    assert_eq!(msgs[2].value["data"], json!({"c": 3, "id": 3, "b": 3}));
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("recovered at version 4"), "{log}");
+}
+
+/// A pipeline that ran before `kafka.schema_topic` existed kept its
+/// versions in the commit-log topic: the next start moves them to the
+/// schema topic (and deletes them there), and goes on with them.
+#[test]
+fn a_history_kept_in_the_commit_log_topic_is_moved_to_the_schema_topic() {
+    let port = minimal();
+    let db = database(
+        port,
+        "moved",
+        &["CREATE TABLE t (id INT PRIMARY KEY, a INT)"],
+    );
+    let topic = unique("moved");
+    let env = with(only(&topic, &db), "B2K_MYSQL_PORT", &port.to_string());
+    let mut d = Daemon::start(&env);
+    let mut c = sql(port);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop("ALTER TABLE t ADD COLUMN b INT FIRST")
+        .unwrap();
+    d.caught_up();
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    // As the earlier release left it: the versions in the commit-log
+    // topic, and no schema topic of the name configured now.
+    let (commits, pipeline) = (common::commits(&topic), common::pipe(&topic));
+    let schema = format!("{commits}_schema");
+    let mut client = common::kafka_client();
+    let (from, _) = client.offsets(&schema, 0).unwrap();
+    // A handful of records: one fetch has them all.
+    let recs = client.fetch(&schema, 0, from, 4 << 20).unwrap();
+    let copies: Vec<_> = recs
+        .iter()
+        .map(|r| binlog2kafka::kafka::OutRecord {
+            key: r.key.clone(),
+            value: r.value.clone(),
+            timestamp_ms: 0,
+            headers: Vec::new(),
+        })
+        .collect();
+    client.produce(&commits, 0, &copies).unwrap();
+    let env = with(env, "B2K_KAFKA_SCHEMA_TOPIC", &format!("{schema}_new"));
+
+    let d = Daemon::start(&env);
+    c.query_drop("INSERT INTO t VALUES (7, 1, 1)").unwrap();
+    let msgs = consume(&topic, &db, 1, 10.0);
+    assert_eq!(msgs[0].value["data"], json!({"b": 7, "id": 1, "a": 1}));
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "schema history: moved version 2 (1 tables) from {commits} to {schema}_new"
+        )),
+        "{log}"
+    );
+    assert!(live_schema_keys(&commits, &pipeline).is_empty());
+    assert_eq!(
+        live_schema_keys(&format!("{schema}_new"), &pipeline).len(),
+        2
+    );
 }

@@ -229,11 +229,15 @@ fn schema_history(
     start: &mut Position,
     info: &ServerInfo,
 ) -> Result<(Follower, schema_store::Store), AppError> {
-    let store = schema_store::Store {
-        client: kafka_client(cfg, "schema").map_err(kafka("connecting for the schema history"))?,
-        topic: cfg.commit_topic.clone(),
-        pipeline: cfg.pipeline_name.clone(),
-    };
+    let client = kafka_client(cfg, "schema").map_err(kafka("connecting for the schema history"))?;
+    let mut store = schema_store::Store::open(
+        client,
+        &cfg.schema_topic,
+        &cfg.pipeline_name,
+        cfg.replication_factor,
+        claim.fencing.as_ref(),
+    )
+    .map_err(kafka("opening the schema history topic"))?;
     let at = (start.file.to_string(), start.pos);
     // The checkpoint's history, when the pipeline resumes at it.
     let named = claim
@@ -242,21 +246,17 @@ fn schema_history(
         .filter(|r| r.schema_version > 0 && r.file == *start.file && r.pos == start.pos);
     if let Some(rec) = named {
         let version = rec.schema_version;
-        let recovered =
-            schema_store::recover(admin, &cfg.commit_topic, &cfg.pipeline_name, version)
-                .map_err(kafka("reading the schema history"))?;
-        let Some(history) = recovered else {
-            return Err(AppError::Source(SourceError::Setting {
-                detail: format!(
-                    "the schema history of pipeline '{}' (version {version}, named by its checkpoint) is not in {}: the topic was deleted or its records removed. Nothing was read. To rebuild it, `binlog2kafka reset` the pipeline and start it at a position of your choice (a new capture there), then snapshot its tables again",
-                    cfg.pipeline_name, cfg.commit_topic
-                ),
-            }));
+        let history = match store
+            .recover(version)
+            .map_err(kafka("reading the schema history"))?
+        {
+            Some(h) => h,
+            None => moved_history(cfg, admin, &mut store, version, &at)?,
         };
         log::info!(
             "schema history: {} tables recovered at version {version} from {}",
             history.tables.len(),
-            cfg.commit_topic
+            cfg.schema_topic
         );
         let mut f = Follower::new(history, at);
         f.versions = version;
@@ -268,10 +268,45 @@ fn schema_history(
     let mut f = source::history::catalog::baseline(conn, target, &tracked, &at, full)?;
     f.versions = 1;
     let whole = schema_store::whole(&f.history, 1, &format!("{}:{}", f.since.0, f.since.1));
-    schema_store::write(admin, &cfg.commit_topic, &cfg.pipeline_name, &whole)
+    store
+        .start_over(&whole)
         .map_err(kafka("writing the schema history"))?;
     start.schema = 1;
     Ok((f, store))
+}
+
+/// The history a pipeline kept in the commit-log topic before
+/// `kafka.schema_topic` existed, moved to the schema topic; none there
+/// either: lost, and the start stops.
+fn moved_history(
+    cfg: &Config,
+    admin: &mut Client,
+    store: &mut schema_store::Store,
+    version: u64,
+    at: &(String, u64),
+) -> Result<source::history::History, AppError> {
+    let old = schema_store::legacy(admin, &cfg.commit_topic, &cfg.pipeline_name, version)
+        .map_err(kafka("reading the schema history"))?;
+    let Some((history, keys)) = old else {
+        return Err(AppError::Source(SourceError::Setting {
+            detail: format!(
+                "the schema history of pipeline '{}' (version {version}, named by its checkpoint) is not in {}: the topic was deleted or its records removed. Nothing was read. To rebuild it, `binlog2kafka reset` the pipeline and start it at a position of your choice (a new capture there), then snapshot its tables again",
+                cfg.pipeline_name, cfg.schema_topic
+            ),
+        }));
+    };
+    store
+        .adopt(&history, version, &format!("{}:{}", at.0, at.1))
+        .map_err(kafka("writing the schema history"))?;
+    schema_store::forget_legacy(admin, &cfg.commit_topic, &keys)
+        .map_err(kafka("removing the moved schema history"))?;
+    log::info!(
+        "schema history: moved version {version} ({} tables) from {} to {}",
+        history.tables.len(),
+        cfg.commit_topic,
+        cfg.schema_topic
+    );
+    Ok(history)
 }
 
 /// Connects to the first reachable server of `mysql.host`, checks its
@@ -584,7 +619,7 @@ struct Stages {
 #[allow(clippy::too_many_arguments)]
 fn spawn_stages(
     cfg: &Config,
-    (target, history): (Target, (Follower, schema_store::Store)),
+    (target, mut history): (Target, (Follower, schema_store::Store)),
     shared: &Arc<Shared>,
     mut admin: Client,
     start: Position,
@@ -619,6 +654,7 @@ fn spawn_stages(
             last_offset,
             writer,
             fencing_id: fencing.as_ref().map(|t| t.id.clone()),
+            pruner: history.1.pruner(),
         },
         finish_rx,
         exit.clone(),

@@ -33,6 +33,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "kafka.transaction_topic", default: "binlog2kafka_transactions", help: "topic for BEGIN/END markers when `output.transaction_markers=true`" },
     Key { name: "kafka.replication_factor", default: "-1", help: "replication factor for topics it creates; -1 = the broker's default" },
     Key { name: "kafka.commit_topic", default: "binlog2kafka_commits", help: "checkpoint topic (1 partition, `cleanup.policy=compact`; created if missing)" },
+    Key { name: "kafka.schema_topic", default: "", help: "schema history topic: every version of every captured table's definition (1 partition, `cleanup.policy=compact`; created if missing; see docs/schema.md); empty = `<kafka.commit_topic>_schema`" },
     Key { name: "kafka.client_id", default: "binlog2kafka", help: "client id sent to the brokers (suffixed `-producer`, `-admin`)" },
     Key { name: "kafka.compression", default: "none", help: "record batch compression: `none`, `gzip` or `snappy`" },
     Key { name: "kafka.batch_max_bytes", default: "1048576", help: "largest record batch per partition; a batch is sent when full or on the 100 ms tick" },

@@ -113,6 +113,8 @@ pub struct Config {
     pub topic_partitions: i32,
     pub replication_factor: i16,
     pub commit_topic: String,
+    /// `kafka.schema_topic`, its default filled in.
+    pub schema_topic: String,
     pub client_id: String,
     pub compression: Compression,
     pub batch_max_bytes: usize,
@@ -295,6 +297,13 @@ impl Config {
             topic_partitions: num("kafka.topic_partitions", 1, 100_000)? as i32,
             replication_factor: num("kafka.replication_factor", -1, 32_767)? as i16,
             commit_topic: topic_name("kafka.commit_topic", &get("kafka.commit_topic"))?,
+            schema_topic: match get("kafka.schema_topic").as_str() {
+                "" => topic_name(
+                    "kafka.commit_topic",
+                    &format!("{}_schema", get("kafka.commit_topic")),
+                )?,
+                named => topic_name("kafka.schema_topic", named)?,
+            },
             client_id: nonempty("kafka.client_id")?,
             compression,
             batch_max_bytes: num("kafka.batch_max_bytes", 1024, 1 << 30)? as usize,
@@ -450,7 +459,6 @@ impl Config {
             value: value.into(),
             expected: expected.into(),
         };
-        let commit = &self.commit_topic;
         let mut others = vec![("kafka.topic", self.topic.as_str())];
         if let Some(d) = &self.ddl_topic {
             others.push(("kafka.ddl_topic", d));
@@ -458,27 +466,40 @@ impl Config {
         if self.transaction_markers {
             others.push(("kafka.transaction_topic", &self.transaction_topic));
         }
-        for (key, topic) in others {
-            let same = if topic.contains('{') {
-                // A template could render to it.
-                let re = regex::Regex::new(&format!(
-                    "^{}$",
-                    regex::escape(topic)
-                        .replace(r"\{database\}", ".*")
-                        .replace(r"\{table\}", ".*")
-                ))
-                .ok();
-                re.is_some_and(|r| r.is_match(commit))
-            } else {
-                topic == commit
-            };
-            if same {
-                return Err(bad(
-                    "kafka.commit_topic",
-                    commit,
-                    &format!("a topic of its own, not {key}'s: the commit log is compacted (cleanup.policy=compact), which would delete data records sharing it"),
-                ));
+        let compacted = [
+            ("kafka.commit_topic", "commit log", &self.commit_topic),
+            ("kafka.schema_topic", "schema history", &self.schema_topic),
+        ];
+        for (own, what, compacted) in compacted {
+            for (key, topic) in &others {
+                let same = if topic.contains('{') {
+                    // A template could render to it.
+                    let re = regex::Regex::new(&format!(
+                        "^{}$",
+                        regex::escape(topic)
+                            .replace(r"\{database\}", ".*")
+                            .replace(r"\{table\}", ".*")
+                    ))
+                    .ok();
+                    re.is_some_and(|r| r.is_match(compacted))
+                } else {
+                    topic == compacted
+                };
+                if same {
+                    return Err(bad(
+                        own,
+                        compacted,
+                        &format!("a topic of its own, not {key}'s: the {what} is compacted (cleanup.policy=compact), which would delete data records sharing it"),
+                    ));
+                }
             }
+        }
+        if self.schema_topic == self.commit_topic {
+            return Err(bad(
+                "kafka.schema_topic",
+                &self.schema_topic,
+                "a topic of its own, not kafka.commit_topic's: the schema history is read whole at each start, and the checkpoints would make that slow",
+            ));
         }
         // A pattern that excludes a name no one has excludes every table.
         let probe = TableFilter::parse("*.*", exclude).ok();
@@ -802,6 +823,7 @@ mod tests {
         assert_eq!(c.mysql_hosts[0], ("db.example".to_string(), 3307));
         assert_eq!(c.topic, "cdc");
         assert_eq!(c.commit_topic, "binlog2kafka_commits");
+        assert_eq!(c.schema_topic, "binlog2kafka_commits_schema");
         assert_eq!(c.start_position, StartPosition::Latest);
     }
 
@@ -933,6 +955,14 @@ mod tests {
         refused(
             "kafka.ddl_topic = d\nkafka.commit_topic = d\n",
             &["kafka.ddl_topic"],
+        );
+        refused(
+            "kafka.topic = cdc.{table}\nkafka.schema_topic = cdc.history\n",
+            &["kafka.schema_topic", "kafka.topic", "schema history"],
+        );
+        refused(
+            "kafka.schema_topic = c\nkafka.commit_topic = c\n",
+            &["kafka.schema_topic", "kafka.commit_topic"],
         );
         refused("mysql.timeout_ms = 300\n", &["mysql.timeout_ms", "1000 to"]);
         refused(

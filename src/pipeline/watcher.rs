@@ -22,6 +22,7 @@ use super::{PipelineError, Shared};
 use crate::checkpoint::{self, Record};
 use crate::event::Position;
 use crate::kafka::{Client, KafkaError};
+use crate::pipeline::schema_store::Pruner;
 
 /// How often the acknowledged prefix is released.
 const PASS: Duration = Duration::from_millis(50);
@@ -43,6 +44,8 @@ pub struct WatcherStart {
     pub writer: checkpoint::Writer,
     /// The pipeline's transactional id, when the broker fences.
     pub fencing_id: Option<String>,
+    /// Deletes the schema versions checkpoints have passed.
+    pub pruner: Option<Pruner>,
 }
 
 /// What the watcher is told: where checkpoints go and how often.
@@ -80,6 +83,8 @@ pub fn spawn(
             last_offset: start.last_offset,
             writer: start.writer,
             fencing_id: start.fencing_id,
+            pruner: start.pruner,
+            prune_failing: false,
             last_write: Instant::now(),
             last_owner_check: Instant::now(),
             failing_since: None,
@@ -103,6 +108,9 @@ struct Watcher {
     last_offset: i64,
     writer: checkpoint::Writer,
     fencing_id: Option<String>,
+    pruner: Option<Pruner>,
+    /// A deletion of passed schema versions failed (said once).
+    prune_failing: bool,
     last_write: Instant,
     /// Ownership is checked every heartbeat interval, whatever the load
     /// (checkpoint writes alone would hide a takeover).
@@ -237,6 +245,7 @@ impl Watcher {
                         .stats
                         .checkpoints_written
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.prune(p.schema);
                     self.written = p;
                     return Ok(());
                 }
@@ -281,6 +290,27 @@ impl Watcher {
                     })
                 }
             }
+        }
+    }
+
+    /// After a checkpoint at schema version `version` is written: the
+    /// versions it has passed are deleted. A failure costs only space, and
+    /// the next checkpoint tries again.
+    fn prune(&mut self, version: u64) {
+        let Some(p) = self.pruner.as_mut() else {
+            return;
+        };
+        match p.prune(&mut self.client, version) {
+            Ok(_) if self.prune_failing => {
+                self.prune_failing = false;
+                log::info!("schema history: passed versions are deleted again");
+            }
+            Ok(_) => {}
+            Err(e) if !self.prune_failing => {
+                self.prune_failing = true;
+                log::warn!("schema history: cannot delete the versions the checkpoint has passed ({e}); they stay until a later checkpoint can");
+            }
+            Err(_) => {}
         }
     }
 }

@@ -170,6 +170,9 @@ pub enum SourceError {
     },
     /// Another replica with our server_id is connected.
     SameServerId { server_id: u32, detail: String },
+    /// The broker refused the reader's own write (the schema history)
+    /// because a successor took the pipeline over.
+    Fenced { during: String },
 }
 
 impl SourceError {
@@ -192,6 +195,10 @@ impl fmt::Display for SourceError {
             ),
             SourceError::Tls { addr, detail } => write!(f, "TLS to MySQL at {addr} failed: {detail}"),
             SourceError::Setting { detail } => write!(f, "{detail}"),
+            SourceError::Fenced { during } => write!(
+                f,
+                "fenced: the broker refused this daemon's write ({during}) because another binlog2kafka took over this pipeline.name; stopping, nothing more is written"
+            ),
             SourceError::Privilege { detail } => write!(f, "{detail}"),
             SourceError::Purged { file, oldest, origin: "start.position" } => write!(
                 f,

@@ -404,9 +404,10 @@ impl Reader {
         }
     }
 
-    /// Writes the history's new version of `keys` to the commit-log topic
+    /// Writes the history's new version of `keys` to the schema topic
     /// before anything after it is handed on; a Kafka outage is waited
-    /// out (the reader holds until the write is acknowledged).
+    /// out (the reader holds until the write is acknowledged). Fenced (a
+    /// successor took the pipeline over): stops.
     fn store_schema(&mut self, keys: Vec<(String, String)>, at: &str) -> Result<(), SourceError> {
         let (Some(store), Some(f)) = (self.schema_store.as_mut(), self.schemas.follower()) else {
             return Ok(());
@@ -414,32 +415,32 @@ impl Reader {
         let versions = crate::pipeline::schema_store::changes(&f.history, f.versions, at, keys);
         let mut said = false;
         loop {
-            match crate::pipeline::schema_store::write(
-                &mut store.client,
-                &store.topic,
-                &store.pipeline,
-                &versions,
-            ) {
+            match store.write(&versions) {
                 Ok(()) => {
                     if said {
                         self.shared.board.set_down(true, None);
                     }
                     return Ok(());
                 }
+                Err(e) if e.is_fenced() => {
+                    return Err(SourceError::Fenced {
+                        during: format!("writing the schema history to {}", store.topic()),
+                    })
+                }
                 Err(e) => {
-                    let why = format!("writing the schema history to {}: {e}", store.topic);
+                    let why = format!("writing the schema history to {}: {e}", store.topic());
                     if !said {
                         log::warn!("{why}; retrying");
                         self.shared.board.set_down(true, Some(why));
                         said = true;
                     }
-                    store.client.reset();
+                    store.reset();
                     if self.shared.stop.wait(std::time::Duration::from_secs(1)) {
                         // Nothing after the DDL may go on unwritten: the
                         // reader ends here, before it (a retriable error
                         // while stopping is a clean end).
                         return Err(SourceError::Unreachable {
-                            addr: store.topic.clone(),
+                            addr: store.topic().to_string(),
                             detail: "stopped before the schema history was written".into(),
                         });
                     }
