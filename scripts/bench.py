@@ -26,6 +26,11 @@ Peers, on the same binlog and broker:
 usage: bench.py [--quick] [ROWS]
        bench.py --ab OTHER_BINARY [ROWS]
        bench.py --tls [ROWS]
+       bench.py --capture [TABLES]
+With --capture, only the schema history's first capture is timed: a new
+pipeline over a database of TABLES tables (10,000; five columns each, made
+once and kept in `b2k_capture_TABLES`) against one over an empty database,
+three rounds each: the capture as the daemon logs it, and start to running.
 With --tls, only workload 2 runs, three rounds alternating plaintext and
 TLS (a stunnel4 terminator, `scripts/testenv tls`), each against a fresh
 broker of its own: the cost of TLS.
@@ -353,7 +358,55 @@ def tls_cost(tag, narrow, rows):
         testenv("kill", n)
 
 
+def capture(tables):
+    """The first capture of the schema history over `tables` tables."""
+    db, empty = f"b2k_capture_{tables}", "b2k_capture_empty"
+    have = sql(f"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}'")
+    if int(have.strip() or 0) != tables:
+        t0 = time.time()
+        sql(f"DROP DATABASE IF EXISTS {db}")
+        sql(f"CREATE DATABASE {db}")
+        stmts = "".join(
+            f"CREATE TABLE {db}.t{i} (id BIGINT PRIMARY KEY, a INT, b VARCHAR(32), "
+            f"c DECIMAL(10,2), e ENUM('x','y')) ENGINE=InnoDB;\n" for i in range(tables))
+        subprocess.run(["mariadb", f"--socket={SOCK}", "-uroot"], input=stmts, text=True,
+                       check=True)
+        print(f"made {tables} tables in {time.time() - t0:.0f} s")
+    sql(f"CREATE DATABASE IF NOT EXISTS {empty}")
+    print("| pipeline over | tables | capture (ms, the daemon's log) | start to running (s) | peak RSS (MB) |")
+    print("|---|---|---|---|---|")
+    figures = {db: [], empty: []}
+    for r in range(3):
+        for name in (empty, db):
+            tag = f"cap{int(time.time())}_{r}_{name[-5:]}"
+            env = daemon_env(tag, head(), name)
+            env.update(RUST_LOG="info", B2K_START_POSITION="latest")
+            t0 = time.time()
+            daemon = subprocess.Popen([BIN, "run"], env=env, stderr=subprocess.PIPE, text=True)
+            ms = None
+            try:
+                for line in daemon.stderr:
+                    if "tables captured at" in line:
+                        ms = int(line.rsplit(" in ", 1)[1].split()[0])
+                    if "running:" in line:
+                        break
+                else:
+                    sys.exit(f"binlog2kafka exited with {daemon.wait()} before running")
+                took, rss = time.time() - t0, peak_rss_kib(daemon.pid)
+            finally:
+                daemon.terminate()
+                daemon.wait()
+            figures[name].append(ms)
+            n = tables if name == db else 0
+            print(f"| {name} | {n} | {ms} | {took:.2f} | {rss / 1024:.1f} |", flush=True)
+    print(f"\ncapture of {tables} tables: {statistics.median(figures[db])} ms "
+          f"(an empty database: {statistics.median(figures[empty])} ms; medians of 3)")
+
+
 def main():
+    if "--capture" in sys.argv:
+        args = [a for a in sys.argv[1:] if not a.startswith("--")]
+        return capture(int(args[0]) if args else 10_000)
     quick = "--quick" in sys.argv
     other = sys.argv[sys.argv.index("--ab") + 1] if "--ab" in sys.argv else None
     args = [a for a in sys.argv[1:] if not a.startswith("--") and a != other]
