@@ -98,42 +98,47 @@ pub fn read(
             h.databases.insert(db, canonical_charset(&cs));
         }
     }
-    let tables: Vec<(String, String, Option<String>)> = conn
-        .query(
-            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES \
-             WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')",
-        )
+    // The names first (information_schema lists them without opening a
+    // table), then the definitions of the captured databases only.
+    let names: Vec<(String, String)> = conn
+        .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES")
         .map_err(q("reading information_schema.TABLES"))?;
     // Every table of a database with a tracked table: a shadow table
     // (`_t_new` of an online schema change) becomes the tracked one by a
     // rename, and must be known by then.
-    let captured: std::collections::HashSet<String> = tables
-        .iter()
-        .filter(|(db, t, _)| !is_system(db) && tracked(db, t))
-        .map(|(db, _, _)| db.clone())
+    let captured: std::collections::HashSet<String> = names
+        .into_iter()
+        .filter(|(db, t)| !is_system(db) && tracked(db, t))
+        .map(|(db, _)| db)
         .collect();
-    for (db, t, collation) in tables {
-        if is_system(&db) || !(tracked(&db, &t) || captured.contains(&db)) {
-            continue;
+    let mut dbs: Vec<&String> = captured.iter().collect();
+    dbs.sort();
+    for db in &dbs {
+        let tables: Vec<(String, String, Option<String>)> = conn
+            .exec(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')",
+                (db.as_str(),),
+            )
+            .map_err(q("reading information_schema.TABLES"))?;
+        for (db, t, collation) in tables {
+            let charset = collation
+                .as_deref()
+                .map(super::charset_of_collation)
+                .unwrap_or_else(|| h.database_charset(&db));
+            h.tables.insert(
+                (db, t),
+                Table {
+                    columns: Vec::new(),
+                    primary: Vec::new(),
+                    charset,
+                },
+            );
         }
-        let charset = collation
-            .as_deref()
-            .map(super::charset_of_collation)
-            .unwrap_or_else(|| h.database_charset(&db));
-        h.tables.insert(
-            (db, t),
-            Table {
-                columns: Vec::new(),
-                primary: Vec::new(),
-                charset,
-            },
-        );
     }
     // Only the captured databases are asked for: information_schema opens
     // the tables it lists, and a server holds many more than a pipeline
     // captures.
-    let mut dbs: Vec<&String> = captured.iter().collect();
-    dbs.sort();
     for db in &dbs {
         let columns: Vec<mysql::Row> = conn
             .exec(
