@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod event;
 pub mod filter;
+pub mod fleet;
 pub mod format;
 pub mod gtid;
 pub mod kafka;

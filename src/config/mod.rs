@@ -7,10 +7,13 @@
 //! validation, `--help` and the docs all come from it, so they cannot drift
 //! apart.
 
+mod fleet;
 mod keys;
 mod properties;
 mod values;
 
+use fleet::fleet_keys;
+pub use fleet::{definition_keys, FleetKeys};
 use keys::known;
 pub use keys::{env_name, keys_help, keys_markdown, Key, KEYS};
 use properties::parse_properties;
@@ -146,6 +149,8 @@ pub struct Config {
     /// `http.listen`; `None` when off.
     pub http_listen: Option<String>,
     pub log_json: bool,
+    /// `fleet.*`: `None` for the single pipeline of one file.
+    pub fleet: Option<FleetKeys>,
     /// Things worth saying about the configuration that do not stop it (a
     /// key set twice): logged once logging is set up.
     pub warnings: Vec<String>,
@@ -165,19 +170,33 @@ impl Config {
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut values: BTreeMap<&'static str, String> = KEYS
-            .iter()
-            .map(|k| (k.name, k.default.to_string()))
-            .collect();
-        let mut warnings = Vec::new();
+        let mut layers = Vec::new();
         if let Some(path) = path {
             let shown = path.display().to_string();
             let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Missing {
                 path: shown.clone(),
                 detail: e.to_string(),
             })?;
+            layers.push((shown, text));
+        }
+        Self::load_layers(&layers, env)
+    }
+
+    /// The keys of each `(name, text)` layer in turn, a later layer's value
+    /// winning (a fleet's pipeline: the host's file, then the definition),
+    /// then the `B2K_*` variables of `env`; then validates every value.
+    pub fn load_layers(
+        layers: &[(String, String)],
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut values: BTreeMap<&'static str, String> = KEYS
+            .iter()
+            .map(|k| (k.name, k.default.to_string()))
+            .collect();
+        let mut warnings = Vec::new();
+        for (shown, text) in layers {
             let mut seen: BTreeMap<&'static str, usize> = BTreeMap::new();
-            for (key, value, line) in parse_properties(&text, &shown)? {
+            for (key, value, line) in parse_properties(text, shown)? {
                 let k = known(&key, &format!("{shown}:{line}"))?;
                 if let Some(first) = seen.insert(k, line) {
                     warnings.push(format!(
@@ -354,6 +373,7 @@ impl Config {
                     key,
                     expected,
                 })?,
+            fleet: fleet_keys(&v)?,
             warnings: Vec::new(),
         }
         .refuse_harmful(&get("filter.exclude"))

@@ -47,6 +47,13 @@ pub(crate) const OPTIONAL: &[(ApiKey, i16, i16)] = &[
     (ApiKey::FindCoordinator, 2, 4),
     (ApiKey::AddPartitionsToTxn, 1, 3),
     (ApiKey::EndTxn, 1, 4),
+    // The fleet's group membership (`kafka::group`): from what a Kafka 2.1
+    // consumer sends (Kafka 4 refuses JoinGroup below v2, KIP-896) to the
+    // versions before KIP-848's new protocol.
+    (ApiKey::JoinGroup, 3, 7),
+    (ApiKey::SyncGroup, 2, 5),
+    (ApiKey::Heartbeat, 2, 4),
+    (ApiKey::LeaveGroup, 2, 4),
 ];
 
 /// SASL (`kafka::sasl`): SaslHandshake v1 (v0 put the exchange outside

@@ -9,6 +9,7 @@
 //! routing and error classification.
 
 mod conn;
+pub mod group;
 pub mod murmur2;
 pub mod sasl;
 pub mod tls;
@@ -183,7 +184,14 @@ pub(crate) fn error_name(code: i16) -> &'static str {
         18 => "RECORD_LIST_TOO_LARGE",
         19 => "NOT_ENOUGH_REPLICAS",
         20 => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+        22 => "ILLEGAL_GENERATION",
+        23 => "INCONSISTENT_GROUP_PROTOCOL",
+        24 => "INVALID_GROUP_ID",
+        25 => "UNKNOWN_MEMBER_ID",
+        26 => "INVALID_SESSION_TIMEOUT",
+        27 => "REBALANCE_IN_PROGRESS",
         29 => "TOPIC_AUTHORIZATION_FAILED",
+        30 => "GROUP_AUTHORIZATION_FAILED",
         31 => "CLUSTER_AUTHORIZATION_FAILED",
         35 => "UNSUPPORTED_VERSION",
         36 => "TOPIC_ALREADY_EXISTS",
@@ -205,6 +213,8 @@ pub(crate) fn error_name(code: i16) -> &'static str {
         34 => "ILLEGAL_SASL_STATE",
         58 => "SASL_AUTHENTICATION_FAILED",
         90 => "PRODUCER_FENCED",
+        79 => "MEMBER_ID_REQUIRED",
+        81 => "GROUP_MAX_SIZE_REACHED",
         _ => "broker error",
     }
 }
