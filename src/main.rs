@@ -17,6 +17,7 @@ const USAGE: &str = "\
 binlog2kafka: stream MySQL/MariaDB binlog row changes to Kafka as JSON
 
 usage: binlog2kafka [run|check|reset] [--config FILE]
+       binlog2kafka pipeline put FILE | delete NAME | list | pause NAME | resume NAME [--config FILE]
        binlog2kafka snapshot [--config FILE] [--where 'COND'] DB.TABLE...
        binlog2kafka replay [--stdout] [--schema-from] [--config FILE] BINLOG...
        binlog2kafka --help | --version
@@ -32,6 +33,12 @@ commands:
            these tables now, without stopping it and without writing to
            MySQL; prints when the daemon has taken the request (waits up to
            60 s; a pipeline that is down takes it when it next starts)
+  pipeline (with fleet.name) manage the fleet's pipeline definitions:
+           `put FILE` checks the pipeline's .properties file as `check`
+           does and writes it (a new one gets a mysql.server_id from
+           fleet.server_id_range), `delete NAME` (its checkpoint stays),
+           `list`, `pause NAME`, `resume NAME`; the hosts of the fleet
+           follow within fleet.heartbeat_interval_ms (docs/fleet.md)
   replay   decode binlog files (as the server wrote them, or backups) and
            write the same messages to the data topic (kafka.topic), or as
            JSON lines to stdout with --stdout; a truncated or corrupt file
@@ -73,6 +80,7 @@ enum Command {
         tables: Vec<String>,
         condition: Option<String>,
     },
+    Pipeline(Option<cli::PipelineCommand>),
 }
 
 fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
@@ -115,6 +123,29 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
                     tables: vec![],
                     condition: None,
                 })
+            }
+            "pipeline" if cmd.is_none() => cmd = Some(Command::Pipeline(None)),
+            verb if matches!(cmd, Some(Command::Pipeline(None))) => {
+                let mut arg = |what: &str| {
+                    args.next()
+                        .map(|a| a.to_string_lossy().into_owned())
+                        .ok_or(format!(
+                            "pipeline {verb} needs {what}; see binlog2kafka --help"
+                        ))
+                };
+                let sub = match verb {
+                    "put" => cli::PipelineCommand::Put(PathBuf::from(arg("a file")?)),
+                    "delete" => cli::PipelineCommand::Delete(arg("a pipeline name")?),
+                    "pause" => cli::PipelineCommand::Pause(arg("a pipeline name")?),
+                    "resume" => cli::PipelineCommand::Resume(arg("a pipeline name")?),
+                    "list" => cli::PipelineCommand::List,
+                    other => {
+                        return Err(format!(
+                            "unknown pipeline command `{other}`: put, delete, list, pause or resume"
+                        ))
+                    }
+                };
+                cmd = Some(Command::Pipeline(Some(sub)));
             }
             "--where" if matches!(cmd, Some(Command::Snapshot { .. })) => {
                 let v = args.next().ok_or("--where needs an SQL condition")?;
@@ -160,6 +191,11 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
                 schema_file,
             }
         }
+        Command::Pipeline(None) => {
+            return Err(
+                "pipeline needs put FILE, delete NAME, list, pause NAME or resume NAME".into(),
+            )
+        }
         Command::Snapshot { tables, .. } if tables.is_empty() => {
             return Err("snapshot needs at least one DB.TABLE; see binlog2kafka --help".into())
         }
@@ -173,13 +209,29 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
 fn init_logging(json: bool) {
     let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
     b.format_target(false);
+    let context = binlog2kafka::pipeline::handle::context;
+    if !json {
+        // As env_logger's own lines, with the pipeline a line is about in a
+        // fleet (where one process runs many).
+        b.format(move |buf, record| {
+            use std::io::Write;
+            let level = record.level();
+            let style = buf.default_level_style(level);
+            write!(buf, "[{} {style}{level:<5}{style:#}] ", buf.timestamp())?;
+            if let Some(p) = context() {
+                write!(buf, "[{p}] ")?;
+            }
+            writeln!(buf, "{}", record.args())
+        });
+    }
     if json {
-        b.format(|buf, record| {
+        b.format(move |buf, record| {
             use std::io::Write;
             let line = serde_json::json!({
                 "ts": buf.timestamp_millis().to_string(),
                 "level": record.level().as_str(),
                 "thread": std::thread::current().name().unwrap_or("main"),
+                "pipeline": context().as_deref(),
                 "msg": record.args().to_string(),
             });
             writeln!(buf, "{line}")
@@ -205,7 +257,37 @@ fn main() -> ExitCode {
     for w in &cfg.warnings {
         log::warn!("{w}");
     }
+    // The host's file: in a fleet, the first layer of every pipeline's
+    // configuration.
+    let layers: Vec<(String, String)> = path
+        .as_deref()
+        .and_then(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|t| (p.display().to_string(), t))
+        })
+        .into_iter()
+        .collect();
     match cmd {
+        Command::Pipeline(sub) => {
+            match cli::pipeline_command(&cfg, &layers, sub.expect("checked by parse_args")) {
+                Ok(said) => {
+                    println!("{said}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Run if cfg.fleet.is_some() => {
+            let signals = match cli::Signals::install() {
+                Ok(s) => s,
+                Err(e) => return fail(&format!("cannot install signal handlers: {e}")),
+            };
+            match cli::run_fleet(cfg, layers, signals) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
+        }
         Command::Check => {
             let report = cli::check(&cfg);
             for l in &report.lines {

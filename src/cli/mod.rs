@@ -5,10 +5,12 @@
 
 mod admin;
 mod check;
+mod fleet;
 mod run;
 
 pub use admin::{replay_settings, replay_to_kafka, request_snapshot, reset};
 pub use check::{check, CheckReport};
+pub use fleet::{pipeline_command, run_fleet, PipelineCommand};
 pub use run::{run, RunSummary, Signals};
 
 use std::fmt;
@@ -38,6 +40,8 @@ pub enum AppError {
     },
     Pipeline(PipelineError),
     Replay(crate::replay::ReplayError),
+    /// The fleet's member loop stopped (a pipeline's failure does not).
+    Fleet(crate::fleet::FleetError),
     /// The status page cannot be served (`http.listen`).
     Status(String),
     /// A command that would harm a running pipeline, refused.
@@ -65,6 +69,7 @@ impl fmt::Display for AppError {
             AppError::Kafka { during, err } => write!(f, "{during}: {err}"),
             AppError::Pipeline(e) => write!(f, "{e}"),
             AppError::Replay(e) => write!(f, "{e}"),
+            AppError::Fleet(e) => write!(f, "{e}"),
             AppError::Status(e) | AppError::Refused(e) => write!(f, "{e}"),
             AppError::Interrupted => write!(f, "stopped by a signal during start-up"),
             AppError::StopTimeout { ms, waiting_for } => write!(
@@ -90,6 +95,7 @@ impl std::error::Error for AppError {
             AppError::Kafka { err, .. } => Some(err),
             AppError::Pipeline(e) => Some(e),
             AppError::Replay(e) => Some(e),
+            AppError::Fleet(e) => Some(e),
             _ => None,
         }
     }

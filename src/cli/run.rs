@@ -146,7 +146,7 @@ impl Signals {
         Ok(Signals { term, hup })
     }
 
-    fn stop_requested(&self) -> bool {
+    pub(super) fn stop_requested(&self) -> bool {
         if self.hup.swap(false, Ordering::SeqCst) {
             log::info!("SIGHUP received and ignored: binlog2kafka logs to stderr and has no files to reopen; stop it with SIGTERM");
         }
@@ -167,6 +167,16 @@ pub fn run(cfg: Config, signals: Signals) -> Result<RunSummary, AppError> {
         s.join();
     }
     result
+}
+
+/// One pipeline of a fleet, on the calling thread, stopped by `signals`
+/// (its own flag, which the fleet sets): as `run` without a status page.
+pub(super) fn run_embedded(
+    cfg: Config,
+    signals: &Signals,
+    shared: &Arc<Shared>,
+) -> Result<RunSummary, AppError> {
+    run_pipeline(cfg, signals, shared)
 }
 
 fn run_pipeline(

@@ -131,9 +131,10 @@ pub fn definition_keys(text: &str, shown: &str) -> Result<(String, Option<u32>),
 }
 
 impl Config {
-    /// The configuration of fleet pipeline `name`: the host's `layers`,
-    /// then its definition `properties` (with the `server_id` the fleet
-    /// gave it, unless it sets its own), then `env`.
+    /// The configuration of fleet pipeline `name`: the host's `layers` and
+    /// `env` (what the hosts share), then its definition `properties`
+    /// (with the `server_id` the fleet gave it, unless it sets its own),
+    /// which win.
     pub fn for_pipeline(
         host: &[(String, String)],
         name: &str,
@@ -143,13 +144,11 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let shown = format!("the definition of pipeline {name}");
         let (_, own_id) = definition_keys(properties, &shown)?;
-        let mut layers = host.to_vec();
         let mut text = properties.to_string();
         if let (None, Some(id)) = (own_id, server_id) {
             text.push_str(&format!("\nmysql.server_id = {id}\n"));
         }
-        layers.push((shown, text));
-        let mut cfg = Self::load_layers(&layers, env)?;
+        let mut cfg = Self::load_layers(host, env, &[(shown, text)])?;
         // The host's file names the fleet; the pipeline runs alone in it.
         cfg.fleet = None;
         cfg.http_listen = None;
@@ -166,5 +165,85 @@ impl Config {
             heartbeat: f.heartbeat,
             replication: self.replication_factor,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        definition_keys(text, "def").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_definition_names_its_pipeline_and_holds_no_host_key_and_no_secret() {
+        assert_eq!(
+            definition_keys("pipeline.name = orders\nmysql.server_id = 7\n", "def").unwrap(),
+            ("orders".to_string(), Some(7))
+        );
+        assert!(err("mysql.host = db1\n").contains("pipeline.name"));
+        assert!(err("pipeline.name = a\nkafka.brokers = k:9092\n").contains("it is the host's"));
+        assert!(
+            err("pipeline.name = a\nkafka.sasl.mechanism = PLAIN\n").contains("it is the host's")
+        );
+        let secret = err("pipeline.name = a\nmysql.password = hunter2\n");
+        assert!(secret.contains("mysql.password_file"), "{secret}");
+        assert!(
+            !secret.contains("hunter2"),
+            "the secret is printed: {secret}"
+        );
+        assert!(
+            definition_keys("pipeline.name = a\nmysql.password_file = /run/s/a\n", "def").is_ok()
+        );
+        assert!(err("pipeline.name = a\nmysql.hots = x\n").contains("mysql.host"));
+    }
+
+    #[test]
+    fn a_fleet_pipeline_takes_the_hosts_keys_and_its_definition_wins() {
+        let host = vec![(
+            "host.properties".to_string(),
+            "fleet.name = f\nkafka.brokers = k1:9092\nmysql.host = shared\nmysql.user = u\nhttp.listen = 0.0.0.0:9000\n".to_string(),
+        )];
+        let env = vec![("B2K_MYSQL_PORT".to_string(), "3310".to_string())];
+        let cfg = Config::for_pipeline(
+            &host,
+            "p",
+            "pipeline.name = p\nmysql.host = own\n",
+            Some(1_000_005),
+            env,
+        )
+        .unwrap();
+        assert_eq!(cfg.pipeline_name, "p");
+        assert_eq!(cfg.mysql_hosts, vec![("own".to_string(), 3310)]);
+        assert_eq!(cfg.brokers, vec!["k1:9092".to_string()]);
+        assert_eq!(cfg.server_id, 1_000_005);
+        assert!(cfg.fleet.is_none() && cfg.http_listen.is_none());
+        // Its own server id wins over the one the fleet gave.
+        let own = Config::for_pipeline(
+            &host,
+            "p",
+            "pipeline.name = p\nmysql.server_id = 9\n",
+            Some(1_000_005),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(own.server_id, 9);
+    }
+
+    #[test]
+    fn fleet_keys_are_checked() {
+        let load = |text: &str| Config::load_layers(&[("f".into(), text.into())], vec![], &[]);
+        let f = load("fleet.name = f\n").unwrap().fleet.unwrap();
+        assert_eq!(
+            (f.topic.as_str(), f.server_ids),
+            ("f_pipelines", (1_000_000, 1_009_999))
+        );
+        assert!(load("fleet.name = f\nfleet.heartbeat_interval_ms = 5000\n")
+            .unwrap_err()
+            .to_string()
+            .contains("a third"));
+        assert!(load("fleet.name = f\nfleet.server_id_range = 9-3\n").is_err());
+        assert!(load("").unwrap().fleet.is_none());
     }
 }

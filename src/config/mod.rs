@@ -179,15 +179,17 @@ impl Config {
             })?;
             layers.push((shown, text));
         }
-        Self::load_layers(&layers, env)
+        Self::load_layers(&layers, env, &[])
     }
 
     /// The keys of each `(name, text)` layer in turn, a later layer's value
-    /// winning (a fleet's pipeline: the host's file, then the definition),
-    /// then the `B2K_*` variables of `env`; then validates every value.
+    /// winning, then the `B2K_*` variables of `env`, then the layers of
+    /// `over` (a fleet's pipeline: the host's file and environment, then
+    /// its definition); then validates every value.
     pub fn load_layers(
         layers: &[(String, String)],
         env: impl IntoIterator<Item = (String, String)>,
+        over: &[(String, String)],
     ) -> Result<Config, ConfigError> {
         let mut values: BTreeMap<&'static str, String> = KEYS
             .iter()
@@ -220,6 +222,11 @@ impl Config {
                 .unwrap_or_else(|| rest.to_ascii_lowercase().replacen('_', ".", 1));
             let k = known(&key, &format!("environment variable {name}"))?;
             values.insert(k, value);
+        }
+        for (shown, text) in over {
+            for (key, value, line) in parse_properties(text, shown)? {
+                values.insert(known(&key, &format!("{shown}:{line}"))?, value);
+            }
         }
         let mut cfg = Self::from_values(&values)?;
         cfg.warnings = warnings;

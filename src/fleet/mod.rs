@@ -84,6 +84,9 @@ struct Metadata {
 #[derive(Debug, Serialize, Deserialize)]
 struct Assignment {
     assigned: BTreeSet<String>,
+    /// The group's size, which only the leader sees.
+    #[serde(default)]
+    members: usize,
 }
 
 /// Errors that stop the member loop (a pipeline's own failure does not).
@@ -224,14 +227,16 @@ pub fn run(
             let out = assign::assign(&members, &runnable(&defs));
             out.into_iter()
                 .map(|(id, set)| {
-                    let a = Assignment { assigned: set };
+                    let a = Assignment {
+                        assigned: set,
+                        members: joined.members.len(),
+                    };
                     (id, Bytes::from(serde_json::to_vec(&a).expect("plain data")))
                 })
                 .collect()
         } else {
             Vec::new()
         };
-        let members = joined.members.len();
         let got = match client.sync_group(&group, &mut me, plan) {
             Ok(Some(a)) => a,
             Ok(None) => continue,
@@ -241,11 +246,11 @@ pub fn run(
             }
             Err(e) => return Err(kafka("learning this host's share of the fleet")(e)),
         };
-        let new: BTreeSet<String> = if got.is_empty() {
-            BTreeSet::new()
+        let (new, members): (BTreeSet<String>, usize) = if got.is_empty() {
+            (BTreeSet::new(), 0)
         } else {
             match serde_json::from_slice::<Assignment>(&got) {
-                Ok(a) => a.assigned,
+                Ok(a) => (a.assigned, a.members),
                 Err(e) => {
                     log::warn!(
                         "fleet {}: unreadable assignment ({e}); joining again",

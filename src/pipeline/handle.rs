@@ -31,15 +31,36 @@ impl Drop for Report {
     }
 }
 
+thread_local! {
+    /// The pipeline this thread works for, in a fleet (where one process
+    /// runs many): log lines carry it. Threads inherit it from the thread
+    /// that spawned them.
+    static CONTEXT: std::cell::RefCell<Option<std::sync::Arc<str>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Names the pipeline this thread (and every thread it spawns) works for.
+pub fn set_context(pipeline: &str) {
+    CONTEXT.with(|c| *c.borrow_mut() = Some(pipeline.into()));
+}
+
+/// The pipeline this thread works for, if it was named.
+pub fn context() -> Option<std::sync::Arc<str>> {
+    CONTEXT.with(|c| c.borrow().clone())
+}
+
 /// Starts thread `name` running `f`; its end is reported on `exit`.
 pub fn spawn<T: Send + 'static>(
     name: &'static str,
     exit: Exit,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Handle<T> {
+    let context = context();
     let join = thread::Builder::new()
         .name(name.into())
         .spawn(move || {
+            if let Some(c) = context {
+                CONTEXT.with(|x| *x.borrow_mut() = Some(c));
+            }
             let _report = Report(name, exit);
             f()
         })

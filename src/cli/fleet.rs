@@ -1,0 +1,389 @@
+//! `binlog2kafka run` with `fleet.name`: this host as a member of the
+//! fleet (the member loop is `fleet::run`; this is its [`Runner`], which
+//! runs each pipeline it is given as the single-pipeline `run` does, on
+//! threads of its own), and `binlog2kafka pipeline ...`, which manages the
+//! definitions.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::*;
+use crate::fleet::{self, definitions, Definition, Runner, View};
+
+/// A pipeline this host runs.
+struct Running {
+    def: Definition,
+    /// Its own stop flag: set, the pipeline stops as on SIGTERM.
+    term: Arc<AtomicBool>,
+    thread: Handle<Result<RunSummary, AppError>>,
+}
+
+/// A pipeline that ended by itself, and when it is tried again.
+struct Failed {
+    def: Definition,
+    error: String,
+    retry_at: Instant,
+    tries: u32,
+}
+
+/// The host's pipelines.
+struct Host<'a> {
+    /// The host's own configuration file, the first layer of each
+    /// pipeline's.
+    layers: Vec<(String, String)>,
+    signals: &'a Signals,
+    running: BTreeMap<String, Running>,
+    failed: BTreeMap<String, Failed>,
+    view: View,
+}
+
+/// How long a failed pipeline waits before it is started again: 30 s,
+/// doubling, at most 5 min (its definition changed: at once).
+fn backoff(tries: u32) -> Duration {
+    Duration::from_secs((30u64 << tries.min(4)).min(300))
+}
+
+impl Host<'_> {
+    fn launch(&mut self, def: &Definition) -> Result<(), String> {
+        let cfg = Config::for_pipeline(
+            &self.layers,
+            &def.name,
+            &def.properties,
+            def.server_id,
+            std::env::vars(),
+        )
+        .map_err(|e| e.to_string())?;
+        let term = Arc::new(AtomicBool::new(false));
+        let signals = Signals {
+            term: term.clone(),
+            hup: Arc::new(AtomicBool::new(false)),
+        };
+        // The thread's name lives as long as the process: one short string
+        // per start.
+        let name: &'static str = Box::leak(format!("pipeline {}", def.name).into_boxed_str());
+        let (exit, _) = handle::exits();
+        let label = def.name.clone();
+        let thread = handle::spawn(name, exit, move || {
+            handle::set_context(&label);
+            let shared = Arc::new(Shared::new());
+            let r = run::run_embedded(cfg, &signals, &shared);
+            shared.stop.request();
+            r
+        });
+        self.running.insert(
+            def.name.clone(),
+            Running {
+                def: def.clone(),
+                term,
+                thread,
+            },
+        );
+        Ok(())
+    }
+}
+
+impl Runner for Host<'_> {
+    fn start(&mut self, def: &Definition) {
+        let tries = self.failed.remove(&def.name).map(|f| f.tries).unwrap_or(0);
+        if let Err(error) = self.launch(def) {
+            log::error!("pipeline {}: {error}", def.name);
+            self.failed.insert(
+                def.name.clone(),
+                Failed {
+                    def: def.clone(),
+                    error,
+                    retry_at: Instant::now() + backoff(tries),
+                    tries: tries + 1,
+                },
+            );
+        }
+    }
+
+    fn stop(&mut self, name: &str) {
+        self.failed.remove(name);
+        let Some(r) = self.running.remove(name) else {
+            return;
+        };
+        r.term.store(true, Ordering::SeqCst);
+        match r.thread.join() {
+            Ok(summary) => log::info!(
+                "pipeline {name} stopped: {} rows sent; checkpoint {}",
+                summary.rows,
+                summary
+                    .last_checkpoint
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "unchanged".into())
+            ),
+            Err(AppError::Interrupted) => {
+                log::info!("pipeline {name} stopped during its start; nothing was claimed or sent")
+            }
+            Err(e) => log::warn!("pipeline {name} stopped with an error: {e}"),
+        }
+    }
+
+    fn reap(&mut self) {
+        let ended: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(_, r)| r.thread.is_finished())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in ended {
+            let r = self.running.remove(&name).expect("listed");
+            let error = match r.thread.join() {
+                Ok(_) => "ended by itself".to_string(),
+                Err(e) => e.to_string(),
+            };
+            let tries = self.failed.get(&name).map(|f| f.tries).unwrap_or(0);
+            let wait = backoff(tries);
+            log::error!(
+                "pipeline {name} failed: {error}; the other pipelines of this host run on; trying it again in {} s (or at once when its definition changes)",
+                wait.as_secs()
+            );
+            self.failed.insert(
+                name,
+                Failed {
+                    def: r.def,
+                    error,
+                    retry_at: Instant::now() + wait,
+                    tries: tries + 1,
+                },
+            );
+        }
+        let due: Vec<(Definition, String)> = self
+            .failed
+            .values()
+            .filter(|f| Instant::now() >= f.retry_at)
+            .map(|f| (f.def.clone(), f.error.clone()))
+            .collect();
+        for (def, error) in due {
+            log::info!(
+                "pipeline {}: starting it again (it failed: {error})",
+                def.name
+            );
+            let tries = self.failed.get(&def.name).map(|f| f.tries).unwrap_or(0);
+            self.failed.remove(&def.name);
+            if let Err(error) = self.launch(&def) {
+                log::error!("pipeline {}: {error}", def.name);
+                self.failed.insert(
+                    def.name.clone(),
+                    Failed {
+                        def,
+                        error,
+                        retry_at: Instant::now() + backoff(tries),
+                        tries: tries + 1,
+                    },
+                );
+            } else if let Some(f) = self.failed.get_mut(&def.name) {
+                f.tries = tries;
+            }
+        }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.signals.stop_requested()
+    }
+
+    fn report(&mut self, view: &View) {
+        self.view = view.clone();
+    }
+}
+
+/// Runs this host as a member of its fleet until SIGTERM/SIGINT, then hands
+/// its pipelines over (each one's final checkpoint) and leaves the group.
+pub fn run_fleet(
+    cfg: Config,
+    layers: Vec<(String, String)>,
+    signals: Signals,
+) -> Result<(), AppError> {
+    let settings = cfg.fleet().expect("fleet.name is set");
+    if cfg.http_listen.is_some() {
+        log::info!("fleet mode: the status page is not served yet (http.listen is ignored); each pipeline logs under its name");
+    }
+    let client = kafka_client(&cfg, "fleet").map_err(kafka("connecting to Kafka"))?;
+    let host = checkpoint::instance_id();
+    let host = host.split('/').take(2).collect::<Vec<_>>().join("/");
+    let mut runner = Host {
+        layers,
+        signals: &signals,
+        running: BTreeMap::new(),
+        failed: BTreeMap::new(),
+        view: View::default(),
+    };
+    let r = fleet::run(&settings, &host, client, &mut runner);
+    // Whatever ended the loop, nothing of this host runs on.
+    for name in runner.running.keys().cloned().collect::<Vec<_>>() {
+        runner.stop(&name);
+    }
+    r.map_err(AppError::Fleet)
+}
+
+/// `pipeline put|delete|list|pause|resume`.
+pub enum PipelineCommand {
+    Put(std::path::PathBuf),
+    Delete(String),
+    List,
+    Pause(String),
+    Resume(String),
+}
+
+/// Runs a `pipeline` command against the fleet's definitions topic;
+/// returns what to print.
+pub fn pipeline_command(
+    cfg: &Config,
+    layers: &[(String, String)],
+    cmd: PipelineCommand,
+) -> Result<String, AppError> {
+    let keys = cfg.fleet.as_ref().ok_or_else(|| {
+        AppError::Refused(
+            "`pipeline` manages a fleet's definitions: set fleet.name in the config file".into(),
+        )
+    })?;
+    let topic = keys.topic.clone();
+    let mut client = kafka_client(cfg, "admin").map_err(kafka("connecting to Kafka"))?;
+    let mut defs = definitions::read_all(&mut client, &topic)
+        .map_err(kafka("reading the fleet's definitions"))?
+        .unwrap_or_default();
+    let mut known = |name: &str| {
+        defs.remove(name).ok_or_else(|| {
+            AppError::Refused(format!(
+                "no pipeline {name} in fleet {} ({topic}); `binlog2kafka pipeline list` shows them",
+                keys.name
+            ))
+        })
+    };
+    match cmd {
+        PipelineCommand::List => {
+            let mut out = format!(
+                "{:<32} {:<8} {:>10}  source\n",
+                "PIPELINE", "STATE", "SERVER_ID"
+            );
+            for d in defs.values() {
+                let own = crate::config::definition_keys(&d.properties, &d.name)
+                    .ok()
+                    .and_then(|(_, id)| id);
+                let source = d
+                    .properties
+                    .lines()
+                    .filter_map(|l| l.split_once('='))
+                    .filter(|(k, _)| k.trim() == "mysql.host")
+                    .map(|(_, v)| v.trim().to_string())
+                    .next()
+                    .unwrap_or_else(|| "(the host's mysql.host)".into());
+                out.push_str(&format!(
+                    "{:<32} {:<8} {:>10}  {source}\n",
+                    d.name,
+                    if d.paused { "paused" } else { "active" },
+                    own.or(d.server_id)
+                        .map(|i| i.to_string())
+                        .unwrap_or_default()
+                ));
+            }
+            out.push_str(&format!(
+                "{} pipeline(s) in fleet {}",
+                defs.len(),
+                keys.name
+            ));
+            Ok(out)
+        }
+        PipelineCommand::Pause(name) => {
+            let mut d = known(&name)?;
+            d.paused = true;
+            definitions::write(&mut client, &topic, &name, Some(&d))
+                .map_err(kafka("writing the definition"))?;
+            Ok(format!("pipeline {name} paused: its host stops it (final checkpoint) within fleet.heartbeat_interval_ms; `pipeline resume {name}` starts it again"))
+        }
+        PipelineCommand::Resume(name) => {
+            let mut d = known(&name)?;
+            d.paused = false;
+            definitions::write(&mut client, &topic, &name, Some(&d))
+                .map_err(kafka("writing the definition"))?;
+            Ok(format!(
+                "pipeline {name} resumed: a host of fleet {} starts it from its checkpoint",
+                keys.name
+            ))
+        }
+        PipelineCommand::Delete(name) => {
+            known(&name)?;
+            definitions::write(&mut client, &topic, &name, None)
+                .map_err(kafka("deleting the definition"))?;
+            Ok(format!("pipeline {name} deleted from fleet {}: its host stops it; its checkpoint stays in {} (a `put` of the same name resumes from it; `reset` removes it)", keys.name, cfg.commit_topic))
+        }
+        PipelineCommand::Put(path) => {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                AppError::Config(ConfigError::Missing {
+                    path: shown.clone(),
+                    detail: e.to_string(),
+                })
+            })?;
+            let (name, own_id) = crate::config::definition_keys(&text, &shown)?;
+            let before = defs.get(&name).cloned();
+            let server_id = match own_id {
+                Some(id) => {
+                    if let Some(other) = defs.values().find(|d| {
+                        d.name != name
+                            && (d.server_id == Some(id)
+                                || crate::config::definition_keys(&d.properties, &d.name)
+                                    .ok()
+                                    .and_then(|(_, i)| i)
+                                    == Some(id))
+                    }) {
+                        return Err(AppError::Refused(format!(
+                            "mysql.server_id {id} is already pipeline {}'s; two replicas with one id make the server drop one. Leave mysql.server_id out to have one given from fleet.server_id_range",
+                            other.name
+                        )));
+                    }
+                    None
+                }
+                None => match before.as_ref().and_then(|d| d.server_id) {
+                    Some(id) => Some(id),
+                    None => Some(
+                        definitions::free_server_id(
+                            keys.server_ids,
+                            &defs,
+                            |d| {
+                                crate::config::definition_keys(&d.properties, &d.name)
+                                    .ok()
+                                    .and_then(|(_, i)| i)
+                            },
+                            &name,
+                        )
+                        .ok_or_else(|| {
+                            AppError::Refused(format!(
+                                "every server id of fleet.server_id_range {}-{} is taken; widen the range",
+                                keys.server_ids.0, keys.server_ids.1
+                            ))
+                        })?,
+                    ),
+                },
+            };
+            // The same checks as `check`, on the configuration the hosts
+            // will build.
+            let pcfg = Config::for_pipeline(layers, &name, &text, server_id, std::env::vars())?;
+            let report = check(&pcfg);
+            if !report.ok {
+                return Err(AppError::Refused(format!(
+                    "pipeline {name} not put: `check` found problems:\n{}",
+                    report.lines.join("\n")
+                )));
+            }
+            definitions::ensure_topic(&mut client, &topic, cfg.replication_factor)
+                .map_err(kafka("preparing the fleet's definitions topic"))?;
+            let def = Definition {
+                name: name.clone(),
+                properties: text,
+                paused: before.as_ref().is_some_and(|d| d.paused),
+                server_id,
+            };
+            definitions::write(&mut client, &topic, &name, Some(&def))
+                .map_err(kafka("writing the definition"))?;
+            Ok(format!(
+                "pipeline {name} {} in fleet {}{}: a host starts it within fleet.heartbeat_interval_ms",
+                if before.is_some() { "updated" } else { "put" },
+                keys.name,
+                server_id.map(|i| format!(" (mysql.server_id {i})")).unwrap_or_default()
+            ))
+        }
+    }
+}
