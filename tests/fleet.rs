@@ -276,3 +276,200 @@ fn pipelines_spread_over_the_hosts_move_when_one_dies_and_every_row_arrives_once
         "{log}"
     );
 }
+
+fn put(env: &[(String, String)], path: &std::path::Path) -> String {
+    let (status, out, err) = run_to_end(&["pipeline", "put", path.to_str().unwrap()], env);
+    assert!(status.success(), "put failed: {out}{err}");
+    out
+}
+
+fn pipeline(env: &[(String, String)], verb: &str, name: &str) -> String {
+    let (status, out, err) = run_to_end(&["pipeline", verb, name], env);
+    assert!(
+        status.success(),
+        "pipeline {verb} {name} failed: {out}{err}"
+    );
+    out
+}
+
+/// How often the log says `needle` about `name`.
+fn said(log: &str, needle: &str, name: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains(needle) && l.ends_with(name))
+        .count()
+}
+
+#[test]
+fn a_joining_host_takes_its_share_without_stopping_the_rest_and_a_stopping_host_hands_over_cleanly()
+{
+    servers();
+    let fleet = unique("b2k_fleet");
+    let env = host_env(&fleet);
+    let start = binlog_head(MYSQL_PORT);
+    let pipes: Vec<Pipe> = (0..4)
+        .map(|i| {
+            let (p, path) = define(&fleet, i, &start);
+            put(&env, &path);
+            p
+        })
+        .collect();
+    let mut a = Daemon::start_waiting(&env);
+    wait_runs(&a, 4, Duration::from_secs(40));
+    let writers: Vec<_> = pipes
+        .iter()
+        .map(|p| {
+            let db = p.db.clone();
+            std::thread::spawn(move || insert(&db, 1, 300, Duration::from_millis(20)))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+
+    // A second host joins: it gets two, and a stops only those two.
+    let b = Daemon::start_waiting(&env);
+    let joined = wait_runs(&b, 2, Duration::from_secs(30));
+    wait_runs(&a, 2, Duration::from_secs(10));
+    eprintln!("a joining host ran its share {joined:?} after it started");
+    let a_log = a.log_text();
+    let b_log = b.log_text();
+    for p in &pipes {
+        let handed = said(
+            &a_log,
+            "handing pipeline",
+            &format!("{} over", p.name).replace(" over", ""),
+        );
+        let started_on_a = said(&a_log, "starting pipeline", &p.name);
+        let started_on_b = said(&b_log, "starting pipeline", &p.name);
+        // Each pipeline was either kept by a (never stopped or started
+        // again there) or moved to b (stopped once on a, started once on b).
+        match started_on_b {
+            0 => assert_eq!(
+                (handed, started_on_a),
+                (0, 1),
+                "{} was disturbed on a:\n{a_log}",
+                p.name
+            ),
+            1 => assert_eq!(started_on_a, 1, "{}:\n{a_log}", p.name),
+            n => panic!("{} started {n} times on b:\n{b_log}", p.name),
+        }
+    }
+    assert_eq!(a_log.matches("handing pipeline").count(), 2, "{a_log}");
+
+    // SIGTERM to a: its two go to b at once (LeaveGroup), not after the
+    // session timeout.
+    let t = Instant::now();
+    a.signal("-TERM");
+    let status = a.wait(Duration::from_secs(30));
+    let log = a.log_text();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("left the group; 2 pipeline(s) handed over"),
+        "{log}"
+    );
+    let taken = wait_runs(&b, 4, Duration::from_secs(20));
+    eprintln!(
+        "after SIGTERM to a host, the other ran all 4 pipelines {:?} later",
+        t.elapsed()
+    );
+    assert!(
+        taken < Duration::from_secs(6),
+        "took {taken:?}: as long as a session timeout"
+    );
+    for w in writers {
+        w.join().unwrap();
+    }
+    // Zero duplicates: every row once, in order.
+    for p in &pipes {
+        let got = ids(p, 300);
+        assert_eq!(got, (1..=300).collect::<Vec<i64>>(), "pipeline {}", p.name);
+    }
+    let (status, log) = b.stop();
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn pause_resume_delete_and_a_broken_pipeline_fails_alone() {
+    servers();
+    let fleet = unique("b2k_fleet");
+    let mut env = host_env(&fleet);
+    // The password comes from a file on the host, named by the definition.
+    env.retain(|(k, _)| k != "B2K_MYSQL_PASSWORD");
+    let start = binlog_head(MYSQL_PORT);
+    let mut pipes = Vec::new();
+    for i in 0..2 {
+        let (p, path) = define(&fleet, i, &start);
+        let secret = std::env::temp_dir().join(format!("{}.secret", p.name));
+        std::fs::write(&secret, "cdc-secret\n").unwrap();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!("mysql.password_file = {}\n", secret.display()));
+        std::fs::write(&path, text).unwrap();
+        put(&env, &path);
+        pipes.push((p, secret, path));
+    }
+    // A definition holding a password is refused, and the password is not
+    // printed.
+    let bad = std::env::temp_dir().join(format!("{fleet}_bad.properties"));
+    std::fs::write(&bad, "pipeline.name = leaky\nmysql.password = hunter2\n").unwrap();
+    let (status, out, err) = run_to_end(&["pipeline", "put", bad.to_str().unwrap()], &env);
+    assert!(!status.success());
+    assert!(
+        err.contains("mysql.password_file") && !err.contains("hunter2") && !out.contains("hunter2"),
+        "{err}"
+    );
+
+    // p1's password on the host goes wrong after it was put.
+    std::fs::write(&pipes[1].1, "wrong\n").unwrap();
+    let a = Daemon::start_waiting(&env);
+    wait_runs(&a, 2, Duration::from_secs(40));
+    let (p0, p1) = (&pipes[0].0, &pipes[1].0);
+    insert(&p0.db, 1, 50, Duration::ZERO);
+    assert_eq!(ids(p0, 50), (1..=50).collect::<Vec<i64>>());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !a
+        .log_text()
+        .contains(&format!("pipeline {} failed:", p1.name))
+    {
+        assert!(Instant::now() < deadline, "{}", a.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let failed = a
+        .log_text()
+        .lines()
+        .find(|l| l.contains(&format!("pipeline {} failed:", p1.name)))
+        .unwrap()
+        .to_string();
+    assert!(
+        failed.contains("the other pipelines of this host run on"),
+        "{failed}"
+    );
+    eprintln!("{failed}");
+
+    // Paused: stopped with its checkpoint; rows meanwhile arrive on resume.
+    let said_pause = pipeline(&env, "pause", &p0.name);
+    assert!(said_pause.contains("paused"), "{said_pause}");
+    wait_runs(&a, 1, Duration::from_secs(20));
+    let (_, list, _) = run_to_end(&["pipeline", "list"], &env);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&p0.name) && l.contains(" paused ")),
+        "{list}"
+    );
+    insert(&p0.db, 51, 80, Duration::ZERO);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(ids(p0, 80).len(), 50, "a paused pipeline published");
+    pipeline(&env, "resume", &p0.name);
+    wait_runs(&a, 2, Duration::from_secs(20));
+    assert_eq!(ids(p0, 80), (1..=80).collect::<Vec<i64>>());
+
+    // Deleted: stopped everywhere, its checkpoint kept.
+    let said_delete = pipeline(&env, "delete", &p0.name);
+    assert!(said_delete.contains("checkpoint stays"), "{said_delete}");
+    wait_runs(&a, 1, Duration::from_secs(20));
+    assert!(checkpoint(&commits(&fleet), &p0.name).is_some());
+    let (_, list, _) = run_to_end(&["pipeline", "list"], &env);
+    assert!(
+        !list.contains(&p0.name) && list.contains("1 pipeline(s)"),
+        "{list}"
+    );
+    let (status, log) = a.stop();
+    assert!(status.success(), "{log}");
+}

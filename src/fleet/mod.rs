@@ -78,6 +78,18 @@ pub struct View {
 struct Metadata {
     host: String,
     owned: BTreeSet<String>,
+    /// A digest of the definitions this member has read. A member that
+    /// saw them change rejoins with a new digest: changed metadata makes
+    /// every coordinator rebalance (Kafka's also rebalances when the leader
+    /// merely rejoins; Tansu's does not), as Kafka Connect's workers put
+    /// their config topic offset in theirs.
+    #[serde(default)]
+    definitions: u32,
+}
+
+/// The digest of a set of definitions (see [`Metadata::definitions`]).
+fn digest(defs: &BTreeMap<String, Definition>) -> u32 {
+    crc32fast::hash(&serde_json::to_vec(defs).expect("plain data"))
 }
 
 /// The leader's SyncGroup assignment for one member.
@@ -183,6 +195,7 @@ pub fn run(
         let meta = Metadata {
             host: host.to_string(),
             owned: assigned.clone(),
+            definitions: digest(&defs),
         };
         let joined = match client.join_group(
             &group,
