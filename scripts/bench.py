@@ -27,6 +27,10 @@ usage: bench.py [--quick] [ROWS]
        bench.py --ab OTHER_BINARY [ROWS]
        bench.py --tls [ROWS]
        bench.py --capture [TABLES]
+       bench.py --fleet [N,N,...]
+With --fleet, idle pipelines in one host of a fleet (10, 50, 100 and 200 by
+default): start to every pipeline streaming, RSS and threads (in all and
+per pipeline) and the idle CPU over 20 s.
 With --capture, only the schema history's first capture is timed: a new
 pipeline over a database of TABLES tables (10,000; five columns each, made
 once and kept in `b2k_capture_TABLES`) against one over an empty database,
@@ -403,7 +407,83 @@ def capture(tables):
           f"(an empty database: {statistics.median(figures[empty])} ms; medians of 3)")
 
 
+def proc_status(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def fleet(counts):
+    """Idle pipelines in one host of a fleet: for each count, that many
+    definitions written to a new fleet's topic (each its own server id and
+    topic, all over one empty database), one host started; once every
+    pipeline streams: RSS, threads, and CPU over 20 s of idle."""
+    from confluent_kafka import Producer
+    sql(f"SET GLOBAL max_connections = {max(counts) * 3 + 100}")
+    sql("CREATE DATABASE IF NOT EXISTS b2k_fleet_idle")
+    hz = os.sysconf("SC_CLK_TCK")
+    print("| pipelines | start to all streaming (s) | RSS (MB) | RSS per pipeline (MB) | threads | threads per pipeline | idle CPU (% of a core) |")
+    print("|---|---|---|---|---|---|---|")
+    for n in counts:
+        name = f"benchfleet{int(time.time())}_{n}"
+        # As `pipeline put` makes it: one partition, compacted.
+        from confluent_kafka.admin import AdminClient, NewTopic
+        admin = AdminClient({"bootstrap.servers": BROKER})
+        admin.create_topics([NewTopic(f"{name}_pipelines", 1, 1,
+                                      config={"cleanup.policy": "compact"})])[
+            f"{name}_pipelines"].result()
+        prod = Producer({"bootstrap.servers": BROKER})
+        for i in range(n):
+            props = (f"pipeline.name = {name}_p{i}\nfilter.include = b2k_fleet_idle.*\n"
+                     f"kafka.topic = {name}_p{i}\n")
+            value = json.dumps({"name": f"{name}_p{i}", "properties": props, "paused": False,
+                                "server_id": 3_000_000 + i})
+            prod.produce(f"{name}_pipelines", key=f"{name}_p{i}", value=value)
+            # One record per batch, as `pipeline put` writes them.
+            prod.flush()
+        prod.flush()
+        env = dict(os.environ, RUST_LOG="info", B2K_MYSQL_PORT="3307", B2K_MYSQL_USER="cdc",
+                   B2K_MYSQL_PASSWORD="cdc-secret", B2K_KAFKA_BROKERS=BROKER,
+                   B2K_KAFKA_COMMIT_TOPIC=f"{name}_commits", B2K_HTTP_LISTEN="off",
+                   B2K_FLEET_NAME=name, B2K_FLEET_SESSION_TIMEOUT_MS="6000",
+                   B2K_FLEET_HEARTBEAT_INTERVAL_MS="1000")
+        t0 = time.time()
+        log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+        daemon = subprocess.Popen([BIN, "run"], env=env, stderr=log, stdout=log)
+        try:
+            while True:
+                text = open(log.name).read()
+                if text.count("streaming binlog from") >= n:
+                    break
+                if daemon.poll() is not None or time.time() - t0 > 600:
+                    sys.exit(f"the host did not stream {n} pipelines:\n{text[-3000:]}")
+                time.sleep(0.5)
+            took = time.time() - t0
+            time.sleep(5)
+            c0, w0 = cpu_ticks(daemon.pid), time.time()
+            time.sleep(20)
+            cpu = (cpu_ticks(daemon.pid) - c0) / hz / (time.time() - w0) * 100
+            rss = proc_status(daemon.pid, "VmRSS") / 1024
+            threads = proc_status(daemon.pid, "Threads")
+            print(f"| {n} | {took:.1f} | {rss:.1f} | {rss / n:.2f} | {threads} | {threads / n:.1f} | {cpu:.2f} |",
+                  flush=True)
+        finally:
+            daemon.terminate()
+            daemon.wait()
+
+
 def main():
+    if "--fleet" in sys.argv:
+        args = [a for a in sys.argv[1:] if not a.startswith("--")]
+        return fleet([int(x) for x in (args[0] if args else "10,50,100,200").split(",")])
     if "--capture" in sys.argv:
         args = [a for a in sys.argv[1:] if not a.startswith("--")]
         return capture(int(args[0]) if args else 10_000)
