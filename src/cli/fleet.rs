@@ -16,6 +16,8 @@ struct Running {
     /// Its own stop flag: set, the pipeline stops as on SIGTERM.
     term: Arc<AtomicBool>,
     thread: Handle<Result<RunSummary, AppError>>,
+    /// How often it failed in a row before this start: its next back-off.
+    tries: u32,
 }
 
 /// A pipeline that ended by itself, and when it is tried again.
@@ -44,7 +46,7 @@ fn backoff(tries: u32) -> Duration {
 }
 
 impl Host<'_> {
-    fn launch(&mut self, def: &Definition) -> Result<(), String> {
+    fn launch(&mut self, def: &Definition, tries: u32) -> Result<(), String> {
         let cfg = Config::for_pipeline(
             &self.layers,
             &def.name,
@@ -76,16 +78,16 @@ impl Host<'_> {
                 def: def.clone(),
                 term,
                 thread,
+                tries,
             },
         );
         Ok(())
     }
-}
 
-impl Runner for Host<'_> {
-    fn start(&mut self, def: &Definition) {
-        let tries = self.failed.remove(&def.name).map(|f| f.tries).unwrap_or(0);
-        if let Err(error) = self.launch(def) {
+    /// Starts `def` after `tries` failures in a row; a configuration it
+    /// cannot build counts as one more.
+    fn try_start(&mut self, def: &Definition, tries: u32) {
+        if let Err(error) = self.launch(def, tries) {
             log::error!("pipeline {}: {error}", def.name);
             self.failed.insert(
                 def.name.clone(),
@@ -97,6 +99,21 @@ impl Runner for Host<'_> {
                 },
             );
         }
+    }
+}
+
+/// The `mysql.server_id` a definition sets itself, if any.
+fn own_server_id(d: &Definition) -> Option<u32> {
+    crate::config::definition_keys(&d.properties, &d.name)
+        .ok()
+        .and_then(|(_, id)| id)
+}
+
+impl Runner for Host<'_> {
+    fn start(&mut self, def: &Definition) {
+        // Given anew (or its definition changed): no back-off.
+        self.failed.remove(&def.name);
+        self.try_start(def, 0);
     }
 
     fn stop(&mut self, name: &str) {
@@ -134,7 +151,7 @@ impl Runner for Host<'_> {
                 Ok(_) => "ended by itself".to_string(),
                 Err(e) => e.to_string(),
             };
-            let tries = self.failed.get(&name).map(|f| f.tries).unwrap_or(0);
+            let tries = r.tries;
             let wait = backoff(tries);
             log::error!(
                 "pipeline {name} failed: {error}; the other pipelines of this host run on; trying it again in {} s (or at once when its definition changes)",
@@ -161,22 +178,8 @@ impl Runner for Host<'_> {
                 "pipeline {}: starting it again (it failed: {error})",
                 def.name
             );
-            let tries = self.failed.get(&def.name).map(|f| f.tries).unwrap_or(0);
-            self.failed.remove(&def.name);
-            if let Err(error) = self.launch(&def) {
-                log::error!("pipeline {}: {error}", def.name);
-                self.failed.insert(
-                    def.name.clone(),
-                    Failed {
-                        def,
-                        error,
-                        retry_at: Instant::now() + backoff(tries),
-                        tries: tries + 1,
-                    },
-                );
-            } else if let Some(f) = self.failed.get_mut(&def.name) {
-                f.tries = tries;
-            }
+            let tries = self.failed.remove(&def.name).map(|f| f.tries).unwrap_or(0);
+            self.try_start(&def, tries);
         }
     }
 
@@ -259,9 +262,7 @@ pub fn pipeline_command(
                 "PIPELINE", "STATE", "SERVER_ID"
             );
             for d in defs.values() {
-                let own = crate::config::definition_keys(&d.properties, &d.name)
-                    .ok()
-                    .and_then(|(_, id)| id);
+                let own = own_server_id(d);
                 let source = d
                     .properties
                     .lines()
@@ -324,10 +325,7 @@ pub fn pipeline_command(
                     if let Some(other) = defs.values().find(|d| {
                         d.name != name
                             && (d.server_id == Some(id)
-                                || crate::config::definition_keys(&d.properties, &d.name)
-                                    .ok()
-                                    .and_then(|(_, i)| i)
-                                    == Some(id))
+                                || own_server_id(d) == Some(id))
                     }) {
                         return Err(AppError::Refused(format!(
                             "mysql.server_id {id} is already pipeline {}'s; two replicas with one id make the server drop one. Leave mysql.server_id out to have one given from fleet.server_id_range",
@@ -342,11 +340,7 @@ pub fn pipeline_command(
                         definitions::free_server_id(
                             keys.server_ids,
                             &defs,
-                            |d| {
-                                crate::config::definition_keys(&d.properties, &d.name)
-                                    .ok()
-                                    .and_then(|(_, i)| i)
-                            },
+                            own_server_id,
                             &name,
                         )
                         .ok_or_else(|| {
