@@ -114,9 +114,13 @@ fn the_group_protocol_elects_a_leader_whose_plan_reaches_every_member_and_a_leav
 
 /// What every host of a test fleet shares (its environment): the Kafka
 /// connection, the credentials (no secret goes into a definition), short
-/// timeouts, a server-id range of this test process's own.
+/// timeouts, a server-id range of this fleet's own.
 fn host_env(fleet: &str) -> Vec<(String, String)> {
-    let base = 2_000_000 + (std::process::id() % 5_000) * 100;
+    // Each fleet of this process its own range: the tests run side by
+    // side, and two replicas with one server id make the server drop one.
+    static FLEETS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = FLEETS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 8;
+    let base = 2_000_000 + (std::process::id() % 2_000) * 800 + n * 100;
     let mut env = settings(fleet);
     env.retain(|(k, _)| {
         !matches!(

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::messages::{
     join_group_request::JoinGroupRequestProtocol, leave_group_request::MemberIdentity,
-    sync_group_request::SyncGroupRequestAssignment, ApiKey, FindCoordinatorRequest, GroupId,
-    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
+    sync_group_request::SyncGroupRequestAssignment, ApiKey, GroupId, HeartbeatRequest,
+    JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -121,29 +121,10 @@ impl Client {
         if let Some(node) = m.coordinator {
             return Ok(node);
         }
-        let key = StrBytes::from_string(s.group.clone());
         let deadline = Instant::now() + self.config.timeout;
         loop {
-            let resp = self.with_conn(None, |c| {
-                let req = FindCoordinatorRequest::default().with_key_type(0);
-                let req = if c.version(ApiKey::FindCoordinator) >= 4 {
-                    req.with_coordinator_keys(vec![key.clone()])
-                } else {
-                    req.with_key(key.clone())
-                };
-                c.send(ApiKey::FindCoordinator, &req)
-            })?;
-            let (code, node, host, port) = match resp.coordinators.first() {
-                Some(c) => (c.error_code, c.node_id.0, c.host.to_string(), c.port),
-                None => (
-                    resp.error_code,
-                    resp.node_id.0,
-                    resp.host.to_string(),
-                    resp.port,
-                ),
-            };
+            let (code, node) = self.find_coordinator(0, &s.group)?;
             if code == 0 {
-                self.brokers.insert(node, format!("{host}:{port}"));
                 m.coordinator = Some(node);
                 return Ok(node);
             }

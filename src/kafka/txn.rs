@@ -65,15 +65,18 @@ impl Client {
         })
     }
 
-    /// The node that coordinates transactional id `id`, found once.
-    fn coordinator(&mut self, id: &str) -> Result<i32, KafkaError> {
-        if let Some(node) = self.coordinator {
-            return Ok(node);
-        }
-        let key = StrBytes::from_string(id.to_string());
+    /// Asks any broker which node coordinates `key` (`key_type` 0: a
+    /// group, 1: a transactional id): its error code and node, whose
+    /// address is remembered when there is no error.
+    pub(super) fn find_coordinator(
+        &mut self,
+        key_type: i8,
+        key: &str,
+    ) -> Result<(i16, i32), KafkaError> {
+        let key = StrBytes::from_string(key.to_string());
         let resp = self.with_conn(None, |c| {
             // v4 and up ask for a list of keys, older versions for one.
-            let req = FindCoordinatorRequest::default().with_key_type(1);
+            let req = FindCoordinatorRequest::default().with_key_type(key_type);
             let req = if c.version(ApiKey::FindCoordinator) >= 4 {
                 req.with_coordinator_keys(vec![key])
             } else {
@@ -91,6 +94,18 @@ impl Client {
                 resp.port,
             ),
         };
+        if code == 0 {
+            self.brokers.insert(node, format!("{host}:{port}"));
+        }
+        Ok((code, node))
+    }
+
+    /// The node that coordinates transactional id `id`, found once.
+    fn coordinator(&mut self, id: &str) -> Result<i32, KafkaError> {
+        if let Some(node) = self.coordinator {
+            return Ok(node);
+        }
+        let (code, node) = self.find_coordinator(1, id)?;
         if code != 0 {
             return Err(KafkaError::Broker {
                 op: format!("finding the transaction coordinator of {id}"),
@@ -98,7 +113,6 @@ impl Client {
                 detail: String::new(),
             });
         }
-        self.brokers.insert(node, format!("{host}:{port}"));
         self.coordinator = Some(node);
         Ok(node)
     }
