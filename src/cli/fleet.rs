@@ -15,6 +15,8 @@ struct Running {
     def: Definition,
     /// Its own stop flag: set, the pipeline stops as on SIGTERM.
     term: Arc<AtomicBool>,
+    /// Wakes its supervisor once `term` is set.
+    wake: crossbeam_channel::Sender<()>,
     thread: Handle<Result<RunSummary, AppError>>,
     /// How often it failed in a row before this start: its next back-off.
     tries: u32,
@@ -56,9 +58,11 @@ impl Host<'_> {
         )
         .map_err(|e| e.to_string())?;
         let term = Arc::new(AtomicBool::new(false));
+        let (wake, woken) = crossbeam_channel::bounded(1);
         let signals = Signals {
             term: term.clone(),
             hup: Arc::new(AtomicBool::new(false)),
+            wake: Some(woken),
         };
         // The thread's name lives as long as the process: one short string
         // per start.
@@ -77,6 +81,7 @@ impl Host<'_> {
             Running {
                 def: def.clone(),
                 term,
+                wake,
                 thread,
                 tries,
             },
@@ -116,25 +121,33 @@ impl Runner for Host<'_> {
         self.try_start(def, 0);
     }
 
-    fn stop(&mut self, name: &str) {
-        self.failed.remove(name);
-        let Some(r) = self.running.remove(name) else {
-            return;
-        };
-        r.term.store(true, Ordering::SeqCst);
-        match r.thread.join() {
-            Ok(summary) => log::info!(
-                "pipeline {name} stopped: {} rows sent; checkpoint {}",
-                summary.rows,
-                summary
-                    .last_checkpoint
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "unchanged".into())
-            ),
-            Err(AppError::Interrupted) => {
-                log::info!("pipeline {name} stopped during its start; nothing was claimed or sent")
+    fn stop(&mut self, names: &[String]) {
+        let mut stopping = Vec::new();
+        for name in names {
+            self.failed.remove(name);
+            if let Some(r) = self.running.remove(name) {
+                r.term.store(true, Ordering::SeqCst);
+                let _ = r.wake.try_send(());
+                stopping.push((name, r));
             }
-            Err(e) => log::warn!("pipeline {name} stopped with an error: {e}"),
+        }
+        for (name, r) in stopping {
+            match r.thread.join() {
+                Ok(summary) => log::info!(
+                    "pipeline {name} stopped: {} rows sent; checkpoint {}",
+                    summary.rows,
+                    summary
+                        .last_checkpoint
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "unchanged".into())
+                ),
+                Err(AppError::Interrupted) => {
+                    log::info!(
+                        "pipeline {name} stopped during its start; nothing was claimed or sent"
+                    )
+                }
+                Err(e) => log::warn!("pipeline {name} stopped with an error: {e}"),
+            }
         }
     }
 
@@ -215,9 +228,8 @@ pub fn run_fleet(
     };
     let r = fleet::run(&settings, &host, client, &mut runner);
     // Whatever ended the loop, nothing of this host runs on.
-    for name in runner.running.keys().cloned().collect::<Vec<_>>() {
-        runner.stop(&name);
-    }
+    let left: Vec<String> = runner.running.keys().cloned().collect();
+    runner.stop(&left);
     r.map_err(AppError::Fleet)
 }
 

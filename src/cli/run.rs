@@ -129,6 +129,11 @@ pub struct RunSummary {
 pub struct Signals {
     pub term: Arc<AtomicBool>,
     pub hup: Arc<AtomicBool>,
+    /// Where code, not a signal handler, asks for the stop (a fleet's
+    /// host): a token here, after `term` is set, wakes the pipeline's
+    /// supervisor at once, and it need not look at the flag ten times a
+    /// second.
+    pub wake: Option<crossbeam_channel::Receiver<()>>,
 }
 
 impl Signals {
@@ -143,7 +148,11 @@ impl Signals {
             signal_hook::flag::register(sig, term.clone())?;
         }
         signal_hook::flag::register(SIGHUP, hup.clone())?;
-        Ok(Signals { term, hup })
+        Ok(Signals {
+            term,
+            hup,
+            wake: None,
+        })
     }
 
     pub(super) fn stop_requested(&self) -> bool {
@@ -734,8 +743,15 @@ fn spawn_stages(
 /// (the first cause wins), reporting progress every minute.
 fn supervise(shared: &Arc<Shared>, signals: &Signals, stages: &Stages) {
     // Signals arrive as a flag (set by the handler), so they are looked at
-    // on a tick; everything else wakes the select itself.
-    let ticker = crossbeam_channel::tick(Duration::from_millis(100));
+    // on a tick; everything else wakes the select itself (a stop asked by
+    // code through `wake`, too: then the tick only times the report).
+    let never = crossbeam_channel::never();
+    let wake = signals.wake.as_ref().unwrap_or(&never);
+    let ticker = crossbeam_channel::tick(if signals.wake.is_some() {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_millis(100)
+    });
     let mut last_report = std::time::Instant::now();
     loop {
         crossbeam_channel::select! {
@@ -746,6 +762,11 @@ fn supervise(shared: &Arc<Shared>, signals: &Signals, stages: &Stages) {
                 }
             }
             recv(shared.stop.signal()) -> _ => return,
+            recv(wake) -> _ => {
+                log::info!("asked to stop: stopping the reader, flushing what is in flight");
+                shared.stop.request();
+                return;
+            }
             recv(ticker) -> _ => {
                 if signals.stop_requested() {
                     log::info!("signal received: stopping the reader, flushing what is in flight");

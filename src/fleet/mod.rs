@@ -49,9 +49,10 @@ pub struct Settings {
 pub trait Runner {
     /// Starts `def` and returns at once; its threads run on.
     fn start(&mut self, def: &Definition);
-    /// Stops pipeline `name` cleanly (its final checkpoint) and returns
-    /// once it has stopped.
-    fn stop(&mut self, name: &str);
+    /// Stops these pipelines cleanly (each its final checkpoint), all at
+    /// once, and returns when every one has stopped: a host handing over
+    /// a hundred pipelines takes as long as its slowest, not their sum.
+    fn stop(&mut self, names: &[String]);
     /// Collects the pipelines that ended by themselves (and logs how).
     fn reap(&mut self);
     /// Whether the host was asked to stop (SIGTERM): the loop hands its
@@ -287,8 +288,10 @@ pub fn run(
         let revoked: Vec<String> = assigned.difference(&new).cloned().collect();
         for name in &revoked {
             log::info!("fleet {}: handing pipeline {name} over", s.name);
-            runner.stop(name);
             assigned.remove(name);
+        }
+        if !revoked.is_empty() {
+            runner.stop(&revoked);
         }
         for name in new.difference(&assigned).cloned().collect::<Vec<_>>() {
             match defs.get(&name) {
@@ -380,7 +383,7 @@ pub fn run(
                             "fleet {}: the definition of {name} changed: restarting it",
                             s.name
                         );
-                        runner.stop(&name);
+                        runner.stop(std::slice::from_ref(&name));
                         runner.start(&defs[&name]);
                     }
                     if set_changed {
@@ -398,9 +401,7 @@ pub fn run(
     }
     // The host stops: every pipeline's final checkpoint, then leave, so
     // the others take them at once instead of after the session timeout.
-    for name in assigned.iter() {
-        runner.stop(name);
-    }
+    runner.stop(&assigned.iter().cloned().collect::<Vec<_>>());
     if let Err(e) = client.leave_group(&group, &mut me) {
         log::warn!("fleet {}: leaving the group failed ({e}); the others take over after the session timeout", s.name);
     }
@@ -422,9 +423,7 @@ fn lost_contact(
     s: &Settings,
     view: &mut View,
 ) {
-    for name in assigned.iter() {
-        runner.stop(name);
-    }
+    runner.stop(&assigned.iter().cloned().collect::<Vec<_>>());
     if !assigned.is_empty() {
         log::info!(
             "fleet {}: stopped {} pipeline(s) after losing the group",

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, tick, Receiver};
+use crossbeam_channel::{select, Receiver};
 
 use super::{PipelineError, Shared};
 use crate::checkpoint::{self, Record};
@@ -24,8 +24,12 @@ use crate::event::Position;
 use crate::kafka::{Client, KafkaError};
 use crate::pipeline::schema_store::Pruner;
 
-/// How often the acknowledged prefix is released.
+/// How often the acknowledged prefix is released while changes wait.
 const PASS: Duration = Duration::from_millis(50);
+
+/// The longest sleep with an empty queue: the ledger wakes the watcher
+/// when changes arrive, so this only bounds how late a heartbeat is.
+const IDLE: Duration = Duration::from_millis(500);
 
 pub struct WatcherOutcome {
     /// The last checkpoint written, if any was.
@@ -122,10 +126,21 @@ struct Watcher {
 
 impl Watcher {
     fn run(&mut self, finish: Receiver<()>) -> Result<WatcherOutcome, PipelineError> {
-        let ticker = tick(PASS);
+        let mut next_pass = Instant::now() + PASS;
         loop {
+            // Passes every 50 ms while changes wait; with none, a sleep
+            // until changes arrive or a heartbeat is near.
+            let idle = self.shared.ledger.depth() == 0 && self.released == self.written;
+            let wake = if idle {
+                Instant::now() + IDLE
+            } else {
+                next_pass
+            };
             select! {
-                recv(ticker) -> _ => {
+                // Changes arrived: the next pass is due (after a sleep, at once).
+                recv(self.shared.ledger.work()) -> _ => {}
+                recv(crossbeam_channel::at(wake)) -> _ => {
+                    next_pass = Instant::now().max(next_pass) + PASS;
                     self.pass();
                     // After a lapse (this process was paused, or Kafka was
                     // away) nothing is written before ownership is proved.

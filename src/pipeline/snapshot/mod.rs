@@ -151,7 +151,15 @@ impl Snapshotter {
                 }
             }
             if self.plan.is_idle() {
-                self.sleep(Duration::from_millis(100));
+                // Nothing to read until the next look for requests (a
+                // change of plan is seen then too): one wake a second, not
+                // ten, for each of a fleet host's idle pipelines.
+                let polled = self.polled_at.map_or(Duration::ZERO, |t| t.elapsed());
+                self.sleep(
+                    Duration::from_secs(1)
+                        .saturating_sub(polled)
+                        .max(Duration::from_millis(100)),
+                );
                 continue;
             }
             match self.step() {
