@@ -18,6 +18,7 @@ binlog2kafka: stream MySQL/MariaDB binlog row changes to Kafka as JSON
 
 usage: binlog2kafka [run|check|reset] [--config FILE]
        binlog2kafka pipeline put FILE | delete NAME | list | pause NAME | resume NAME [--config FILE]
+       binlog2kafka fleet status [--config FILE]
        binlog2kafka snapshot [--config FILE] [--where 'COND'] DB.TABLE...
        binlog2kafka replay [--stdout] [--schema-from] [--config FILE] BINLOG...
        binlog2kafka --help | --version
@@ -39,6 +40,9 @@ commands:
            fleet.server_id_range), `delete NAME` (its checkpoint stays),
            `list`, `pause NAME`, `resume NAME`; the hosts of the fleet
            follow within fleet.heartbeat_interval_ms (docs/fleet.md)
+  fleet status  (with fleet.name) every pipeline of the fleet: its host,
+           state, lag and rate, as the hosts last wrote them to
+           fleet.status_topic (every 10 s)
   replay   decode binlog files (as the server wrote them, or backups) and
            write the same messages to the data topic (kafka.topic), or as
            JSON lines to stdout with --stdout; a truncated or corrupt file
@@ -125,6 +129,13 @@ fn parse_args() -> Result<(Command, Option<PathBuf>), String> {
                 })
             }
             "pipeline" if cmd.is_none() => cmd = Some(Command::Pipeline(None)),
+            "fleet" if cmd.is_none() => match args.next().map(|a| a.to_string_lossy().into_owned())
+            {
+                Some(s) if s == "status" => {
+                    cmd = Some(Command::Pipeline(Some(cli::PipelineCommand::Status)))
+                }
+                _ => return Err("fleet needs status; see binlog2kafka --help".into()),
+            },
             verb if matches!(cmd, Some(Command::Pipeline(None))) => {
                 let mut arg = |what: &str| {
                     args.next()

@@ -477,3 +477,169 @@ fn pause_resume_delete_and_a_broken_pipeline_fails_alone() {
     let (status, log) = a.stop();
     assert!(status.success(), "{log}");
 }
+
+/// The address of a host's fleet page (`http.listen` port 0), from its log.
+fn page_addr(d: &mut Daemon) -> String {
+    let needle = "fleet page on http://";
+    d.wait_for_log(needle, Duration::from_secs(10));
+    let log = d.log_text();
+    let at = log.find(needle).unwrap() + needle.len();
+    log[at..].split([' ', '\n']).next().unwrap().to_string()
+}
+
+#[test]
+fn every_hosts_page_shows_the_whole_fleet_with_its_charts_and_its_own_metrics() {
+    servers();
+    let fleet = unique("b2k_fleet");
+    let mut env = host_env(&fleet);
+    env.retain(|(k, _)| k != "B2K_MYSQL_PASSWORD");
+    env = with(env, "B2K_HTTP_LISTEN", "127.0.0.1:0");
+    let start = binlog_head(MYSQL_PORT);
+    let mut pipes = Vec::new();
+    for i in 0..3 {
+        let (p, path) = define(&fleet, i, &start);
+        let secret = std::env::temp_dir().join(format!("{}.secret", p.name));
+        std::fs::write(&secret, "cdc-secret\n").unwrap();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!("mysql.password_file = {}\n", secret.display()));
+        std::fs::write(&path, text).unwrap();
+        put(&env, &path);
+        pipes.push((p, secret));
+    }
+    // The third one's password goes wrong on the hosts.
+    std::fs::write(&pipes[2].1, "wrong\n").unwrap();
+    let mut a = Daemon::start_waiting(&env);
+    let mut b = Daemon::start_waiting(&env);
+    let (page_a, page_b) = (page_addr(&mut a), page_addr(&mut b));
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while runs(&a).unwrap_or(0) + runs(&b).unwrap_or(0) != 3 || runs(&a) == Some(0) {
+        assert!(
+            Instant::now() < deadline,
+            "{}\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for (p, _) in &pipes[..2] {
+        insert(&p.db, 1, 30, Duration::ZERO);
+    }
+
+    // Both hosts' records reach both pages: the broken pipeline failed
+    // with its cause, the others run.
+    let (p0, p1, p2) = (&pipes[0].0.name, &pipes[1].0.name, &pipes[2].0.name);
+    let row = |page: &str, name: &str| -> String {
+        let at = page
+            .find(&format!("<tr id=\"pipeline-{name}\">"))
+            .unwrap_or_else(|| panic!("{name} not on the page:\n{page}"));
+        page[at..].split("</tr>").next().unwrap().to_string()
+    };
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let page = loop {
+        let (code, page) = web::get(&page_b, "/");
+        assert_eq!(code, 200);
+        let ready = page.contains("3 pipelines, 2 hosts reporting")
+            && row(&page, p0).contains(">running<")
+            && row(&page, p1).contains(">running<")
+            && row(&page, p2).contains(">failed<");
+        if ready {
+            break page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fleet page never showed every pipeline:\n{page}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        row(&page, p2).contains("Access denied"),
+        "{}",
+        row(&page, p2)
+    );
+    assert!(
+        row(&page, p0).contains("<svg id=\"p0-rate\""),
+        "{}",
+        row(&page, p0)
+    );
+
+    // Each host's /metrics: its own pipelines, each sample labelled.
+    let mine = |d: &Daemon| -> Vec<String> {
+        let log = d.log_text();
+        let line = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("this host runs "))
+            .unwrap()
+            .to_string();
+        pipes
+            .iter()
+            .map(|(p, _)| p.name.clone())
+            .filter(|n| line.contains(n.as_str()))
+            .collect()
+    };
+    for (d, addr) in [(&a, &page_a), (&b, &page_b)] {
+        let (code, metrics) = web::get(addr, "/metrics");
+        assert_eq!(code, 200);
+        let here = mine(d);
+        // (The broken one is left out: it is started again every 30 s.)
+        for (p, _) in &pipes[..2] {
+            let sample = format!("binlog2kafka_rows_read_total{{pipeline=\"{}\"}}", p.name);
+            assert_eq!(
+                metrics.contains(&sample),
+                here.contains(&p.name),
+                "{} on {addr}:\n{metrics}",
+                p.name
+            );
+        }
+        for line in metrics
+            .lines()
+            .filter(|l| l.starts_with("binlog2kafka_") && !l.starts_with("binlog2kafka_fleet_"))
+        {
+            assert!(line.contains("pipeline=\""), "{line}");
+        }
+        assert_eq!(web::get(addr, "/healthz").0, 200);
+        // A pipeline's own page where it runs; elsewhere, where it runs.
+        for name in [p0, p1] {
+            let (code, body) = web::get(addr, &format!("/pipeline/{name}"));
+            if here.contains(name) {
+                assert_eq!(code, 200, "{body}");
+                assert!(body.contains("<svg id=\"pipeline-rate\""), "{body}");
+            } else {
+                assert_eq!(code, 404, "{body}");
+                assert!(body.contains("its host is"), "{body}");
+            }
+        }
+    }
+
+    // The terminal's view: the same table.
+    let (status, out, err) = run_to_end(&["fleet", "status"], &env);
+    assert!(status.success(), "{out}{err}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}:\n{out}"))
+            .to_string()
+    };
+    assert!(out.starts_with("PIPELINE"), "{out}");
+    assert!(line(p0).contains(" running "), "{out}");
+    assert!(
+        line(p2).contains(" failed ") && line(p2).contains("Access denied"),
+        "{out}"
+    );
+    eprintln!("{out}");
+
+    // Rendered by headless Chromium: the charts are drawn.
+    let (dom, shot, png) = web::render(&format!("http://{page_a}/"), "fleet-page.png", (1280, 900));
+    assert!(dom.contains("<svg id=\"p0-rate\""), "{dom}");
+    let drawn = web::pixels_of_colour(&png, (0x09, 0x69, 0xda), 40);
+    assert!(drawn > 0, "no chart line on {}", shot.display());
+    eprintln!(
+        "fleet page: {} bytes, {drawn} chart pixels, screenshot {}",
+        png.len(),
+        shot.display()
+    );
+    for d in [a, b] {
+        let (status, log) = d.stop();
+        assert!(status.success(), "{log}");
+    }
+}

@@ -7,29 +7,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
+use common::web::{self, get};
 use common::{database, root, settings, sql, status_addr, testenv, unique, with, Daemon};
 use mysql::prelude::Queryable;
-
-/// GET `path`: (status code, body).
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)
-        .unwrap_or_else(|e| panic!("GET {path} from {addr}: {e}"));
-    let code = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = resp.split_once("\r\n\r\n").unwrap().1.to_string();
-    (code, body)
-}
 
 /// The value of metric line `name` (labels included), if present.
 fn metric(body: &str, name: &str) -> Option<f64> {
@@ -116,6 +103,16 @@ fn status_page_and_metrics_follow_a_running_pipeline() {
         .and_then(|r| r.split('<').next())
         .unwrap_or("");
     assert!(lag.contains("0s (0 B behind)"), "rendered lag: {lag:?}");
+    // The charts of the last hour: inline SVG, drawn (their line's colour
+    // is on the screenshot).
+    assert!(dom.contains("<svg id=\"pipeline-rate\""), "{dom}");
+    assert!(dom.contains("<svg id=\"pipeline-lag\""), "{dom}");
+    let drawn = web::pixels_of_colour(&png, (0x09, 0x69, 0xda), 40);
+    assert!(
+        drawn > 0,
+        "no chart line on the screenshot {}",
+        shot.display()
+    );
     println!(
         "status page: read position {}:{}, 50 rows counted, lag `{lag}`; screenshot {} ({} bytes)",
         pos1.0,
@@ -126,45 +123,10 @@ fn status_page_and_metrics_follow_a_running_pipeline() {
     drop(daemon);
 }
 
-/// The status page at `addr` rendered by headless Chromium: its DOM, and a
-/// screenshot kept as `target/NAME` (path and bytes).
+/// The status page at `addr` rendered by headless Chromium as a phone
+/// shows it.
 fn render(addr: &str, name: &str) -> (String, std::path::PathBuf, Vec<u8>) {
-    let shot = root().join("target").join(name);
-    let _ = std::fs::remove_file(&shot);
-    let url = format!("http://{addr}/");
-    let dom = chromium(&url, &["--dump-dom"]);
-    chromium(&url, &[&format!("--screenshot={}", shot.display())]);
-    let png = std::fs::read(&shot).expect("screenshot written");
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 5000,
-        "a real PNG"
-    );
-    (dom, shot, png)
-}
-
-/// Headless Chromium on `url` as a phone would show it (412 x 915), with
-/// `extra` arguments (`--dump-dom`, `--screenshot=FILE`); its stdout.
-fn chromium(url: &str, extra: &[&str]) -> String {
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--hide-scrollbars",
-            "--window-size=412,915",
-        ])
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("run chromium (scripts/testenv installs it)");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    web::render(&format!("http://{addr}/"), name, (412, 915))
 }
 
 /// The read position from /metrics: (file, offset).

@@ -38,7 +38,8 @@ struct Host<'a> {
     signals: &'a Signals,
     running: BTreeMap<String, Running>,
     failed: BTreeMap<String, Failed>,
-    view: View,
+    /// What the pages and the status topic show.
+    board: Arc<fleet::status::Board>,
 }
 
 /// How long a failed pipeline waits before it is started again: 30 s,
@@ -69,9 +70,10 @@ impl Host<'_> {
         let name: &'static str = Box::leak(format!("pipeline {}", def.name).into_boxed_str());
         let (exit, _) = handle::exits();
         let label = def.name.clone();
+        let shared = Arc::new(Shared::new());
+        self.board.started(&def.name, shared.clone(), cfg.status());
         let thread = handle::spawn(name, exit, move || {
             handle::set_context(&label);
-            let shared = Arc::new(Shared::new());
             let r = run::run_embedded(cfg, &signals, &shared);
             shared.stop.request();
             r
@@ -94,6 +96,7 @@ impl Host<'_> {
     fn try_start(&mut self, def: &Definition, tries: u32) {
         if let Err(error) = self.launch(def, tries) {
             log::error!("pipeline {}: {error}", def.name);
+            self.board.failed(&def.name, &error);
             self.failed.insert(
                 def.name.clone(),
                 Failed {
@@ -125,6 +128,7 @@ impl Runner for Host<'_> {
         let mut stopping = Vec::new();
         for name in names {
             self.failed.remove(name);
+            self.board.stopped(name);
             if let Some(r) = self.running.remove(name) {
                 r.term.store(true, Ordering::SeqCst);
                 let _ = r.wake.try_send(());
@@ -166,6 +170,7 @@ impl Runner for Host<'_> {
             };
             let tries = r.tries;
             let wait = backoff(tries);
+            self.board.failed(&name, &error);
             log::error!(
                 "pipeline {name} failed: {error}; the other pipelines of this host run on; trying it again in {} s (or at once when its definition changes)",
                 wait.as_secs()
@@ -201,7 +206,7 @@ impl Runner for Host<'_> {
     }
 
     fn report(&mut self, view: &View) {
-        self.view = view.clone();
+        self.board.view(view);
     }
 }
 
@@ -213,24 +218,73 @@ pub fn run_fleet(
     signals: Signals,
 ) -> Result<(), AppError> {
     let settings = cfg.fleet().expect("fleet.name is set");
-    if cfg.http_listen.is_some() {
-        log::info!("fleet mode: the status page is not served yet (http.listen is ignored); each pipeline logs under its name");
-    }
     let client = kafka_client(&cfg, "fleet").map_err(kafka("connecting to Kafka"))?;
     let host = checkpoint::instance_id();
     let host = host.split('/').take(2).collect::<Vec<_>>().join("/");
+    // The page first: a port in use is said before anything is claimed.
+    let listener = match &cfg.http_listen {
+        Some(listen) => Some(crate::status::bind(listen).map_err(AppError::Status)?),
+        None => None,
+    };
+    let page_base = listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| page_base(a, &host));
+    let board = Arc::new(fleet::status::Board::new(
+        &settings.name,
+        &host,
+        page_base.clone(),
+    ));
+    let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
+    let reporter = fleet::status::spawn_reporter(
+        board.clone(),
+        kafka_client(&cfg, "fleet-status").map_err(kafka("connecting to Kafka"))?,
+        settings.status_topic.clone(),
+        settings.replication,
+        done.clone(),
+    );
+    let http = listener.map(|listener| {
+        let (board, stop) = (board.clone(), Arc::new(AtomicBool::new(false)));
+        let flag = stop.clone();
+        let (exit, _) = handle::exits();
+        log::info!(
+            "fleet page on {} (this host's pipelines: /pipeline/NAME, metrics: /metrics, health: /healthz)",
+            page_base.as_deref().unwrap_or("?")
+        );
+        let thread = handle::spawn("b2k-http", exit, move || {
+            crate::status::serve(listener, &flag, &|path| board.route(path))
+        });
+        (stop, thread)
+    });
     let mut runner = Host {
         layers,
         signals: &signals,
         running: BTreeMap::new(),
         failed: BTreeMap::new(),
-        view: View::default(),
+        board,
     };
     let r = fleet::run(&settings, &host, client, &mut runner);
     // Whatever ended the loop, nothing of this host runs on.
     let left: Vec<String> = runner.running.keys().cloned().collect();
     runner.stop(&left);
+    drop(done_tx);
+    reporter.join();
+    if let Some((stop, thread)) = http {
+        stop.store(true, Ordering::SeqCst);
+        thread.join();
+    }
     r.map_err(AppError::Fleet)
+}
+
+/// `http://HOST:PORT` of this host's page as the other hosts should link
+/// it: a wildcard address is replaced by this host's name.
+fn page_base(addr: std::net::SocketAddr, host: &str) -> String {
+    if addr.ip().is_unspecified() {
+        let name = host.split('/').next().unwrap_or("localhost");
+        format!("http://{name}:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
 }
 
 /// `pipeline put|delete|list|pause|resume`.
@@ -239,6 +293,9 @@ pub enum PipelineCommand {
     Delete(String),
     List,
     Pause(String),
+    /// `binlog2kafka fleet status`: every pipeline, its host, state, lag
+    /// and rate, from the status topic.
+    Status,
     Resume(String),
 }
 
@@ -251,7 +308,8 @@ pub fn pipeline_command(
 ) -> Result<String, AppError> {
     let keys = cfg.fleet.as_ref().ok_or_else(|| {
         AppError::Refused(
-            "`pipeline` manages a fleet's definitions: set fleet.name in the config file".into(),
+            "`pipeline` and `fleet status` work on a fleet: set fleet.name in the config file"
+                .into(),
         )
     })?;
     let topic = keys.topic.clone();
@@ -268,6 +326,25 @@ pub fn pipeline_command(
         })
     };
     match cmd {
+        PipelineCommand::Status => {
+            let mut statuses = BTreeMap::new();
+            fleet::status::read(&mut client, &keys.status_topic, 0, &mut statuses)
+                .map_err(kafka("reading the fleet's status topic"))?;
+            let defined: BTreeMap<String, bool> =
+                defs.iter().map(|(n, d)| (n.clone(), d.paused)).collect();
+            let view = crate::status::fleet::FleetView {
+                fleet: &keys.name,
+                host: "",
+                generation: 0,
+                leader: false,
+                members: 0,
+                defined: &defined,
+                statuses: &statuses,
+                now_ms: crate::clock::now_ms(),
+                stale_after_ms: fleet::status::STALE.as_millis() as u64,
+            };
+            Ok(view.text().trim_end().to_string())
+        }
         PipelineCommand::List => {
             let mut out = format!(
                 "{:<32} {:<8} {:>10}  source\n",

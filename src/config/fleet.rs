@@ -9,6 +9,7 @@ use super::*;
 pub struct FleetKeys {
     pub name: String,
     pub topic: String,
+    pub status_topic: String,
     pub session_timeout: Duration,
     pub heartbeat: Duration,
     pub server_ids: (u32, u32),
@@ -24,6 +25,17 @@ pub(super) fn fleet_keys(v: &Values) -> Result<Option<FleetKeys>, ConfigError> {
         "" => topic_name("fleet.name", &format!("{name}_pipelines"))?,
         t => topic_name("fleet.topic", t)?,
     };
+    let status_topic = match v.get("fleet.status_topic").as_str() {
+        "" => topic_name("fleet.name", &format!("{name}_status"))?,
+        t => topic_name("fleet.status_topic", t)?,
+    };
+    if status_topic == topic {
+        return Err(ConfigError::BadValue {
+            key: "fleet.status_topic".into(),
+            value: status_topic,
+            expected: "a topic other than fleet.topic (the definitions)".into(),
+        });
+    }
     let session_timeout = v.ms_at_least("fleet.session_timeout_ms", 1000)?;
     let heartbeat = v.ms_at_least("fleet.heartbeat_interval_ms", 100)?;
     if heartbeat * 3 > session_timeout {
@@ -53,6 +65,7 @@ pub(super) fn fleet_keys(v: &Values) -> Result<Option<FleetKeys>, ConfigError> {
     Ok(Some(FleetKeys {
         name,
         topic,
+        status_topic,
         session_timeout,
         heartbeat,
         server_ids: (a, b),
@@ -161,6 +174,7 @@ impl Config {
         Some(crate::fleet::Settings {
             name: f.name.clone(),
             topic: f.topic.clone(),
+            status_topic: f.status_topic.clone(),
             session_timeout: f.session_timeout,
             heartbeat: f.heartbeat,
             replication: self.replication_factor,

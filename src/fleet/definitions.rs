@@ -38,49 +38,48 @@ pub fn read_all(
     if client.partitions(topic)?.is_none() {
         return Ok(None);
     }
-    let (earliest, latest) = client.offsets(topic, 0)?;
     let mut out = BTreeMap::new();
-    let mut at = earliest;
-    while at < latest {
-        let recs = client.fetch(topic, 0, at, 4 << 20)?;
-        if recs.is_empty() {
-            break;
-        }
-        for r in &recs {
-            if r.offset >= latest {
-                break;
+    client.scan(topic, 0, |r| {
+        let Some(key) = r.key.as_deref() else {
+            return;
+        };
+        let name = String::from_utf8_lossy(key).into_owned();
+        match &r.value {
+            None => {
+                out.remove(&name);
             }
-            let Some(key) = r.key.as_deref() else {
-                continue;
-            };
-            let name = String::from_utf8_lossy(key).into_owned();
-            match &r.value {
-                None => {
-                    out.remove(&name);
+            Some(v) => match serde_json::from_slice::<Definition>(v) {
+                Ok(d) => {
+                    out.insert(name, d);
                 }
-                Some(v) => match serde_json::from_slice::<Definition>(v) {
-                    Ok(d) => {
-                        out.insert(name, d);
-                    }
-                    Err(e) => log::warn!(
-                        "ignoring the unreadable definition of {name} at {topic} offset {}: {e}",
-                        r.offset
-                    ),
-                },
-            }
+                Err(e) => log::warn!(
+                    "ignoring the unreadable definition of {name} at {topic} offset {}: {e}",
+                    r.offset
+                ),
+            },
         }
-        at = recs.last().map(|r| r.offset + 1).unwrap_or(latest);
-    }
+    })?;
     Ok(Some(out))
 }
 
 /// Creates the definitions topic if missing: one partition, compacted.
 pub fn ensure_topic(client: &mut Client, topic: &str, replication: i16) -> Result<(), KafkaError> {
+    ensure_compacted(client, topic, replication, "definitions")
+}
+
+/// Creates one of the fleet's topics (`what`: definitions, status) if
+/// missing: one partition, compacted.
+pub fn ensure_compacted(
+    client: &mut Client,
+    topic: &str,
+    replication: i16,
+    what: &str,
+) -> Result<(), KafkaError> {
     if client.partitions(topic)?.is_none()
         && client.create_topic(topic, 1, replication, &[("cleanup.policy", "compact")])?
     {
         log::info!(
-            "created the fleet's definitions topic {topic} (1 partition, cleanup.policy=compact)"
+            "created the fleet's {what} topic {topic} (1 partition, cleanup.policy=compact)"
         );
     }
     Ok(())

@@ -17,6 +17,7 @@
 
 pub mod assign;
 pub mod definitions;
+pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -40,6 +41,8 @@ pub struct Settings {
     pub name: String,
     /// The definitions topic.
     pub topic: String,
+    /// Where the hosts say what their pipelines do ([`status`]).
+    pub status_topic: String,
     pub session_timeout: Duration,
     pub heartbeat: Duration,
     pub replication: i16,
@@ -70,8 +73,8 @@ pub struct View {
     pub leader: bool,
     pub members: usize,
     pub assigned: BTreeSet<String>,
-    pub defined: usize,
-    pub paused: usize,
+    /// Every defined pipeline, and whether it is paused.
+    pub pipelines: BTreeMap<String, bool>,
 }
 
 /// A member's JoinGroup metadata.
@@ -312,8 +315,7 @@ pub fn run(
             leader,
             members,
             assigned: assigned.clone(),
-            defined: defs.len(),
-            paused: defs.values().filter(|d| d.paused).count(),
+            pipelines: defs.iter().map(|(n, d)| (n.clone(), d.paused)).collect(),
         };
         runner.report(&view);
         log::info!(

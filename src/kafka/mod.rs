@@ -719,6 +719,30 @@ impl Client {
         })
     }
 
+    /// Reads partition 0 of `topic` from `from` (at least its earliest
+    /// offset) up to its end as of now, handing each record to `each` in
+    /// offset order; returns the offset after the last one read. The one
+    /// loop behind every compacted topic the daemon keeps (checkpoints,
+    /// schema history, fleet definitions and status).
+    pub fn scan(
+        &mut self,
+        topic: &str,
+        from: i64,
+        mut each: impl FnMut(&InRecord),
+    ) -> Result<i64, KafkaError> {
+        let (earliest, latest) = self.offsets(topic, 0)?;
+        let mut at = from.max(earliest);
+        while at < latest {
+            let recs = self.fetch(topic, 0, at, 4 << 20)?;
+            let Some(last) = recs.last() else { break };
+            for r in recs.iter().filter(|r| r.offset < latest) {
+                each(r);
+            }
+            at = last.offset + 1;
+        }
+        Ok(at.min(latest).max(from))
+    }
+
     /// Reads records of one partition starting at `offset`, up to about
     /// `max_bytes`. Returns them in offset order (possibly none).
     pub fn fetch(

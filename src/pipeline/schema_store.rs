@@ -171,36 +171,27 @@ fn scan(
     if client.partitions(topic)?.is_none() {
         return Ok(found);
     }
-    let (earliest, latest) = client.offsets(topic, 0)?;
     let prefix = prefix(pipeline);
-    let mut at = earliest;
-    while at < latest {
-        let recs = client.fetch(topic, 0, at, 4 << 20)?;
-        if recs.is_empty() {
-            break;
+    client.scan(topic, 0, |r| {
+        let Some(k) = r.key.as_deref() else { return };
+        if !k.starts_with(prefix.as_bytes()) {
+            return;
         }
-        for r in &recs {
-            let Some(k) = r.key.as_deref() else { continue };
-            if !k.starts_with(prefix.as_bytes()) {
-                continue;
+        let k = String::from_utf8_lossy(k).into_owned();
+        let Some(v) = r.value.as_deref() else {
+            found.remove(&k);
+            return;
+        };
+        match serde_json::from_slice::<Version>(v) {
+            Ok(v) => {
+                found.insert(k, v);
             }
-            let k = String::from_utf8_lossy(k).into_owned();
-            let Some(v) = r.value.as_deref() else {
-                found.remove(&k);
-                continue;
-            };
-            match serde_json::from_slice::<Version>(v) {
-                Ok(v) => {
-                    found.insert(k, v);
-                }
-                Err(_) => log::warn!(
-                    "ignoring an unreadable schema history record at {topic} offset {}",
-                    r.offset
-                ),
-            }
+            Err(_) => log::warn!(
+                "ignoring an unreadable schema history record at {topic} offset {}",
+                r.offset
+            ),
         }
-        at = recs.last().map(|r| r.offset + 1).unwrap_or(latest);
-    }
+    })?;
     Ok(found)
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod web;
 
 use std::fs::File;
 use std::io::Read;

@@ -64,36 +64,26 @@ impl Snapshotter {
     pub(super) fn poll_requests(&mut self) -> Result<(), crate::kafka::KafkaError> {
         let topic = self.cfg.commit_topic.clone();
         let prefix = format!("{}#snapshot#", self.cfg.pipeline_name);
-        let (earliest, latest) = self.kafka.offsets(&topic, 0)?;
         // Where the checkpoint says requests are still to be looked for (a
         // new pipeline: from its start).
-        let mut at = self.plan.requests_from.max(earliest);
         let mut found = Vec::new();
-        while at < latest {
-            let recs = self.kafka.fetch(&topic, 0, at, 1 << 20)?;
-            if recs.is_empty() {
-                break;
-            }
-            for r in &recs {
-                let is_request = r
-                    .key
-                    .as_deref()
-                    .is_some_and(|k| k.starts_with(prefix.as_bytes()));
-                if let (true, Some(v)) = (is_request, &r.value) {
-                    match serde_json::from_slice::<Request>(v) {
-                        Ok(req) if !self.plan.taken.contains(&req.id) => {
-                            found.push((req, r.offset))
-                        }
-                        Ok(_) => {}
-                        Err(e) => log::warn!(
-                            "ignoring an unreadable snapshot request at {topic} offset {}: {e}",
-                            r.offset
-                        ),
-                    }
+        let taken = &self.plan.taken;
+        let at = self.kafka.scan(&topic, self.plan.requests_from, |r| {
+            let is_request = r
+                .key
+                .as_deref()
+                .is_some_and(|k| k.starts_with(prefix.as_bytes()));
+            if let (true, Some(v)) = (is_request, &r.value) {
+                match serde_json::from_slice::<Request>(v) {
+                    Ok(req) if !taken.contains(&req.id) => found.push((req, r.offset)),
+                    Ok(_) => {}
+                    Err(e) => log::warn!(
+                        "ignoring an unreadable snapshot request at {topic} offset {}: {e}",
+                        r.offset
+                    ),
                 }
             }
-            at = recs.last().map_or(latest, |r| r.offset + 1);
-        }
+        })?;
         let mut scanned_to = at;
         for (req, offset) in found {
             if !self.take(req, offset + 1)? {
@@ -286,28 +276,21 @@ pub fn pending_requests(
     pipeline: &str,
     from: i64,
 ) -> Result<Vec<Request>, crate::kafka::KafkaError> {
-    let (earliest, latest) = client.offsets(topic, 0)?;
     let (req_prefix, ack_prefix) = (request_key(pipeline, ""), ack_key(pipeline, ""));
     let mut asked: Vec<Request> = Vec::new();
     let mut answered = std::collections::HashSet::new();
-    let mut at = from.max(earliest);
-    while at < latest {
-        let recs = client.fetch(topic, 0, at, 1 << 20)?;
-        let Some(last) = recs.last() else { break };
-        at = last.offset + 1;
-        for r in &recs {
-            let (Some(k), Some(v)) = (r.key.as_deref(), r.value.as_deref()) else {
-                continue;
-            };
-            if let Some(id) = k.strip_prefix(ack_prefix.as_bytes()) {
-                answered.insert(id.to_vec());
-            } else if k.starts_with(req_prefix.as_bytes()) {
-                if let Ok(req) = serde_json::from_slice::<Request>(v) {
-                    asked.push(req);
-                }
+    client.scan(topic, from, |r| {
+        let (Some(k), Some(v)) = (r.key.as_deref(), r.value.as_deref()) else {
+            return;
+        };
+        if let Some(id) = k.strip_prefix(ack_prefix.as_bytes()) {
+            answered.insert(id.to_vec());
+        } else if k.starts_with(req_prefix.as_bytes()) {
+            if let Ok(req) = serde_json::from_slice::<Request>(v) {
+                asked.push(req);
             }
         }
-    }
+    })?;
     asked.retain(|r| !answered.contains(r.id.as_bytes()));
     Ok(asked)
 }
