@@ -4,6 +4,7 @@
 //! client. Tests never skip when a server is missing: they start it.
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod proxy;
 pub mod web;
 
@@ -283,7 +284,9 @@ impl Daemon {
         d
     }
 
-    fn start_via(wrapper: &[&str], env: &[(String, String)]) -> Daemon {
+    /// Starts `binlog2kafka run` under `wrapper` (a network namespace, a
+    /// PID namespace), without waiting for it.
+    pub fn start_via(wrapper: &[&str], env: &[(String, String)]) -> Daemon {
         let log = std::env::temp_dir().join(format!("{}.log", unique("b2k-daemon")));
         let f = File::create(&log).unwrap();
         let child = command_via(wrapper, &["run"], env)

@@ -24,7 +24,13 @@ impl Proxy {
     /// Listens on 127.0.0.1:`port` (0 = any free port) and forwards to
     /// 127.0.0.1:`target`.
     pub fn start(port: u16, target: u16) -> Proxy {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind proxy port");
+        Proxy::start_at("127.0.0.1", port, target)
+    }
+
+    /// Listens on `ip`:`port` (a namespace's link to this side) and
+    /// forwards to 127.0.0.1:`target`.
+    pub fn start_at(ip: &str, port: u16, target: u16) -> Proxy {
+        let listener = TcpListener::bind((ip, port)).expect("bind proxy port");
         let port = listener.local_addr().unwrap().port();
         let mode = Arc::new(AtomicU8::new(PASS));
         let delay_ms = Arc::new(AtomicU64::new(0));
