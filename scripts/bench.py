@@ -28,9 +28,14 @@ usage: bench.py [--quick] [ROWS]
        bench.py --tls [ROWS]
        bench.py --capture [TABLES]
        bench.py --fleet [N,N,...]
+       bench.py --rebalance [N,N,...]
 With --fleet, idle pipelines in one host of a fleet (10, 50, 100 and 200 by
 default): start to every pipeline streaming, RSS and threads (in all and
 per pipeline) and the idle CPU over 20 s.
+With --rebalance, a host's death in a fleet of 12 idle pipelines, for 1, 2,
+3 and 4 surviving hosts by default: one host more is started, killed with
+SIGKILL once the pipelines are spread, and the time until every pipeline
+it ran streams again on a survivor is printed (6 s session timeout).
 With --capture, only the schema history's first capture is timed: a new
 pipeline over a database of TABLES tables (10,000; five columns each, made
 once and kept in `b2k_capture_TABLES`) against one over an empty database,
@@ -421,12 +426,41 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def fleet_define(name, n, server_id_base):
+    """n definitions in a new fleet's topic, as `pipeline put` writes them
+    (one partition, compacted, one record per batch), each its own server
+    id and topic, all over one database."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": BROKER})
+    admin.create_topics([NewTopic(f"{name}_pipelines", 1, 1,
+                                  config={"cleanup.policy": "compact"})])[
+        f"{name}_pipelines"].result()
+    prod = Producer({"bootstrap.servers": BROKER})
+    for i in range(n):
+        props = (f"pipeline.name = {name}_p{i}\nfilter.include = b2k_fleet_idle.*\n"
+                 f"kafka.topic = {name}_p{i}\n")
+        value = json.dumps({"name": f"{name}_p{i}", "properties": props, "paused": False,
+                            "server_id": server_id_base + i})
+        prod.produce(f"{name}_pipelines", key=f"{name}_p{i}", value=value)
+        prod.flush()
+
+
+def fleet_host(name, log):
+    """A host of fleet `name` (6 s session timeout, 1 s heartbeats),
+    logging to the open file `log`."""
+    env = dict(os.environ, RUST_LOG="info", B2K_MYSQL_PORT="3307", B2K_MYSQL_USER="cdc",
+               B2K_MYSQL_PASSWORD="cdc-secret", B2K_KAFKA_BROKERS=BROKER,
+               B2K_KAFKA_COMMIT_TOPIC=f"{name}_commits", B2K_HTTP_LISTEN="off",
+               B2K_FLEET_NAME=name, B2K_FLEET_SESSION_TIMEOUT_MS="6000",
+               B2K_FLEET_HEARTBEAT_INTERVAL_MS="1000")
+    return subprocess.Popen([BIN, "run"], env=env, stderr=log, stdout=log)
+
+
 def fleet(counts):
     """Idle pipelines in one host of a fleet: for each count, that many
-    definitions written to a new fleet's topic (each its own server id and
-    topic, all over one empty database), one host started; once every
-    pipeline streams: RSS, threads, and CPU over 20 s of idle."""
-    from confluent_kafka import Producer
+    definitions, one host started; once every pipeline streams: RSS,
+    threads, and CPU over 20 s of idle."""
     sql(f"SET GLOBAL max_connections = {max(counts) * 3 + 100}")
     sql("CREATE DATABASE IF NOT EXISTS b2k_fleet_idle")
     hz = os.sysconf("SC_CLK_TCK")
@@ -434,30 +468,10 @@ def fleet(counts):
     print("|---|---|---|---|---|---|---|")
     for n in counts:
         name = f"benchfleet{int(time.time())}_{n}"
-        # As `pipeline put` makes it: one partition, compacted.
-        from confluent_kafka.admin import AdminClient, NewTopic
-        admin = AdminClient({"bootstrap.servers": BROKER})
-        admin.create_topics([NewTopic(f"{name}_pipelines", 1, 1,
-                                      config={"cleanup.policy": "compact"})])[
-            f"{name}_pipelines"].result()
-        prod = Producer({"bootstrap.servers": BROKER})
-        for i in range(n):
-            props = (f"pipeline.name = {name}_p{i}\nfilter.include = b2k_fleet_idle.*\n"
-                     f"kafka.topic = {name}_p{i}\n")
-            value = json.dumps({"name": f"{name}_p{i}", "properties": props, "paused": False,
-                                "server_id": 3_000_000 + i})
-            prod.produce(f"{name}_pipelines", key=f"{name}_p{i}", value=value)
-            # One record per batch, as `pipeline put` writes them.
-            prod.flush()
-        prod.flush()
-        env = dict(os.environ, RUST_LOG="info", B2K_MYSQL_PORT="3307", B2K_MYSQL_USER="cdc",
-                   B2K_MYSQL_PASSWORD="cdc-secret", B2K_KAFKA_BROKERS=BROKER,
-                   B2K_KAFKA_COMMIT_TOPIC=f"{name}_commits", B2K_HTTP_LISTEN="off",
-                   B2K_FLEET_NAME=name, B2K_FLEET_SESSION_TIMEOUT_MS="6000",
-                   B2K_FLEET_HEARTBEAT_INTERVAL_MS="1000")
+        fleet_define(name, n, 3_000_000)
         t0 = time.time()
         log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-        daemon = subprocess.Popen([BIN, "run"], env=env, stderr=log, stdout=log)
+        daemon = fleet_host(name, log)
         try:
             while True:
                 text = open(log.name).read()
@@ -480,10 +494,63 @@ def fleet(counts):
             daemon.wait()
 
 
+def rebalance(survivors, pipelines=12):
+    """A host's death: for each count of surviving hosts, that many hosts
+    plus one run `pipelines` idle pipelines; the extra host is killed
+    (SIGKILL) and the time until every one of its pipelines streams again
+    on a survivor is measured (6 s session timeout, 1 s heartbeats)."""
+    sql(f"SET GLOBAL max_connections = {pipelines * 6 + 100}")
+    sql("CREATE DATABASE IF NOT EXISTS b2k_fleet_idle")
+    print("| surviving hosts | pipelines | spread over all hosts (s) | moved | death to all moved streaming (s) |")
+    print("|---|---|---|---|---|")
+    for n in survivors:
+        name = f"benchrebal{int(time.time())}_{n}"
+        fleet_define(name, pipelines, 3_100_000)
+        logs = [tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False) for _ in range(n + 1)]
+        t0 = time.time()
+        hosts = [fleet_host(name, log) for log in logs]
+        text = lambda k: open(logs[k].name).read()
+        try:
+            while sum(text(k).count("streaming binlog from") for k in range(n + 1)) < pipelines:
+                if time.time() - t0 > 300:
+                    sys.exit("the hosts did not stream every pipeline")
+                time.sleep(0.2)
+            # Settled: every host streams its share.
+            share = pipelines // (n + 1)
+            while min(text(k).count("streaming binlog from") - text(k).count("stopped:")
+                      for k in range(n + 1)) < share:
+                if time.time() - t0 > 300:
+                    sys.exit("the hosts did not settle")
+                time.sleep(0.2)
+            spread = time.time() - t0
+            time.sleep(2)
+            moved = text(0).count("streaming binlog from") - text(0).count("stopped:")
+            before = [text(k).count("streaming binlog from") for k in range(1, n + 1)]
+            killed = time.time()
+            hosts[0].kill()
+            hosts[0].wait()
+            while sum(text(k).count("streaming binlog from") - before[k - 1]
+                      for k in range(1, n + 1)) < moved:
+                if time.time() - killed > 120:
+                    sys.exit("the survivors did not take the dead host's pipelines")
+                time.sleep(0.05)
+            took = time.time() - killed
+            print(f"| {n} | {pipelines} | {spread:.1f} | {moved} | {took:.1f} |", flush=True)
+        finally:
+            for h in hosts:
+                if h.poll() is None:
+                    h.terminate()
+            for h in hosts:
+                h.wait()
+
+
 def main():
     if "--fleet" in sys.argv:
         args = [a for a in sys.argv[1:] if not a.startswith("--")]
         return fleet([int(x) for x in (args[0] if args else "10,50,100,200").split(",")])
+    if "--rebalance" in sys.argv:
+        args = [a for a in sys.argv[1:] if not a.startswith("--")]
+        return rebalance([int(x) for x in (args[0] if args else "1,2,3,4").split(",")])
     if "--capture" in sys.argv:
         args = [a for a in sys.argv[1:] if not a.startswith("--")]
         return capture(int(args[0]) if args else 10_000)

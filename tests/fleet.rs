@@ -844,7 +844,7 @@ fn every_hosts_page_shows_the_whole_fleet_with_its_charts_and_its_own_metrics() 
                 assert!(body.contains("<svg id=\"pipeline-rate\""), "{body}");
             } else {
                 assert_eq!(code, 404, "{body}");
-                assert!(body.contains("its host is"), "{body}");
+                assert!(body.contains("does not run on this host"), "{body}");
             }
         }
     }
@@ -865,6 +865,28 @@ fn every_hosts_page_shows_the_whole_fleet_with_its_charts_and_its_own_metrics() 
         "{out}"
     );
     eprintln!("{out}");
+
+    // A snapshot asked of each running pipeline is taken by its host (a
+    // host's pipelines share one scan of the commit-log topic for requests).
+    for (p, _) in &pipes[..2] {
+        let cli = with(
+            with(env.clone(), "B2K_PIPELINE_NAME", &p.name),
+            "B2K_MYSQL_PASSWORD",
+            "cdc-secret",
+        );
+        let (status, out, err) = run_to_end(&["snapshot", &format!("{}.t", p.db)], &cli);
+        assert!(status.success() && out.contains("taken by"), "{out}{err}");
+    }
+    for (p, _) in &pipes[..2] {
+        // 30 rows streamed, then the snapshot: its start, 30 rows, its end.
+        let msgs = consume(&p.topic, &p.db, 62, 10.0);
+        let snap = msgs
+            .iter()
+            .filter(|m| m.value["type"] == "bootstrap-insert")
+            .count();
+        assert_eq!(snap, 30, "pipeline {}", p.name);
+        assert_eq!(msgs.last().unwrap().value["type"], "bootstrap-complete");
+    }
 
     // Rendered by headless Chromium: the charts are drawn.
     let (dom, shot, png) = web::render(&format!("http://{page_a}/"), "fleet-page.png", (1280, 900));

@@ -40,6 +40,8 @@ struct Host<'a> {
     failed: BTreeMap<String, Failed>,
     /// What the pages and the status topic show.
     board: Arc<fleet::status::Board>,
+    /// The snapshot requests of the commit-log topic, read once for all.
+    requests: Arc<crate::pipeline::snapshot::RequestScan>,
 }
 
 /// How long a failed pipeline waits before it is started again: 30 s,
@@ -70,7 +72,7 @@ impl Host<'_> {
         let name: &'static str = Box::leak(format!("pipeline {}", def.name).into_boxed_str());
         let (exit, _) = handle::exits();
         let label = def.name.clone();
-        let shared = Arc::new(Shared::new());
+        let shared = Arc::new(Shared::sharing_requests(self.requests.clone()));
         self.board.started(&def.name, shared.clone(), cfg.status());
         let thread = handle::spawn(name, exit, move || {
             handle::set_context(&label);
@@ -262,6 +264,7 @@ pub fn run_fleet(
         running: BTreeMap::new(),
         failed: BTreeMap::new(),
         board,
+        requests: Arc::default(),
     };
     let r = fleet::run(&settings, &host, client, &mut runner);
     // Whatever ended the loop, nothing of this host runs on.

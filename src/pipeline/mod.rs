@@ -34,11 +34,22 @@ pub struct Shared {
     pub lease: Lease,
     pub board: Board,
     pub reading: Reading,
+    /// Where the snapshotter finds requests: its own, or one scan shared
+    /// by a fleet host's pipelines.
+    pub requests: std::sync::Arc<snapshot::RequestScan>,
 }
 
 impl Shared {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A pipeline of a host whose pipelines share `requests`.
+    pub fn sharing_requests(requests: std::sync::Arc<snapshot::RequestScan>) -> Self {
+        Shared {
+            requests,
+            ..Self::default()
+        }
     }
 }
 

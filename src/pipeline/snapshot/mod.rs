@@ -15,9 +15,11 @@
 //! snapshot rows like any others.
 
 mod read;
+mod request_scan;
 mod requests;
 
 use read::render_condition;
+pub use request_scan::RequestScan;
 pub use requests::{ack_key, pending_requests, request_key, Ack, Request};
 
 use crate::pipeline::handle::{Exit, Handle};

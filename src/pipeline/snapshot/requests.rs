@@ -65,25 +65,24 @@ impl Snapshotter {
         let topic = self.cfg.commit_topic.clone();
         let prefix = format!("{}#snapshot#", self.cfg.pipeline_name);
         // Where the checkpoint says requests are still to be looked for (a
-        // new pipeline: from its start).
+        // new pipeline: from its start); the scan may be shared with the
+        // host's other pipelines.
+        let scan = self.shared.requests.clone();
+        let got = scan.poll(&mut self.kafka, &topic, self.plan.requests_from)?;
         let mut found = Vec::new();
-        let taken = &self.plan.taken;
-        let at = self.kafka.scan(&topic, self.plan.requests_from, |r| {
-            let is_request = r
-                .key
-                .as_deref()
-                .is_some_and(|k| k.starts_with(prefix.as_bytes()));
-            if let (true, Some(v)) = (is_request, &r.value) {
-                match serde_json::from_slice::<Request>(v) {
-                    Ok(req) if !taken.contains(&req.id) => found.push((req, r.offset)),
-                    Ok(_) => {}
-                    Err(e) => log::warn!(
-                        "ignoring an unreadable snapshot request at {topic} offset {}: {e}",
-                        r.offset
-                    ),
-                }
+        for (offset, key, value) in &got.requests {
+            if !key.starts_with(prefix.as_bytes()) {
+                continue;
             }
-        })?;
+            match serde_json::from_slice::<Request>(value) {
+                Ok(req) if !self.plan.taken.contains(&req.id) => found.push((req, *offset)),
+                Ok(_) => {}
+                Err(e) => log::warn!(
+                    "ignoring an unreadable snapshot request at {topic} offset {offset}: {e}"
+                ),
+            }
+        }
+        let at = got.scanned_to;
         let mut scanned_to = at;
         for (req, offset) in found {
             if !self.take(req, offset + 1)? {
