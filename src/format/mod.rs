@@ -5,6 +5,7 @@
 //! decoded one way; each format only decides how the value is shown
 //! (Debezium's epoch days, canal's strings).
 
+pub mod avro;
 pub mod canal;
 pub mod debezium;
 pub mod json;
