@@ -436,3 +436,104 @@ fn snapshot_records_are_marked_as_each_format_marks_them() {
     assert_eq!(v["type"], "INSERT");
     assert_eq!(v["data"][0]["id"], "1001");
 }
+
+/// The Debezium envelope in Avro (issue 24, the encoding only: no registry
+/// yet) read back by fastavro, an independent Avro library, for an INSERT,
+/// UPDATE and DELETE: every field equals the Debezium JSON format's value
+/// (Avro's types are Debezium's defaults: a DATETIME is epoch
+/// milliseconds, a DECIMAL its exact text, a TIMESTAMP ISO-8601 in UTC).
+#[test]
+fn avro_envelopes_read_back_by_an_independent_library_equal_the_json_values() {
+    use binlog2kafka::format::avro::envelope::TableAvro;
+    let avro = TableAvro::new("srv", &table());
+    let tmp = std::env::temp_dir().join(format!("b2k-avro-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let value_schema = tmp.join("value.avsc");
+    std::fs::write(&value_schema, avro.envelope.text()).unwrap();
+    let key_schema = tmp.join("key.avsc");
+    std::fs::write(&key_schema, avro.key.as_ref().unwrap().text()).unwrap();
+    let style = Style::default();
+    let enc = Encoder::new(Format::Debezium, style.clone(), "srv");
+    let ctx = Context {
+        now_ms: NOW_MS,
+        txn: Some(TxnOrder {
+            id: "0-1-118",
+            total_order: 1,
+            collection_order: 1,
+        }),
+    };
+    let mut bodies = Vec::new();
+    let mut keys = Vec::new();
+    let mut json = Vec::new();
+    for (i, kind) in [RowKind::Insert, RowKind::Update, RowKind::Delete]
+        .into_iter()
+        .enumerate()
+    {
+        let r = change(kind);
+        let mut body = Vec::new();
+        avro.write_value(&mut body, &r, "srv", &style, &ctx)
+            .unwrap();
+        let path = tmp.join(format!("value{i}.avro"));
+        std::fs::write(&path, &body).unwrap();
+        bodies.push(path);
+        let mut key = Vec::new();
+        assert!(avro.write_key(&mut key, &r, &style).unwrap());
+        let path = tmp.join(format!("key{i}.avro"));
+        std::fs::write(&path, &key).unwrap();
+        keys.push(path);
+        let mut v = Vec::new();
+        enc.row_value(&mut v, &r, &ctx);
+        json.push(serde_json::from_slice::<serde_json::Value>(&v).unwrap());
+    }
+    let decode = |schema: &PathBuf, files: &[PathBuf]| -> Vec<serde_json::Value> {
+        let python =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/testenv/venv/bin/python");
+        let out = std::process::Command::new(python)
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/avro_decode.py"))
+            .arg(schema)
+            .args(files)
+            .output()
+            .expect("run avro_decode.py (scripts/testenv installs fastavro)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let decoded = decode(&value_schema, &bodies);
+    for (got, want) in decoded.iter().zip(&json) {
+        for side in ["before", "after"] {
+            assert_eq!(got[side], want[side], "{side}: avro {got}\njson {want}");
+        }
+        assert_eq!(got["op"], want["op"]);
+        assert_eq!(got["ts_ms"], want["ts_ms"]);
+        assert_eq!(got["transaction"], want["transaction"]);
+        for f in [
+            "connector",
+            "name",
+            "ts_ms",
+            "snapshot",
+            "db",
+            "table",
+            "server_id",
+            "gtid",
+            "file",
+            "pos",
+            "row",
+            "thread",
+        ] {
+            assert_eq!(got["source"][f], want["source"][f], "source.{f}");
+        }
+    }
+    assert_eq!(decoded[1]["after"]["price"], "17.99");
+    for k in decode(&key_schema, &keys) {
+        assert_eq!(k, serde_json::json!({"id": 1001}));
+    }
+    let schema: serde_json::Value = serde_json::from_str(&avro.envelope.text()).unwrap();
+    assert_eq!(schema["name"], "Envelope");
+    assert_eq!(schema["namespace"], "srv.shop.orders");
+}

@@ -5,6 +5,7 @@
 
 pub mod binary;
 pub mod columns;
+pub mod envelope;
 pub mod schema;
 
 /// The Confluent wire format's header: magic byte 0, then the schema id,

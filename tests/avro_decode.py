@@ -1,0 +1,39 @@
+"""Decodes Avro bodies with fastavro, an Avro library independent of the
+daemon, and prints each as one JSON line (decimals as their text, bytes as
+base64), so a test can compare them with the JSON formats' values.
+
+usage: avro_decode.py SCHEMA_FILE BODY_FILE...
+Each body file holds one Avro binary body (no Confluent header) written
+with the schema in SCHEMA_FILE (its JSON text, as registered).
+"""
+import base64
+import decimal
+import io
+import json
+import sys
+
+import fastavro
+
+
+def plain(v):
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    if isinstance(v, (bytes, bytearray)):
+        return base64.b64encode(v).decode()
+    return v
+
+
+def main():
+    schema = fastavro.parse_schema(json.load(open(sys.argv[1])))
+    for path in sys.argv[2:]:
+        body = open(path, "rb").read()
+        buf = io.BytesIO(body)
+        record = fastavro.schemaless_reader(buf, schema)
+        if buf.tell() != len(body):
+            sys.exit(f"{path}: {len(body) - buf.tell()} bytes left after the record")
+        print(json.dumps(plain(record)))
+
+
+main()
