@@ -124,19 +124,15 @@ impl TableAvro {
                 .filter_map(|i| columns.iter().find(|c| c.0 == *i))
                 .map(col_field)
                 .collect();
-            record(
-                full_name(&[&base[0], &base[1], &base[2], "Key"]),
-                fields,
-                None,
-            )
+            record(full_name(&[base[0], base[1], base[2], "Key"]), fields, None)
         });
         let value = record(
-            full_name(&[&base[0], &base[1], &base[2], "Value"]),
+            full_name(&[base[0], base[1], base[2], "Value"]),
             columns.iter().map(col_field).collect(),
             None,
         );
         let envelope = record(
-            full_name(&[&base[0], &base[1], &base[2], "Envelope"]),
+            full_name(&[base[0], base[1], base[2], "Envelope"]),
             vec![
                 field("before", value.clone().optional()),
                 field("after", value.optional()),
