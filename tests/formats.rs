@@ -453,7 +453,7 @@ fn avro_envelopes_read_back_by_an_independent_library_equal_the_json_values() {
     let key_schema = tmp.join("key.avsc");
     std::fs::write(&key_schema, avro.key.as_ref().unwrap().text()).unwrap();
     let style = Style::default();
-    let enc = Encoder::new(Format::Debezium, style.clone(), "srv");
+    let enc = Encoder::new(Format::Debezium, style, "srv");
     let ctx = Context {
         now_ms: NOW_MS,
         txn: Some(TxnOrder {
