@@ -19,6 +19,7 @@ pub mod format;
 pub mod gtid;
 pub mod kafka;
 pub mod pipeline;
+pub mod registry;
 pub mod replay;
 pub mod source;
 pub mod status;
