@@ -171,24 +171,6 @@ fn path_part(s: &str) -> String {
     out
 }
 
-fn base64(b: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 impl Registry {
     pub fn new(s: Settings) -> Registry {
         Registry {
@@ -208,7 +190,10 @@ impl Registry {
     ) -> Result<(u16, serde_json::Value), RegistryError> {
         let mut headers = Vec::new();
         if let Some(a) = &self.s.basic_auth {
-            headers.push(("Authorization", format!("Basic {}", base64(a.as_bytes()))));
+            headers.push((
+                "Authorization",
+                format!("Basic {}", crate::kafka::sasl::base64(a.as_bytes())),
+            ));
         }
         let mut tried = Vec::new();
         let n = self.s.urls.len();
