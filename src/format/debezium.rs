@@ -60,16 +60,7 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, enc: &Encoder, ctx: &Contex
     .write(out);
     out.push(b',');
     write_key(out, "op");
-    write_str(
-        out,
-        match r.kind {
-            // A row read by the snapshot: Debezium's "read".
-            _ if r.snapshot.is_some() => "r",
-            RowKind::Insert => "c",
-            RowKind::Update => "u",
-            RowKind::Delete => "d",
-        },
-    );
+    write_str(out, op(r));
     out.push(b',');
     write_key(out, "ts_ms");
     write_i64(out, ctx.now_ms);
@@ -91,6 +82,16 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, enc: &Encoder, ctx: &Contex
         }
     }
     out.push(b'}');
+}
+
+/// Debezium's `op`: `c`, `u`, `d`, or `r` for a row the snapshot read.
+pub fn op(r: &RowChange) -> &'static str {
+    match r.kind {
+        _ if r.snapshot.is_some() => "r",
+        RowKind::Insert => "c",
+        RowKind::Update => "u",
+        RowKind::Delete => "d",
+    }
 }
 
 /// Appends the schema-change message Debezium writes to its schema change

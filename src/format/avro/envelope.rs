@@ -284,15 +284,7 @@ impl TableAvro {
                 binary::long(out, t.collection_order as i64);
             }
         }
-        binary::string(
-            out,
-            match r.kind {
-                _ if r.snapshot.is_some() => "r",
-                RowKind::Insert => "c",
-                RowKind::Update => "u",
-                RowKind::Delete => "d",
-            },
-        );
+        binary::string(out, crate::format::debezium::op(r));
         binary::branch(out, 1);
         binary::long(out, ctx.now_ms);
         Ok(())
