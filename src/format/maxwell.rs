@@ -334,7 +334,7 @@ pub(crate) fn write_object(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use mysql::consts::ColumnType;
@@ -342,7 +342,7 @@ mod tests {
     use super::*;
     use crate::event::{ColumnSchema, NameSource, Position};
 
-    fn table() -> Arc<TableSchema> {
+    pub(crate) fn table() -> Arc<TableSchema> {
         let c = |name: &str, t, unsigned| ColumnSchema {
             json: false,
             visibility: Default::default(),
@@ -368,7 +368,7 @@ mod tests {
 
     /// A row image of (id BIGINT UNSIGNED, note VARCHAR, qty INT); `None`
     /// is NULL.
-    fn image(id: u64, note: Option<&str>, qty: i32) -> RowImage {
+    pub(crate) fn image(id: u64, note: Option<&str>, qty: i32) -> RowImage {
         let mut buf = id.to_le_bytes().to_vec();
         let mut cells = vec![Cell::Data { start: 0, end: 8 }];
         match note {
@@ -394,7 +394,11 @@ mod tests {
         }
     }
 
-    fn change(kind: RowKind, before: Option<RowImage>, after: Option<RowImage>) -> RowChange {
+    pub(crate) fn change(
+        kind: RowKind,
+        before: Option<RowImage>,
+        after: Option<RowImage>,
+    ) -> RowChange {
         RowChange {
             seq: 1,
             kind,

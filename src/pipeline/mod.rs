@@ -4,6 +4,7 @@
 //! reader's helpers follow of it ([`reading`]). [`Shared`] bundles them;
 //! each part has its own lock, and none is held across another's.
 
+pub mod avro_out;
 pub mod board;
 pub mod dedupe;
 pub mod guard;

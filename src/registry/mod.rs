@@ -312,44 +312,45 @@ impl Registry {
     }
 }
 
+/// A fake registry for unit tests: answers each connection with the next
+/// canned response and hands back the requests it got.
+#[cfg(test)]
+pub(crate) fn fake(answers: Vec<&'static str>) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        for a in answers {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut req = Vec::new();
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                    if req.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+            }
+            got.push(String::from_utf8_lossy(&req).to_string());
+            s.write_all(a.as_bytes()).unwrap();
+        }
+        got
+    });
+    (port, t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
     use std::net::TcpListener;
-
-    /// A fake registry: answers each connection with the next canned
-    /// response and hands back the requests it got.
-    fn fake(answers: Vec<&'static str>) -> (u16, std::thread::JoinHandle<Vec<String>>) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let t = std::thread::spawn(move || {
-            let mut got = Vec::new();
-            for a in answers {
-                let (mut s, _) = l.accept().unwrap();
-                let mut buf = vec![0u8; 65536];
-                let mut req = Vec::new();
-                loop {
-                    let n = s.read(&mut buf).unwrap();
-                    req.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&req).to_string();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let len = text
-                            .lines()
-                            .find_map(|l| l.strip_prefix("Content-Length: "))
-                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
-                        if req.len() >= end + 4 + len {
-                            break;
-                        }
-                    }
-                }
-                got.push(String::from_utf8_lossy(&req).to_string());
-                s.write_all(a.as_bytes()).unwrap();
-            }
-            got
-        });
-        (port, t)
-    }
 
     fn client(ports: &[u16]) -> Registry {
         Registry::new(Settings {
