@@ -88,7 +88,11 @@ const HOST_KEYS: &[&str] = &[
 
 /// Secrets a definition may not hold: it is written to a topic that every
 /// reader of the fleet sees. `*_file` names a file on the hosts instead.
-const SECRET_KEYS: &[&str] = &["mysql.password", "kafka.sasl.password"];
+const SECRET_KEYS: &[&str] = &[
+    "mysql.password",
+    "kafka.sasl.password",
+    "registry.basic_auth_user_info",
+];
 
 /// Checks a definition's own keys: known, not the host's, no secret, and a
 /// `pipeline.name`. Returns that name and the `mysql.server_id` it sets.

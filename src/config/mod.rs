@@ -7,12 +7,15 @@
 //! validation, `--help` and the docs all come from it, so they cannot drift
 //! apart.
 
+mod avro;
 mod fleet;
 mod keys;
 mod layers;
 mod properties;
 mod values;
 
+use avro::avro_keys;
+pub use avro::AvroKeys;
 use fleet::fleet_keys;
 pub use fleet::{definition_keys, FleetKeys};
 use keys::known;
@@ -152,6 +155,8 @@ pub struct Config {
     pub log_json: bool,
     /// `fleet.*`: `None` for the single pipeline of one file.
     pub fleet: Option<FleetKeys>,
+    /// `output.encoding=avro` and its registry; `None` for JSON.
+    pub avro: Option<AvroKeys>,
     /// Things worth saying about the configuration that do not stop it (a
     /// key set twice): logged once logging is set up.
     pub warnings: Vec<String>,
@@ -313,6 +318,7 @@ impl Config {
                     expected,
                 })?,
             fleet: fleet_keys(&v)?,
+            avro: avro_keys(&v, format)?,
             warnings: Vec::new(),
         }
         .refuse_harmful(&get("filter.exclude"))
@@ -371,6 +377,7 @@ impl Config {
             max_record_bytes: self.max_record_bytes,
             batch_max_bytes: self.batch_max_bytes,
             shutdown_timeout: self.shutdown_timeout,
+            avro: self.avro_out(),
         }
     }
 

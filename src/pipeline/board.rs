@@ -21,6 +21,9 @@ pub struct Progress {
     pub kafka_down: Option<(Instant, String)>,
     /// The MySQL stream is lost: since when, and why.
     pub mysql_down: Option<(Instant, String)>,
+    /// Since when the schema registry could not be reached, and why
+    /// (`output.encoding=avro`).
+    pub registry_down: Option<(Instant, String)>,
     /// The last error survived (unix seconds, text).
     pub last_error: Option<(u64, String)>,
     /// The schema history: tables tracked, definitions changed since the

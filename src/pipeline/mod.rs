@@ -92,6 +92,10 @@ pub enum PipelineError {
     FencedByBroker { id: String, during: String },
     /// Stopped while the lease was unproved: nothing was sent after it.
     LeaseLapsed,
+    /// The Avro output cannot write a row: the registry refused its
+    /// schema or the credentials, or a value does not fit its Avro type.
+    /// Stopped before the row.
+    Avro { position: String, cause: String },
     /// Two tables' names render to the same (or a clashing) topic.
     TopicCollision {
         first: String,
@@ -122,6 +126,10 @@ impl std::fmt::Display for PipelineError {
                 f,
                 "topic {topic} disappeared from Kafka while binlog2kafka was writing to it (broker restarted without its storage?). Stopped; to send everything again from the last checkpoint, restart with start.position={}:{} and a new pipeline.name",
                 resume.file, resume.pos
+            ),
+            PipelineError::Avro { position, cause } => write!(
+                f,
+                "{cause}; stopped before the change at {position}, the checkpoint stays before it"
             ),
             PipelineError::Fenced { other } => write!(
                 f,

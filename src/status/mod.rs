@@ -161,6 +161,11 @@ pub fn snapshot(cfg: &Settings, shared: &Shared, measured: &Measured) -> Snapsho
             "Kafka unreachable for {}s: {why}",
             since.elapsed().as_secs()
         ))
+    } else if let Some((since, why)) = &p.registry_down {
+        Some(format!(
+            "schema registry unreachable for {}s: {why}",
+            since.elapsed().as_secs()
+        ))
     } else if let Some((since, why)) = &p.mysql_down {
         Some(format!(
             "MySQL stream lost for {}s: {why}",

@@ -128,7 +128,14 @@ impl Producer {
                 collection_order: *coll,
             }),
         };
-        self.encoder.row_value(&mut value, r, &ctx);
+        // Avro through the registry, else the configured JSON.
+        let avro_key = match self.avro.is_some() {
+            true => Some(self.avro_row(r, topic, &ctx, &mut k, &mut value)?),
+            false => {
+                self.encoder.row_value(&mut value, r, &ctx);
+                None
+            }
+        };
         let n = self.topics[topic].batches.len();
         let by_table = || {
             let name = format!("{}.{}", r.table.database, r.table.table);
@@ -152,9 +159,10 @@ impl Producer {
                 murmur2::partition_for(&(self.random >> 33).to_le_bytes(), n)
             }
         } as usize;
-        let key: Option<&[u8]> = match self.cfg.key_format {
-            KeyFormat::Maxwell => Some(&maxwell_key),
-            KeyFormat::Debezium => {
+        let key: Option<&[u8]> = match (avro_key, self.cfg.key_format) {
+            (Some(has), _) => has.then_some(&k[..]),
+            (None, KeyFormat::Maxwell) => Some(&maxwell_key),
+            (None, KeyFormat::Debezium) => {
                 if self.cfg.format == Format::Debezium {
                     debezium::write_key_json(&mut k, r, style);
                 } else {
@@ -162,7 +170,7 @@ impl Producer {
                 }
                 Some(&k)
             }
-            KeyFormat::None => None,
+            (None, KeyFormat::None) => None,
         };
         // A row read again after a crash that its partition holds already.
         if r.snapshot.is_none() && self.there_already(topic, partition, &r.checkpoint)? {
@@ -224,6 +232,57 @@ impl Producer {
             self.end_txn(r, now)?;
         }
         Ok(())
+    }
+
+    /// The row's Avro key (true when it has one) and value, through the
+    /// registry ([`crate::pipeline::avro_out`]). A registry that cannot be
+    /// reached is waited out (the rows wait, the checkpoint stays; the
+    /// status page says so); a refusal stops before the row.
+    fn avro_row(
+        &mut self,
+        r: &RowChange,
+        topic: usize,
+        ctx: &Context<'_>,
+        key: &mut Vec<u8>,
+        value: &mut Vec<u8>,
+    ) -> Result<bool, PipelineError> {
+        let name = self.topics[topic].name.clone();
+        let style = self.cfg.style;
+        let stop = |cause: String| PipelineError::Avro {
+            position: format!("{}:{}", r.event_file, r.event_pos),
+            cause,
+        };
+        let mut attempt = 0u32;
+        loop {
+            key.clear();
+            value.clear();
+            let avro = self.avro.as_mut().expect("avro output configured");
+            match avro.encode(r, &name, &style, ctx, key, value) {
+                Ok(has_key) => {
+                    if attempt > 0 {
+                        log::info!("the schema registry answers again: rows flow");
+                        self.shared.board.progress.lock().registry_down = None;
+                    }
+                    return Ok(has_key);
+                }
+                Err(crate::pipeline::avro_out::AvroOutError::Registry(e)) if e.is_retriable() => {
+                    if attempt == 0 {
+                        log::warn!("{e}; the rows wait (nothing is lost, the checkpoint stays) and the registry is asked again");
+                        let mut p = self.shared.board.progress.lock();
+                        p.registry_down = Some((Instant::now(), e.to_string()));
+                        p.last_error = Some((crate::clock::now_secs(), e.to_string()));
+                    }
+                    if self.shared.stop.requested() {
+                        return Err(stop(e.to_string()));
+                    }
+                    std::thread::sleep(
+                        Duration::from_millis(100u64 << attempt.min(6)).min(Duration::from_secs(5)),
+                    );
+                    attempt += 1;
+                }
+                Err(e) => return Err(stop(e.to_string())),
+            }
+        }
     }
 
     /// Whether the change at `pos`, bound for `topic`/`partition`, is in

@@ -46,6 +46,9 @@ pub struct Settings {
     pub max_record_bytes: usize,
     pub batch_max_bytes: usize,
     pub shutdown_timeout: Duration,
+    /// `output.encoding=avro`: keys and values in Avro through the schema
+    /// registry ([`super::avro_out`]).
+    pub avro: Option<super::avro_out::Settings>,
 }
 
 /// The batching interval fixed by the design.
@@ -114,6 +117,7 @@ pub fn spawn(
         let mut p = Producer {
             start,
             encoder: Encoder::new(cfg.format, cfg.style, &cfg.pipeline_name),
+            avro: cfg.avro.clone().map(super::avro_out::AvroOut::new),
             templated: cfg.topic.contains('{'),
             fixed_topic: None,
             cfg,
@@ -181,6 +185,7 @@ struct Producer {
     start: Position,
     cfg: Settings,
     encoder: Encoder,
+    avro: Option<super::avro_out::AvroOut>,
     /// `kafka.topic` holds `{database}` or `{table}`.
     templated: bool,
     /// The data topic's index in `topics` once known, when not templated.
