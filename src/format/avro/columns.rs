@@ -227,7 +227,32 @@ pub fn value(
             let b = binary::decimal_bytes(&digits).expect("digits");
             binary::bytes(&mut out, &b)
         }
-        Kind::Text | Kind::Json | Kind::Enum(_) | Kind::Set(_) => binary::string(&mut out, &text()),
+        Kind::Text | Kind::Enum(_) => binary::string(&mut out, &text()),
+        // Debezium's EnumSet: the labels joined by commas.
+        Kind::Set(_) => {
+            let labels = match plain() {
+                Value::Array(a) => a
+                    .iter()
+                    .map(|l| l.as_str().unwrap_or_default().to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                v => v.as_str().unwrap_or_default().to_string(),
+            };
+            binary::string(&mut out, &labels)
+        }
+        // The document's text as the server has it (MariaDB: as stored).
+        Kind::Json => {
+            let doc = match img.cells.get(i) {
+                Some(crate::event::Cell::Json(doc)) => doc.to_vec(),
+                _ if col.json => raw.unwrap_or_default().to_vec(),
+                _ => {
+                    let mut t = Vec::new();
+                    crate::format::maxwell::write_plain(&mut t, col, Some(img), i, style);
+                    t
+                }
+            };
+            binary::string(&mut out, &String::from_utf8_lossy(&doc))
+        }
         Kind::Binary => binary::bytes(&mut out, raw.unwrap_or_default()),
         Kind::Bits(_) => {
             let le: Vec<u8> = raw.unwrap_or_default().iter().rev().copied().collect();

@@ -1,0 +1,222 @@
+//! Avro through a real schema registry (`output.encoding=avro`): rows read
+//! back by Confluent's own client (confluent-kafka's AvroDeserializer, which
+//! looks each schema id up in the registry), compared field by field with
+//! the Debezium JSON format's values for the same rows; a table changed
+//! while rows flow: every row decodes with its own schema and with the
+//! newest one as the reader's (schema resolution, what BACKWARD promises).
+//! The registry is rivven-schema (scripts/testenv registry), run with
+//! compatibility NONE: its own BACKWARD checker refuses identical schemas
+//! that hold logical types.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use mysql::prelude::Queryable;
+use serde_json::Value;
+
+const REGISTRY_PORT: &str = "18091";
+
+fn registry() -> String {
+    let port = testenv(&["registry", "avro", REGISTRY_PORT]);
+    format!("http://127.0.0.1:{}", port.trim())
+}
+
+/// Every record of `topic` as confluent-kafka decodes it.
+fn avro_records(topic: &str, registry: &str, want: usize, reader_latest: bool) -> Vec<Value> {
+    let mut c = Command::new(python());
+    c.arg(root().join("tests/avro_consume.py")).args([
+        BROKER,
+        registry,
+        topic,
+        &want.to_string(),
+        "10",
+    ]);
+    if reader_latest {
+        c.arg("--reader-latest");
+    }
+    let out = c.output().expect("run avro_consume.py");
+    assert!(
+        out.status.success(),
+        "avro_consume.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn avro_env(topic: &str, db: &str, registry: &str) -> Vec<(String, String)> {
+    let env = with(only(topic, db), "B2K_OUTPUT_FORMAT", "debezium");
+    let env = with(env, "B2K_OUTPUT_ENCODING", "avro");
+    with(env, "B2K_REGISTRY_URL", registry)
+}
+
+/// Whether the Avro value of column `col` is the Debezium JSON format's
+/// value (`time.precision.mode=connect`, decimals as text) in Avro's types
+/// (adaptive microseconds, exact decimals): what the two must agree on.
+fn agree(col: &str, avro: &Value, json: &Value) -> bool {
+    match (col, avro, json) {
+        // TIME and DATETIME(6): milliseconds in JSON, microseconds in Avro.
+        ("t" | "placed6", Value::Number(a), Value::Number(j)) => {
+            a.as_i64().unwrap().div_euclid(1000) == j.as_i64().unwrap()
+        }
+        // BIGINT UNSIGNED: a JSON number, an exact decimal in Avro.
+        ("big", Value::String(a), Value::Number(j)) => *a == j.to_string(),
+        // SET: the JSON format writes the labels as an array (as Maxwell
+        // does); Debezium's EnumSet, which the Avro encoding follows, is
+        // the labels joined by commas.
+        ("s", Value::String(a), Value::Array(j)) => {
+            *a == j
+                .iter()
+                .map(|l| l.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+        _ => avro == json,
+    }
+}
+
+#[test]
+fn every_type_decodes_through_the_registry_to_the_json_formats_values() {
+    servers();
+    let registry = registry();
+    let db = database(
+        MYSQL_PORT,
+        "avro",
+        &["CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(40), price DECIMAL(12,3), \
+           placed DATETIME(3), placed6 DATETIME(6), t TIME, d DATE, ts TIMESTAMP NULL, \
+           e ENUM('small','large'), s SET('x','y','z'), j JSON, b BLOB, bits BIT(3), flag BIT(1), \
+           big BIGINT UNSIGNED, f FLOAT, dbl DOUBLE, y YEAR, tiny TINYINT, small SMALLINT UNSIGNED, \
+           mid MEDIUMINT, txt TEXT CHARACTER SET utf8mb4, g POINT)"],
+    );
+    let (avro_topic, json_topic) = (unique("avro"), unique("avro_json"));
+    let mut a = Daemon::start(&avro_env(&avro_topic, &db, &registry));
+    let json_env = with(only(&json_topic, &db), "B2K_OUTPUT_FORMAT", "debezium");
+    let mut j = Daemon::start(&json_env);
+    let mut c = sql(MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop(
+        "INSERT INTO t VALUES \
+         (1, 'ünïcode ✓', -1234.567, '2024-02-29 23:59:59.123', '1969-12-31 23:59:59.999999', '-838:59:59', \
+          '1000-01-01', '2038-01-19 03:14:07', 'large', 'x,z', '{\"a\": [1, 2.5, null]}', x'00ff10', b'101', b'1', \
+          18446744073709551615, 1.5, -2.25e-300, 2155, -128, 65535, -8388608, 'long text', ST_GeomFromText('POINT(1 2)')), \
+         (2, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, '', NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    )
+    .unwrap();
+    c.query_drop("UPDATE t SET price = 99999999.999, name = 'b' WHERE id = 2")
+        .unwrap();
+    c.query_drop("DELETE FROM t WHERE id = 1").unwrap();
+    a.caught_up();
+    j.caught_up();
+    let got = avro_records(&avro_topic, &registry, 4, false);
+    let want = consume(&json_topic, &db, 4, 5.0);
+    assert_eq!(got.len(), 4, "{got:?}");
+    for (g, w) in got.iter().zip(&want) {
+        let (g, w) = (&g["value"], &w.value);
+        assert_eq!(g["op"], w["op"]);
+        for side in ["before", "after"] {
+            match (&g[side], &w[side]) {
+                (Value::Null, Value::Null) => {}
+                (Value::Object(ga), Value::Object(wa)) => {
+                    assert_eq!(ga.len(), wa.len(), "{side}: {g}\n{w}");
+                    for (col, wv) in wa {
+                        assert!(
+                            agree(col, &ga[col], wv),
+                            "{side}.{col}: avro {}, json {wv}\navro {g}\njson {w}",
+                            ga[col]
+                        );
+                    }
+                }
+                (a, b) => panic!("{side}: avro {a} json {b}"),
+            }
+        }
+        for f in [
+            "db",
+            "table",
+            "file",
+            "pos",
+            "row",
+            "server_id",
+            "gtid",
+            "snapshot",
+        ] {
+            assert_eq!(g["source"][f], w["source"][f], "source.{f}");
+        }
+    }
+    // Microseconds kept where the JSON format has milliseconds.
+    assert_eq!(got[0]["value"]["after"]["placed6"], -1);
+    assert_eq!(got[0]["value"]["after"]["t"], -3_020_399_000_000i64);
+    // The key: the primary key, in Avro, by the topic's key subject.
+    assert_eq!(got[0]["key"], serde_json::json!({"id": 1}));
+    assert_eq!(got[3]["key"], serde_json::json!({"id": 1}));
+    // One schema per subject for one table shape.
+    let ids: std::collections::BTreeSet<i64> = got
+        .iter()
+        .map(|r| r["value_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "{got:?}");
+    eprintln!(
+        "{}",
+        serde_json::to_string_pretty(&got[0]["value"]["after"]).unwrap()
+    );
+    drop(a);
+    drop(j);
+}
+
+#[test]
+fn a_table_changed_while_rows_flow_registers_a_new_version_and_old_rows_read_with_the_new_schema() {
+    servers();
+    let registry = registry();
+    let db = database(
+        MYSQL_PORT,
+        "avro_evo",
+        &["CREATE TABLE t (id INT PRIMARY KEY, a INT, gone VARCHAR(10), n FLOAT)"],
+    );
+    let topic = unique("avro_evo");
+    let mut d = Daemon::start(&avro_env(&topic, &db, &registry));
+    let mut c = sql(MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop("INSERT INTO t VALUES (1, 10, 'x', 1.5)")
+        .unwrap();
+    // Add a nullable column, drop one, widen a type.
+    c.query_drop("ALTER TABLE t ADD COLUMN added VARCHAR(20) NULL")
+        .unwrap();
+    c.query_drop("INSERT INTO t VALUES (2, 20, 'y', 2.5, 'new')")
+        .unwrap();
+    c.query_drop("ALTER TABLE t DROP COLUMN gone").unwrap();
+    c.query_drop("INSERT INTO t VALUES (3, 30, 3.5, 'z')")
+        .unwrap();
+    c.query_drop("ALTER TABLE t MODIFY n DOUBLE").unwrap();
+    c.query_drop("INSERT INTO t VALUES (4, 40, 4.25, 'w')")
+        .unwrap();
+    d.caught_up();
+    let got = avro_records(&topic, &registry, 4, true);
+    assert_eq!(got.len(), 4, "{got:?}");
+    let ids: Vec<i64> = got
+        .iter()
+        .map(|r| r["value_id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "a new version per shape: {ids:?}"
+    );
+    // Each row with its own schema.
+    assert_eq!(got[0]["value"]["after"]["gone"], "x");
+    assert_eq!(got[1]["value"]["after"]["added"], "new");
+    assert!(got[2]["value"]["after"].get("gone").is_none());
+    assert_eq!(got[3]["value"]["after"]["n"], 4.25);
+    // And every row with the newest schema as the reader's: the dropped
+    // column is gone, the added one null where it did not exist, the
+    // widened float read as a double.
+    for (i, r) in got.iter().enumerate() {
+        let after = &r["value_as_latest"]["after"];
+        assert_eq!(after["id"], i as i64 + 1, "{r}");
+        assert!(after.get("gone").is_none(), "{r}");
+        assert_eq!(after["n"], [1.5, 2.5, 3.5, 4.25][i], "{r}");
+    }
+    assert_eq!(got[0]["value_as_latest"]["after"]["added"], Value::Null);
+    drop(d);
+}
