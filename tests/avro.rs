@@ -12,6 +12,7 @@ mod common;
 
 use std::process::Command;
 
+use common::web;
 use common::*;
 use mysql::prelude::Queryable;
 use serde_json::Value;
@@ -219,4 +220,193 @@ fn a_table_changed_while_rows_flow_registers_a_new_version_and_old_rows_read_wit
     }
     assert_eq!(got[0]["value_as_latest"]["after"]["added"], Value::Null);
     drop(d);
+}
+
+/// A PUT to the registry's API (to set a subject's compatibility level).
+fn registry_put(registry: &str, path: &str, body: &str) {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(
+            "import sys, urllib.request\n\
+             r = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method='PUT', \
+             headers={'Content-Type': 'application/vnd.schemaregistry.v1+json'})\n\
+             print(urllib.request.urlopen(r, timeout=5).read().decode())",
+        )
+        .args([format!("{registry}{path}"), body.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_registry_away_for_30_s_holds_the_rows_and_nothing_is_lost_or_doubled() {
+    servers();
+    let registry = registry();
+    let port: u16 = REGISTRY_PORT.parse().unwrap();
+    let proxy = common::proxy::Proxy::start(0, port);
+    let through = format!("http://127.0.0.1:{}", proxy.port);
+    let db = database(
+        MYSQL_PORT,
+        "avro_away",
+        &["CREATE TABLE a (id INT PRIMARY KEY, v INT)"],
+    );
+    let topic = unique("avro_away");
+    let env = avro_env(&topic, &db, &through);
+    // check: the registry answers, the subjects are not there yet.
+    let (status, out, err) = run_to_end(&["check"], &env);
+    assert!(
+        out.contains("ok   schema registry http://127.0.0.1:"),
+        "{out}{err}"
+    );
+    assert!(
+        out.contains(&format!("ok   subject {topic}-value: not registered yet")),
+        "{out}"
+    );
+    let _ = status;
+    let mut d = Daemon::start(&env);
+    let addr = status_addr(&mut d);
+    let mut c = sql(MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    for i in 1..=50 {
+        c.exec_drop("INSERT INTO a VALUES (?, ?)", (i, i)).unwrap();
+    }
+    d.caught_up();
+    // Away: rows of a known shape would flow on cached ids, but a new
+    // table needs its schemas registered first, so from its first row on
+    // everything waits (in binlog order).
+    proxy.cut();
+    let cut = std::time::Instant::now();
+    c.query_drop("CREATE TABLE b (id INT PRIMARY KEY, w VARCHAR(10))")
+        .unwrap();
+    for i in 51..=100 {
+        c.exec_drop("INSERT INTO a VALUES (?, ?)", (i, i)).unwrap();
+        c.exec_drop("INSERT INTO b VALUES (?, 'x')", (i,)).unwrap();
+    }
+    d.wait_for_log(
+        "the schema registry cannot be reached",
+        std::time::Duration::from_secs(20),
+    );
+    let health = web::get(&addr, "/healthz");
+    assert_eq!(health.0, 503, "{health:?}");
+    assert!(
+        health.1.contains("schema registry unreachable"),
+        "{health:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(30).saturating_sub(cut.elapsed()));
+    proxy.restore();
+    d.wait_for_log(
+        "the schema registry answers again",
+        std::time::Duration::from_secs(30),
+    );
+    d.caught_up();
+    let got = avro_records(&topic, &registry, 150, false);
+    let ids = |table: &str| -> Vec<i64> {
+        got.iter()
+            .filter(|r| r["value"]["source"]["table"] == table)
+            .map(|r| r["value"]["after"]["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids("a"), (1..=100).collect::<Vec<i64>>());
+    assert_eq!(ids("b"), (51..=100).collect::<Vec<i64>>());
+    assert_eq!(web::get(&addr, "/healthz").0, 200);
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn an_incompatible_change_refused_by_the_registry_stops_before_its_row() {
+    servers();
+    let registry = registry();
+    let db = database(
+        MYSQL_PORT,
+        "avro_refused",
+        &["CREATE TABLE t (id INT PRIMARY KEY, v INT)"],
+    );
+    let topic = unique("avro_refused");
+    let env = avro_env(&topic, &db, &registry);
+    let mut d = Daemon::start(&env);
+    let mut c = sql(MYSQL_PORT);
+    c.query_drop(format!("USE `{db}`")).unwrap();
+    c.query_drop("INSERT INTO t VALUES (1, 1)").unwrap();
+    d.caught_up();
+    let before = d.checkpoint().expect("a checkpoint");
+    registry_put(
+        &registry,
+        &format!("/config/{topic}-value"),
+        r#"{"compatibility":"BACKWARD"}"#,
+    );
+    // An INT read as text: no reader can resolve that.
+    c.query_drop("ALTER TABLE t MODIFY v VARCHAR(10)").unwrap();
+    c.query_drop("INSERT INTO t VALUES (2, 'two')").unwrap();
+    let status = d.wait(std::time::Duration::from_secs(30));
+    let log = d.log_text();
+    assert!(!status.success(), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("refused the schema of subject"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains(&format!("{topic}-value"))
+            && line.contains("(as the version after 1)")
+            && line.contains("stopped before the change at"),
+        "{line}"
+    );
+    eprintln!("{line}");
+    // The checkpoint stays before the refused row.
+    let after = checkpoint(&commits(&topic), &pipe(&topic)).unwrap();
+    assert_eq!(after["position"], before["position"], "{after}");
+    assert_eq!(avro_records(&topic, &registry, 1, false).len(), 1);
+}
+
+#[test]
+fn wrong_registry_credentials_are_one_line_without_the_secret() {
+    servers();
+    // A registry in front that refuses these credentials (rivven-schema
+    // runs without authentication).
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let db = database(
+        MYSQL_PORT,
+        "avro_auth",
+        &["CREATE TABLE t (id INT PRIMARY KEY)"],
+    );
+    let topic = unique("avro_auth");
+    let env = avro_env(&topic, &db, &format!("http://127.0.0.1:{port}"));
+    let env = with(env, "B2K_REGISTRY_BASIC_AUTH_USER_INFO", "cdc:Sekr1t-pw");
+    let (status, out, err) = run_to_end(&["check"], &env);
+    assert!(!status.success());
+    let fail = out
+        .lines()
+        .find(|l| l.starts_with("FAIL schema registry"))
+        .unwrap_or_else(|| panic!("{out}{err}"));
+    assert!(
+        fail.contains("refused the credentials (401)")
+            && fail.contains("registry.basic_auth_user_info"),
+        "{fail}"
+    );
+    assert!(!out.contains("Sekr1t") && !err.contains("Sekr1t"));
+    let mut d = Daemon::start(&env);
+    sql(MYSQL_PORT)
+        .query_drop(format!("INSERT INTO `{db}`.t VALUES (1)"))
+        .unwrap();
+    let status = d.wait(std::time::Duration::from_secs(30));
+    let log = d.log_text();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("refused the credentials (401)"), "{log}");
+    assert!(!log.contains("Sekr1t"), "{log}");
 }

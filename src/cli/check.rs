@@ -31,9 +31,55 @@ pub fn check(cfg: &Config) -> CheckReport {
     if cfg.mysql_hosts.len() > 1 {
         check_servers(cfg, checkpoint.as_ref(), &mut r);
     }
+    check_registry(cfg, &mut r);
     CheckReport {
         lines: r.lines,
         ok: !r.failed,
+    }
+}
+
+/// `output.encoding=avro`: the registry answers, with which compatibility
+/// level, and what the data topic's subjects hold (with
+/// `registry.subject_name_strategy=topic` and a topic that is not a
+/// template; otherwise the subjects follow the tables).
+fn check_registry(cfg: &Config, r: &mut Report) {
+    let Some(a) = &cfg.avro else { return };
+    let mut reg = crate::registry::Registry::new(crate::registry::Settings {
+        urls: a.urls.clone(),
+        basic_auth: a.basic_auth.clone(),
+        timeout: a.timeout,
+    });
+    let urls = a
+        .urls
+        .iter()
+        .map(|u| u.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    match reg.global_compatibility() {
+        Ok(level) => r.lines.push(format!(
+            "ok   schema registry {urls}: answers; its compatibility level is {level}"
+        )),
+        Err(e) => return r.fail("schema registry", &e),
+    }
+    if a.strategy != crate::registry::SubjectStrategy::Topic || cfg.topic.contains('{') {
+        r.lines.push(
+            "ok   schema registry: each table's subjects are registered before its first row"
+                .into(),
+        );
+        return;
+    }
+    for subject in [format!("{}-key", cfg.topic), format!("{}-value", cfg.topic)] {
+        match (reg.versions(&subject), reg.compatibility(&subject)) {
+            (Ok(v), _) if v.is_empty() => r.lines.push(format!(
+                "ok   subject {subject}: not registered yet (the first row registers it)"
+            )),
+            (Ok(v), Ok(level)) => r.lines.push(format!(
+                "ok   subject {subject}: {} version(s), the newest {}; compatibility {level}",
+                v.len(),
+                v.last().copied().unwrap_or_default()
+            )),
+            (Err(e), _) | (_, Err(e)) => r.fail(&format!("subject {subject}"), &e),
+        }
     }
 }
 

@@ -27,9 +27,15 @@ pub struct Settings {
 /// Why a row could not be written in Avro.
 #[derive(Debug)]
 pub enum AvroOutError {
-    /// The registry is away (retriable), refused the schema or the
-    /// credentials.
+    /// The registry is away (retriable), refused the credentials, or
+    /// answered out of its API.
     Registry(RegistryError),
+    /// The registry refused a new version of a subject whose newest
+    /// version is this one (none: the subject's first).
+    Refused {
+        err: RegistryError,
+        newest: Option<i64>,
+    },
     /// A value the table's Avro type cannot hold.
     Unwritable { table: String, cause: Unwritable },
 }
@@ -38,6 +44,10 @@ impl std::fmt::Display for AvroOutError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AvroOutError::Registry(e) => write!(f, "{e}"),
+            AvroOutError::Refused { err, newest } => match newest {
+                Some(v) => write!(f, "{err} (as the version after {v})"),
+                None => write!(f, "{err} (as its first version)"),
+            },
             AvroOutError::Unwritable { table, cause } => write!(
                 f,
                 "a value of {table}.{} cannot be written in its Avro type: {}",
@@ -70,6 +80,23 @@ impl AvroOut {
         }
     }
 
+    /// Registers `schema` under `subject`; a refusal names the subject's
+    /// newest version.
+    fn register(&mut self, subject: &str, schema: &str) -> Result<u32, AvroOutError> {
+        match self.registry.register(subject, schema) {
+            Ok(id) => Ok(id),
+            Err(err @ RegistryError::Refused { .. }) => Err(AvroOutError::Refused {
+                newest: self
+                    .registry
+                    .versions(subject)
+                    .ok()
+                    .and_then(|v| v.last().copied()),
+                err,
+            }),
+            Err(e) => Err(AvroOutError::Registry(e)),
+        }
+    }
+
     fn entry(&mut self, table: &Arc<TableSchema>, topic: &str) -> Result<&Entry, AvroOutError> {
         let k = (Arc::as_ptr(table) as usize, topic.to_string());
         if !self.tables.contains_key(&k) {
@@ -79,26 +106,17 @@ impl AvroOut {
                 _ => String::new(),
             };
             let key_id = match &avro.key {
-                Some(key) => Some(
-                    self.registry
-                        .register(
-                            &self.cfg.strategy.subject(topic, &name(key), true),
-                            &key.text(),
-                        )
-                        .map_err(AvroOutError::Registry)?,
-                ),
+                Some(key) => {
+                    let subject = self.cfg.strategy.subject(topic, &name(key), true);
+                    Some(self.register(&subject, &key.text())?)
+                }
                 None => None,
             };
-            let value_id = self
-                .registry
-                .register(
-                    &self
-                        .cfg
-                        .strategy
-                        .subject(topic, &name(&avro.envelope), false),
-                    &avro.envelope.text(),
-                )
-                .map_err(AvroOutError::Registry)?;
+            let subject = self
+                .cfg
+                .strategy
+                .subject(topic, &name(&avro.envelope), false);
+            let value_id = self.register(&subject, &avro.envelope.text())?;
             self.tables.insert(
                 k.clone(),
                 Entry {

@@ -291,6 +291,19 @@ impl Registry {
         })
     }
 
+    /// The registry's own compatibility level (`GET /config`).
+    pub fn global_compatibility(&mut self) -> Result<String, RegistryError> {
+        let (_, v) = self.call("GET", "/config", None)?;
+        v["compatibilityLevel"]
+            .as_str()
+            .or(v["compatibility"].as_str())
+            .map(str::to_string)
+            .ok_or_else(|| RegistryError::Protocol {
+                url: self.s.urls[self.first].to_string(),
+                detail: format!("no compatibility level in {v}"),
+            })
+    }
+
     /// The versions `subject` holds (none when it does not exist).
     pub fn versions(&mut self, subject: &str) -> Result<Vec<i64>, RegistryError> {
         let (status, v) = self.call(
