@@ -21,6 +21,84 @@ pub fn provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
+/// Where the system keeps its CA bundle: Debian and Ubuntu, RHEL and
+/// Fedora, Alpine and macOS, SUSE.
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+/// The CAs to trust: the PEM file `ca` (named by the key `ca_key` in
+/// errors), else the system's bundle, else Mozilla's roots compiled in (a
+/// `FROM scratch` image has no bundle). Also says where they came from.
+pub fn trusted_roots(
+    ca: Option<&std::path::Path>,
+    ca_key: &str,
+) -> Result<(rustls::RootCertStore, String), String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let trust = match ca {
+        Some(path) => {
+            let n = add_pem_roots(&mut roots, path, ca_key)?;
+            format!("{n} CA certificates from {}", path.display())
+        }
+        None => match SYSTEM_BUNDLES
+            .iter()
+            .map(std::path::Path::new)
+            .find(|p| p.is_file())
+        {
+            Some(path) => {
+                let n = add_pem_roots(&mut roots, path, "the system's CA bundle")?;
+                format!(
+                    "{n} CA certificates from the system's bundle {}",
+                    path.display()
+                )
+            }
+            None => {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                format!(
+                    "the {} Mozilla roots compiled in (no system CA bundle found)",
+                    roots.len()
+                )
+            }
+        },
+    };
+    Ok((roots, trust))
+}
+
+/// A PEM file that cannot be read, named by its setting.
+pub fn pem_error(key: &str, path: &std::path::Path, e: rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => format!("{key} {}: {io}", path.display()),
+        other => format!(
+            "{key} {}: not a PEM file binlog2kafka can read ({other:?})",
+            path.display()
+        ),
+    }
+}
+
+fn add_pem_roots(
+    roots: &mut rustls::RootCertStore,
+    path: &std::path::Path,
+    what: &str,
+) -> Result<usize, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error(what, path, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| pem_error(what, path, e))?;
+    let (added, _ignored) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(format!(
+            "{what} {}: no CA certificate in it (a PEM file with BEGIN CERTIFICATE)",
+            path.display()
+        ));
+    }
+    Ok(added)
+}
+
 /// What a side's TLS failure points at: its settings' names.
 pub struct Keys {
     /// "broker" or "server".

@@ -14,7 +14,7 @@
 
 use std::io;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -22,18 +22,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
-    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
-    SignatureScheme, StreamOwned,
+    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme,
+    StreamOwned,
 };
-
-/// Where the system keeps its CA bundle: Debian and Ubuntu, RHEL and
-/// Fedora, Alpine and macOS, SUSE.
-const SYSTEM_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/cert.pem",
-    "/etc/ssl/ca-bundle.pem",
-];
 
 /// The `kafka.ssl.*` settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,29 +65,8 @@ impl TlsSettings {
             ));
         }
         let provider = crate::tls::provider();
-        let mut roots = RootCertStore::empty();
-        let trust = match &self.ca {
-            Some(path) => {
-                let n = add_pem_roots(&mut roots, path, "kafka.ssl.ca.location")?;
-                format!("{n} CA certificates from {}", path.display())
-            }
-            None => match SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file()) {
-                Some(path) => {
-                    let n = add_pem_roots(&mut roots, path, "the system's CA bundle")?;
-                    format!(
-                        "{n} CA certificates from the system's bundle {}",
-                        path.display()
-                    )
-                }
-                None => {
-                    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                    format!(
-                        "the {} Mozilla roots compiled in (no system CA bundle found)",
-                        roots.len()
-                    )
-                }
-            },
-        };
+        let (roots, trust) =
+            crate::tls::trusted_roots(self.ca.as_deref(), "kafka.ssl.ca.location")?;
         let roots = Arc::new(roots);
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -120,9 +90,9 @@ impl TlsSettings {
                     key,
                 )?;
                 let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-                    .map_err(|e| pem_error("kafka.ssl.certificate.location", cert, e))?
+                    .map_err(|e| crate::tls::pem_error("kafka.ssl.certificate.location", cert, e))?
                     .collect::<Result<_, _>>()
-                    .map_err(|e| pem_error("kafka.ssl.certificate.location", cert, e))?;
+                    .map_err(|e| crate::tls::pem_error("kafka.ssl.certificate.location", cert, e))?;
                 if chain.is_empty() {
                     return Err(format!(
                         "kafka.ssl.certificate.location {}: no certificate in it (a PEM file with BEGIN CERTIFICATE)",
@@ -130,7 +100,7 @@ impl TlsSettings {
                     ));
                 }
                 let key_der = PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| pem_error("kafka.ssl.key.location", key, e))?;
+                    .map_err(|e| crate::tls::pem_error("kafka.ssl.key.location", key, e))?;
                 builder
                     .with_client_auth_cert(chain, key_der)
                     .map_err(|e| format!("kafka.ssl.certificate.location and kafka.ssl.key.location do not make a usable client certificate: {e}"))?
@@ -145,31 +115,6 @@ impl TlsSettings {
             trust,
         })
     }
-}
-
-fn pem_error(key: &str, path: &Path, e: rustls::pki_types::pem::Error) -> String {
-    match e {
-        rustls::pki_types::pem::Error::Io(io) => format!("{key} {}: {io}", path.display()),
-        other => format!(
-            "{key} {}: not a PEM file binlog2kafka can read ({other:?})",
-            path.display()
-        ),
-    }
-}
-
-fn add_pem_roots(roots: &mut RootCertStore, path: &Path, what: &str) -> Result<usize, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| pem_error(what, path, e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| pem_error(what, path, e))?;
-    let (added, _ignored) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(format!(
-            "{what} {}: no CA certificate in it (a PEM file with BEGIN CERTIFICATE)",
-            path.display()
-        ));
-    }
-    Ok(added)
 }
 
 /// `kafka.ssl.endpoint.identification=none`: the chain is verified, the
