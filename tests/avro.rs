@@ -410,3 +410,51 @@ fn wrong_registry_credentials_are_one_line_without_the_secret() {
     assert!(log.contains("refused the credentials (401)"), "{log}");
     assert!(!log.contains("Sekr1t"), "{log}");
 }
+
+#[test]
+fn an_https_registry_is_reached_with_its_ca_and_a_stranger_is_refused_in_one_line() {
+    servers();
+    registry();
+    let certs = std::path::PathBuf::from(testenv(&["certs"]).trim());
+    let port = testenv(&["tls", "avro-registry", "18092", REGISTRY_PORT, "good"]);
+    let https = format!("https://localhost:{}", port.trim());
+    let db = database(
+        MYSQL_PORT,
+        "avro_tls",
+        &["CREATE TABLE t (id INT PRIMARY KEY, v INT)"],
+    );
+    let topic = unique("avro_tls");
+    let env = avro_env(&topic, &db, &https);
+    // Without the CA: check says what to set.
+    let (status, out, _) = run_to_end(&["check"], &env);
+    assert!(!status.success());
+    let fail = out
+        .lines()
+        .find(|l| l.starts_with("FAIL schema registry"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(fail.contains("registry.ssl.ca.location"), "{fail}");
+    // With it: rows flow, registered over TLS, read back through the
+    // plain port by Confluent's client.
+    let env = with(
+        env,
+        "B2K_REGISTRY_SSL_CA_LOCATION",
+        certs.join("ca.pem").to_str().unwrap(),
+    );
+    let (status, out, err) = run_to_end(&["check"], &env);
+    assert!(
+        out.contains("ok   schema registry https://localhost:"),
+        "{out}{err}"
+    );
+    let _ = status;
+    let mut d = Daemon::start(&env);
+    sql(MYSQL_PORT)
+        .query_drop(format!("INSERT INTO `{db}`.t VALUES (1, 10), (2, 20)"))
+        .unwrap();
+    d.caught_up();
+    let got = avro_records(&topic, &registry(), 2, false);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got[1]["value"]["after"],
+        serde_json::json!({"id": 2, "v": 20})
+    );
+}

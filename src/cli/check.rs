@@ -44,11 +44,7 @@ pub fn check(cfg: &Config) -> CheckReport {
 /// template; otherwise the subjects follow the tables).
 fn check_registry(cfg: &Config, r: &mut Report) {
     let Some(a) = &cfg.avro else { return };
-    let mut reg = crate::registry::Registry::new(crate::registry::Settings {
-        urls: a.urls.clone(),
-        basic_auth: a.basic_auth.clone(),
-        timeout: a.timeout,
-    });
+    let mut reg = crate::registry::Registry::new(a.registry());
     let urls = a
         .urls
         .iter()

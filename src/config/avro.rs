@@ -11,6 +11,40 @@ pub struct AvroKeys {
     pub basic_auth: Option<String>,
     pub strategy: SubjectStrategy,
     pub timeout: Duration,
+    /// For `https://` URLs: the CAs of `registry.ssl.ca.location`, else
+    /// the system's.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl AvroKeys {
+    /// What the registry client is told.
+    pub fn registry(&self) -> crate::registry::Settings {
+        crate::registry::Settings {
+            urls: self.urls.clone(),
+            basic_auth: self.basic_auth.clone(),
+            timeout: self.timeout,
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+/// A TLS client configuration for an `https://` registry.
+fn registry_tls(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
+    let missing = crate::tls::missing_cpu_features();
+    if !missing.is_empty() {
+        return Err(crate::tls::cpu_refusal(
+            &missing,
+            "reach the registry over http://",
+        ));
+    }
+    let (roots, _) = crate::tls::trusted_roots(ca, "registry.ssl.ca.location")?;
+    Ok(
+        rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS set-up failed: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 impl std::fmt::Debug for AvroKeys {
@@ -66,7 +100,25 @@ pub(super) fn avro_keys(v: &Values, format: Format) -> Result<Option<AvroKeys>, 
             expected: "USER:PASSWORD".into(),
         });
     }
+    let ca = v.path("registry.ssl.ca.location");
+    let tls = if urls.iter().any(|u| u.https) {
+        Some(std::sync::Arc::new(registry_tls(ca.as_deref()).map_err(
+            |e| {
+                ConfigError::BadValue {
+                    key: "registry.ssl.ca.location".into(),
+                    value: ca
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    expected: e,
+                }
+            },
+        )?))
+    } else {
+        None
+    };
     Ok(Some(AvroKeys {
+        tls,
         urls,
         basic_auth: (!auth.is_empty()).then_some(auth),
         strategy: choice(
@@ -89,11 +141,7 @@ impl Config {
         self.avro
             .as_ref()
             .map(|a| crate::pipeline::avro_out::Settings {
-                registry: crate::registry::Settings {
-                    urls: a.urls.clone(),
-                    basic_auth: a.basic_auth.clone(),
-                    timeout: a.timeout,
-                },
+                registry: a.registry(),
                 strategy: a.strategy,
                 server_name: self.pipeline_name.clone(),
             })

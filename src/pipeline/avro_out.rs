@@ -185,6 +185,7 @@ mod tests {
                 ],
                 basic_auth: None,
                 timeout: std::time::Duration::from_secs(5),
+                tls: None,
             },
             strategy: SubjectStrategy::Topic,
             server_name: "srv".into(),

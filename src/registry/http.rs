@@ -13,10 +13,13 @@ pub struct Response {
     pub body: String,
 }
 
-/// Sends `method path` to `host:port` with `headers` and `body`.
+/// Sends `method path` to `host:port` (over TLS with `tls`) with
+/// `headers` and `body`.
+#[allow(clippy::too_many_arguments)]
 pub fn request(
     host: &str,
     port: u16,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
     method: &str,
     path: &str,
     headers: &[(&str, String)],
@@ -27,7 +30,7 @@ pub fn request(
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| std::io::Error::other(format!("{host} has no address")))?;
-    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    let s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\nAccept: application/vnd.schemaregistry.v1+json, application/json\r\n");
@@ -42,10 +45,57 @@ pub fn request(
     } else {
         req.push_str("\r\n");
     }
-    s.write_all(req.as_bytes())?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
+    match tls {
+        None => {
+            let mut s = s;
+            s.write_all(req.as_bytes())?;
+            s.read_to_end(&mut raw)?;
+        }
+        Some(config) => {
+            let mut s = handshake(config, host, s)?;
+            s.write_all(req.as_bytes())?;
+            // A server that closes without close_notify after the
+            // response (common with Connection: close) ends it all the same.
+            match s.read_to_end(&mut raw) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
     parse(&raw)
+}
+
+/// The settings a registry TLS failure points at.
+const KEYS: crate::tls::Keys = crate::tls::Keys {
+    peer: "schema registry",
+    renew: "renew it on the registry",
+    ca: "set registry.ssl.ca.location to the PEM file of the CA that signed it",
+    name: "connect by a name the certificate holds (registry.url)",
+    client: "(no client certificate is sent to the registry)",
+    listener: "is this port the registry's TLS listener (https:// in registry.url)?",
+};
+
+fn handshake(
+    config: &std::sync::Arc<rustls::ClientConfig>,
+    host: &str,
+    mut tcp: TcpStream,
+) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|_| std::io::Error::other(format!("{host} is not a host name TLS can check")))?;
+    let mut conn = rustls::ClientConnection::new(config.clone(), name)
+        .map_err(|e| std::io::Error::other(format!("TLS set-up failed: {e}")))?;
+    while conn.is_handshaking() {
+        if let Err(e) = conn.complete_io(&mut tcp) {
+            let why = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                Some(t) => crate::tls::explain(t, host, &KEYS),
+                None => format!("TLS handshake failed ({e}): {}", KEYS.listener),
+            };
+            return Err(std::io::Error::other(why));
+        }
+    }
+    Ok(rustls::StreamOwned::new(conn, tcp))
 }
 
 fn bad(what: &str) -> std::io::Error {

@@ -1,8 +1,8 @@
 //! A Confluent Schema Registry client (issue 24, being built): registers
 //! the schemas the Avro encoding writes with, and remembers their ids.
 //!
-//! Blocking, one request per connection, over plain HTTP (TLS to the
-//! registry is not built yet). Several URLs (a registry cluster) are tried
+//! Blocking, one request per connection, over HTTP or HTTPS (rustls with
+//! the daemon's pure-Rust provider). Several URLs (a registry cluster) are tried
 //! in turn; the one that answered is asked first next time. Ids are cached
 //! per (subject, schema text), so a schema is registered once per process.
 //! The basic-auth secret is never part of an error or a log line.
@@ -33,9 +33,10 @@ impl SubjectStrategy {
     }
 }
 
-/// One registry address: `http://host:port[/base]`.
+/// One registry address: `http[s]://host:port[/base]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
+    pub https: bool,
     pub host: String,
     pub port: u16,
     /// A path prefix, without its trailing `/`.
@@ -44,25 +45,28 @@ pub struct Url {
 
 impl Url {
     pub fn parse(s: &str) -> Result<Url, String> {
-        let rest = s.strip_prefix("http://").ok_or_else(|| {
-            if s.starts_with("https://") {
-                format!("{s}: TLS to the schema registry is not supported yet; use http://")
-            } else {
-                format!("{s}: a registry URL starts with http://")
+        let (https, rest) = match (s.strip_prefix("http://"), s.strip_prefix("https://")) {
+            (Some(r), _) => (false, r),
+            (_, Some(r)) => (true, r),
+            _ => {
+                return Err(format!(
+                    "{s}: a registry URL starts with http:// or https://"
+                ))
             }
-        })?;
+        };
         let (authority, base) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
         };
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (h, p.parse().map_err(|_| format!("{s}: {p} is not a port"))?),
-            None => (authority, 80),
+            None => (authority, if https { 443 } else { 80 }),
         };
         if host.is_empty() {
             return Err(format!("{s}: no host"));
         }
         Ok(Url {
+            https,
             host: host.to_string(),
             port,
             base: base.to_string(),
@@ -72,7 +76,8 @@ impl Url {
 
 impl std::fmt::Display for Url {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}:{}{}", self.host, self.port, self.base)
+        let scheme = if self.https { "https" } else { "http" };
+        write!(f, "{scheme}://{}:{}{}", self.host, self.port, self.base)
     }
 }
 
@@ -83,6 +88,8 @@ pub struct Settings {
     /// `user:password` for basic auth.
     pub basic_auth: Option<String>,
     pub timeout: Duration,
+    /// For `https://` URLs.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -91,6 +98,7 @@ impl std::fmt::Debug for Settings {
             .field("urls", &self.urls)
             .field("basic_auth", &self.basic_auth.as_ref().map(|_| "(set)"))
             .field("timeout", &self.timeout)
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -200,9 +208,15 @@ impl Registry {
         for k in 0..n {
             let i = (self.first + k) % n;
             let u = self.s.urls[i].clone();
+            let tls = if u.https { self.s.tls.as_ref() } else { None };
+            if u.https && tls.is_none() {
+                tried.push(format!("{u}: no TLS settings for an https:// registry"));
+                continue;
+            }
             match http::request(
                 &u.host,
                 u.port,
+                tls,
                 method,
                 &format!("{}{path}", u.base),
                 &headers,
@@ -373,6 +387,7 @@ mod tests {
                 .collect(),
             basic_auth: Some("alice:s3cret".into()),
             timeout: Duration::from_secs(5),
+            tls: None,
         })
     }
 
@@ -465,9 +480,11 @@ mod tests {
             "cdc.shop.orders-srv.shop.orders.Envelope"
         );
         assert_eq!(SubjectStrategy::Topic.subject("t", "r", true), "t-key");
-        assert!(Url::parse("https://r:8081")
-            .unwrap_err()
-            .contains("not supported yet"));
+        assert_eq!(
+            Url::parse("https://r").unwrap().to_string(),
+            "https://r:443"
+        );
+        assert!(Url::parse("ftp://r").is_err());
         assert_eq!(
             Url::parse("http://r:8081/x/").unwrap().to_string(),
             "http://r:8081/x"
