@@ -26,6 +26,7 @@ Peers, on the same binlog and broker:
 usage: bench.py [--quick] [ROWS]
        bench.py --ab OTHER_BINARY [ROWS]
        bench.py --tls [ROWS]
+       bench.py --avro [ROWS]
        bench.py --capture [TABLES]
        bench.py --fleet [N,N,...]
        bench.py --rebalance [N,N,...]
@@ -40,6 +41,9 @@ With --capture, only the schema history's first capture is timed: a new
 pipeline over a database of TABLES tables (10,000; five columns each, made
 once and kept in `b2k_capture_TABLES`) against one over an empty database,
 three rounds each: the capture as the daemon logs it, and start to running.
+With --avro, only workload 2 runs, in the debezium format, three rounds
+alternating JSON and Avro through a schema registry (scripts/testenv
+registry): rows/s and the mean key and value bytes per record.
 With --tls, only workload 2 runs, three rounds alternating plaintext and
 TLS (a stunnel4 terminator, `scripts/testenv tls`), each against a fresh
 broker of its own: the cost of TLS.
@@ -367,6 +371,47 @@ def tls_cost(tag, narrow, rows):
         testenv("kill", n)
 
 
+def record_sizes(topic, n=2000):
+    """Mean key and value bytes of the first `n` records of `topic`."""
+    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+    c = Consumer({"bootstrap.servers": BROKER, "group.id": f"{topic}-size",
+                  "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    keys = values = count = 0
+    deadline = time.time() + 30
+    while count < n and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        keys += len(m.key() or b"")
+        values += len(m.value() or b"")
+        count += 1
+    c.close()
+    return keys / max(count, 1), values / max(count, 1)
+
+
+def avro_cost(tag, narrow, rows):
+    """Workload 2 in the debezium format, JSON against Avro through the
+    schema registry (scripts/testenv registry), alternated, three rounds:
+    rows/s and bytes per record."""
+    global BROKER_SETTINGS
+    port = testenv("registry", "bench", "18093")
+    print(f"Avro cost, workload 2 ({rows:,} narrow rows, output.format=debezium) end to end; {BIN}")
+    print("| round | JSON rows/s | Avro rows/s | Avro / JSON | JSON key + value bytes | Avro key + value bytes |")
+    print("|---|---|---|---|---|---|")
+    for r in range(3):
+        BROKER_SETTINGS = {"B2K_OUTPUT_FORMAT": "debezium"}
+        j, _ = end_to_end(f"{tag}_j{r}", tag, (narrow[0], narrow[1]), (narrow[0], narrow[2]))
+        BROKER_SETTINGS = {"B2K_OUTPUT_FORMAT": "debezium", "B2K_OUTPUT_ENCODING": "avro",
+                           "B2K_REGISTRY_URL": f"http://127.0.0.1:{port}"}
+        a, _ = end_to_end(f"{tag}_a{r}", tag, (narrow[0], narrow[1]), (narrow[0], narrow[2]))
+        BROKER_SETTINGS = {}
+        jk, jv = record_sizes(f"{tag}_j{r}")
+        ak, av = record_sizes(f"{tag}_a{r}")
+        print(f"| {r + 1} | {rows / j:,.0f} | {rows / a:,.0f} | {j / a:.2f}x | "
+              f"{jk:.0f} + {jv:.0f} | {ak:.0f} + {av:.0f} |", flush=True)
+
+
 def capture(tables):
     """The first capture of the schema history over `tables` tables."""
     db, empty = f"b2k_capture_{tables}", "b2k_capture_empty"
@@ -579,6 +624,8 @@ def main():
         return ab(tag, narrow, rows, other)
     if "--tls" in sys.argv:
         return tls_cost(tag, narrow, rows)
+    if "--avro" in sys.argv:
+        return avro_cost(tag, narrow, rows)
     wide_rows = max(1_000, rows // 10)
     fill = ", ".join(f"RPAD(CONCAT('v{i}-', seq), 55, 'x')" for i in range(36))
 

@@ -61,7 +61,7 @@ fn avro_env(topic: &str, db: &str, registry: &str) -> Vec<(String, String)> {
 fn agree(col: &str, avro: &Value, json: &Value) -> bool {
     match (col, avro, json) {
         // TIME and DATETIME(6): milliseconds in JSON, microseconds in Avro.
-        ("t" | "placed6", Value::Number(a), Value::Number(j)) => {
+        ("t" | "placed6" | "tm1" | "tm6", Value::Number(a), Value::Number(j)) => {
             a.as_i64().unwrap().div_euclid(1000) == j.as_i64().unwrap()
         }
         // BIGINT UNSIGNED: a JSON number, an exact decimal in Avro.
@@ -91,7 +91,13 @@ fn every_type_decodes_through_the_registry_to_the_json_formats_values() {
            placed DATETIME(3), placed6 DATETIME(6), t TIME, d DATE, ts TIMESTAMP NULL, \
            e ENUM('small','large'), s SET('x','y','z'), j JSON, b BLOB, bits BIT(3), flag BIT(1), \
            big BIGINT UNSIGNED, f FLOAT, dbl DOUBLE, y YEAR, tiny TINYINT, small SMALLINT UNSIGNED, \
-           mid MEDIUMINT, txt TEXT CHARACTER SET utf8mb4, g POINT)"],
+           mid MEDIUMINT, txt TEXT CHARACTER SET utf8mb4, g POINT)",
+          "CREATE TABLE u (id INT PRIMARY KEY, tu TINYINT UNSIGNED, mu MEDIUMINT UNSIGNED, \
+           iu INT UNSIGNED, bi BIGINT, d6530 DECIMAL(65,30), d100 DECIMAL(10,0), b64 BIT(64), \
+           dt0 DATETIME, ts3 TIMESTAMP(3) NULL, ts6 TIMESTAMP(6) NULL, tm1 TIME(1), tm6 TIME(6), \
+           c CHAR(10), mt MEDIUMTEXT, l1 VARCHAR(50) CHARACTER SET latin1, \
+           u3 VARCHAR(20) CHARACTER SET utf8mb3, bn BINARY(4), vb VARBINARY(50), lb LONGBLOB, \
+           geo GEOMETRY, e2 ENUM('a','b','ü')) CHARACTER SET utf8mb4"],
     );
     let (avro_topic, json_topic) = (unique("avro"), unique("avro_json"));
     let mut a = Daemon::start(&avro_env(&avro_topic, &db, &registry));
