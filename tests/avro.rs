@@ -19,9 +19,15 @@ use serde_json::Value;
 
 const REGISTRY_PORT: &str = "18091";
 
+/// The registry, started once per test binary (its tests run side by
+/// side, and two starts at once would race for the port).
 fn registry() -> String {
-    let port = testenv(&["registry", "avro", REGISTRY_PORT]);
-    format!("http://127.0.0.1:{}", port.trim())
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let port = testenv(&["registry", "avro", REGISTRY_PORT]);
+        format!("http://127.0.0.1:{}", port.trim())
+    })
+    .clone()
 }
 
 /// Every record of `topic` as confluent-kafka decodes it.
