@@ -35,7 +35,7 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Contex
             .filter(|(_, c)| c.visibility != Visibility::Excluded)
     };
     out.push(b'{');
-    write_key(out, "data");
+    out.extend_from_slice(b"\"data\":");
     out.push(b'[');
     match image {
         Some(img) => write_object(
@@ -47,16 +47,16 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Contex
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b"],");
-    write_key(out, "database");
+    out.extend_from_slice(b"\"database\":");
     write_str(out, &t.database);
     out.push(b',');
-    write_key(out, "es");
+    out.extend_from_slice(b"\"es\":");
     write_u64(out, r.ts as u64 * 1000);
     out.push(b',');
-    write_key(out, "id");
+    out.extend_from_slice(b"\"id\":");
     write_u64(out, r.seq);
     out.extend_from_slice(b",\"isDdl\":false,");
-    write_key(out, "mysqlType");
+    out.extend_from_slice(b"\"mysqlType\":");
     out.push(b'{');
     for (n, (_, col)) in shown().enumerate() {
         if n > 0 {
@@ -66,7 +66,7 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Contex
         write_str(out, &mysql_type(col));
     }
     out.extend_from_slice(b"},");
-    write_key(out, "old");
+    out.extend_from_slice(b"\"old\":");
     match (r.kind, &r.before, &r.after) {
         (RowKind::Update, Some(before), Some(after)) => {
             out.push(b'[');
@@ -81,7 +81,7 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Contex
         _ => out.extend_from_slice(b"null"),
     }
     out.push(b',');
-    write_key(out, "pkNames");
+    out.extend_from_slice(b"\"pkNames\":");
     if t.primary_key.is_empty() {
         out.extend_from_slice(b"null");
     } else {
@@ -95,7 +95,7 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Contex
         out.push(b']');
     }
     out.extend_from_slice(b",\"sql\":\"\",");
-    write_key(out, "sqlType");
+    out.extend_from_slice(b"\"sqlType\":");
     out.push(b'{');
     for (n, (_, col)) in shown().enumerate() {
         if n > 0 {
@@ -105,13 +105,13 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Contex
         write_i64(out, sql_type(col) as i64);
     }
     out.extend_from_slice(b"},");
-    write_key(out, "table");
+    out.extend_from_slice(b"\"table\":");
     write_str(out, &t.table);
     out.push(b',');
-    write_key(out, "ts");
+    out.extend_from_slice(b"\"ts\":");
     write_i64(out, ctx.now_ms);
     out.push(b',');
-    write_key(out, "type");
+    out.extend_from_slice(b"\"type\":");
     write_str(
         out,
         match r.kind {
@@ -126,25 +126,25 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Contex
 /// Appends the flat message Canal writes for a DDL statement.
 pub fn write_ddl(out: &mut Vec<u8>, d: &DdlChange, now_ms: i64) {
     out.extend_from_slice(b"{\"data\":null,");
-    write_key(out, "database");
+    out.extend_from_slice(b"\"database\":");
     write_str(out, &d.database);
     out.push(b',');
-    write_key(out, "es");
+    out.extend_from_slice(b"\"es\":");
     write_u64(out, d.ts as u64 * 1000);
     out.push(b',');
-    write_key(out, "id");
+    out.extend_from_slice(b"\"id\":");
     write_u64(out, d.seq);
     out.extend_from_slice(b",\"isDdl\":true,\"mysqlType\":null,\"old\":null,\"pkNames\":null,");
-    write_key(out, "sql");
+    out.extend_from_slice(b"\"sql\":");
     write_str(out, &d.sql);
     out.extend_from_slice(b",\"sqlType\":null,");
-    write_key(out, "table");
+    out.extend_from_slice(b"\"table\":");
     write_str(out, &d.table);
     out.push(b',');
-    write_key(out, "ts");
+    out.extend_from_slice(b"\"ts\":");
     write_i64(out, now_ms);
     out.push(b',');
-    write_key(out, "type");
+    out.extend_from_slice(b"\"type\":");
     write_str(out, d.kind.canal());
     out.push(b'}');
 }

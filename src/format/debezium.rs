@@ -13,7 +13,7 @@
 //! boolean, wider BIT as base64 of its little-endian bytes, GEOMETRY as
 //! `{"wkb","srid"}`.
 
-use super::json::{write_base64, write_i64, write_key, write_str, write_u64};
+use super::json::{write_base64, write_i64, write_str, write_u64};
 use super::maxwell::{present, write_col, write_object, write_pk_object, write_plain};
 use super::value::Style;
 use super::{Context, Encoder};
@@ -28,19 +28,19 @@ const VERSION: &str = concat!("binlog2kafka-", env!("CARGO_PKG_VERSION"));
 /// Appends the change event value.
 pub fn write_value(out: &mut Vec<u8>, r: &RowChange, enc: &Encoder, ctx: &Context<'_>) {
     out.push(b'{');
-    write_key(out, "before");
+    out.extend_from_slice(b"\"before\":");
     match (r.kind, &r.before) {
         (RowKind::Insert, _) | (_, None) => out.extend_from_slice(b"null"),
         (_, Some(img)) => write_row(out, r, img, &enc.style),
     }
     out.push(b',');
-    write_key(out, "after");
+    out.extend_from_slice(b"\"after\":");
     match (r.kind, &r.after) {
         (RowKind::Delete, _) | (_, None) => out.extend_from_slice(b"null"),
         (_, Some(img)) => write_row(out, r, img, &enc.style),
     }
     out.push(b',');
-    write_key(out, "source");
+    out.extend_from_slice(b"\"source\":");
     Source {
         name: &enc.server_name,
         ts: r.ts,
@@ -59,24 +59,24 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, enc: &Encoder, ctx: &Contex
     }
     .write(out);
     out.push(b',');
-    write_key(out, "op");
+    out.extend_from_slice(b"\"op\":");
     write_str(out, op(r));
     out.push(b',');
-    write_key(out, "ts_ms");
+    out.extend_from_slice(b"\"ts_ms\":");
     write_i64(out, ctx.now_ms);
     out.push(b',');
-    write_key(out, "transaction");
+    out.extend_from_slice(b"\"transaction\":");
     match ctx.txn {
         None => out.extend_from_slice(b"null"),
         Some(t) => {
             out.push(b'{');
-            write_key(out, "id");
+            out.extend_from_slice(b"\"id\":");
             write_str(out, t.id);
             out.push(b',');
-            write_key(out, "total_order");
+            out.extend_from_slice(b"\"total_order\":");
             write_u64(out, t.total_order);
             out.push(b',');
-            write_key(out, "data_collection_order");
+            out.extend_from_slice(b"\"data_collection_order\":");
             write_u64(out, t.collection_order);
             out.push(b'}');
         }
@@ -99,7 +99,7 @@ pub fn op(r: &RowChange) -> &'static str {
 /// statement into a table definition.
 pub fn write_ddl(out: &mut Vec<u8>, d: &DdlChange, enc: &Encoder, now_ms: i64) {
     out.push(b'{');
-    write_key(out, "source");
+    out.extend_from_slice(b"\"source\":");
     Source {
         name: &enc.server_name,
         ts: d.ts,
@@ -115,13 +115,13 @@ pub fn write_ddl(out: &mut Vec<u8>, d: &DdlChange, enc: &Encoder, now_ms: i64) {
     }
     .write(out);
     out.push(b',');
-    write_key(out, "ts_ms");
+    out.extend_from_slice(b"\"ts_ms\":");
     write_i64(out, now_ms);
     out.push(b',');
-    write_key(out, "databaseName");
+    out.extend_from_slice(b"\"databaseName\":");
     write_str(out, &d.database);
     out.extend_from_slice(b",\"schemaName\":null,");
-    write_key(out, "ddl");
+    out.extend_from_slice(b"\"ddl\":");
     write_str(out, &d.sql);
     out.extend_from_slice(b",\"tableChanges\":[]}");
 }
@@ -136,32 +136,32 @@ pub fn write_txn_marker(
     end: Option<(u64, &[(String, u64)])>,
 ) {
     out.push(b'{');
-    write_key(out, "status");
+    out.extend_from_slice(b"\"status\":");
     write_str(out, if end.is_some() { "END" } else { "BEGIN" });
     out.push(b',');
-    write_key(out, "id");
+    out.extend_from_slice(b"\"id\":");
     write_str(out, id);
     out.push(b',');
-    write_key(out, "ts_ms");
+    out.extend_from_slice(b"\"ts_ms\":");
     write_i64(out, ts_ms);
     out.push(b',');
     match end {
         None => out.extend_from_slice(b"\"event_count\":null,\"data_collections\":null"),
         Some((count, tables)) => {
-            write_key(out, "event_count");
+            out.extend_from_slice(b"\"event_count\":");
             write_u64(out, count);
             out.push(b',');
-            write_key(out, "data_collections");
+            out.extend_from_slice(b"\"data_collections\":");
             out.push(b'[');
             for (n, (name, c)) in tables.iter().enumerate() {
                 if n > 0 {
                     out.push(b',');
                 }
                 out.push(b'{');
-                write_key(out, "data_collection");
+                out.extend_from_slice(b"\"data_collection\":");
                 write_str(out, name);
                 out.push(b',');
-                write_key(out, "event_count");
+                out.extend_from_slice(b"\"event_count\":");
                 write_u64(out, *c);
                 out.push(b'}');
             }
@@ -190,40 +190,40 @@ struct Source<'a> {
 impl Source<'_> {
     fn write(&self, out: &mut Vec<u8>) {
         out.push(b'{');
-        write_key(out, "version");
+        out.extend_from_slice(b"\"version\":");
         write_str(out, VERSION);
         out.extend_from_slice(b",\"connector\":\"mysql\",");
-        write_key(out, "name");
+        out.extend_from_slice(b"\"name\":");
         write_str(out, self.name);
         out.push(b',');
-        write_key(out, "ts_ms");
+        out.extend_from_slice(b"\"ts_ms\":");
         write_u64(out, self.ts as u64 * 1000);
         out.push(b',');
-        write_key(out, "snapshot");
+        out.extend_from_slice(b"\"snapshot\":");
         write_str(out, self.snapshot);
         out.push(b',');
-        write_key(out, "db");
+        out.extend_from_slice(b"\"db\":");
         write_str(out, self.db);
         out.push(b',');
-        write_key(out, "table");
+        out.extend_from_slice(b"\"table\":");
         opt_str(out, self.table);
         out.push(b',');
-        write_key(out, "server_id");
+        out.extend_from_slice(b"\"server_id\":");
         write_u64(out, self.server_id as u64);
         out.push(b',');
-        write_key(out, "gtid");
+        out.extend_from_slice(b"\"gtid\":");
         opt_str(out, self.gtid);
         out.push(b',');
-        write_key(out, "file");
+        out.extend_from_slice(b"\"file\":");
         write_str(out, self.file);
         out.push(b',');
-        write_key(out, "pos");
+        out.extend_from_slice(b"\"pos\":");
         write_u64(out, self.pos);
         out.push(b',');
-        write_key(out, "row");
+        out.extend_from_slice(b"\"row\":");
         write_u64(out, self.row as u64);
         out.push(b',');
-        write_key(out, "thread");
+        out.extend_from_slice(b"\"thread\":");
         match self.thread {
             Some(t) => write_u64(out, t as u64),
             None => out.extend_from_slice(b"null"),
@@ -328,10 +328,10 @@ fn write_dbz(out: &mut Vec<u8>, col: &ColumnSchema, img: &RowImage, i: usize, st
         }
         ColumnType::MYSQL_TYPE_GEOMETRY if b.len() >= 4 => {
             out.push(b'{');
-            write_key(out, "wkb");
+            out.extend_from_slice(b"\"wkb\":");
             write_base64(out, &b[4..]);
             out.push(b',');
-            write_key(out, "srid");
+            out.extend_from_slice(b"\"srid\":");
             write_u64(out, u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64);
             out.push(b'}');
         }

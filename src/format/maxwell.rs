@@ -115,10 +115,10 @@ pub fn column_json(r: &RowChange, name: &str, style: &Style) -> Option<Vec<u8>> 
 pub fn write_key_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     let t = &r.table;
     out.push(b'{');
-    write_key(out, "database");
+    out.extend_from_slice(b"\"database\":");
     write_str(out, &t.database);
     out.extend_from_slice(b",");
-    write_key(out, "table");
+    out.extend_from_slice(b"\"table\":");
     write_str(out, &t.table);
     let image = row_image(r);
     for &i in &t.primary_key {
@@ -143,33 +143,33 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     }
     write_head(out, t, r.kind.as_str());
     out.push(b',');
-    write_key(out, "ts");
+    out.extend_from_slice(b"\"ts\":");
     write_u64(out, r.ts as u64);
     if let Some(xid) = r.xid {
         out.push(b',');
-        write_key(out, "xid");
+        out.extend_from_slice(b"\"xid\":");
         write_u64(out, xid);
     }
     out.push(b',');
-    write_key(out, "xoffset");
+    out.extend_from_slice(b"\"xoffset\":");
     write_u64(out, r.xoffset);
     if r.commit {
         out.extend_from_slice(b",\"commit\":true");
     }
     out.push(b',');
-    write_key(out, "position");
+    out.extend_from_slice(b"\"position\":");
     write_position(out, &r.event_file, r.event_pos);
     if let Some(g) = &r.checkpoint.gtid {
         out.push(b',');
-        write_key(out, "gtid");
+        out.extend_from_slice(b"\"gtid\":");
         write_str(out, g);
     }
     out.push(b',');
-    write_key(out, "server_id");
+    out.extend_from_slice(b"\"server_id\":");
     write_i64(out, r.server_id as i64);
     let image = row_image(r);
     out.push(b',');
-    write_key(out, "primary_key");
+    out.extend_from_slice(b"\"primary_key\":");
     out.push(b'[');
     for (n, &i) in t.primary_key.iter().enumerate() {
         if n > 0 {
@@ -181,7 +181,7 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
         }
     }
     out.extend_from_slice(b"],");
-    write_key(out, "primary_key_columns");
+    out.extend_from_slice(b"\"primary_key_columns\":");
     out.push(b'[');
     for (n, &i) in t.primary_key.iter().enumerate() {
         if n > 0 {
@@ -191,13 +191,13 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     }
     out.push(b']');
     out.push(b',');
-    write_key(out, "data");
+    out.extend_from_slice(b"\"data\":");
     write_row(out, t, image, style);
     if let (RowKind::Update, Some(before), Some(after)) = (r.kind, &r.before, &r.after) {
         // Changed columns are those whose logged bytes differ: no need to
         // render both sides to compare them.
         out.push(b',');
-        write_key(out, "old");
+        out.extend_from_slice(b"\"old\":");
         write_object(
             out,
             t,
@@ -211,13 +211,13 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
 /// Opens a row message: `{"database":…,"table":…,"type":…`.
 fn write_head(out: &mut Vec<u8>, t: &TableSchema, kind: &str) {
     out.push(b'{');
-    write_key(out, "database");
+    out.extend_from_slice(b"\"database\":");
     write_str(out, &t.database);
     out.push(b',');
-    write_key(out, "table");
+    out.extend_from_slice(b"\"table\":");
     write_str(out, &t.table);
     out.push(b',');
-    write_key(out, "type");
+    out.extend_from_slice(b"\"type\":");
     write_str(out, kind);
 }
 
@@ -237,10 +237,10 @@ fn write_bootstrap(out: &mut Vec<u8>, r: &RowChange, part: SnapshotPart, style: 
         },
     );
     out.push(b',');
-    write_key(out, "ts");
+    out.extend_from_slice(b"\"ts\":");
     write_u64(out, r.ts as u64);
     out.push(b',');
-    write_key(out, "data");
+    out.extend_from_slice(b"\"data\":");
     match (part, &r.after) {
         (SnapshotPart::Row(_), Some(image)) => write_row(out, t, Some(image), style),
         _ => out.extend_from_slice(b"{}"),
@@ -254,27 +254,27 @@ fn write_bootstrap(out: &mut Vec<u8>, r: &RowChange, part: SnapshotPart, style: 
 /// schema dumps are not written: the schema travels with each row instead.
 pub fn write_ddl(out: &mut Vec<u8>, d: &DdlChange) {
     out.push(b'{');
-    write_key(out, "type");
+    out.extend_from_slice(b"\"type\":");
     write_str(out, d.kind.maxwell());
     out.push(b',');
-    write_key(out, "database");
+    out.extend_from_slice(b"\"database\":");
     write_str(out, &d.database);
     if !d.table.is_empty() {
         out.push(b',');
-        write_key(out, "table");
+        out.extend_from_slice(b"\"table\":");
         write_str(out, &d.table);
     }
     out.push(b',');
-    write_key(out, "sql");
+    out.extend_from_slice(b"\"sql\":");
     write_str(out, &d.sql);
     out.push(b',');
-    write_key(out, "ts");
+    out.extend_from_slice(b"\"ts\":");
     write_u64(out, d.ts as u64);
     out.push(b',');
-    write_key(out, "position");
+    out.extend_from_slice(b"\"position\":");
     write_position(out, &d.event_file, d.event_pos);
     out.push(b',');
-    write_key(out, "server_id");
+    out.extend_from_slice(b"\"server_id\":");
     write_u64(out, d.server_id as u64);
     out.push(b'}');
 }

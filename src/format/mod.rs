@@ -82,16 +82,16 @@ impl Encoder {
     /// Appends a DDL statement's message key: Debezium keys schema changes
     /// by database, the others by database and table.
     pub fn ddl_key(&self, out: &mut Vec<u8>, d: &DdlChange) {
-        use json::{write_key, write_str};
+        use json::write_str;
         out.push(b'{');
         if self.format == Format::Debezium {
-            write_key(out, "databaseName");
+            out.extend_from_slice(b"\"databaseName\":");
             write_str(out, &d.database);
         } else {
-            write_key(out, "database");
+            out.extend_from_slice(b"\"database\":");
             write_str(out, &d.database);
             out.push(b',');
-            write_key(out, "table");
+            out.extend_from_slice(b"\"table\":");
             write_str(out, &d.table);
         }
         out.push(b'}');

@@ -504,13 +504,15 @@ fn write_float(out: &mut Vec<u8>, v: f64, single: bool) {
     }
     let a = v.abs();
     let exponent = a != 0.0 && !(1e-6..1e16).contains(&a);
-    let text = match (single, exponent) {
-        (true, false) => format!("{}", v as f32),
-        (true, true) => format!("{:e}", v as f32),
-        (false, false) => format!("{v}"),
-        (false, true) => format!("{v:e}"),
+    // Formatted straight into the record: the same text as `format!`,
+    // without a String per value.
+    use std::io::Write as _;
+    let _ = match (single, exponent) {
+        (true, false) => write!(out, "{}", v as f32),
+        (true, true) => write!(out, "{:e}", v as f32),
+        (false, false) => write!(out, "{v}"),
+        (false, true) => write!(out, "{v:e}"),
     };
-    out.extend_from_slice(text.as_bytes());
 }
 
 #[cfg(test)]
