@@ -55,6 +55,7 @@ fn table() -> Arc<TableSchema> {
         ],
         primary_key: vec![0],
         names_from: NameSource::TableMap,
+        rendered: Default::default(),
     })
 }
 

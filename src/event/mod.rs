@@ -148,6 +148,37 @@ pub struct TableSchema {
     /// Indexes into `columns` of the primary key, in key order.
     pub primary_key: Vec<usize>,
     pub names_from: NameSource,
+    /// The names as JSON, rendered once by the first encoder that needs
+    /// them (see [`Rendered`]).
+    pub rendered: RenderedNames,
+}
+
+/// The table's names as the JSON encoders write them: what does not change
+/// from row to row is escaped once per table definition, not per row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// `"database"` and `"table"`, quoted and escaped.
+    pub database: Box<[u8]>,
+    pub table: Box<[u8]>,
+    /// `"column":` for each column, in order.
+    pub keys: Vec<Box<[u8]>>,
+}
+
+/// A lazily filled [`Rendered`]. A clone starts empty: a copy of a
+/// definition may be changed (a column renamed) before it is used.
+#[derive(Debug, Default)]
+pub struct RenderedNames(std::sync::OnceLock<Rendered>);
+
+impl Clone for RenderedNames {
+    fn clone(&self) -> Self {
+        RenderedNames::default()
+    }
+}
+
+impl RenderedNames {
+    pub fn get_or_init(&self, f: impl FnOnce() -> Rendered) -> &Rendered {
+        self.0.get_or_init(f)
+    }
 }
 
 /// One column of a row image.

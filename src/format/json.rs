@@ -126,6 +126,30 @@ pub fn write_u64_padded(out: &mut Vec<u8>, n: u64, width: usize) {
     put(out, &buf[start..]);
 }
 
+/// The table's names as JSON, escaped once per table definition.
+pub fn rendered(t: &crate::event::TableSchema) -> &crate::event::Rendered {
+    t.rendered.get_or_init(|| {
+        let quoted = |s: &str| {
+            let mut out = Vec::with_capacity(s.len() + 2);
+            write_str(&mut out, s);
+            out.into_boxed_slice()
+        };
+        crate::event::Rendered {
+            database: quoted(&t.database),
+            table: quoted(&t.table),
+            keys: t
+                .columns
+                .iter()
+                .map(|c| {
+                    let mut k = Vec::with_capacity(c.name.len() + 3);
+                    write_key(&mut k, &c.name);
+                    k.into_boxed_slice()
+                })
+                .collect(),
+        }
+    })
+}
+
 /// Appends `"key":`.
 pub fn write_key(out: &mut Vec<u8>, key: &str) {
     write_str(out, key);

@@ -7,7 +7,7 @@
 //! values of changed columns). Key: `{"database","table","pk.<col>"...}`, so
 //! one row's changes land in one partition.
 
-use super::json::{write_i64, write_key, write_str, write_u64};
+use super::json::{put, write_i64, write_key, write_str, write_u64};
 use super::value::{write_cell, Style};
 use crate::event::{
     Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind, SnapshotPart, TableSchema,
@@ -210,12 +210,11 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
 
 /// Opens a row message: `{"database":…,"table":…,"type":…`.
 fn write_head(out: &mut Vec<u8>, t: &TableSchema, kind: &str) {
-    out.push(b'{');
-    out.extend_from_slice(b"\"database\":");
-    write_str(out, &t.database);
-    out.push(b',');
-    out.extend_from_slice(b"\"table\":");
-    write_str(out, &t.table);
+    let names = super::json::rendered(t);
+    out.extend_from_slice(b"{\"database\":");
+    put(out, &names.database);
+    out.extend_from_slice(b",\"table\":");
+    put(out, &names.table);
     out.push(b',');
     out.extend_from_slice(b"\"type\":");
     write_str(out, kind);
@@ -317,6 +316,7 @@ pub(crate) fn write_object(
     keep: impl Fn(usize) -> bool,
     value: impl Fn(&mut Vec<u8>, &ColumnSchema, usize),
 ) {
+    let keys = &super::json::rendered(t).keys;
     out.push(b'{');
     let mut first = true;
     for (i, col) in t.columns.iter().enumerate() {
@@ -327,7 +327,7 @@ pub(crate) fn write_object(
             out.push(b',');
         }
         first = false;
-        write_key(out, &col.name);
+        put(out, &keys[i]);
         value(out, col, i);
     }
     out.push(b'}');
@@ -363,6 +363,7 @@ pub(crate) mod tests {
             ],
             primary_key: vec![0],
             names_from: NameSource::TableMap,
+            rendered: Default::default(),
         })
     }
 

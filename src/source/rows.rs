@@ -339,6 +339,7 @@ mod tests {
             columns: cols,
             primary_key: vec![],
             names_from: NameSource::TableMap,
+            rendered: Default::default(),
         }
     }
 

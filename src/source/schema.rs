@@ -489,6 +489,7 @@ pub fn from_table_map(
         } else {
             NameSource::Positional
         },
+        rendered: Default::default(),
     })
 }
 
@@ -671,6 +672,7 @@ pub fn from_catalog(
             columns,
             primary_key: primary,
             names_from: NameSource::InformationSchema,
+            rendered: Default::default(),
         },
         key,
         estimate: estimate.unwrap_or(0),

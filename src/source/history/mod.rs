@@ -657,6 +657,7 @@ impl History {
             columns,
             primary_key,
             names_from: NameSource::History,
+            rendered: Default::default(),
         })
     }
 }

@@ -379,6 +379,7 @@ mod tests {
             ],
             primary_key: vec![0],
             names_from: crate::event::NameSource::TableMap,
+            rendered: Default::default(),
         })
     }
 
