@@ -27,6 +27,7 @@ usage: bench.py [--quick] [ROWS]
        bench.py --ab OTHER_BINARY [ROWS]
        bench.py --tls [ROWS]
        bench.py --avro [ROWS]
+       bench.py --callgrind [--ab OTHER_BINARY] [ROWS]
        bench.py --capture [TABLES]
        bench.py --fleet [N,N,...]
        bench.py --rebalance [N,N,...]
@@ -41,6 +42,10 @@ With --capture, only the schema history's first capture is timed: a new
 pipeline over a database of TABLES tables (10,000; five columns each, made
 once and kept in `b2k_capture_TABLES`) against one over an empty database,
 three rounds each: the capture as the daemon logs it, and start to running.
+With --callgrind, instructions per row of `replay --stdout` over ROWS
+(200,000) narrow rows in each format, counted by valgrind's callgrind
+(repeatable, unlike time); with --ab, another binary's beside them and
+whether the outputs are the same.
 With --avro, only workload 2 runs, in the debezium format, three rounds
 alternating JSON and Avro through a schema registry (scripts/testenv
 registry): rows/s and the mean key and value bytes per record.
@@ -412,6 +417,48 @@ def avro_cost(tag, narrow, rows):
               f"{jk:.0f} + {jv:.0f} | {ak:.0f} + {av:.0f} |", flush=True)
 
 
+def callgrind(rows, other):
+    """Instructions per row (valgrind --tool=callgrind: repeatable on a
+    shared machine) of `replay --stdout` over a binlog of `rows` rows of
+    the narrow table of issue 25, in each format; with `other`, that
+    binary's beside this one's, and whether their outputs are the same
+    (the write times of the debezium and canal formats masked)."""
+    import re
+    tag = f"benchcg{int(time.time())}"
+    sql(f"CREATE DATABASE {tag}")
+    sql(f"CREATE TABLE {tag}.n (id INT PRIMARY KEY, a INT, b VARCHAR(32), c DOUBLE, d DATETIME(3))")
+    file, _, _ = own_binlog(lambda: sql(
+        f"INSERT INTO {tag}.n SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 7, "
+        f"'2024-01-02 03:04:05.678' + INTERVAL seq SECOND FROM {tag}.seq_1_to_{rows}"))
+    path = os.path.join(DATA, file)
+    mask = re.compile(rb'"ts_ms":[0-9]+,"transaction"|"ts":[0-9]+,"type"')
+
+    def count(binary, fmt):
+        out = tempfile.NamedTemporaryFile(delete=False)
+        log = tempfile.NamedTemporaryFile(delete=False)
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={log.name}.cg",
+                        binary, "replay", "--stdout", path], stdout=out, stderr=log, check=True,
+                       env=dict(os.environ, RUST_LOG="warn", B2K_OUTPUT_FORMAT=fmt))
+        refs = int(re.search(rb"refs:\s+([0-9,]+)", open(log.name, "rb").read()).group(1)
+                   .replace(b",", b""))
+        text = mask.sub(b"", open(out.name, "rb").read())
+        for f in (out.name, log.name, f"{log.name}.cg"):
+            os.unlink(f)
+        return refs, zlib.crc32(text)
+
+    head_line = "| format | instructions per row |" + (" other | change | same output |" if other else "")
+    print(f"callgrind, replay --stdout over {rows:,} narrow rows; {BIN}" + (f" against {other}" if other else ""))
+    print(head_line)
+    print("|---|---|" + ("---|---|---|" if other else ""))
+    for fmt in ("maxwell", "debezium", "canal"):
+        n, crc = count(BIN, fmt)
+        line = f"| {fmt} | {n / rows:,.0f} |"
+        if other:
+            m, crc_other = count(other, fmt)
+            line += f" {m / rows:,.0f} | {(n - m) / m * 100:+.1f}% | {'yes' if crc == crc_other else 'NO'} |"
+        print(line, flush=True)
+
+
 def capture(tables):
     """The first capture of the schema history over `tables` tables."""
     db, empty = f"b2k_capture_{tables}", "b2k_capture_empty"
@@ -593,6 +640,10 @@ def main():
     if "--fleet" in sys.argv:
         args = [a for a in sys.argv[1:] if not a.startswith("--")]
         return fleet([int(x) for x in (args[0] if args else "10,50,100,200").split(",")])
+    if "--callgrind" in sys.argv:
+        other = sys.argv[sys.argv.index("--ab") + 1] if "--ab" in sys.argv else None
+        args = [a for a in sys.argv[1:] if not a.startswith("--") and a != other]
+        return callgrind(int(args[0]) if args else 200_000, other)
     if "--rebalance" in sys.argv:
         args = [a for a in sys.argv[1:] if not a.startswith("--")]
         return rebalance([int(x) for x in (args[0] if args else "1,2,3,4").split(",")])
