@@ -32,27 +32,12 @@ fn registry() -> String {
 
 /// Every record of `topic` as confluent-kafka decodes it.
 fn avro_records(topic: &str, registry: &str, want: usize, reader_latest: bool) -> Vec<Value> {
-    let mut c = Command::new(python());
-    c.arg(root().join("tests/avro_consume.py")).args([
-        BROKER,
-        registry,
-        topic,
-        &want.to_string(),
-        "10",
-    ]);
+    let want = want.to_string();
+    let mut args = vec![BROKER, registry, topic, &want, "10"];
     if reader_latest {
-        c.arg("--reader-latest");
+        args.push("--reader-latest");
     }
-    let out = c.output().expect("run avro_consume.py");
-    assert!(
-        out.status.success(),
-        "avro_consume.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    script_lines("avro_consume.py", &args)
 }
 
 fn avro_env(topic: &str, db: &str, registry: &str) -> Vec<(String, String)> {

@@ -7,6 +7,8 @@
 //! Set `B2K_BLESS=1` to rewrite the samples after a deliberate change, then
 //! review the diff against the format's published description.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -487,23 +489,8 @@ fn avro_envelopes_read_back_by_an_independent_library_equal_the_json_values() {
         json.push(serde_json::from_slice::<serde_json::Value>(&v).unwrap());
     }
     let decode = |schema: &PathBuf, files: &[PathBuf]| -> Vec<serde_json::Value> {
-        let python =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/testenv/venv/bin/python");
-        let out = std::process::Command::new(python)
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/avro_decode.py"))
-            .arg(schema)
-            .args(files)
-            .output()
-            .expect("run avro_decode.py (scripts/testenv installs fastavro)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        let args: Vec<&PathBuf> = std::iter::once(schema).chain(files).collect();
+        common::script_lines("avro_decode.py", &args)
     };
     let decoded = decode(&value_schema, &bodies);
     for (got, want) in decoded.iter().zip(&json) {

@@ -136,29 +136,38 @@ pub fn consume(topic: &str, db: &str, want: usize, idle: f64) -> Vec<Msg> {
 
 /// `consume` from the broker at `broker`.
 pub fn consume_at(broker: &str, topic: &str, db: &str, want: usize, idle: f64) -> Vec<Msg> {
+    script_lines(
+        "consume.py",
+        &[broker, topic, &want.to_string(), &idle.to_string(), db],
+    )
+    .into_iter()
+    .map(|m| Msg {
+        partition: m["partition"].as_i64().unwrap(),
+        offset: m["offset"].as_i64().unwrap(),
+        key: serde_json::from_str(m["key"].as_str().unwrap_or("null")).unwrap(),
+        value: serde_json::from_str(m["value"].as_str().unwrap_or("null")).unwrap(),
+        raw: m["value"].as_str().unwrap_or("").to_string(),
+        headers: m["headers"].clone(),
+    })
+    .collect()
+}
+
+/// Runs `tests/SCRIPT` with the test venv's Python and `args`; each line
+/// it prints, as JSON. A script that fails fails the test with its stderr.
+pub fn script_lines<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> Vec<Value> {
     let out = Command::new(python())
-        .arg(root().join("tests/consume.py"))
-        .args([broker, topic, &want.to_string(), &idle.to_string(), db])
+        .arg(root().join("tests").join(script))
+        .args(args)
         .output()
-        .expect("run consume.py");
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
     assert!(
         out.status.success(),
-        "consume.py failed: {}",
+        "{script} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| {
-            let m: Value = serde_json::from_str(l).unwrap();
-            Msg {
-                partition: m["partition"].as_i64().unwrap(),
-                offset: m["offset"].as_i64().unwrap(),
-                key: serde_json::from_str(m["key"].as_str().unwrap_or("null")).unwrap(),
-                value: serde_json::from_str(m["value"].as_str().unwrap_or("null")).unwrap(),
-                raw: m["value"].as_str().unwrap_or("").to_string(),
-                headers: m["headers"].clone(),
-            }
-        })
+        .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
 
