@@ -131,8 +131,15 @@ impl Watcher {
             // Passes every 50 ms while changes wait; with none, a sleep
             // until changes arrive or a heartbeat is near.
             let idle = self.shared.ledger.depth() == 0 && self.released == self.written;
+            // Never past the next heartbeat (a late one would let the lease
+            // lapse: it lasts two), and not sooner than a pass, as the
+            // 50 ms tick was (a failing write is not retried in a spin).
+            let now = Instant::now();
             let wake = if idle {
-                Instant::now() + IDLE
+                (now + IDLE)
+                    .min(self.last_write + self.cfg.heartbeat_interval)
+                    .min(self.last_owner_check + self.cfg.heartbeat_interval)
+                    .max(now + PASS)
             } else {
                 next_pass
             };
