@@ -4,35 +4,59 @@
 /// Appends `bytes`. Values and names are mostly a few bytes long, and a
 /// call to the C library's memcpy for each (`extend_from_slice`) cost the
 /// static musl build, whose memcpy starts slowly, over a third of its time;
-/// a byte at a time costs a capacity check per byte. Up to 16 bytes are
-/// written as two overlapping unaligned words into room reserved once.
+/// a byte at a time costs a capacity check per byte. Up to 32 bytes are
+/// written as a few overlapping unaligned loads and stores into room
+/// reserved once.
 #[inline]
 pub fn put(out: &mut Vec<u8>, bytes: &[u8]) {
     let n = bytes.len();
-    if !(4..=16).contains(&n) {
+    if n > 32 {
         out.extend_from_slice(bytes);
         return;
     }
     out.reserve(n);
     let len = out.len();
     // SAFETY: `reserve` made room for `n` more bytes after `len`, so every
-    // write below lands in the Vec's allocation (the two pieces overlap
-    // within `len..len + n` and cover it whole, as 4 <= n <= 16); `bytes`
-    // cannot be part of `out`'s buffer while `out` is borrowed mutably; the
-    // `n` bytes are initialised before `set_len` makes them part of the Vec.
+    // write below lands in the Vec's allocation: each piece starts at an
+    // offset of 0 or more and ends at `n` or less (for 1..=3, bytes 0,
+    // n/2 and n-1; for 4..=7, two words of 4 at 0 and n-4; for 8..=16, two
+    // of 8 at 0 and n-8; for 17..=32, four of 8 at 0, 8, n-16 and n-8), the
+    // pieces overlap and together cover `0..n` whole, and every read from
+    // `bytes` stays within its `n` bytes the same way. `bytes` cannot be
+    // part of `out`'s buffer while `out` is borrowed mutably. The `n` bytes
+    // are initialised before `set_len` makes them part of the Vec.
     unsafe {
         let dst = out.as_mut_ptr().add(len);
         let src = bytes.as_ptr();
-        if n >= 8 {
-            let head = std::ptr::read_unaligned(src as *const u64);
-            let tail = std::ptr::read_unaligned(src.add(n - 8) as *const u64);
-            std::ptr::write_unaligned(dst as *mut u64, head);
-            std::ptr::write_unaligned(dst.add(n - 8) as *mut u64, tail);
-        } else {
-            let head = std::ptr::read_unaligned(src as *const u32);
-            let tail = std::ptr::read_unaligned(src.add(n - 4) as *const u32);
-            std::ptr::write_unaligned(dst as *mut u32, head);
-            std::ptr::write_unaligned(dst.add(n - 4) as *mut u32, tail);
+        match n {
+            0 => {}
+            1..=3 => {
+                *dst = *src;
+                *dst.add(n / 2) = *src.add(n / 2);
+                *dst.add(n - 1) = *src.add(n - 1);
+            }
+            4..=7 => {
+                let head = std::ptr::read_unaligned(src as *const u32);
+                let tail = std::ptr::read_unaligned(src.add(n - 4) as *const u32);
+                std::ptr::write_unaligned(dst as *mut u32, head);
+                std::ptr::write_unaligned(dst.add(n - 4) as *mut u32, tail);
+            }
+            8..=16 => {
+                let head = std::ptr::read_unaligned(src as *const u64);
+                let tail = std::ptr::read_unaligned(src.add(n - 8) as *const u64);
+                std::ptr::write_unaligned(dst as *mut u64, head);
+                std::ptr::write_unaligned(dst.add(n - 8) as *mut u64, tail);
+            }
+            _ => {
+                let a = std::ptr::read_unaligned(src as *const u64);
+                let b = std::ptr::read_unaligned(src.add(8) as *const u64);
+                let c = std::ptr::read_unaligned(src.add(n - 16) as *const u64);
+                let d = std::ptr::read_unaligned(src.add(n - 8) as *const u64);
+                std::ptr::write_unaligned(dst as *mut u64, a);
+                std::ptr::write_unaligned(dst.add(8) as *mut u64, b);
+                std::ptr::write_unaligned(dst.add(n - 16) as *mut u64, c);
+                std::ptr::write_unaligned(dst.add(n - 8) as *mut u64, d);
+            }
         }
         out.set_len(len + n);
     }
@@ -66,11 +90,50 @@ fn word_needs_escape(w: u64) -> bool {
     (below_space | quote | backslash) & HIGH != 0
 }
 
-/// Appends `s` as a JSON string literal. Plain runs are found eight bytes
-/// at a time and copied whole; a byte is looked at alone only in a word
-/// that holds one to escape.
+/// Whether any byte of `b` needs escaping, eight bytes at a time: whole
+/// words, then the last eight (overlapping the words before); a string of
+/// 4 to 7 bytes as two overlapping halves of one word.
+#[inline]
+fn any_needs_escape(b: &[u8]) -> bool {
+    let n = b.len();
+    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let half = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes")) as u64;
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if word_needs_escape(word(i)) {
+                return true;
+            }
+            i += 8;
+        }
+        word_needs_escape(word(n - 8))
+    } else if n >= 4 {
+        word_needs_escape(half(0) | half(n - 4) << 32)
+    } else {
+        b.iter().any(|&c| NEEDS_ESCAPE[c as usize])
+    }
+}
+
+/// Appends `s` as a JSON string literal. Most strings need no escape:
+/// they are checked a word at a time and copied whole; the rest go
+/// through [`write_escaped`].
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    if !any_needs_escape(bytes) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        put(out, bytes);
+        out.push(b'"');
+        return;
+    }
+    write_escaped(out, bytes);
+}
+
+/// Appends `bytes` (valid UTF-8) as a JSON string literal, escaping what
+/// must be. Plain runs are found eight bytes at a time and copied whole; a
+/// byte is looked at alone only in a word that holds one to escape.
+#[cold]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
@@ -154,6 +217,14 @@ pub fn rendered(t: &crate::event::TableSchema) -> &crate::event::Rendered {
 pub fn write_key(out: &mut Vec<u8>, key: &str) {
     write_str(out, key);
     out.push(b':');
+}
+
+/// Writes the last two decimal digits of `v` at `at` in `buf`.
+#[inline]
+pub fn two_digits(buf: &mut [u8], at: usize, v: u64) {
+    let d = (v % 100) as usize * 2;
+    buf[at] = DIGITS2[d];
+    buf[at + 1] = DIGITS2[d + 1];
 }
 
 /// The decimal digits of 0 to 99, two bytes each.

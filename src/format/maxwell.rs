@@ -14,6 +14,7 @@ use crate::event::{
 };
 use crate::filter::Visibility;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 /// The image whose values name the row: after for inserts and updates,
 /// before for deletes.
@@ -135,16 +136,93 @@ pub fn write_key_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     out.push(b'}');
 }
 
-/// Appends the message value.
-pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
+/// What a row's message repeats from the previous row's, rendered once and
+/// copied: the opening (`database`, `table`, `type`, `ts`), the
+/// coordinates (`position`, `gtid`, `server_id`) and the primary key's
+/// column names. The rows of one event share all three; only the values,
+/// `xid`, `xoffset` and `commit` are written per row.
+///
+/// A key compares its `Arc`s by address and holds a clone of each, so an
+/// address cannot be freed and given to another table or GTID while the
+/// memo stands for it.
+/// An event's file, offset, GTID and server id.
+type Coords = (Arc<str>, u64, Option<Arc<str>>, u32);
+
+#[derive(Debug, Default, Clone)]
+pub struct Memo {
+    open: Option<(Arc<TableSchema>, RowKind, u32)>,
+    /// `{"database":…,"table":…,"type":…,"ts":…`
+    open_bytes: Vec<u8>,
+    /// `],"primary_key_columns":[…],"data":`, of the same table.
+    pk_names: Vec<u8>,
+    coords: Option<Coords>,
+    /// `,"position":…,"gtid":…,"server_id":…,"primary_key":[`
+    coords_bytes: Vec<u8>,
+}
+
+impl Memo {
+    fn open(&mut self, r: &RowChange) -> &[u8] {
+        let fresh = matches!(&self.open, Some((t, kind, ts))
+            if Arc::ptr_eq(t, &r.table) && *kind == r.kind && *ts == r.ts);
+        if !fresh {
+            let t: &TableSchema = &r.table;
+            self.open_bytes.clear();
+            write_head(&mut self.open_bytes, t, r.kind.as_str());
+            self.open_bytes.extend_from_slice(b",\"ts\":");
+            write_u64(&mut self.open_bytes, r.ts as u64);
+            self.pk_names.clear();
+            self.pk_names
+                .extend_from_slice(b"],\"primary_key_columns\":[");
+            for (n, &i) in t.primary_key.iter().enumerate() {
+                if n > 0 {
+                    self.pk_names.push(b',');
+                }
+                let name = t.columns.get(i).map(|c| c.name.as_str()).unwrap_or("");
+                write_str(&mut self.pk_names, name);
+            }
+            self.pk_names.extend_from_slice(b"],\"data\":");
+            self.open = Some((r.table.clone(), r.kind, r.ts));
+        }
+        &self.open_bytes
+    }
+
+    fn coords(&mut self, r: &RowChange) -> &[u8] {
+        let gtid = &r.checkpoint.gtid;
+        let fresh = matches!(&self.coords, Some((file, pos, g, server))
+        if Arc::ptr_eq(file, &r.event_file)
+            && *pos == r.event_pos
+            && *server == r.server_id
+            && match (g, gtid) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            });
+        if !fresh {
+            let out = &mut self.coords_bytes;
+            out.clear();
+            out.extend_from_slice(b",\"position\":");
+            write_position(out, &r.event_file, r.event_pos);
+            if let Some(g) = gtid {
+                out.extend_from_slice(b",\"gtid\":");
+                write_str(out, g);
+            }
+            out.extend_from_slice(b",\"server_id\":");
+            write_i64(out, r.server_id as i64);
+            out.extend_from_slice(b",\"primary_key\":[");
+            self.coords = Some((r.event_file.clone(), r.event_pos, gtid.clone(), r.server_id));
+        }
+        &self.coords_bytes
+    }
+}
+
+/// Appends the message value; `memo` keeps what the next row of the same
+/// event repeats.
+pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style, memo: &mut Memo) {
     let t: &TableSchema = &r.table;
     if let Some(part) = r.snapshot {
         return write_bootstrap(out, r, part, style);
     }
-    write_head(out, t, r.kind.as_str());
-    out.push(b',');
-    out.extend_from_slice(b"\"ts\":");
-    write_u64(out, r.ts as u64);
+    put(out, memo.open(r));
     if let Some(xid) = r.xid {
         out.push(b',');
         out.extend_from_slice(b"\"xid\":");
@@ -156,21 +234,8 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
     if r.commit {
         out.extend_from_slice(b",\"commit\":true");
     }
-    out.push(b',');
-    out.extend_from_slice(b"\"position\":");
-    write_position(out, &r.event_file, r.event_pos);
-    if let Some(g) = &r.checkpoint.gtid {
-        out.push(b',');
-        out.extend_from_slice(b"\"gtid\":");
-        write_str(out, g);
-    }
-    out.push(b',');
-    out.extend_from_slice(b"\"server_id\":");
-    write_i64(out, r.server_id as i64);
+    put(out, memo.coords(r));
     let image = row_image(r);
-    out.push(b',');
-    out.extend_from_slice(b"\"primary_key\":");
-    out.push(b'[');
     for (n, &i) in t.primary_key.iter().enumerate() {
         if n > 0 {
             out.push(b',');
@@ -180,18 +245,7 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style) {
             None => out.extend_from_slice(b"null"),
         }
     }
-    out.extend_from_slice(b"],");
-    out.extend_from_slice(b"\"primary_key_columns\":");
-    out.push(b'[');
-    for (n, &i) in t.primary_key.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        write_str(out, t.columns.get(i).map(|c| c.name.as_str()).unwrap_or(""));
-    }
-    out.push(b']');
-    out.push(b',');
-    out.extend_from_slice(b"\"data\":");
+    put(out, &memo.pk_names);
     write_row(out, t, image, style);
     if let (RowKind::Update, Some(before), Some(after)) = (r.kind, &r.before, &r.after) {
         // Changed columns are those whose logged bytes differ: no need to
@@ -432,7 +486,7 @@ pub(crate) mod tests {
     fn encode(r: &RowChange) -> (serde_json::Value, serde_json::Value) {
         let (mut k, mut v) = (Vec::new(), Vec::new());
         write_key_json(&mut k, r, &Style::default());
-        write_value_json(&mut v, r, &Style::default());
+        write_value_json(&mut v, r, &Style::default(), &mut Memo::default());
         (
             serde_json::from_slice(&k).unwrap(),
             serde_json::from_slice(&v).unwrap(),

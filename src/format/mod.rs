@@ -8,6 +8,7 @@
 pub mod avro;
 pub mod canal;
 pub mod debezium;
+pub mod float;
 pub mod json;
 pub mod maxwell;
 pub mod value;
@@ -50,6 +51,8 @@ pub struct Encoder {
     pub style: Style,
     /// Debezium's `source.name`: the pipeline's name.
     pub server_name: String,
+    /// What the Maxwell format renders once for the rows of an event.
+    maxwell: std::cell::RefCell<maxwell::Memo>,
 }
 
 impl Encoder {
@@ -58,13 +61,16 @@ impl Encoder {
             format,
             style,
             server_name: server_name.to_string(),
+            maxwell: Default::default(),
         }
     }
 
     /// Appends a row change's message value.
     pub fn row_value(&self, out: &mut Vec<u8>, r: &RowChange, ctx: &Context<'_>) {
         match self.format {
-            Format::Maxwell => maxwell::write_value_json(out, r, &self.style),
+            Format::Maxwell => {
+                maxwell::write_value_json(out, r, &self.style, &mut self.maxwell.borrow_mut())
+            }
             Format::Debezium => debezium::write_value(out, r, self, ctx),
             Format::Canal => canal::write_value(out, r, &self.style, ctx),
         }

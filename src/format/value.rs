@@ -14,7 +14,7 @@
 
 use mysql::consts::ColumnType;
 
-use super::json::{write_base64, write_i64, write_str, write_u64};
+use super::json::{put, two_digits, write_base64, write_i64, write_str, write_u64};
 use crate::charset;
 use crate::event::column::real_type;
 use crate::event::ColumnSchema;
@@ -239,20 +239,18 @@ fn write_time2(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8]) {
     );
 }
 
-fn push_2(out: &mut Vec<u8>, v: u64) {
-    out.push(b'0' + (v / 10 % 10) as u8);
-    out.push(b'0' + (v % 10) as u8);
-}
-
-fn push_fraction(out: &mut Vec<u8>, micros: u32, fsp: usize) {
-    if fsp > 0 {
-        out.push(b'.');
-        let mut div = 100_000;
-        for _ in 0..fsp.min(6) {
-            out.push(b'0' + (micros / div % 10) as u8);
-            div /= 10;
-        }
+/// Writes the first `fsp` (at most 6) digits of `micros` after a point at
+/// `at` in `buf`; returns the bytes written (none when `fsp` is 0).
+fn fraction(buf: &mut [u8], at: usize, micros: u32, fsp: usize) -> usize {
+    if fsp == 0 {
+        return 0;
     }
+    let fsp = fsp.min(6);
+    buf[at] = b'.';
+    two_digits(buf, at + 1, (micros / 10_000) as u64);
+    two_digits(buf, at + 3, (micros / 100) as u64);
+    two_digits(buf, at + 5, micros as u64);
+    1 + fsp
 }
 
 fn write_time(out: &mut Vec<u8>, neg: bool, h: u64, m: u64, s: u64, micros: u32, fsp: usize) {
@@ -263,18 +261,24 @@ fn write_time(out: &mut Vec<u8>, neg: bool, h: u64, m: u64, s: u64, micros: u32,
     if h >= 100 {
         write_u64(out, h);
     } else {
-        push_2(out, h);
+        let mut b = [0u8; 2];
+        two_digits(&mut b, 0, h);
+        put(out, &b);
     }
-    out.push(b':');
-    push_2(out, m);
-    out.push(b':');
-    push_2(out, s);
-    push_fraction(out, micros, fsp);
-    out.push(b'"');
+    // ":MM:SS.ffffff\"" is 15 bytes at most.
+    let mut b = [0u8; 16];
+    b[0] = b':';
+    two_digits(&mut b, 1, m);
+    b[3] = b':';
+    two_digits(&mut b, 4, s);
+    let mut n = 6 + fraction(&mut b, 6, micros, fsp);
+    b[n] = b'"';
+    n += 1;
+    put(out, &b[..n]);
 }
 
 /// `"YYYY-MM-DD"` or `"YYYY-MM-DD HH:MM:SS[.f]"`; a zero or partly-zero date
-/// is null.
+/// is null. Laid out in a buffer on the stack and copied once.
 fn write_date(
     out: &mut Vec<u8>,
     y: u64,
@@ -288,23 +292,28 @@ fn write_date(
         out.extend_from_slice(b"null");
         return;
     }
-    out.push(b'"');
-    push_2(out, y / 100);
-    push_2(out, y % 100);
-    out.push(b'-');
-    push_2(out, m);
-    out.push(b'-');
-    push_2(out, d);
+    // "\"YYYY-MM-DD HH:MM:SS.ffffff\"" is 28 bytes at most.
+    let mut b = [0u8; 28];
+    b[0] = b'"';
+    two_digits(&mut b, 1, y / 100);
+    two_digits(&mut b, 3, y);
+    b[5] = b'-';
+    two_digits(&mut b, 6, m);
+    b[8] = b'-';
+    two_digits(&mut b, 9, d);
+    let mut n = 11;
     if let Some((h, mi, s, micros, fsp)) = time {
-        out.push(b' ');
-        push_2(out, h);
-        out.push(b':');
-        push_2(out, mi);
-        out.push(b':');
-        push_2(out, s);
-        push_fraction(out, micros, fsp);
+        b[11] = b' ';
+        two_digits(&mut b, 12, h);
+        b[14] = b':';
+        two_digits(&mut b, 15, mi);
+        b[17] = b':';
+        two_digits(&mut b, 18, s);
+        n = 20 + fraction(&mut b, 20, micros, fsp);
     }
-    out.push(b'"');
+    b[n] = b'"';
+    n += 1;
+    put(out, &b[..n]);
 }
 
 /// Seconds since the epoch → `"YYYY-MM-DD HH:MM:SS[.f]"` in UTC; 0 (the zero
@@ -504,15 +513,11 @@ fn write_float(out: &mut Vec<u8>, v: f64, single: bool) {
     }
     let a = v.abs();
     let exponent = a != 0.0 && !(1e-6..1e16).contains(&a);
-    // Formatted straight into the record: the same text as `format!`,
-    // without a String per value.
-    use std::io::Write as _;
-    let _ = match (single, exponent) {
-        (true, false) => write!(out, "{}", v as f32),
-        (true, true) => write!(out, "{:e}", v as f32),
-        (false, false) => write!(out, "{v}"),
-        (false, true) => write!(out, "{v:e}"),
-    };
+    if single {
+        super::float::write(out, v as f32, exponent);
+    } else {
+        super::float::write(out, v, exponent);
+    }
 }
 
 #[cfg(test)]

@@ -116,7 +116,6 @@ fn split_image(
     let count = present.iter().take(n).filter(|p| **p).count();
     let null_bytes = count.div_ceil(8);
     let nulls = take(buf, at, null_bytes, "null bitmap")?;
-    let nulls: Vec<u8> = nulls.to_vec();
     let mut cells = Vec::with_capacity(n);
     let mut k = 0usize;
     for (i, col) in table.columns.iter().enumerate() {

@@ -95,6 +95,12 @@ impl Reader {
         let split = split_rows(rows.rows_data(), &schema, images, &before_cols, &after_cols)
             .map_err(|e| self.corrupt(e))?;
         let mut decoded = 0u64;
+        if let Some(t) = self.txn.as_mut() {
+            // Room for the event's rows at once, not grown row by row
+            // (up to the hand-on point of a large transaction).
+            let room = (self.cfg.txn_buffer_rows + 1).saturating_sub(t.held.len());
+            t.held.reserve(split.len().min(room));
+        }
         for (event_row, (before, mut after)) in split.into_iter().enumerate() {
             decoded += 1;
             if partial {
@@ -165,13 +171,16 @@ impl Reader {
             self.seq += 1;
             let seq = self.seq;
             let txn = self.txn.as_mut().expect("transaction begun");
-            txn.held.push(RowChange { seq, ..change });
+            txn.held.push(Change::Row(RowChange { seq, ..change }));
             if txn.held.len() > self.cfg.txn_buffer_rows {
                 // A large transaction: hand on all but the last row now; they
-                // go without xid, which is not known until the commit.
+                // go without xid, which is not known until the commit. The
+                // next batch gets its whole room at once.
                 let last = txn.held.pop().expect("non-empty");
-                let batch = std::mem::replace(&mut txn.held, vec![last]);
-                self.hand_on(batch)?;
+                let mut next = Vec::with_capacity(self.cfg.txn_buffer_rows + 1);
+                next.push(last);
+                let batch = std::mem::replace(&mut txn.held, next);
+                self.send(batch)?;
             }
         }
         self.shared
@@ -230,11 +239,6 @@ impl Reader {
         Ok(())
     }
 
-    /// Pushes rows onto the waiting queue, then sends them to the producer.
-    pub(super) fn hand_on(&mut self, batch: Vec<RowChange>) -> Result<(), SourceError> {
-        self.send(batch.into_iter().map(Change::Row).collect())
-    }
-
     /// Pushes changes onto the waiting queue, then sends them to the
     /// producer.
     pub(super) fn send(&mut self, batch: Vec<Change>) -> Result<(), SourceError> {
@@ -275,13 +279,15 @@ impl Reader {
     /// `commit: true`, and a marker releases the position after it.
     pub(super) fn commit(&mut self) -> Result<(), SourceError> {
         if let Some(mut txn) = self.txn.take() {
-            for r in txn.held.iter_mut() {
-                r.xid = txn.xid;
+            for c in txn.held.iter_mut() {
+                if let Change::Row(r) = c {
+                    r.xid = txn.xid;
+                }
             }
-            if let Some(last) = txn.held.last_mut() {
+            if let Some(Change::Row(last)) = txn.held.last_mut() {
                 last.commit = true;
             }
-            self.hand_on(std::mem::take(&mut txn.held))?;
+            self.send(std::mem::take(&mut txn.held))?;
             // A rewind re-reads transactions already counted: the state
             // stays as of where it returns to.
             if let (Some(g), Some(s), None) = (&txn.adds, self.state.as_mut(), &self.xa.rewind) {

@@ -166,8 +166,9 @@ struct Txn {
     rows: u64,
     /// Rows to skip: already released before a restart.
     skip: u64,
-    /// Rows held back so they can carry the xid when it arrives.
-    held: Vec<RowChange>,
+    /// Rows held back so they can carry the xid when it arrives (as the
+    /// changes they are handed on as: no copy into another vector).
+    held: Vec<Change>,
     /// Opened by BEGIN (or a MariaDB GTID that implies it): only COMMIT or
     /// XID ends it. Otherwise the next statement is a standalone DDL.
     explicit: bool,

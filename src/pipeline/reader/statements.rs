@@ -170,13 +170,13 @@ impl Reader {
         let (blocker, back_to) = (rw.blocker, rw.back_to.clone());
         let mut held = self.txn.take().map(|t| t.held).unwrap_or_default();
         match held.last_mut() {
-            Some(last) => {
+            Some(Change::Row(last)) => {
                 last.commit = true;
                 self.shared.ledger.link_ack(last.seq, blocker);
             }
-            None => self.shared.ledger.ack_batch([(blocker, -1)]),
+            _ => self.shared.ledger.ack_batch([(blocker, -1)]),
         }
-        self.hand_on(held)?;
+        self.send(held)?;
         self.skip_next = 0;
         self.table_map_start = None;
         self.marker(Position {
@@ -237,7 +237,7 @@ impl Reader {
         }
         if let Some(txn) = self.txn.as_mut() {
             let held = std::mem::take(&mut txn.held);
-            self.hand_on(held)?;
+            self.send(held)?;
         }
         let seq = self.next_seq();
         let ddl = DdlChange {
