@@ -34,6 +34,19 @@ pub enum Charset {
 /// The character set of collation `id`, as MySQL and MariaDB number them
 /// (MariaDB's NOPAD collations are the same id + 1024).
 pub fn for_collation(id: u16) -> Charset {
+    // Looked up for every text value: the answers for the ids that exist
+    // (below 2048) are worked out once.
+    static TABLE: std::sync::OnceLock<Vec<Charset>> = std::sync::OnceLock::new();
+    match TABLE
+        .get_or_init(|| (0..2048).map(look_up).collect())
+        .get(id as usize)
+    {
+        Some(cs) => *cs,
+        None => look_up(id),
+    }
+}
+
+fn look_up(id: u16) -> Charset {
     let base = if id >= 1024 { id - 1024 } else { id };
     by_name(charset_name(base).unwrap_or("")).unwrap_or(if id == 0 {
         Charset::Unknown

@@ -102,7 +102,7 @@ fn image(r: &Row) -> RowImage {
     }
     RowImage {
         buf: buf.into(),
-        cells,
+        cells: cells.into(),
     }
 }
 

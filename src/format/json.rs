@@ -209,6 +209,10 @@ pub fn rendered(t: &crate::event::TableSchema) -> &crate::event::Rendered {
                     k.into_boxed_slice()
                 })
                 .collect(),
+            plain: t
+                .columns
+                .iter()
+                .all(|c| c.visibility == crate::filter::Visibility::Shown),
         }
     })
 }
@@ -235,27 +239,37 @@ const DIGITS2: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// Appends `n` in decimal, two digits per division.
-pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    while n >= 100 {
-        let d = (n % 100) as usize * 2;
-        n /= 100;
-        i -= 2;
-        buf[i] = DIGITS2[d];
-        buf[i + 1] = DIGITS2[d + 1];
+/// Appends `n` in decimal, two digits per division, straight into the
+/// record: its digits are counted first, then written from the last.
+pub fn write_u64(out: &mut Vec<u8>, n: u64) {
+    let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
+    out.reserve(20);
+    let at = out.len();
+    // SAFETY: `reserve` made room for 20 bytes after `at`, and a u64 has at
+    // most 20 digits, so every write below lands in `at..at + len` within
+    // the allocation: `i` starts at `len` and goes down by the bytes written
+    // before each write, ending at exactly 0 (`len` counts the digits that
+    // the divisions produce). All `len` bytes are written before `set_len`.
+    unsafe {
+        let dst = out.as_mut_ptr().add(at);
+        let mut i = len;
+        let mut v = n;
+        while v >= 100 {
+            let d = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            std::ptr::copy_nonoverlapping(DIGITS2.as_ptr().add(d), dst.add(i), 2);
+        }
+        if v >= 10 {
+            i -= 2;
+            std::ptr::copy_nonoverlapping(DIGITS2.as_ptr().add(v as usize * 2), dst.add(i), 2);
+        } else {
+            i -= 1;
+            *dst.add(i) = b'0' + v as u8;
+        }
+        debug_assert_eq!(i, 0);
+        out.set_len(at + len);
     }
-    if n >= 10 {
-        let d = n as usize * 2;
-        i -= 2;
-        buf[i] = DIGITS2[d];
-        buf[i + 1] = DIGITS2[d + 1];
-    } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
-    }
-    put(out, &buf[i..]);
 }
 
 pub fn write_i64(out: &mut Vec<u8>, n: i64) {

@@ -342,12 +342,48 @@ fn write_position(out: &mut Vec<u8>, file: &str, pos: u64) {
 }
 
 fn write_row(out: &mut Vec<u8>, t: &TableSchema, image: Option<&RowImage>, style: &Style) {
+    let names = super::json::rendered(t);
+    if let (Some(img), true) = (image, names.plain) {
+        return write_image(out, t, img, &names.keys, style);
+    }
     write_object(
         out,
         t,
         |i| image.is_none_or(|m| present(m, i)),
         |out, col, i| write_col(out, col, image, i, style),
     );
+}
+
+/// [`write_object`] over every column of `img` when no column is masked or
+/// left out: one pass over the image's cells, each looked at once.
+fn write_image(
+    out: &mut Vec<u8>,
+    t: &TableSchema,
+    img: &RowImage,
+    keys: &[Box<[u8]>],
+    style: &Style,
+) {
+    out.push(b'{');
+    let mut first = true;
+    for ((col, cell), key) in t.columns.iter().zip(img.cells.iter()).zip(keys) {
+        if matches!(cell, Cell::Absent) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        put(out, key);
+        match cell {
+            Cell::Data { start, end } => match img.buf.get(*start as usize..*end as usize) {
+                Some(b) => write_cell(out, col, b, style),
+                None => out.extend_from_slice(b"null"),
+            },
+            Cell::Json(doc) => out.extend_from_slice(doc),
+            Cell::Absent | Cell::Null | Cell::Diff { .. } => out.extend_from_slice(b"null"),
+        }
+    }
+    out.push(b'}');
 }
 
 /// Column `i` is in the image (not left out by a MINIMAL row image).
@@ -445,7 +481,7 @@ pub(crate) mod tests {
         });
         RowImage {
             buf: buf.into(),
-            cells,
+            cells: cells.into(),
         }
     }
 

@@ -22,7 +22,14 @@ use crate::event::ColumnSchema;
 const BINARY_CHARSET: u16 = 63;
 
 fn le(b: &[u8]) -> u64 {
-    b.iter().rev().fold(0u64, |acc, x| acc << 8 | *x as u64)
+    // The common widths as one load each.
+    match b.len() {
+        1 => b[0] as u64,
+        2 => u16::from_le_bytes([b[0], b[1]]) as u64,
+        4 => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64,
+        8 => u64::from_le_bytes(b.try_into().expect("8 bytes")),
+        _ => b.iter().rev().fold(0u64, |acc, x| acc << 8 | *x as u64),
+    }
 }
 
 fn be(b: &[u8]) -> u64 {

@@ -29,7 +29,7 @@ pub fn resolve_json_diffs(
                 )
             })?;
         let doc = jsondiff::apply(old, diffs)?;
-        after.cells[i] = crate::event::Cell::Json(doc.into());
+        after.cells.make_mut()[i] = crate::event::Cell::Json(doc.into());
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use mysql::consts::ColumnType;
 
-use crate::event::{Cell, ColumnSchema, RowImage, TableSchema};
+use crate::event::{Cell, Cells, ColumnSchema, RowImage, TableSchema};
 use crate::source::schema::real_type;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,10 @@ pub enum Images {
 
 /// Splits every row of `rows_data`. `before_cols` and `after_cols` say which
 /// columns each image holds (all of them under binlog_row_image=FULL).
+///
+/// Per event, not per row: how each column's bytes are found is worked out
+/// once from the table map, and the cells of all the rows go into one table
+/// that their images share ([`Cells`]), so a row allocates nothing.
 pub fn split_rows(
     rows_data: &[u8],
     table: &TableSchema,
@@ -54,21 +58,26 @@ pub fn split_rows(
     after_cols: &[bool],
 ) -> Result<Vec<RowImages>, DecodeError> {
     let buf: Arc<[u8]> = Arc::from(rows_data);
+    let layout = Layout {
+        table,
+        widths: table.columns.iter().map(width).collect(),
+    };
     let mut at = 0usize;
-    let mut out = Vec::new();
+    let mut cells: Vec<Cell> = Vec::new();
+    let mut spans = Vec::new();
     while at < buf.len() {
         let row_start = at;
         let before = match images {
             Images::Before | Images::Both | Images::BothPartial => {
-                Some(split_image(&buf, &mut at, table, before_cols, false)?)
+                Some(layout.split(&buf, &mut at, before_cols, false, &mut cells)?)
             }
             Images::After => None,
         };
         let after = match images {
             Images::After | Images::Both => {
-                Some(split_image(&buf, &mut at, table, after_cols, false)?)
+                Some(layout.split(&buf, &mut at, after_cols, false, &mut cells)?)
             }
-            Images::BothPartial => Some(split_image(&buf, &mut at, table, after_cols, true)?),
+            Images::BothPartial => Some(layout.split(&buf, &mut at, after_cols, true, &mut cells)?),
             Images::Before => None,
         };
         if at == row_start {
@@ -81,75 +90,115 @@ pub fn split_rows(
                 buf.len()
             )));
         }
-        out.push((before, after));
+        if spans.is_empty() {
+            // The first row tells about how many the event holds (capped:
+            // a small first row must not reserve for a huge event).
+            let rows = (buf.len() / (at - row_start)).min(8192);
+            spans.reserve(rows + 1);
+            cells.reserve(cells.len() * rows);
+        }
+        spans.push((before, after));
     }
-    Ok(out)
+    let all = Arc::new(cells);
+    let image = |range: std::ops::Range<usize>| RowImage {
+        buf: buf.clone(),
+        cells: Cells::shared(&all, range),
+    };
+    Ok(spans
+        .into_iter()
+        .map(|(before, after)| (before.map(image), after.map(image)))
+        .collect())
 }
 
-fn split_image(
-    buf: &Arc<[u8]>,
-    at: &mut usize,
-    table: &TableSchema,
-    present: &[bool],
-    shared_image: bool,
-) -> Result<RowImage, DecodeError> {
-    let n = table.columns.len();
-    // Which JSON columns (in table order) hold diffs rather than documents.
-    let mut partial: Vec<bool> = Vec::new();
-    if shared_image {
-        let (options, used) = packed_int(buf.get(*at..).unwrap_or(&[]))
-            .ok_or_else(|| DecodeError("value options: cut short".into()))?;
-        *at += used;
-        if options & 1 != 0 {
-            let json = table
-                .columns
-                .iter()
-                .filter(|c| c.col_type == ColumnType::MYSQL_TYPE_JSON)
-                .count();
-            let bits = take(buf, at, json.div_ceil(8), "partial JSON bitmap")?;
-            partial = (0..json)
-                .map(|k| bits[k / 8] & (1 << (k % 8)) != 0)
-                .collect();
+/// Where a column's value lies in a row image.
+#[derive(Debug, Clone, Copy)]
+enum Width {
+    /// Always this many bytes.
+    Fixed(usize),
+    /// A little-endian length of this many bytes, then the value.
+    Prefixed(usize),
+}
+
+/// A table's columns as a rows event lays them out.
+struct Layout<'a> {
+    table: &'a TableSchema,
+    /// Per column; an error is reported only when a row holds a value of
+    /// that column.
+    widths: Vec<Result<Width, DecodeError>>,
+}
+
+impl Layout<'_> {
+    /// Splits one row image starting at `at` into `cells`; returns the
+    /// range of `cells` it filled.
+    fn split(
+        &self,
+        buf: &[u8],
+        at: &mut usize,
+        present: &[bool],
+        shared_image: bool,
+        cells: &mut Vec<Cell>,
+    ) -> Result<std::ops::Range<usize>, DecodeError> {
+        let table = self.table;
+        let n = table.columns.len();
+        // Which JSON columns (in table order) hold diffs rather than documents.
+        let mut partial: Vec<bool> = Vec::new();
+        if shared_image {
+            let (options, used) = packed_int(buf.get(*at..).unwrap_or(&[]))
+                .ok_or_else(|| DecodeError("value options: cut short".into()))?;
+            *at += used;
+            if options & 1 != 0 {
+                let json = table
+                    .columns
+                    .iter()
+                    .filter(|c| c.col_type == ColumnType::MYSQL_TYPE_JSON)
+                    .count();
+                let bits = take(buf, at, json.div_ceil(8), "partial JSON bitmap")?;
+                partial = (0..json)
+                    .map(|k| bits[k / 8] & (1 << (k % 8)) != 0)
+                    .collect();
+            }
         }
+        let mut json_ordinal = 0usize;
+        let count = present.iter().take(n).filter(|p| **p).count();
+        let null_bytes = count.div_ceil(8);
+        let nulls = take(buf, at, null_bytes, "null bitmap")?;
+        let first = cells.len();
+        let mut k = 0usize;
+        for (i, col) in table.columns.iter().enumerate() {
+            let is_diff = col.col_type == ColumnType::MYSQL_TYPE_JSON && {
+                json_ordinal += 1;
+                partial.get(json_ordinal - 1).copied().unwrap_or(false)
+            };
+            if !present.get(i).copied().unwrap_or(false) {
+                cells.push(Cell::Absent);
+                continue;
+            }
+            let is_null = nulls[k / 8] & (1 << (k % 8)) != 0;
+            k += 1;
+            if is_null {
+                cells.push(Cell::Null);
+                continue;
+            }
+            let span = match &self.widths[i] {
+                Ok(Width::Fixed(w)) => fixed(buf, at, *w),
+                Ok(Width::Prefixed(w)) => prefixed(buf, at, *w),
+                Err(e) => Err(e.clone()),
+            };
+            let (start, end) = span.map_err(|e| {
+                DecodeError(format!(
+                    "{}.{} column {}: {e}",
+                    table.database, table.table, col.name
+                ))
+            })?;
+            let (start, end) = (start as u32, end as u32);
+            cells.push(if is_diff {
+                Cell::Diff { start, end }
+            } else {
+                Cell::Data { start, end }
+            });
+        }
+        Ok(first..cells.len())
     }
-    let mut json_ordinal = 0usize;
-    let count = present.iter().take(n).filter(|p| **p).count();
-    let null_bytes = count.div_ceil(8);
-    let nulls = take(buf, at, null_bytes, "null bitmap")?;
-    let mut cells = Vec::with_capacity(n);
-    let mut k = 0usize;
-    for (i, col) in table.columns.iter().enumerate() {
-        let is_diff = col.col_type == ColumnType::MYSQL_TYPE_JSON && {
-            json_ordinal += 1;
-            partial.get(json_ordinal - 1).copied().unwrap_or(false)
-        };
-        if !present.get(i).copied().unwrap_or(false) {
-            cells.push(Cell::Absent);
-            continue;
-        }
-        let is_null = nulls[k / 8] & (1 << (k % 8)) != 0;
-        k += 1;
-        if is_null {
-            cells.push(Cell::Null);
-            continue;
-        }
-        let (start, end) = cell_span(buf, at, col).map_err(|e| {
-            DecodeError(format!(
-                "{}.{} column {}: {e}",
-                table.database, table.table, col.name
-            ))
-        })?;
-        let (start, end) = (start as u32, end as u32);
-        cells.push(if is_diff {
-            Cell::Diff { start, end }
-        } else {
-            Cell::Data { start, end }
-        });
-    }
-    Ok(RowImage {
-        buf: buf.clone(),
-        cells,
-    })
 }
 
 fn take<'a>(buf: &'a [u8], at: &mut usize, n: usize, what: &str) -> Result<&'a [u8], DecodeError> {
@@ -208,39 +257,36 @@ fn frac_bytes(col: &ColumnSchema) -> usize {
     col.fsp().div_ceil(2)
 }
 
-fn cell_span(
-    buf: &[u8],
-    at: &mut usize,
-    col: &ColumnSchema,
-) -> Result<(usize, usize), DecodeError> {
+/// How `col`'s bytes are laid out in a row image, from its table map
+/// metadata.
+fn width(col: &ColumnSchema) -> Result<Width, DecodeError> {
     let meta = &col.meta;
     let m = |i: usize| meta.get(i).copied().unwrap_or(0) as usize;
-    match real_type(col) {
-        ColumnType::MYSQL_TYPE_TINY | ColumnType::MYSQL_TYPE_YEAR => fixed(buf, at, 1),
-        ColumnType::MYSQL_TYPE_SHORT => fixed(buf, at, 2),
+    Ok(match real_type(col) {
+        ColumnType::MYSQL_TYPE_TINY | ColumnType::MYSQL_TYPE_YEAR => Width::Fixed(1),
+        ColumnType::MYSQL_TYPE_SHORT => Width::Fixed(2),
         ColumnType::MYSQL_TYPE_INT24
         | ColumnType::MYSQL_TYPE_DATE
         | ColumnType::MYSQL_TYPE_NEWDATE
-        | ColumnType::MYSQL_TYPE_TIME => fixed(buf, at, 3),
+        | ColumnType::MYSQL_TYPE_TIME => Width::Fixed(3),
         ColumnType::MYSQL_TYPE_LONG
         | ColumnType::MYSQL_TYPE_FLOAT
-        | ColumnType::MYSQL_TYPE_TIMESTAMP => fixed(buf, at, 4),
+        | ColumnType::MYSQL_TYPE_TIMESTAMP => Width::Fixed(4),
         ColumnType::MYSQL_TYPE_LONGLONG
         | ColumnType::MYSQL_TYPE_DOUBLE
-        | ColumnType::MYSQL_TYPE_DATETIME => fixed(buf, at, 8),
-        ColumnType::MYSQL_TYPE_TIMESTAMP2 => fixed(buf, at, 4 + frac_bytes(col)),
-        ColumnType::MYSQL_TYPE_DATETIME2 => fixed(buf, at, 5 + frac_bytes(col)),
-        ColumnType::MYSQL_TYPE_TIME2 => fixed(buf, at, 3 + frac_bytes(col)),
-        ColumnType::MYSQL_TYPE_NEWDECIMAL => fixed(buf, at, decimal_size(m(0), m(1))),
-        ColumnType::MYSQL_TYPE_BIT => fixed(buf, at, m(1) + usize::from(m(0) > 0)),
-        ColumnType::MYSQL_TYPE_ENUM | ColumnType::MYSQL_TYPE_SET => fixed(buf, at, m(1).max(1)),
+        | ColumnType::MYSQL_TYPE_DATETIME => Width::Fixed(8),
+        ColumnType::MYSQL_TYPE_TIMESTAMP2 => Width::Fixed(4 + frac_bytes(col)),
+        ColumnType::MYSQL_TYPE_DATETIME2 => Width::Fixed(5 + frac_bytes(col)),
+        ColumnType::MYSQL_TYPE_TIME2 => Width::Fixed(3 + frac_bytes(col)),
+        ColumnType::MYSQL_TYPE_NEWDECIMAL => Width::Fixed(decimal_size(m(0), m(1))),
+        ColumnType::MYSQL_TYPE_BIT => Width::Fixed(m(1) + usize::from(m(0) > 0)),
+        ColumnType::MYSQL_TYPE_ENUM | ColumnType::MYSQL_TYPE_SET => Width::Fixed(m(1).max(1)),
         ColumnType::MYSQL_TYPE_STRING => {
-            let width = if string_max_len(meta) > 255 { 2 } else { 1 };
-            prefixed(buf, at, width)
+            Width::Prefixed(if string_max_len(meta) > 255 { 2 } else { 1 })
         }
         ColumnType::MYSQL_TYPE_VARCHAR | ColumnType::MYSQL_TYPE_VAR_STRING => {
             let max = m(0) | m(1) << 8;
-            prefixed(buf, at, if max > 255 { 2 } else { 1 })
+            Width::Prefixed(if max > 255 { 2 } else { 1 })
         }
         ColumnType::MYSQL_TYPE_BLOB
         | ColumnType::MYSQL_TYPE_TINY_BLOB
@@ -255,13 +301,15 @@ fn cell_span(
                     "length-prefix size {width} is not 1 to 4"
                 )));
             }
-            prefixed(buf, at, width)
+            Width::Prefixed(width)
         }
-        ColumnType::MYSQL_TYPE_NULL => Ok((*at, *at)),
-        other => Err(DecodeError(format!(
-            "column type {other:?} cannot appear in a row event"
-        ))),
-    }
+        ColumnType::MYSQL_TYPE_NULL => Width::Fixed(0),
+        other => {
+            return Err(DecodeError(format!(
+                "column type {other:?} cannot appear in a row event"
+            )))
+        }
+    })
 }
 
 #[cfg(test)]

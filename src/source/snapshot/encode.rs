@@ -47,7 +47,7 @@ pub fn row_image(schema: &TableSchema, values: Vec<Value>) -> Result<RowImage, S
     }
     Ok(RowImage {
         buf: Arc::from(buf),
-        cells,
+        cells: cells.into(),
     })
 }
 

@@ -391,7 +391,8 @@ mod tests {
             cells: vec![
                 Cell::Data { start: 0, end: 4 },
                 Cell::Data { start: 4, end: 8 },
-            ],
+            ]
+            .into(),
         }
     }
 
