@@ -41,23 +41,9 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, enc: &Encoder, ctx: &Contex
     }
     out.push(b',');
     out.extend_from_slice(b"\"source\":");
-    Source {
-        name: &enc.server_name,
-        ts: r.ts,
-        db: &r.table.database,
-        table: Some(&r.table.table),
-        server_id: r.server_id,
-        gtid: r.checkpoint.gtid.as_deref(),
-        file: &r.event_file,
-        pos: r.event_pos,
-        row: r.event_row,
-        thread: r.thread,
-        snapshot: match r.snapshot {
-            Some(SnapshotPart::Row(m)) => m.debezium(),
-            _ => "false",
-        },
-    }
-    .write(out);
+    enc.debezium
+        .borrow_mut()
+        .write_source(out, r, &enc.server_name);
     out.push(b',');
     out.extend_from_slice(b"\"op\":");
     write_str(out, op(r));
@@ -171,6 +157,81 @@ pub fn write_txn_marker(
     out.push(b'}');
 }
 
+/// The `source` block of the previous row, whose rendering the rows of an
+/// event share up to `"row":` (everything but the row's index and
+/// thread). The key holds the `Arc`s it compares by address, so an address
+/// cannot be freed and given to another table or GTID while the memo
+/// stands for it.
+#[derive(Debug, Default, Clone)]
+pub struct Memo {
+    key: Option<SourceKey>,
+    /// `{"version":…,…,"pos":…,"row":`
+    head: Vec<u8>,
+}
+
+/// What the shared part of a `source` block depends on: table, event time,
+/// snapshot mark, server id, GTID, file and offset.
+type SourceKey = (
+    std::sync::Arc<crate::event::TableSchema>,
+    u32,
+    &'static str,
+    u32,
+    Option<std::sync::Arc<str>>,
+    std::sync::Arc<str>,
+    u64,
+);
+
+impl Memo {
+    fn write_source(&mut self, out: &mut Vec<u8>, r: &RowChange, name: &str) {
+        use std::sync::Arc;
+        let snapshot = match r.snapshot {
+            Some(SnapshotPart::Row(m)) => m.debezium(),
+            _ => "false",
+        };
+        let gtid = &r.checkpoint.gtid;
+        let fresh = matches!(&self.key, Some((t, ts, s, server, g, file, pos))
+            if Arc::ptr_eq(t, &r.table)
+                && *ts == r.ts
+                && *s == snapshot
+                && *server == r.server_id
+                && match (g, gtid) {
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                    (None, None) => true,
+                    _ => false,
+                }
+                && Arc::ptr_eq(file, &r.event_file)
+                && *pos == r.event_pos);
+        if !fresh {
+            let source = Source {
+                name,
+                ts: r.ts,
+                db: &r.table.database,
+                table: Some(&r.table.table),
+                server_id: r.server_id,
+                gtid: gtid.as_deref(),
+                file: &r.event_file,
+                pos: r.event_pos,
+                row: 0,
+                thread: None,
+                snapshot,
+            };
+            self.head.clear();
+            source.write_head(&mut self.head);
+            self.key = Some((
+                r.table.clone(),
+                r.ts,
+                snapshot,
+                r.server_id,
+                gtid.clone(),
+                r.event_file.clone(),
+                r.event_pos,
+            ));
+        }
+        super::json::put(out, &self.head);
+        write_source_tail(out, r.event_row, r.thread);
+    }
+}
+
 /// The `source` block.
 struct Source<'a> {
     name: &'a str,
@@ -189,6 +250,12 @@ struct Source<'a> {
 
 impl Source<'_> {
     fn write(&self, out: &mut Vec<u8>) {
+        self.write_head(out);
+        write_source_tail(out, self.row, self.thread);
+    }
+
+    /// The block up to and including `"row":`.
+    fn write_head(&self, out: &mut Vec<u8>) {
         out.push(b'{');
         out.extend_from_slice(b"\"version\":");
         write_str(out, VERSION);
@@ -221,15 +288,19 @@ impl Source<'_> {
         write_u64(out, self.pos);
         out.push(b',');
         out.extend_from_slice(b"\"row\":");
-        write_u64(out, self.row as u64);
-        out.push(b',');
-        out.extend_from_slice(b"\"thread\":");
-        match self.thread {
-            Some(t) => write_u64(out, t as u64),
-            None => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(b",\"query\":null}");
     }
+}
+
+/// The end of a `source` block: the row's index, thread and query.
+fn write_source_tail(out: &mut Vec<u8>, row: u32, thread: Option<u32>) {
+    write_u64(out, row as u64);
+    out.push(b',');
+    out.extend_from_slice(b"\"thread\":");
+    match thread {
+        Some(t) => write_u64(out, t as u64),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"query\":null}");
 }
 
 fn opt_str(out: &mut Vec<u8>, s: Option<&str>) {
@@ -278,35 +349,61 @@ fn write_dbz(out: &mut Vec<u8>, col: &ColumnSchema, img: &RowImage, i: usize, st
         write_plain(&mut t, col, Some(img), i, style);
         t
     };
-    let text = |t: &[u8]| -> Option<String> {
-        serde_json::from_slice::<serde_json::Value>(t)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
+    // A temporal value is first written as Maxwell writes it, at the end of
+    // `out` (no buffer of its own), then read back and replaced.
+    let temporal = |out: &mut Vec<u8>, convert: &dyn Fn(&str, &mut Vec<u8>) -> bool| {
+        let mark = out.len();
+        write_plain(out, col, Some(img), i, style);
+        let mut copy = [0u8; 64];
+        let n = out.len() - mark;
+        let ok = n <= copy.len() && {
+            copy[..n].copy_from_slice(&out[mark..]);
+            out.truncate(mark);
+            text(&copy[..n]).is_some_and(|s| convert(&s, out))
+        };
+        if !ok {
+            out.truncate(mark);
+            out.extend_from_slice(b"null");
+        }
     };
     match real_type(col) {
         ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => {
-            match text(&plain()).and_then(|s| parse_date(&s)) {
-                Some((y, m, d)) => write_i64(out, days_from_civil(y, m, d)),
-                None => out.extend_from_slice(b"null"),
-            }
+            temporal(out, &|s, out| match parse_date(s) {
+                Some((y, m, d)) => {
+                    write_i64(out, days_from_civil(y, m, d));
+                    true
+                }
+                None => false,
+            })
         }
         ColumnType::MYSQL_TYPE_DATETIME | ColumnType::MYSQL_TYPE_DATETIME2 => {
-            match text(&plain()).and_then(|s| epoch_ms(&s)) {
-                Some(ms) => write_i64(out, ms),
-                None => out.extend_from_slice(b"null"),
-            }
+            temporal(out, &|s, out| match epoch_ms(s) {
+                Some(ms) => {
+                    write_i64(out, ms);
+                    true
+                }
+                None => false,
+            })
         }
         ColumnType::MYSQL_TYPE_TIMESTAMP | ColumnType::MYSQL_TYPE_TIMESTAMP2 => {
-            match text(&plain()).filter(|s| parse_date(s).is_some()) {
-                Some(s) => write_str(out, &format!("{}Z", s.replacen(' ', "T", 1))),
-                None => out.extend_from_slice(b"null"),
-            }
+            temporal(out, &|s, out| {
+                if parse_date(s).is_none() {
+                    return false;
+                }
+                let mut iso = s.replacen(' ', "T", 1);
+                iso.push('Z');
+                write_str(out, &iso);
+                true
+            })
         }
         ColumnType::MYSQL_TYPE_TIME | ColumnType::MYSQL_TYPE_TIME2 => {
-            match text(&plain()).and_then(|s| time_ms(&s)) {
-                Some(ms) => write_i64(out, ms),
-                None => out.extend_from_slice(b"null"),
-            }
+            temporal(out, &|s, out| match time_ms(s) {
+                Some(ms) => {
+                    write_i64(out, ms);
+                    true
+                }
+                None => false,
+            })
         }
         ColumnType::MYSQL_TYPE_NEWDECIMAL => {
             let t = plain();
@@ -347,12 +444,58 @@ fn write_dbz(out: &mut Vec<u8>, col: &ColumnSchema, img: &RowImage, i: usize, st
     }
 }
 
+/// The text of a temporal value's JSON: `null` or a quoted ASCII string
+/// without escapes (`"2024-01-02 03:04:05.678"`), whose text is what lies
+/// between the quotes; anything else is read as JSON.
+fn text(t: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    if let Some(inner) = t.strip_prefix(b"\"").and_then(|t| t.strip_suffix(b"\"")) {
+        if inner
+            .iter()
+            .all(|&c| c != b'"' && c != b'\\' && c.is_ascii())
+        {
+            return std::str::from_utf8(inner)
+                .ok()
+                .map(std::borrow::Cow::Borrowed);
+        }
+    }
+    serde_json::from_slice::<serde_json::Value>(t)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| std::borrow::Cow::Owned(s.to_string())))
+}
+
+/// A decimal number as `str::parse` reads it (an optional sign, then
+/// digits), without its generic machinery: these run for every temporal
+/// value.
+fn number(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return if digits.len() > 18 {
+            s.parse().ok()
+        } else {
+            None
+        };
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as i64;
+    }
+    Some(if neg { -v } else { v })
+}
+
 /// `YYYY-MM-DD...` → (year, month, day); `None` for zero or partly-zero
 /// dates.
 fn parse_date(s: &str) -> Option<(i64, u32, u32)> {
-    let y: i64 = s.get(0..4)?.parse().ok()?;
-    let m: u32 = s.get(5..7)?.parse().ok()?;
-    let d: u32 = s.get(8..10)?.parse().ok()?;
+    let y: i64 = number(s.get(0..4)?)?;
+    let m: u32 = u32::try_from(number(s.get(5..7)?)?).ok()?;
+    let d: u32 = u32::try_from(number(s.get(8..10)?)?).ok()?;
     (m >= 1 && d >= 1 && (y > 0 || m > 0)).then_some((y, m, d))
 }
 
@@ -360,26 +503,85 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     crate::clock::days_from_civil(y, m as i64, d as i64)
 }
 
-/// `HH:MM:SS[.ffffff]` → (seconds, microseconds).
+/// `HH:MM:SS[.ffffff]` → (seconds, microseconds). Anything after a third
+/// `:` is ignored, as a split would.
 fn hms(s: &str) -> Option<(i64, i64)> {
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    let mut parts = whole.split(':');
-    let h: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let sec: i64 = parts.next()?.parse().ok()?;
+    let (whole, frac) = match s.bytes().position(|c| c == b'.') {
+        Some(p) => (&s[..p], &s[p + 1..]),
+        None => (s, ""),
+    };
+    let mut rest = whole;
+    let mut part = || -> Option<&str> {
+        let (p, r) = match rest.bytes().position(|c| c == b':') {
+            Some(at) => (&rest[..at], &rest[at + 1..]),
+            None => (std::mem::take(&mut rest), ""),
+        };
+        rest = r;
+        Some(p)
+    };
+    let h: i64 = number(part()?)?;
+    let m: i64 = number(part()?)?;
+    let sec: i64 = number(part()?)?;
+    // The fraction's first six digits, padded with zeros on the right.
     let micros: i64 = if frac.is_empty() {
         0
     } else {
-        format!("{frac:0<6}").get(0..6)?.parse().ok()?
+        let six = frac.get(..frac.len().min(6))?;
+        let scale = 10i64.pow(6 - six.len() as u32);
+        if six.starts_with(['-', '+']) {
+            format!("{frac:0<6}").get(0..6)?.parse().ok()?
+        } else {
+            number(six)? * scale
+        }
     };
     Some((h * 3600 + m * 60 + sec, micros))
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.f]` → milliseconds since the epoch.
 fn epoch_ms(s: &str) -> Option<i64> {
+    if let Some(ms) = laid_out_epoch_ms(s.as_bytes()) {
+        return Some(ms);
+    }
     let (y, m, d) = parse_date(s)?;
     let (secs, micros) = hms(s.get(11..)?)?;
     Some((days_from_civil(y, m, d) * 86_400 + secs) * 1000 + micros / 1000)
+}
+
+/// [`epoch_ms`] of a value laid out as the Maxwell format writes every
+/// valid DATETIME, `YYYY-MM-DD HH:MM:SS` and up to six fraction digits,
+/// read at fixed places; `None` for anything else (including a zero
+/// date), which the general reading then decides.
+fn laid_out_epoch_ms(b: &[u8]) -> Option<i64> {
+    if b.len() < 19
+        || b.len() == 20
+        || b.len() > 26
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+        || (b.len() > 19 && b[19] != b'.')
+    {
+        return None;
+    }
+    let digit = |i: usize| -> Option<i64> {
+        let c = b[i];
+        c.is_ascii_digit().then_some((c - b'0') as i64)
+    };
+    let two = |i: usize| -> Option<i64> { Some(digit(i)? * 10 + digit(i + 1)?) };
+    let (y, m, d) = (two(0)? * 100 + two(2)?, two(5)?, two(8)?);
+    if m < 1 || d < 1 {
+        return None;
+    }
+    let secs = two(11)? * 3600 + two(14)? * 60 + two(17)?;
+    let mut micros = 0i64;
+    for i in 20..b.len() {
+        micros = micros * 10 + digit(i)?;
+    }
+    if b.len() > 20 {
+        micros *= 10i64.pow(26 - b.len() as u32);
+    }
+    Some((days_from_civil(y, m as u32, d as u32) * 86_400 + secs) * 1000 + micros / 1000)
 }
 
 /// `[-]HH:MM:SS[.f]` → milliseconds (negative for negative TIMEs).
@@ -410,5 +612,115 @@ mod tests {
         assert_eq!(time_ms("01:00:00.5"), Some(3_600_500));
         assert_eq!(parse_date("0000-00-00"), None);
         assert_eq!(parse_date("2024-00-10"), None);
+        assert_eq!(time_ms("12:00:00.05"), Some(43_200_050));
+        assert_eq!(epoch_ms("2024-02-29 12:34:56"), Some(1_709_210_096_000));
+    }
+
+    /// `hms` as it was written before it avoided the generic parsers.
+    fn hms_by_split(s: &str) -> Option<(i64, i64)> {
+        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+        let mut parts = whole.split(':');
+        let h: i64 = parts.next()?.parse().ok()?;
+        let m: i64 = parts.next()?.parse().ok()?;
+        let sec: i64 = parts.next()?.parse().ok()?;
+        let micros: i64 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<6}").get(0..6)?.parse().ok()?
+        };
+        Some((h * 3600 + m * 60 + sec, micros))
+    }
+
+    #[test]
+    fn times_read_as_the_split_and_parse_did() {
+        let mut cases: Vec<String> = [
+            "12:34:56",
+            "12:34:56.",
+            "12:34:56.5",
+            "12:34:56.123456",
+            "12:34:56.1234567",
+            "838:59:59.000001",
+            "1:2:3:4",
+            "12:34",
+            "12",
+            "",
+            ":::",
+            "a:b:c",
+            "12:34:56.-5",
+            "12:34:56.+5",
+            "12:34:56.1x",
+            "-1:00:00",
+            "00:00:00.000",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for h in [0, 9, 23, 100, 838] {
+            for frac in ["", ".0", ".05", ".678", ".999999"] {
+                cases.push(format!("{h:02}:07:09{frac}"));
+            }
+        }
+        for s in &cases {
+            assert_eq!(hms(s), hms_by_split(s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn datetimes_at_fixed_places_read_as_the_general_reading() {
+        let general = |s: &str| {
+            let (y, m, d) = parse_date(s)?;
+            let (secs, micros) = hms(s.get(11..)?)?;
+            Some((days_from_civil(y, m, d) * 86_400 + secs) * 1000 + micros / 1000)
+        };
+        let mut n = 0;
+        for date in [
+            "1970-01-01",
+            "2024-02-29",
+            "0001-01-01",
+            "9999-12-31",
+            "1969-12-31",
+        ] {
+            for time in ["00:00:00", "23:59:59", "12:34:56"] {
+                for frac in ["", ".5", ".05", ".678", ".999999", ".000001"] {
+                    let s = format!("{date} {time}{frac}");
+                    assert_eq!(laid_out_epoch_ms(s.as_bytes()), general(&s), "{s}");
+                    n += 1;
+                }
+            }
+        }
+        assert_eq!(n, 90);
+        for s in [
+            "0000-00-00 00:00:00",
+            "2024-00-10 00:00:00",
+            "2024-01-01 00:00:00.",
+            "2024-01-01T00:00:00",
+        ] {
+            assert_eq!(laid_out_epoch_ms(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn numbers_read_as_str_parse_reads_them() {
+        for s in [
+            "0",
+            "7",
+            "-7",
+            "+7",
+            "",
+            "-",
+            "+",
+            "2024",
+            "0042",
+            "12a",
+            " 1",
+            "1 ",
+            "é",
+            "999999999999999999",
+            "9999999999999999999",
+            "-9223372036854775808",
+            "99999999999999999999",
+        ] {
+            assert_eq!(number(s), s.parse::<i64>().ok(), "{s:?}");
+        }
     }
 }

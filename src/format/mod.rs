@@ -53,6 +53,8 @@ pub struct Encoder {
     pub server_name: String,
     /// What the Maxwell format renders once for the rows of an event.
     maxwell: std::cell::RefCell<maxwell::Memo>,
+    /// What the Debezium format renders once for the rows of an event.
+    debezium: std::cell::RefCell<debezium::Memo>,
 }
 
 impl Encoder {
@@ -62,6 +64,7 @@ impl Encoder {
             style,
             server_name: server_name.to_string(),
             maxwell: Default::default(),
+            debezium: Default::default(),
         }
     }
 
