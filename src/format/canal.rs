@@ -9,34 +9,108 @@
 //! as their text, binary as ISO-8859-1 text, NULL as null. One message
 //! carries one row.
 
-use super::json::{write_i64, write_key, write_str, write_u64};
+use super::json::{put, write_i64, write_key, write_str, write_u64};
 use super::maxwell::{changed, present, write_col, write_object};
 use super::value::Style;
 use super::Context;
 use crate::event::column::real_type;
 use crate::event::column::string_max_len;
-use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind};
+use crate::event::{Cell, ColumnSchema, DdlChange, RowChange, RowImage, RowKind, TableSchema};
 use crate::filter::Visibility;
 use mysql::consts::ColumnType;
+use std::sync::Arc;
 
 const BINARY_CHARSET: u16 = 63;
 
-/// Appends the flat message for one row change.
-pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Context<'_>) {
+/// What a table's messages repeat, rendered once per table definition:
+/// the database, the `mysqlType` and `sqlType` maps, `pkNames` and the
+/// table's name. The key holds the definition it compares by address, so
+/// the address cannot be freed and given to another while the memo stands
+/// for it.
+#[derive(Debug, Default, Clone)]
+pub struct Memo {
+    table: Option<Arc<TableSchema>>,
+    /// `],"database":…,"es":`
+    database: Vec<u8>,
+    /// `,"isDdl":false,"mysqlType":{…},"old":`
+    types: Vec<u8>,
+    /// `,"pkNames":…,"sql":"","sqlType":{…},"table":…,"ts":`
+    names: Vec<u8>,
+}
+
+impl Memo {
+    fn refresh(&mut self, table: &Arc<TableSchema>) {
+        if self.table.as_ref().is_some_and(|t| Arc::ptr_eq(t, table)) {
+            return;
+        }
+        let t: &TableSchema = table;
+        let shown = || {
+            t.columns
+                .iter()
+                .filter(|c| c.visibility != Visibility::Excluded)
+        };
+        let out = &mut self.database;
+        out.clear();
+        out.extend_from_slice(b"],\"database\":");
+        write_str(out, &t.database);
+        out.extend_from_slice(b",\"es\":");
+        let out = &mut self.types;
+        out.clear();
+        out.extend_from_slice(b",\"isDdl\":false,\"mysqlType\":{");
+        for (n, col) in shown().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_key(out, &col.name);
+            write_str(out, &mysql_type(col));
+        }
+        out.extend_from_slice(b"},\"old\":");
+        let out = &mut self.names;
+        out.clear();
+        out.extend_from_slice(b",\"pkNames\":");
+        if t.primary_key.is_empty() {
+            out.extend_from_slice(b"null");
+        } else {
+            out.push(b'[');
+            for (n, &i) in t.primary_key.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_str(out, t.columns.get(i).map_or("", |c| c.name.as_str()));
+            }
+            out.push(b']');
+        }
+        out.extend_from_slice(b",\"sql\":\"\",\"sqlType\":{");
+        for (n, col) in shown().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_key(out, &col.name);
+            write_i64(out, sql_type(col) as i64);
+        }
+        out.extend_from_slice(b"},\"table\":");
+        write_str(out, &t.table);
+        out.extend_from_slice(b",\"ts\":");
+        self.table = Some(table.clone());
+    }
+}
+
+/// Appends the flat message for one row change; `memo` keeps what the
+/// next message of the same table repeats.
+pub fn write_value(
+    out: &mut Vec<u8>,
+    r: &RowChange,
+    style: &Style,
+    ctx: &Context<'_>,
+    memo: &mut Memo,
+) {
     let t = &r.table;
+    memo.refresh(t);
     let image = match r.kind {
         RowKind::Delete => r.before.as_ref(),
         _ => r.after.as_ref(),
     };
-    let shown = || {
-        t.columns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.visibility != Visibility::Excluded)
-    };
-    out.push(b'{');
-    out.extend_from_slice(b"\"data\":");
-    out.push(b'[');
+    out.extend_from_slice(b"{\"data\":[");
     match image {
         Some(img) => write_object(
             out,
@@ -46,27 +120,11 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Contex
         ),
         None => out.extend_from_slice(b"null"),
     }
-    out.extend_from_slice(b"],");
-    out.extend_from_slice(b"\"database\":");
-    write_str(out, &t.database);
-    out.push(b',');
-    out.extend_from_slice(b"\"es\":");
+    put(out, &memo.database);
     write_u64(out, r.ts as u64 * 1000);
-    out.push(b',');
-    out.extend_from_slice(b"\"id\":");
+    out.extend_from_slice(b",\"id\":");
     write_u64(out, r.seq);
-    out.extend_from_slice(b",\"isDdl\":false,");
-    out.extend_from_slice(b"\"mysqlType\":");
-    out.push(b'{');
-    for (n, (_, col)) in shown().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        write_key(out, &col.name);
-        write_str(out, &mysql_type(col));
-    }
-    out.extend_from_slice(b"},");
-    out.extend_from_slice(b"\"old\":");
+    put(out, &memo.types);
     match (r.kind, &r.before, &r.after) {
         (RowKind::Update, Some(before), Some(after)) => {
             out.push(b'[');
@@ -80,47 +138,13 @@ pub fn write_value(out: &mut Vec<u8>, r: &RowChange, style: &Style, ctx: &Contex
         }
         _ => out.extend_from_slice(b"null"),
     }
-    out.push(b',');
-    out.extend_from_slice(b"\"pkNames\":");
-    if t.primary_key.is_empty() {
-        out.extend_from_slice(b"null");
-    } else {
-        out.push(b'[');
-        for (n, &i) in t.primary_key.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            write_str(out, t.columns.get(i).map_or("", |c| c.name.as_str()));
-        }
-        out.push(b']');
-    }
-    out.extend_from_slice(b",\"sql\":\"\",");
-    out.extend_from_slice(b"\"sqlType\":");
-    out.push(b'{');
-    for (n, (_, col)) in shown().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        write_key(out, &col.name);
-        write_i64(out, sql_type(col) as i64);
-    }
-    out.extend_from_slice(b"},");
-    out.extend_from_slice(b"\"table\":");
-    write_str(out, &t.table);
-    out.push(b',');
-    out.extend_from_slice(b"\"ts\":");
+    put(out, &memo.names);
     write_i64(out, ctx.now_ms);
-    out.push(b',');
-    out.extend_from_slice(b"\"type\":");
-    write_str(
-        out,
-        match r.kind {
-            RowKind::Insert => "INSERT",
-            RowKind::Update => "UPDATE",
-            RowKind::Delete => "DELETE",
-        },
-    );
-    out.push(b'}');
+    out.extend_from_slice(match r.kind {
+        RowKind::Insert => b",\"type\":\"INSERT\"}",
+        RowKind::Update => b",\"type\":\"UPDATE\"}",
+        RowKind::Delete => b",\"type\":\"DELETE\"}",
+    });
 }
 
 /// Appends the flat message Canal writes for a DDL statement.
@@ -163,14 +187,25 @@ fn write_canal(out: &mut Vec<u8>, col: &ColumnSchema, img: &RowImage, i: usize, 
         let s: String = b.iter().map(|&c| c as char).collect();
         return write_str(out, &s);
     }
-    let mut t = Vec::with_capacity(32);
-    write_col(&mut t, col, Some(img), i, style);
-    match t.first() {
-        // Already a string.
-        Some(b'"') => out.extend_from_slice(&t),
-        _ if t == b"null" => out.extend_from_slice(b"null"),
-        // Numbers, and JSON documents: their text.
-        _ => write_str(out, &String::from_utf8_lossy(&t)),
+    // Written as the Maxwell format writes it, at the end of the record,
+    // then made a string in place.
+    let mark = out.len();
+    write_col(out, col, Some(img), i, style);
+    let t = &out[mark..];
+    if t.first() == Some(&b'"') || t == b"null" {
+        // Already a string, or null.
+        return;
+    }
+    // Numbers, and JSON documents: their text. Plain ASCII (a number) is
+    // quoted where it lies; anything else is escaped as a string.
+    if t.iter()
+        .all(|&c| c.is_ascii() && c >= 0x20 && c != b'"' && c != b'\\')
+    {
+        out.insert(mark, b'"');
+        out.push(b'"');
+    } else {
+        let t = out.split_off(mark);
+        write_str(out, &String::from_utf8_lossy(&t));
     }
 }
 

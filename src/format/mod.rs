@@ -55,6 +55,8 @@ pub struct Encoder {
     maxwell: std::cell::RefCell<maxwell::Memo>,
     /// What the Debezium format renders once for the rows of an event.
     debezium: std::cell::RefCell<debezium::Memo>,
+    /// What the canal format renders once per table.
+    canal: std::cell::RefCell<canal::Memo>,
 }
 
 impl Encoder {
@@ -65,6 +67,7 @@ impl Encoder {
             server_name: server_name.to_string(),
             maxwell: Default::default(),
             debezium: Default::default(),
+            canal: Default::default(),
         }
     }
 
@@ -75,7 +78,9 @@ impl Encoder {
                 maxwell::write_value_json(out, r, &self.style, &mut self.maxwell.borrow_mut())
             }
             Format::Debezium => debezium::write_value(out, r, self, ctx),
-            Format::Canal => canal::write_value(out, r, &self.style, ctx),
+            Format::Canal => {
+                canal::write_value(out, r, &self.style, ctx, &mut self.canal.borrow_mut())
+            }
         }
     }
 
@@ -104,5 +109,91 @@ impl Encoder {
             write_str(out, &d.table);
         }
         out.push(b'}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::maxwell::tests::{change, image, table};
+    use super::*;
+    use crate::event::RowKind;
+
+    /// Rows that differ from the one before in each thing an encoder
+    /// renders once and keeps: table, kind, time, event, GTID, server,
+    /// thread, snapshot mark.
+    fn a_stream() -> Vec<RowChange> {
+        let orders = table();
+        let mut other = (*table()).clone();
+        other.table = "refunds".into();
+        let other = Arc::new(other);
+        // Shared as the reader shares them among an event's rows.
+        let file: Arc<str> = "binlog.000003".into();
+        let gtid: Arc<str> = "0-1-7".into();
+        let base = |kind, n: u64| {
+            let (before, after) = match kind {
+                RowKind::Insert => (None, Some(image(n, Some("new"), 1))),
+                RowKind::Update => (Some(image(n, Some("a"), 1)), Some(image(n, Some("b"), 2))),
+                RowKind::Delete => (Some(image(n, None, 3)), None),
+            };
+            let mut r = change(kind, before, after);
+            r.table = orders.clone();
+            r.event_file = file.clone();
+            r.checkpoint.gtid = Some(gtid.clone());
+            r
+        };
+        // Each change alone, between rows as they were.
+        type Vary = fn(&mut RowChange);
+        let changes: [(RowKind, Vary); 10] = [
+            (RowKind::Update, |_| {}),
+            (RowKind::Update, |r| r.table = Arc::new((*r.table).clone())),
+            (RowKind::Delete, |r| r.ts += 1),
+            (RowKind::Delete, |r| r.event_pos += 100),
+            (RowKind::Delete, |r| {
+                r.checkpoint.gtid = Some("0-1-8".into())
+            }),
+            (RowKind::Insert, |r| r.checkpoint.gtid = None),
+            (RowKind::Insert, |r| r.server_id = 2),
+            (RowKind::Insert, |r| r.thread = Some(77)),
+            (RowKind::Insert, |r| r.event_file = "binlog.000004".into()),
+            (RowKind::Insert, |r| {
+                r.snapshot = Some(crate::event::SnapshotPart::Row(
+                    crate::event::SnapshotMark::Middle,
+                ))
+            }),
+        ];
+        let mut rows = vec![base(RowKind::Insert, 0), base(RowKind::Insert, 1)];
+        for (n, (kind, vary)) in changes.into_iter().enumerate() {
+            let mut r = base(kind, 10 + n as u64);
+            vary(&mut r);
+            rows.push(r);
+            rows.push(base(RowKind::Insert, 30 + n as u64));
+        }
+        let mut r = base(RowKind::Update, 50);
+        r.table = other.clone();
+        rows.push(r);
+        rows
+    }
+
+    #[test]
+    fn what_an_encoder_keeps_between_rows_never_changes_a_message() {
+        let ctx = Context {
+            now_ms: 1,
+            txn: None,
+        };
+        for format in [Format::Maxwell, Format::Debezium, Format::Canal] {
+            let kept = Encoder::new(format, Style::default(), "p");
+            for (n, r) in a_stream().iter().enumerate() {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                kept.row_value(&mut a, r, &ctx);
+                Encoder::new(format, Style::default(), "p").row_value(&mut b, r, &ctx);
+                assert_eq!(
+                    String::from_utf8_lossy(&a),
+                    String::from_utf8_lossy(&b),
+                    "{format:?}, row {n}"
+                );
+            }
+        }
     }
 }
