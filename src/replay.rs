@@ -280,17 +280,21 @@ fn replay_one(
                 format!("event size {size} leaves no room for its checksum"),
             ));
         }
-        buf.clear();
-        buf.extend_from_slice(&header);
-        buf.resize(size as usize, 0);
-        if read_full(&mut input, &mut buf[HEADER_LEN..]).map_err(ReplayError::Output)?
-            < size as usize - HEADER_LEN
+        // The buffer only grows: zeroing it again for every event cost more
+        // than reading the event.
+        let size_bytes = size as usize;
+        if buf.len() < size_bytes {
+            buf.resize(size_bytes, 0);
+        }
+        buf[..HEADER_LEN].copy_from_slice(&header);
+        if read_full(&mut input, &mut buf[HEADER_LEN..size_bytes]).map_err(ReplayError::Output)?
+            < size_bytes - HEADER_LEN
         {
             return Err(truncated(good));
         }
         // The decoders of mysql_common and of this crate must never panic on
         // bad bytes; should one still do, the file is reported as damaged.
-        let ev = match catch_unwind(AssertUnwindSafe(|| events.read(&buf[..]))) {
+        let ev = match catch_unwind(AssertUnwindSafe(|| events.read(&buf[..size_bytes]))) {
             Ok(Ok(Some(ev))) => ev,
             Ok(Ok(None)) => break,
             Ok(Err(e)) => return Err(corrupt(good, e.to_string())),
@@ -376,19 +380,26 @@ fn drain(
         now_ms: crate::clock::now_ms() as i64,
         txn: None,
     };
+    // The lines are encoded one after the other into `line` and written
+    // out together: a write per line cost more than its encoding's copy.
+    line.clear();
     while let Ok(changes) = rx.try_recv() {
         for c in &changes {
             let Change::Row(r) = c else { continue };
-            line.clear();
             encoder.row_value(line, r, &ctx);
             line.push(b'\n');
-            out.write_all(line).map_err(ReplayError::Output)?;
             n += 1;
+            if line.len() >= 1 << 16 {
+                out.write_all(line).map_err(ReplayError::Output)?;
+                line.clear();
+            }
         }
         shared
             .ledger
             .ack_batch(changes.iter().map(|c| (c.seq(), 0)));
     }
+    out.write_all(line).map_err(ReplayError::Output)?;
+    line.clear();
     shared.ledger.release_prefix();
     Ok(n)
 }

@@ -58,9 +58,11 @@ pub fn split_rows(
     after_cols: &[bool],
 ) -> Result<Vec<RowImages>, DecodeError> {
     let buf: Arc<[u8]> = Arc::from(rows_data);
+    let widths: Vec<Result<Width, DecodeError>> = table.columns.iter().map(width).collect();
     let layout = Layout {
         table,
-        widths: table.columns.iter().map(width).collect(),
+        all_known: widths.iter().all(|w| w.is_ok()),
+        widths,
     };
     let mut at = 0usize;
     let mut cells: Vec<Cell> = Vec::new();
@@ -110,6 +112,60 @@ pub fn split_rows(
         .collect())
 }
 
+impl Layout<'_> {
+    /// [`Layout::split`] of an image that holds every column (a FULL row
+    /// image), none of them diffs, every width known: one pass with one
+    /// bounds check per value. `None` (and nothing consumed or kept) when
+    /// the bytes run out, for the general way to report where.
+    fn split_whole(
+        &self,
+        buf: &[u8],
+        at: &mut usize,
+        cells: &mut Vec<Cell>,
+    ) -> Option<std::ops::Range<usize>> {
+        let first = cells.len();
+        let mut split = || -> Option<usize> {
+            let n = self.widths.len();
+            let mut p = *at;
+            let nulls = buf.get(p..p + n.div_ceil(8))?;
+            p += nulls.len();
+            for (k, w) in self.widths.iter().enumerate() {
+                if nulls[k / 8] & (1 << (k % 8)) != 0 {
+                    cells.push(Cell::Null);
+                    continue;
+                }
+                let (start, end) = match w {
+                    Ok(Width::Fixed(w)) => (p, p + w),
+                    Ok(Width::Prefixed(w)) => {
+                        let len = le_uint(buf.get(p..p + w)?);
+                        (p + w, (p + w).checked_add(len)?)
+                    }
+                    Err(_) => return None,
+                };
+                if end > buf.len() {
+                    return None;
+                }
+                cells.push(Cell::Data {
+                    start: start as u32,
+                    end: end as u32,
+                });
+                p = end;
+            }
+            Some(p)
+        };
+        match split() {
+            Some(end) => {
+                *at = end;
+                Some(first..cells.len())
+            }
+            None => {
+                cells.truncate(first);
+                None
+            }
+        }
+    }
+}
+
 /// Where a column's value lies in a row image.
 #[derive(Debug, Clone, Copy)]
 enum Width {
@@ -125,6 +181,8 @@ struct Layout<'a> {
     /// Per column; an error is reported only when a row holds a value of
     /// that column.
     widths: Vec<Result<Width, DecodeError>>,
+    /// Every column's width is known (no error to report).
+    all_known: bool,
 }
 
 impl Layout<'_> {
@@ -140,6 +198,13 @@ impl Layout<'_> {
     ) -> Result<std::ops::Range<usize>, DecodeError> {
         let table = self.table;
         let n = table.columns.len();
+        if !shared_image && self.all_known && present.len() >= n && present[..n].iter().all(|p| *p)
+        {
+            if let Some(range) = self.split_whole(buf, at, cells) {
+                return Ok(range);
+            }
+            // Cut short somewhere: the general way below names the place.
+        }
         // Which JSON columns (in table order) hold diffs rather than documents.
         let mut partial: Vec<bool> = Vec::new();
         if shared_image {
@@ -387,6 +452,87 @@ mod tests {
             primary_key: vec![],
             names_from: NameSource::TableMap,
             rendered: Default::default(),
+        }
+    }
+
+    /// The one-pass split of whole images finds the cells the general way
+    /// finds, for any mix of NULLs and lengths, and leaves a row cut short
+    /// to the general way (which names the column).
+    #[test]
+    fn whole_images_split_as_the_general_way_splits_them() {
+        let t = table(vec![
+            col(ColumnType::MYSQL_TYPE_LONG, &[]),
+            col(ColumnType::MYSQL_TYPE_VARCHAR, &[0x2c, 0x01]),
+            col(ColumnType::MYSQL_TYPE_DATETIME2, &[3]),
+            col(ColumnType::MYSQL_TYPE_DOUBLE, &[8]),
+            col(ColumnType::MYSQL_TYPE_BLOB, &[2]),
+            col(ColumnType::MYSQL_TYPE_TINY, &[]),
+            col(ColumnType::MYSQL_TYPE_VARCHAR, &[20, 0]),
+            col(ColumnType::MYSQL_TYPE_NEWDECIMAL, &[10, 2]),
+            col(ColumnType::MYSQL_TYPE_SHORT, &[]),
+        ]);
+        let widths: Vec<_> = t.columns.iter().map(width).collect();
+        let fast = Layout {
+            table: &t,
+            widths: widths.clone(),
+            all_known: true,
+        };
+        let general = Layout {
+            table: &t,
+            widths,
+            all_known: false,
+        };
+        let all = vec![true; t.columns.len()];
+        let mut x: u64 = 7;
+        let mut data = Vec::new();
+        for _ in 0..300 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let nulls = (x & 0x1ff) as u16;
+            data.extend_from_slice(&nulls.to_le_bytes());
+            for (k, c) in t.columns.iter().enumerate() {
+                if nulls & (1 << k) != 0 {
+                    continue;
+                }
+                let len = (x >> (k * 3)) as usize % 40;
+                match width(c).unwrap() {
+                    Width::Fixed(n) => data.extend(std::iter::repeat_n(k as u8, n)),
+                    Width::Prefixed(w) => {
+                        data.extend_from_slice(&(len as u32).to_le_bytes()[..w]);
+                        data.extend(std::iter::repeat_n(b'v', len));
+                    }
+                }
+            }
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (mut at_a, mut at_b, mut rows) = (0, 0, 0);
+        while at_a < data.len() {
+            let ra = fast.split(&data, &mut at_a, &all, false, &mut a).unwrap();
+            let rb = general
+                .split(&data, &mut at_b, &all, false, &mut b)
+                .unwrap();
+            assert_eq!((ra, at_a), (rb, at_b));
+            rows += 1;
+        }
+        assert_eq!(rows, 300);
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        for cut in [1, 5, data.len() / 2 + 3] {
+            let short = &data[..data.len() - cut];
+            let (mut at_a, mut at_b) = (0, 0);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let ea = loop {
+                if let Err(e) = fast.split(short, &mut at_a, &all, false, &mut a) {
+                    break e;
+                }
+            };
+            let eb = loop {
+                if let Err(e) = general.split(short, &mut at_b, &all, false, &mut b) {
+                    break e;
+                }
+            };
+            assert_eq!(ea, eb);
+            assert!(ea.0.contains("column c"), "{ea}");
         }
     }
 
