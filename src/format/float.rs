@@ -59,7 +59,9 @@ pub fn write<F: Float>(out: &mut Vec<u8>, v: F, exponent: bool) {
     let (m, e) = v.binary();
     // The common case: `zmij` wrote the plain form (`0.1`, `123.0`) and no
     // tie can arise; `{}` prints the same text without a trailing `.0`.
-    if !exponent && !tie_possible(m, e) && text.iter().all(|&c| c != b'e') {
+    // An exponent (`e-324` at the longest) lies in the last five bytes.
+    let tail = &text[text.len().saturating_sub(5)..];
+    if !exponent && !tie_possible(m, e) && tail.iter().all(|&c| c != b'e') {
         let text = text.strip_suffix(b".0").unwrap_or(text);
         super::json::put(out, text);
         return;

@@ -7,7 +7,7 @@
 /// a byte at a time costs a capacity check per byte. Up to 32 bytes are
 /// written as a few overlapping unaligned loads and stores into room
 /// reserved once.
-#[inline]
+#[inline(always)]
 pub fn put(out: &mut Vec<u8>, bytes: &[u8]) {
     let n = bytes.len();
     if n > 32 {
@@ -239,10 +239,31 @@ const DIGITS2: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
+/// How many decimal digits `n` has: compared against powers of ten, most
+/// values being short.
+#[inline]
+fn decimal_digits(n: u64) -> usize {
+    if n < 10 {
+        1
+    } else if n < 100 {
+        2
+    } else if n < 1_000 {
+        3
+    } else if n < 10_000 {
+        4
+    } else if n < 100_000 {
+        5
+    } else if n < 1_000_000 {
+        6
+    } else {
+        n.ilog10() as usize + 1
+    }
+}
+
 /// Appends `n` in decimal, two digits per division, straight into the
 /// record: its digits are counted first, then written from the last.
 pub fn write_u64(out: &mut Vec<u8>, n: u64) {
-    let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
+    let len = decimal_digits(n);
     out.reserve(20);
     let at = out.len();
     // SAFETY: `reserve` made room for 20 bytes after `at`, and a u64 has at
@@ -355,6 +376,8 @@ mod tests {
         ]
         .into_iter()
         .chain((0..2000).map(|k| k * 7919))
+        // Either side of every power of ten.
+        .chain((1..20).flat_map(|k| [10u64.pow(k) - 1, 10u64.pow(k), 10u64.pow(k) + 1]))
         {
             let mut out = b"x".to_vec();
             write_u64(&mut out, n);

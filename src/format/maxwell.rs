@@ -59,13 +59,17 @@ pub(crate) fn write_plain(
     i: usize,
     style: &Style,
 ) {
-    if let Some(Cell::Json(doc)) = img.and_then(|m| m.cells.get(i)) {
-        out.extend_from_slice(doc);
+    let Some(img) = img else {
+        out.extend_from_slice(b"null");
         return;
-    }
-    match img.and_then(|m| m.cell(i)) {
-        Some(b) => write_cell(out, col, b, style),
-        None => out.extend_from_slice(b"null"),
+    };
+    match img.cells.get(i) {
+        Some(Cell::Json(doc)) => out.extend_from_slice(doc),
+        Some(Cell::Data { start, end }) => match img.buf.get(*start as usize..*end as usize) {
+            Some(b) => write_cell(out, col, b, style),
+            None => out.extend_from_slice(b"null"),
+        },
+        _ => out.extend_from_slice(b"null"),
     }
 }
 
