@@ -338,7 +338,7 @@ mod tests {
         let specials = [
             '"', '\\', '\n', '\r', '\t', '\u{1}', '\u{1f}', 'é', '✓', ' ', '~', '\u{7f}',
         ];
-        for len in 0..40 {
+        for len in 0..80 {
             for &c in &specials {
                 for at in 0..len.max(1) {
                     let s: String = (0..len)
@@ -383,7 +383,7 @@ mod tests {
             write_u64(&mut out, n);
             assert_eq!(out, format!("x{n}").into_bytes());
         }
-        for len in 0..40 {
+        for len in 0..80 {
             let src: Vec<u8> = (0..len as u8).collect();
             let mut out = b"ab".to_vec();
             put(&mut out, &src);

@@ -33,7 +33,14 @@ fn le(b: &[u8]) -> u64 {
 }
 
 fn be(b: &[u8]) -> u64 {
-    b.iter().fold(0u64, |acc, x| acc << 8 | *x as u64)
+    // The widths of temporal values (DATETIME2 is 5 bytes) as whole loads.
+    match b.len() {
+        2 => u16::from_be_bytes([b[0], b[1]]) as u64,
+        3 => (b[0] as u64) << 16 | u16::from_be_bytes([b[1], b[2]]) as u64,
+        4 => u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64,
+        5 => (b[0] as u64) << 32 | u32::from_be_bytes([b[1], b[2], b[3], b[4]]) as u64,
+        _ => b.iter().fold(0u64, |acc, x| acc << 8 | *x as u64),
+    }
 }
 
 /// Sign-extends the low `bytes` bytes of `v`.

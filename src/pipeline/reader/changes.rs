@@ -150,8 +150,11 @@ impl Reader {
                     schema: schema_version,
                 },
             };
-            let change = RowChange {
-                seq: 0,
+            // Built in place in the transaction's rows: a row change is a
+            // few hundred bytes, and each move of it is a copy.
+            self.seq += 1;
+            let change = Change::Row(RowChange {
+                seq: self.seq,
                 kind,
                 table: schema.clone(),
                 before,
@@ -167,11 +170,9 @@ impl Reader {
                 server_id,
                 checkpoint,
                 snapshot: None,
-            };
-            self.seq += 1;
-            let seq = self.seq;
+            });
             let txn = self.txn.as_mut().expect("transaction begun");
-            txn.held.push(Change::Row(RowChange { seq, ..change }));
+            txn.held.push(change);
             if txn.held.len() > self.cfg.txn_buffer_rows {
                 // A large transaction: hand on all but the last row now; they
                 // go without xid, which is not known until the commit. The
