@@ -43,7 +43,8 @@ pipeline over a database of TABLES tables (10,000; five columns each, made
 once and kept in `b2k_capture_TABLES`) against one over an empty database,
 three rounds each: the capture as the daemon logs it, and start to running.
 With --callgrind, instructions per row of `replay --stdout` over ROWS
-(200,000) narrow rows in each format, counted by valgrind's callgrind
+(200,000) narrow rows and ROWS/10 wide ones in each format, and of the
+daemon end to end over ROWS/2 narrow rows, counted by valgrind's callgrind
 (repeatable, unlike time); with --ab, another binary's beside them and
 whether the outputs are the same.
 With --avro, only workload 2 runs, in the debezium format, three rounds
@@ -52,9 +53,11 @@ registry): rows/s and the mean key and value bytes per record.
 With --tls, only workload 2 runs, three rounds alternating plaintext and
 TLS (a stunnel4 terminator, `scripts/testenv tls`), each against a fresh
 broker of its own: the cost of TLS.
-With --ab, only workload 2 and the librdkafka producer run, three rounds
-alternating the binary measured and OTHER_BINARY (the one before a change)
-on one broker: the before/after figures BENCHMARKS.md quotes.
+With --ab, workloads 1 (decode), 2 (end to end, with the librdkafka
+producer) and 6 (the narrow snapshot, with the server's own read) run,
+three rounds alternating the binary measured and OTHER_BINARY (the one
+before a change) on one broker: the before/after figures BENCHMARKS.md
+quotes, peak RSS included.
 """
 import json
 import os
@@ -133,11 +136,12 @@ def checkpoints(tag):
     return c
 
 
-def run_until(tag, env, done, what, timeout=900, binary=None):
+def run_until(tag, env, done, what, timeout=900, binary=None, wrap=(), stderr=None):
     """Runs the daemon with `env` until `done(checkpoint)` holds for a
-    record of its commit log: (seconds, peak RSS KiB)."""
+    record of its commit log: (seconds, peak RSS KiB). `wrap` goes before
+    the command (valgrind), `stderr` takes its error output."""
     t0 = time.time()
-    daemon = subprocess.Popen([binary or BIN, "run"], env=env)
+    daemon = subprocess.Popen([*wrap, binary or BIN, "run"], env=env, stderr=stderr)
     c = None
     try:
         while True:
@@ -168,21 +172,21 @@ def run_until(tag, env, done, what, timeout=900, binary=None):
         daemon.wait()
 
 
-def end_to_end(tag, db, start, end, binary=None):
+def end_to_end(tag, db, start, end, binary=None, **kw):
     """Runs the daemon from `start` until its checkpoint passes `end`."""
     return run_until(tag, daemon_env(tag, start, db),
                      lambda cp: (cp["file"], cp["pos"]) >= end, f"a checkpoint past {end}",
-                     binary=binary)
+                     binary=binary, **kw)
 
 
-def snapshot_run(tag, db, table):
+def snapshot_run(tag, db, table, binary=None):
     """A new pipeline with snapshot.mode=initial over `db.table`, until its
     checkpoint records the snapshot done."""
     env = daemon_env(tag, head(), db)
     env.update(B2K_SNAPSHOT_MODE="initial", B2K_FILTER_INCLUDE=f"{db}.{table}",
                B2K_START_POSITION="latest")
     return run_until(tag, env, lambda cp: "snapshot" in cp and not cp["snapshot"].get("tables"),
-                     f"the snapshot of {db}.{table}")
+                     f"the snapshot of {db}.{table}", binary=binary)
 
 
 def server_read(db, table):
@@ -323,23 +327,34 @@ def pct(xs, q):
 
 
 def ab(tag, narrow, rows, other):
-    """Workload 2 with this binary and `other`, alternated, and the
-    librdkafka producer each round."""
+    """This binary and `other`, alternated over three rounds: workload 1
+    (decode), workload 2 (end to end, with the librdkafka producer each
+    round) and workload 6 (the narrow snapshot, beside the server's own
+    read of the table)."""
     path = os.path.join(DATA, narrow[0])
     with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as msgs:
         subprocess.run([BIN, "replay", "--stdout", path], stdout=msgs, check=True,
                        env=dict(os.environ, RUST_LOG="warn"))
-    print(f"A/B, workload 2 ({rows:,} narrow rows) end to end; this: {BIN}; other: {other}")
-    print("| round | this rows/s | other rows/s | librdkafka msg/s | this / librdkafka | other / librdkafka |")
-    print("|---|---|---|---|---|---|")
+    print(f"A/B, {rows:,} narrow rows; this: {BIN}; other: {other}")
+    print("| round | decode rows/s this / other | end to end rows/s this / other | librdkafka msg/s "
+          "| snapshot rows/s this / other | server's own read rows/s | peak RSS MB this / other (decode, end to end, snapshot) |")
+    print("|---|---|---|---|---|---|---|")
     for r in range(3):
-        a, _ = end_to_end(f"{tag}_a{r}", tag, (narrow[0], narrow[1]), (narrow[0], narrow[2]))
-        b, _ = end_to_end(f"{tag}_b{r}", tag, (narrow[0], narrow[1]), (narrow[0], narrow[2]),
-                          binary=other)
+        figures = {}
+        for who, binary in (("this", BIN), ("other", other)):
+            with open(os.devnull, "wb") as null:
+                d, d_rss = run_measured([binary, "replay", "--stdout", path], null)
+            e, e_rss = end_to_end(f"{tag}_{who[0]}{r}", tag, (narrow[0], narrow[1]),
+                                  (narrow[0], narrow[2]), binary=binary)
+            s, s_rss = snapshot_run(f"{tag}_{who[0]}s{r}", tag, "narrow", binary=binary)
+            figures[who] = (d, e, s, (d_rss, e_rss, s_rss))
+        read_s, _ = server_read(tag, "narrow")
         k_n, k_s, _ = librdkafka_producer(msgs.name, f"{tag}_librdkafka{r}")
-        k = k_n / k_s
-        print(f"| {r + 1} | {rows / a:,.0f} | {rows / b:,.0f} | {k:,.0f} | "
-              f"{rows / a / k:.2f}x | {rows / b / k:.2f}x |", flush=True)
+        t, o = figures["this"], figures["other"]
+        rss = lambda f: " / ".join(f"{x / 1024:.1f}" for x in f[3])
+        print(f"| {r + 1} | {rows / t[0]:,.0f} / {rows / o[0]:,.0f} | {rows / t[1]:,.0f} / {rows / o[1]:,.0f} "
+              f"| {k_n / k_s:,.0f} | {rows / t[2]:,.0f} / {rows / o[2]:,.0f} | {rows / read_s:,.0f} "
+              f"| {rss(t)} ; {rss(o)} |", flush=True)
     os.unlink(msgs.name)
 
 
@@ -419,44 +434,81 @@ def avro_cost(tag, narrow, rows):
 
 def callgrind(rows, other):
     """Instructions per row (valgrind --tool=callgrind: repeatable on a
-    shared machine) of `replay --stdout` over a binlog of `rows` rows of
-    the narrow table of issue 25, in each format; with `other`, that
-    binary's beside this one's, and whether their outputs are the same
-    (the write times of the debezium and canal formats masked)."""
+    shared machine) of `replay --stdout` over binlogs of `rows` rows of
+    the narrow table of issue 25 and `rows / 10` of a wide one (40 columns,
+    about 2 KB), in each format, and of the daemon end to end (`rows / 2`
+    narrow rows into the broker, callgrind on the daemon process from its
+    start to the checkpoint past the last row); with `other`, that
+    binary's figures beside this one's, and whether their outputs are the
+    same (the write times of the debezium and canal formats masked)."""
     import re
     tag = f"benchcg{int(time.time())}"
     sql(f"CREATE DATABASE {tag}")
     sql(f"CREATE TABLE {tag}.n (id INT PRIMARY KEY, a INT, b VARCHAR(32), c DOUBLE, d DATETIME(3))")
-    file, _, _ = own_binlog(lambda: sql(
+    wide_cols = ", ".join(f"w{i} VARCHAR(60)" for i in range(36))
+    sql(f"CREATE TABLE {tag}.w (id BIGINT PRIMARY KEY, a INT, c DECIMAL(10,2), "
+        f"d DATETIME(3), {wide_cols})")
+    narrow = own_binlog(lambda: sql(
         f"INSERT INTO {tag}.n SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 7, "
         f"'2024-01-02 03:04:05.678' + INTERVAL seq SECOND FROM {tag}.seq_1_to_{rows}"))
-    path = os.path.join(DATA, file)
+    wide_rows = max(1_000, rows // 10)
+    fill = ", ".join(f"RPAD(CONCAT('v{i}-', seq), 55, 'x')" for i in range(36))
+    wide = own_binlog(lambda: sql(
+        f"INSERT INTO {tag}.w SELECT seq, seq, seq / 100, '2024-01-02 03:04:05.678', {fill} "
+        f"FROM {tag}.seq_1_to_{wide_rows}"))
+    e2e_rows = max(1_000, rows // 2)
+    sql(f"CREATE TABLE {tag}.e LIKE {tag}.n")
+    e2e = own_binlog(lambda: [sql(
+        f"INSERT INTO {tag}.e SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 7, "
+        f"'2024-01-02 03:04:05.678' FROM {tag}.seq_{lo}_to_{min(lo + 9_999, e2e_rows)}")
+        for lo in range(1, e2e_rows + 1, 10_000)])
     mask = re.compile(rb'"ts_ms":[0-9]+,"transaction"|"ts":[0-9]+,"type"')
+    refs_of = lambda path: int(re.search(rb"refs:\s+([0-9,]+)", open(path, "rb").read()).group(1)
+                                 .replace(b",", b""))
 
-    def count(binary, fmt):
+    def count(binary, fmt, file):
         out = tempfile.NamedTemporaryFile(delete=False)
         log = tempfile.NamedTemporaryFile(delete=False)
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={log.name}.cg",
-                        binary, "replay", "--stdout", path], stdout=out, stderr=log, check=True,
+                        binary, "replay", "--stdout", os.path.join(DATA, file)], stdout=out,
+                       stderr=log, check=True,
                        env=dict(os.environ, RUST_LOG="warn", B2K_OUTPUT_FORMAT=fmt))
-        refs = int(re.search(rb"refs:\s+([0-9,]+)", open(log.name, "rb").read()).group(1)
-                   .replace(b",", b""))
+        refs = refs_of(log.name)
         text = mask.sub(b"", open(out.name, "rb").read())
         for f in (out.name, log.name, f"{log.name}.cg"):
             os.unlink(f)
         return refs, zlib.crc32(text)
 
-    head_line = "| format | instructions per row |" + (" other | change | same output |" if other else "")
-    print(f"callgrind, replay --stdout over {rows:,} narrow rows; {BIN}" + (f" against {other}" if other else ""))
+    def daemon(binary, run):
+        log = tempfile.NamedTemporaryFile(delete=False)
+        end_to_end(f"{tag}_{run}", tag, (e2e[0], e2e[1]), (e2e[0], e2e[2]), binary=binary,
+                   wrap=["valgrind", "--tool=callgrind", f"--callgrind-out-file={log.name}.cg"],
+                   stderr=log, timeout=1800)
+        refs = refs_of(log.name)
+        for f in (log.name, f"{log.name}.cg"):
+            os.unlink(f)
+        return refs
+
+    head_line = "| workload | format | instructions per row |" + (" other | change | same output |" if other else "")
+    print(f"callgrind, instructions per row; {BIN}" + (f" against {other}" if other else ""))
     print(head_line)
-    print("|---|---|" + ("---|---|---|" if other else ""))
-    for fmt in ("maxwell", "debezium", "canal"):
-        n, crc = count(BIN, fmt)
-        line = f"| {fmt} | {n / rows:,.0f} |"
-        if other:
-            m, crc_other = count(other, fmt)
-            line += f" {m / rows:,.0f} | {(n - m) / m * 100:+.1f}% | {'yes' if crc == crc_other else 'NO'} |"
-        print(line, flush=True)
+    print("|---|---|---|" + ("---|---|---|" if other else ""))
+    for name, file, n in ((f"replay --stdout, narrow ({rows:,} rows)", narrow[0], rows),
+                          (f"replay --stdout, wide ({wide_rows:,} rows)", wide[0], wide_rows)):
+        for fmt in ("maxwell", "debezium", "canal"):
+            refs, crc = count(BIN, fmt, file)
+            line = f"| {name} | {fmt} | {refs / n:,.0f} |"
+            if other:
+                m, crc_other = count(other, fmt, file)
+                line += f" {m / n:,.0f} | {(refs - m) / m * 100:+.1f}% | {'yes' if crc == crc_other else 'NO'} |"
+            print(line, flush=True)
+    refs = daemon(BIN, "this")
+    line = f"| daemon end to end, narrow ({e2e_rows:,} rows into the broker) | maxwell | {refs / e2e_rows:,.0f} |"
+    if other:
+        m = daemon(other, "other")
+        line += f" {m / e2e_rows:,.0f} | {(refs - m) / m * 100:+.1f}% | - |"
+    print(line, flush=True)
+    sql(f"DROP DATABASE {tag}")
 
 
 def capture(tables):

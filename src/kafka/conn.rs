@@ -440,12 +440,18 @@ impl BrokerConn {
             .with_request_api_version(version)
             .with_correlation_id(self.correlation)
             .with_client_id(Some(self.client_id.clone()));
-        let mut buf = BytesMut::with_capacity(64);
-        buf.extend_from_slice(&[0, 0, 0, 0]);
         let codec = |detail: String| KafkaError::Protocol {
             broker: self.addr.clone(),
             detail,
         };
+        // Sized once: a produce request carries whole record batches, and
+        // a buffer grown by doubling copied them several times over.
+        let size = header
+            .compute_size(R::header_version(version))
+            .and_then(|h| Ok(h + req.compute_size(version)?))
+            .map_err(|e| codec(e.to_string()))?;
+        let mut buf = BytesMut::with_capacity(4 + size);
+        buf.extend_from_slice(&[0, 0, 0, 0]);
         header
             .encode(&mut buf, R::header_version(version))
             .map_err(|e| codec(e.to_string()))?;

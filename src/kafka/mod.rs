@@ -828,7 +828,21 @@ fn encode_batch(
         Some((p, seq)) => (p.id, p.epoch, seq),
         None => (-1, -1, -1),
     };
-    let mut batch = BytesMut::new();
+    // Room for the records and their framing at once (a batch grown by
+    // doubling was copied several times over).
+    let payload: usize = records
+        .iter()
+        .map(|r| {
+            r.key.as_ref().map_or(0, |k| k.len())
+                + r.value.as_ref().map_or(0, |v| v.len())
+                + r.headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 10)
+                    .sum::<usize>()
+                + 32
+        })
+        .sum();
+    let mut batch = BytesMut::with_capacity(payload + 128);
     // The encoder derives each record's offset delta from `offset`: they
     // must run 0, 1, 2... within the batch (Kafka rejects anything else).
     // It also starts a new RecordBatch whenever `offset - sequence`

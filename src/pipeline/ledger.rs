@@ -24,28 +24,8 @@ use parking_lot::{Condvar, Mutex};
 use super::stop::Stop;
 use crate::event::Position;
 
-/// Hashes a sequence number with one multiplication: they are distinct
-/// integers, and SipHash showed in the profile of the per-row path.
-#[derive(Default, Clone, Copy)]
-struct SeqHasher(u64);
-
-impl std::hash::Hasher for SeqHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type SeqMap = HashMap<u64, i64, std::hash::BuildHasherDefault<SeqHasher>>;
+/// seq → offset, hashed with one multiplication (see [`super::intmap`]).
+type SeqMap = super::intmap::IntMap<u64, i64>;
 
 #[derive(Default)]
 struct Inner {

@@ -9,6 +9,7 @@ pub mod board;
 pub mod dedupe;
 pub mod guard;
 pub mod handle;
+pub mod intmap;
 pub mod lease;
 pub mod ledger;
 pub mod producer;

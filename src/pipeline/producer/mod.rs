@@ -125,7 +125,7 @@ pub fn spawn(
             client,
             topics: Vec::new(),
             topic_index: HashMap::new(),
-            by_schema: HashMap::new(),
+            by_schema: Default::default(),
             topic_owners: HashMap::new(),
             buffered_bytes: 0,
             outage_since: None,
@@ -196,7 +196,7 @@ struct Producer {
     topic_index: HashMap<String, usize>,
     /// Templated topics: the topic index of each table schema seen (the
     /// Arc is kept, so its pointer stays unique).
-    by_schema: HashMap<usize, (Arc<TableSchema>, usize)>,
+    by_schema: crate::pipeline::intmap::IntMap<usize, (Arc<TableSchema>, usize)>,
     /// Templated topics by name with `.` folded to `_`: which table (or
     /// database) writes to it, and the name it rendered.
     topic_owners: HashMap<String, ((String, Option<String>), String)>,
@@ -252,7 +252,7 @@ struct Acked {
     bytes: u64,
     /// Rows per table for the status page, keyed by schema pointer (the
     /// Arc is kept, so the pointer stays unique) and named once.
-    per_table: HashMap<usize, (Arc<TableSchema>, u64)>,
+    per_table: crate::pipeline::intmap::IntMap<usize, (Arc<TableSchema>, u64)>,
 }
 
 /// Whether an update changes a primary-key column.

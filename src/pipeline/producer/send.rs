@@ -107,7 +107,17 @@ impl Producer {
                 if self.topics[t].batches[p].records.is_empty() {
                     continue;
                 }
-                let mut batch = std::mem::take(&mut self.topics[t].batches[p]);
+                // The next batch gets this one's room at once: grown record
+                // by record, its vectors were copied a dozen times a batch.
+                let room = self.topics[t].batches[p].records.len();
+                let mut batch = std::mem::replace(
+                    &mut self.topics[t].batches[p],
+                    PartitionBatch {
+                        records: Vec::with_capacity(room),
+                        origins: Vec::with_capacity(room),
+                        last_pos: None,
+                    },
+                );
                 // One header per batch, on its last record: the newest row
                 // change the partition will hold once it is written.
                 if let (Some(pos), Some(last)) = (&batch.last_pos, batch.records.last_mut()) {
