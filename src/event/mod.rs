@@ -268,6 +268,19 @@ impl std::ops::Deref for Cells {
 }
 
 impl RowImage {
+    /// The bytes this image's values take (its share of a buffer that
+    /// other rows may share too).
+    pub fn value_bytes(&self) -> usize {
+        self.cells
+            .iter()
+            .map(|c| match c {
+                Cell::Data { start, end } | Cell::Diff { start, end } => (end - start) as usize,
+                Cell::Json(d) => d.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// The bytes of column `i`, `None` when NULL or absent.
     pub fn cell(&self, i: usize) -> Option<&[u8]> {
         match self.cells.get(i) {
@@ -356,17 +369,7 @@ impl RowChange {
     pub fn footprint(&self) -> u32 {
         let image = |m: &Option<RowImage>| {
             m.as_ref().map_or(0, |m| {
-                m.cells.len() * std::mem::size_of::<Cell>()
-                    + m.cells
-                        .iter()
-                        .map(|c| match c {
-                            Cell::Data { start, end } | Cell::Diff { start, end } => {
-                                (end - start) as usize
-                            }
-                            Cell::Json(d) => d.len(),
-                            _ => 0,
-                        })
-                        .sum::<usize>()
+                m.cells.len() * std::mem::size_of::<Cell>() + m.value_bytes()
             })
         };
         (std::mem::size_of::<RowChange>() + image(&self.before) + image(&self.after)) as u32

@@ -229,24 +229,24 @@ impl Snapshotter {
         };
         let more = values.len() > limit;
         values.truncate(limit);
-        let mut rows = Vec::with_capacity(values.len());
-        let mut last_key = None;
+        // Where the next chunk starts: after the last row's key (a row of
+        // another shape fails the encoding below).
+        let last_key = values
+            .last()
+            .filter(|v| v.len() == schema.columns.len())
+            .map(|v| {
+                key.iter()
+                    .map(|&i| boundary_value(&schema.columns[i], &v[i]))
+                    .collect()
+            });
+        let images = encode::row_images(&schema, values).map_err(|e| SourceError::Query {
+            what: format!("the snapshot of {name}"),
+            detail: format!("{e}; the table changed while it was read? Restart to read it again"),
+        })?;
+        let mut rows = Vec::with_capacity(images.len());
         let mut bytes = 0usize;
-        for v in values {
-            if v.len() == schema.columns.len() {
-                last_key = Some(
-                    key.iter()
-                        .map(|&i| boundary_value(&schema.columns[i], &v[i]))
-                        .collect(),
-                );
-            }
-            let image = encode::row_image(&schema, v).map_err(|e| SourceError::Query {
-                what: format!("the snapshot of {name}"),
-                detail: format!(
-                    "{e}; the table changed while it was read? Restart to read it again"
-                ),
-            })?;
-            bytes += image.buf.len() + image.cells.len() * 16 + 64;
+        for image in images {
+            bytes += image.value_bytes() + image.cells.len() * 16 + 64;
             let k = key_of(&schema, &image, &key);
             rows.push((image, k));
         }
@@ -352,27 +352,31 @@ impl Snapshotter {
         let conn = self.conn()?;
         let mut n = 0u64;
         let result: Result<(), SourceError> = (|| {
+            // Rows go on 256 at a time, their images sharing one buffer.
+            let images = |batch: Vec<Vec<Value>>| {
+                encode::row_images(&schema, batch).map_err(|e| SourceError::Query {
+                    what: format!("the snapshot of {name}"),
+                    detail: e,
+                })
+            };
             let mut batch = Vec::with_capacity(256);
             let mut rows = conn
                 .exec_iter(&sql, params)
                 .map_err(|e| classify(&cfg, &format!("reading {name}"), e))?;
             for row in rows.by_ref() {
                 let row = row.map_err(|e| classify(&cfg, &format!("reading {name}"), e))?;
-                let image =
-                    encode::row_image(&schema, row.unwrap()).map_err(|e| SourceError::Query {
-                        what: format!("the snapshot of {name}"),
-                        detail: e,
-                    })?;
-                batch.push(image);
+                batch.push(row.unwrap());
                 n += 1;
                 if batch.len() == 256 {
-                    let b = std::mem::replace(&mut batch, Vec::with_capacity(256));
+                    let b = images(std::mem::replace(&mut batch, Vec::with_capacity(256)))?;
                     if !send_rows(&rows_tx, Streamed::Rows(b), &shared, epoch) {
                         return Ok(());
                     }
                 }
             }
-            if !batch.is_empty() && !send_rows(&rows_tx, Streamed::Rows(batch), &shared, epoch) {
+            if !batch.is_empty()
+                && !send_rows(&rows_tx, Streamed::Rows(images(batch)?), &shared, epoch)
+            {
                 return Ok(());
             }
             send_rows(&rows_tx, Streamed::Done, &shared, epoch);

@@ -14,41 +14,62 @@ use std::sync::Arc;
 use mysql::consts::ColumnType;
 use mysql::Value;
 
-use crate::event::{Cell, ColumnSchema, RowImage, TableSchema};
+use crate::event::{Cell, Cells, ColumnSchema, RowImage, TableSchema};
 use crate::source::schema::real_type;
 
 /// The row image of `values`, one per column of `schema`.
 pub fn row_image(schema: &TableSchema, values: Vec<Value>) -> Result<RowImage, String> {
-    if values.len() != schema.columns.len() {
-        return Err(format!(
-            "{}.{}: the SELECT gave {} columns, the schema has {}",
-            schema.database,
-            schema.table,
-            values.len(),
-            schema.columns.len()
-        ));
-    }
-    let mut buf = Vec::with_capacity(64);
-    let mut cells = Vec::with_capacity(values.len());
-    for (col, v) in schema.columns.iter().zip(values) {
-        let start = buf.len() as u32;
-        let cell = match v {
-            Value::NULL => Cell::Null,
-            Value::Bytes(b) if col.col_type == ColumnType::MYSQL_TYPE_JSON => Cell::Json(b.into()),
-            v => {
-                encode(col, v, &mut buf).map_err(|e| format!("column {}: {e}", col.name))?;
-                Cell::Data {
-                    start,
-                    end: buf.len() as u32,
+    let mut images = row_images(schema, vec![values])?;
+    Ok(images.pop().expect("one row in, one image out"))
+}
+
+/// The row images of `rows` (each one value per column of `schema`),
+/// sharing one buffer and one table of cells as the rows of a binlog event
+/// do: a chunk of rows costs a few allocations, not a few per row.
+pub fn row_images(schema: &TableSchema, rows: Vec<Vec<Value>>) -> Result<Vec<RowImage>, String> {
+    let n = schema.columns.len();
+    let mut buf = Vec::with_capacity(rows.len() * 16 * n.max(1));
+    let mut cells = Vec::with_capacity(rows.len() * n);
+    let mut ranges = Vec::with_capacity(rows.len());
+    for values in rows {
+        if values.len() != n {
+            return Err(format!(
+                "{}.{}: the SELECT gave {} columns, the schema has {}",
+                schema.database,
+                schema.table,
+                values.len(),
+                n
+            ));
+        }
+        let first = cells.len();
+        for (col, v) in schema.columns.iter().zip(values) {
+            let start = buf.len() as u32;
+            let cell = match v {
+                Value::NULL => Cell::Null,
+                Value::Bytes(b) if col.col_type == ColumnType::MYSQL_TYPE_JSON => {
+                    Cell::Json(b.into())
                 }
-            }
-        };
-        cells.push(cell);
+                v => {
+                    encode(col, v, &mut buf).map_err(|e| format!("column {}: {e}", col.name))?;
+                    Cell::Data {
+                        start,
+                        end: buf.len() as u32,
+                    }
+                }
+            };
+            cells.push(cell);
+        }
+        ranges.push(first..cells.len());
     }
-    Ok(RowImage {
-        buf: Arc::from(buf),
-        cells: cells.into(),
-    })
+    let buf: Arc<[u8]> = Arc::from(buf);
+    let cells = Arc::new(cells);
+    Ok(ranges
+        .into_iter()
+        .map(|range| RowImage {
+            buf: buf.clone(),
+            cells: Cells::shared(&cells, range),
+        })
+        .collect())
 }
 
 fn int_of(v: &Value) -> Result<i128, String> {
