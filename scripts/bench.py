@@ -202,14 +202,22 @@ def server_read(db, table):
 
 
 def run_measured(args, stdout):
-    """Runs a command; returns (seconds, peak RSS KiB) from wait4."""
+    """Runs a command; returns (seconds, peak RSS KiB). The peak is the
+    child's VmHWM, read while it runs: wait4's ru_maxrss counts the RSS this
+    script had when it forked the child, which is hundreds of MB once the
+    librdkafka producer has held its messages."""
     t0 = time.time()
     p = subprocess.Popen(args, stdout=stdout, env=dict(os.environ, RUST_LOG="warn"))
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
+    peak = 0
+    while p.poll() is None:
+        try:
+            peak = max(peak, peak_rss_kib(p.pid))
+        except OSError:
+            pass
+        time.sleep(0.001)
     if p.returncode != 0:
         sys.exit(f"{args[0]} failed with {p.returncode}")
-    return time.time() - t0, usage.ru_maxrss
+    return time.time() - t0, peak
 
 
 def python_mysql_replication(file, start, end, limit_s):
