@@ -172,23 +172,6 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
 }
 
-/// Appends `n` with at least `width` digits, zero-padded.
-pub fn write_u64_padded(out: &mut Vec<u8>, n: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut i = buf.len();
-    let mut v = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let start = i.min(buf.len().saturating_sub(width));
-    put(out, &buf[start..]);
-}
-
 /// The table's names as JSON, escaped once per table definition.
 pub fn rendered(t: &crate::event::TableSchema) -> &crate::event::Rendered {
     t.rendered.get_or_init(|| {

@@ -391,58 +391,70 @@ pub fn write_decimal(out: &mut Vec<u8>, b: &[u8], precision: usize, scale: usize
             v
         }
     };
-    let mut at = 0usize;
-    let mut group = |n: usize| -> u64 {
-        let v = (at..at + n).fold(0u64, |acc, i| acc << 8 | byte(i) as u64);
-        at += n;
-        v
+    // Every digit, zero-padded group by group, on the stack (a table map
+    // cannot declare more than 65; a corrupt one gets a vector).
+    let mut stack = [0u8; 80];
+    let mut heap = Vec::new();
+    let digits: &mut [u8] = if precision <= stack.len() {
+        &mut stack[..precision]
+    } else {
+        heap.resize(precision, 0);
+        &mut heap
     };
-    // Digits go straight into `out` (no buffer per value: the static
-    // build's allocator made those costly); a corrupt value is taken back.
-    use super::json::write_u64_padded;
-    let start = out.len();
+    let mut at = 0usize;
+    let mut n = 0usize;
+    // A group of `bytes` bytes holding `width` digits; false when it holds
+    // more (a corrupt value).
+    const POW10: [u64; 10] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+        1_000_000_000,
+    ];
+    let mut group = |bytes: usize, width: usize| -> bool {
+        let mut v = 0u64;
+        for i in at..at + bytes {
+            v = v << 8 | byte(i) as u64;
+        }
+        at += bytes;
+        if v >= POW10[width] {
+            return false;
+        }
+        for d in digits[n..n + width].iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        n += width;
+        true
+    };
     let lead = intg % 9;
-    if lead > 0 {
-        write_u64_padded(out, group(DIG2BYTES[lead]), lead);
-    }
-    for _ in 0..intg / 9 {
-        write_u64_padded(out, group(4), 9);
-    }
-    let int_end = out.len();
-    for _ in 0..scale / 9 {
-        write_u64_padded(out, group(4), 9);
-    }
     let tail = scale % 9;
-    if tail > 0 {
-        write_u64_padded(out, group(DIG2BYTES[tail]), tail);
-    }
-    // A corrupt group can hold more digits than declared.
-    if int_end - start != intg || out.len() - int_end != scale {
-        out.truncate(start);
+    let whole = (lead == 0 || group(DIG2BYTES[lead], lead))
+        && (0..intg / 9).all(|_| group(4, 9))
+        && (0..scale / 9).all(|_| group(4, 9))
+        && (tail == 0 || group(DIG2BYTES[tail], tail));
+    if !whole {
         return false;
     }
-    let is_zero = out[start..].iter().all(|&c| c == b'0');
-    // Leading zeros of the integer part go, all but the last before the
-    // point.
-    let zeros = out[start..int_end]
-        .iter()
-        .take_while(|&&c| c == b'0')
-        .count();
-    let drop = if zeros == intg {
-        intg.saturating_sub(1)
-    } else {
-        zeros
-    };
-    out.drain(start..start + drop);
-    if intg == 0 {
-        out.insert(start, b'0');
+    let (int, frac) = digits.split_at(intg);
+    out.reserve(precision + 3);
+    if negative && digits.iter().any(|&c| c != b'0') {
+        out.push(b'-');
+    }
+    // The integer part without its leading zeros, "0" when nothing is left.
+    match int.iter().position(|&c| c != b'0') {
+        Some(first) => super::json::put(out, &int[first..]),
+        None => out.push(b'0'),
     }
     if scale > 0 {
-        let point = start + (intg - drop).max(1);
-        out.insert(point, b'.');
-    }
-    if negative && !is_zero {
-        out.insert(start, b'-');
+        out.push(b'.');
+        super::json::put(out, frac);
     }
     true
 }
@@ -612,6 +624,144 @@ mod tests {
             ),
             "16777215"
         );
+    }
+
+    /// `write_decimal` as it was written before it laid the digits out on
+    /// the stack: every group written zero-padded, then the leading zeros
+    /// drained and the point and sign inserted.
+    fn write_decimal_by_insertion(
+        out: &mut Vec<u8>,
+        b: &[u8],
+        precision: usize,
+        scale: usize,
+    ) -> bool {
+        const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
+        if b.is_empty()
+            || scale > precision
+            || b.len() != crate::event::column::decimal_size(precision, scale)
+        {
+            return false;
+        }
+        let intg = precision - scale;
+        let negative = b[0] & 0x80 == 0;
+        let mask: u8 = if negative { 0xff } else { 0 };
+        let byte = |i: usize| -> u8 {
+            let v = b[i] ^ mask;
+            if i == 0 {
+                v ^ 0x80
+            } else {
+                v
+            }
+        };
+        let mut at = 0usize;
+        let mut group = |n: usize| -> u64 {
+            let v = (at..at + n).fold(0u64, |acc, i| acc << 8 | byte(i) as u64);
+            at += n;
+            v
+        };
+        // Digits go straight into `out` (no buffer per value: the static
+        // build's allocator made those costly); a corrupt value is taken back.
+        let start = out.len();
+        let lead = intg % 9;
+        if lead > 0 {
+            write_u64_padded(out, group(DIG2BYTES[lead]), lead);
+        }
+        for _ in 0..intg / 9 {
+            write_u64_padded(out, group(4), 9);
+        }
+        let int_end = out.len();
+        for _ in 0..scale / 9 {
+            write_u64_padded(out, group(4), 9);
+        }
+        let tail = scale % 9;
+        if tail > 0 {
+            write_u64_padded(out, group(DIG2BYTES[tail]), tail);
+        }
+        // A corrupt group can hold more digits than declared.
+        if int_end - start != intg || out.len() - int_end != scale {
+            out.truncate(start);
+            return false;
+        }
+        let is_zero = out[start..].iter().all(|&c| c == b'0');
+        // Leading zeros of the integer part go, all but the last before the
+        // point.
+        let zeros = out[start..int_end]
+            .iter()
+            .take_while(|&&c| c == b'0')
+            .count();
+        let drop = if zeros == intg {
+            intg.saturating_sub(1)
+        } else {
+            zeros
+        };
+        out.drain(start..start + drop);
+        if intg == 0 {
+            out.insert(start, b'0');
+        }
+        if scale > 0 {
+            let point = start + (intg - drop).max(1);
+            out.insert(point, b'.');
+        }
+        if negative && !is_zero {
+            out.insert(start, b'-');
+        }
+        true
+    }
+
+    /// Appends `n` with at least `width` digits, zero-padded.
+    pub fn write_u64_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+        let mut buf = [b'0'; 20];
+        let mut i = buf.len();
+        let mut v = n;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        let start = i.min(buf.len().saturating_sub(width));
+        crate::format::json::put(out, &buf[start..]);
+    }
+
+    #[test]
+    fn decimals_read_as_the_earlier_reading_did() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut cases = 0;
+        for precision in 1..=65 {
+            for scale in [0, 1, 2, 4, 8, 9, 10, 17, 18, 30, 65] {
+                if scale > precision {
+                    continue;
+                }
+                let size = crate::event::column::decimal_size(precision, scale);
+                for k in 0..20 {
+                    let b: Vec<u8> = (0..size)
+                        .map(|i| match k {
+                            0 => 0x80 * (i == 0) as u8,
+                            1 => 0x7f * (i == 0) as u8 + 0xff * (i > 0) as u8,
+                            _ => next() as u8,
+                        })
+                        .collect();
+                    let (mut a, mut r) = (b"x".to_vec(), b"x".to_vec());
+                    let ok_a = write_decimal(&mut a, &b, precision, scale);
+                    let ok_r = write_decimal_by_insertion(&mut r, &b, precision, scale);
+                    assert_eq!(
+                        (ok_a, ok_a.then_some(&a)),
+                        (ok_r, ok_r.then_some(&r)),
+                        "({precision},{scale}) {b:?}"
+                    );
+                    cases += 1;
+                }
+            }
+        }
+        assert!(cases > 5_000);
     }
 
     #[test]
