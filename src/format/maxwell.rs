@@ -240,6 +240,7 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style, memo: &
     }
     put(out, memo.coords(r));
     let image = row_image(r);
+    let pk_start = out.len();
     for (n, &i) in t.primary_key.iter().enumerate() {
         if n > 0 {
             out.push(b',');
@@ -249,8 +250,15 @@ pub fn write_value_json(out: &mut Vec<u8>, r: &RowChange, style: &Style, memo: &
             None => out.extend_from_slice(b"null"),
         }
     }
+    // A one-column key's value is the same text in `data`: copied there,
+    // not rendered twice.
+    let pk = (pk_start, out.len() - pk_start);
     put(out, &memo.pk_names);
-    write_row(out, t, image, style);
+    let reuse = match t.primary_key.as_slice() {
+        [i] if pk.1 <= PK_COPY => Some((*i, pk)),
+        _ => None,
+    };
+    write_row(out, t, image, style, reuse);
     if let (RowKind::Update, Some(before), Some(after)) = (r.kind, &r.before, &r.after) {
         // Changed columns are those whose logged bytes differ: no need to
         // render both sides to compare them.
@@ -299,7 +307,7 @@ fn write_bootstrap(out: &mut Vec<u8>, r: &RowChange, part: SnapshotPart, style: 
     out.push(b',');
     out.extend_from_slice(b"\"data\":");
     match (part, &r.after) {
-        (SnapshotPart::Row(_), Some(image)) => write_row(out, t, Some(image), style),
+        (SnapshotPart::Row(_), Some(image)) => write_row(out, t, Some(image), style, None),
         _ => out.extend_from_slice(b"{}"),
     }
     out.push(b'}');
@@ -345,10 +353,22 @@ fn write_position(out: &mut Vec<u8>, file: &str, pos: u64) {
     out.push(b'"');
 }
 
-fn write_row(out: &mut Vec<u8>, t: &TableSchema, image: Option<&RowImage>, style: &Style) {
+/// The longest key value [`write_value_json`] copies into `data` (a
+/// BIGINT is 20 digits and a sign).
+const PK_COPY: usize = 24;
+
+/// `data`: the row object. `reuse` is a column whose value text is already
+/// in `out` (at an offset, this long), to be copied rather than rendered.
+fn write_row(
+    out: &mut Vec<u8>,
+    t: &TableSchema,
+    image: Option<&RowImage>,
+    style: &Style,
+    reuse: Option<(usize, (usize, usize))>,
+) {
     let names = super::json::rendered(t);
     if let (Some(img), true) = (image, names.plain) {
-        return write_image(out, t, img, &names.keys, style);
+        return write_image(out, t, img, &names.keys, style, reuse);
     }
     write_object(
         out,
@@ -366,10 +386,11 @@ fn write_image(
     img: &RowImage,
     keys: &[Box<[u8]>],
     style: &Style,
+    reuse: Option<(usize, (usize, usize))>,
 ) {
     out.push(b'{');
     let mut first = true;
-    for ((col, cell), key) in t.columns.iter().zip(img.cells.iter()).zip(keys) {
+    for (i, ((col, cell), key)) in t.columns.iter().zip(img.cells.iter()).zip(keys).enumerate() {
         if matches!(cell, Cell::Absent) {
             continue;
         }
@@ -378,6 +399,18 @@ fn write_image(
         }
         first = false;
         put(out, key);
+        // The key's text, written by `write_col` from the same cell (no
+        // column is masked here), copied as a whole block: the key's name
+        // list and this object's opening follow it in `out`.
+        let kept = reuse
+            .filter(|(c, _)| *c == i)
+            .and_then(|(_, (at, len))| Some((out.get(at..at + PK_COPY)?, len)));
+        if let Some((text, len)) = kept {
+            let mut copy = [0u8; PK_COPY];
+            copy.copy_from_slice(text);
+            put(out, &copy[..len]);
+            continue;
+        }
         match cell {
             Cell::Data { start, end } => match img.buf.get(*start as usize..*end as usize) {
                 Some(b) => write_cell(out, col, b, style),

@@ -59,11 +59,12 @@ pub fn split_rows(
 ) -> Result<Vec<RowImages>, DecodeError> {
     let buf: Arc<[u8]> = Arc::from(rows_data);
     let widths: Vec<Result<Width, DecodeError>> = table.columns.iter().map(width).collect();
-    let layout = Layout {
-        table,
-        all_known: widths.iter().all(|w| w.is_ok()),
-        widths,
-    };
+    let layout = Layout::new(table, widths);
+    // Whether each image holds every column: then its rows split the fast
+    // way (known once per event, not looked up per row).
+    let n = table.columns.len();
+    let whole = |cols: &[bool]| cols.len() >= n && cols[..n].iter().all(|p| *p);
+    let (before_whole, after_whole) = (whole(before_cols), whole(after_cols));
     let mut at = 0usize;
     let mut cells: Vec<Cell> = Vec::new();
     let mut spans = Vec::new();
@@ -71,15 +72,17 @@ pub fn split_rows(
         let row_start = at;
         let before = match images {
             Images::Before | Images::Both | Images::BothPartial => {
-                Some(layout.split(&buf, &mut at, before_cols, false, &mut cells)?)
+                Some(layout.split(&buf, &mut at, before_cols, before_whole, false, &mut cells)?)
             }
             Images::After => None,
         };
         let after = match images {
             Images::After | Images::Both => {
-                Some(layout.split(&buf, &mut at, after_cols, false, &mut cells)?)
+                Some(layout.split(&buf, &mut at, after_cols, after_whole, false, &mut cells)?)
             }
-            Images::BothPartial => Some(layout.split(&buf, &mut at, after_cols, true, &mut cells)?),
+            Images::BothPartial => {
+                Some(layout.split(&buf, &mut at, after_cols, after_whole, true, &mut cells)?)
+            }
             Images::Before => None,
         };
         if at == row_start {
@@ -112,56 +115,52 @@ pub fn split_rows(
         .collect())
 }
 
-impl Layout<'_> {
-    /// [`Layout::split`] of an image that holds every column (a FULL row
-    /// image), none of them diffs, every width known: one pass with one
-    /// bounds check per value. `None` (and nothing consumed or kept) when
-    /// the bytes run out, for the general way to report where.
-    fn split_whole(
-        &self,
-        buf: &[u8],
-        at: &mut usize,
-        cells: &mut Vec<Cell>,
-    ) -> Option<std::ops::Range<usize>> {
-        let first = cells.len();
-        let mut split = || -> Option<usize> {
-            let n = self.widths.len();
-            let mut p = *at;
-            let nulls = buf.get(p..p + n.div_ceil(8))?;
-            p += nulls.len();
-            for (k, w) in self.widths.iter().enumerate() {
-                if nulls[k / 8] & (1 << (k % 8)) != 0 {
-                    cells.push(Cell::Null);
-                    continue;
+/// [`Layout::split`] of an image that holds every column (a FULL row
+/// image), none of them diffs, every width known: one pass with one bounds
+/// check per value. `None` (and nothing consumed or kept) when the bytes
+/// run out, for the general way to report where.
+fn split_whole(
+    widths: &[Width],
+    buf: &[u8],
+    at: &mut usize,
+    cells: &mut Vec<Cell>,
+) -> Option<std::ops::Range<usize>> {
+    let first = cells.len();
+    let mut split = || -> Option<usize> {
+        let mut p = *at;
+        let nulls = buf.get(p..p + widths.len().div_ceil(8))?;
+        p += nulls.len();
+        for (k, w) in widths.iter().enumerate() {
+            if nulls[k / 8] & (1 << (k % 8)) != 0 {
+                cells.push(Cell::Null);
+                continue;
+            }
+            let (start, end) = match *w {
+                Width::Fixed(w) => (p, p + w),
+                Width::Prefixed(w) => {
+                    let len = le_uint(buf.get(p..p + w)?);
+                    (p + w, (p + w).checked_add(len)?)
                 }
-                let (start, end) = match w {
-                    Ok(Width::Fixed(w)) => (p, p + w),
-                    Ok(Width::Prefixed(w)) => {
-                        let len = le_uint(buf.get(p..p + w)?);
-                        (p + w, (p + w).checked_add(len)?)
-                    }
-                    Err(_) => return None,
-                };
-                if end > buf.len() {
-                    return None;
-                }
-                cells.push(Cell::Data {
-                    start: start as u32,
-                    end: end as u32,
-                });
-                p = end;
+            };
+            if end > buf.len() {
+                return None;
             }
-            Some(p)
-        };
-        match split() {
-            Some(end) => {
-                *at = end;
-                Some(first..cells.len())
-            }
-            None => {
-                cells.truncate(first);
-                None
-            }
+            cells.push(Cell::Data {
+                start: start as u32,
+                end: end as u32,
+            });
+            p = end;
+        }
+        Some(p)
+    };
+    match split() {
+        Some(end) => {
+            *at = end;
+            Some(first..cells.len())
+        }
+        None => {
+            cells.truncate(first);
+            None
         }
     }
 }
@@ -181,8 +180,20 @@ struct Layout<'a> {
     /// Per column; an error is reported only when a row holds a value of
     /// that column.
     widths: Vec<Result<Width, DecodeError>>,
-    /// Every column's width is known (no error to report).
-    all_known: bool,
+    /// The widths, when every one is known (no error to report): what the
+    /// one-pass split of a whole image reads.
+    known: Option<Vec<Width>>,
+}
+
+impl<'a> Layout<'a> {
+    fn new(table: &'a TableSchema, widths: Vec<Result<Width, DecodeError>>) -> Self {
+        let known = widths.iter().map(|w| w.as_ref().ok().copied()).collect();
+        Layout {
+            table,
+            widths,
+            known,
+        }
+    }
 }
 
 impl Layout<'_> {
@@ -193,14 +204,14 @@ impl Layout<'_> {
         buf: &[u8],
         at: &mut usize,
         present: &[bool],
+        whole: bool,
         shared_image: bool,
         cells: &mut Vec<Cell>,
     ) -> Result<std::ops::Range<usize>, DecodeError> {
         let table = self.table;
         let n = table.columns.len();
-        if !shared_image && self.all_known && present.len() >= n && present[..n].iter().all(|p| *p)
-        {
-            if let Some(range) = self.split_whole(buf, at, cells) {
+        if let (Some(widths), true, false) = (&self.known, whole, shared_image) {
+            if let Some(range) = split_whole(widths, buf, at, cells) {
                 return Ok(range);
             }
             // Cut short somewhere: the general way below names the place.
@@ -472,15 +483,11 @@ mod tests {
             col(ColumnType::MYSQL_TYPE_SHORT, &[]),
         ]);
         let widths: Vec<_> = t.columns.iter().map(width).collect();
-        let fast = Layout {
-            table: &t,
-            widths: widths.clone(),
-            all_known: true,
-        };
+        let fast = Layout::new(&t, widths.clone());
         let general = Layout {
             table: &t,
             widths,
-            all_known: false,
+            known: None,
         };
         let all = vec![true; t.columns.len()];
         let mut x: u64 = 7;
@@ -508,9 +515,11 @@ mod tests {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let (mut at_a, mut at_b, mut rows) = (0, 0, 0);
         while at_a < data.len() {
-            let ra = fast.split(&data, &mut at_a, &all, false, &mut a).unwrap();
+            let ra = fast
+                .split(&data, &mut at_a, &all, true, false, &mut a)
+                .unwrap();
             let rb = general
-                .split(&data, &mut at_b, &all, false, &mut b)
+                .split(&data, &mut at_b, &all, true, false, &mut b)
                 .unwrap();
             assert_eq!((ra, at_a), (rb, at_b));
             rows += 1;
@@ -522,12 +531,12 @@ mod tests {
             let (mut at_a, mut at_b) = (0, 0);
             let (mut a, mut b) = (Vec::new(), Vec::new());
             let ea = loop {
-                if let Err(e) = fast.split(short, &mut at_a, &all, false, &mut a) {
+                if let Err(e) = fast.split(short, &mut at_a, &all, true, false, &mut a) {
                     break e;
                 }
             };
             let eb = loop {
-                if let Err(e) = general.split(short, &mut at_b, &all, false, &mut b) {
+                if let Err(e) = general.split(short, &mut at_b, &all, true, false, &mut b) {
                     break e;
                 }
             };
