@@ -194,11 +194,7 @@ impl Memo {
                 && *ts == r.ts
                 && *s == snapshot
                 && *server == r.server_id
-                && match (g, gtid) {
-                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                    (None, None) => true,
-                    _ => false,
-                }
+                && super::same_gtid(g, gtid)
                 && Arc::ptr_eq(file, &r.event_file)
                 && *pos == r.event_pos);
         if !fresh {

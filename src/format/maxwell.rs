@@ -196,11 +196,7 @@ impl Memo {
         if Arc::ptr_eq(file, &r.event_file)
             && *pos == r.event_pos
             && *server == r.server_id
-            && match (g, gtid) {
-                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                (None, None) => true,
-                _ => false,
-            });
+            && super::same_gtid(g, gtid));
         if !fresh {
             let out = &mut self.coords_bytes;
             out.clear();

@@ -17,6 +17,16 @@ pub mod wkt;
 use crate::event::{DdlChange, RowChange};
 use value::Style;
 
+/// Whether a memo's GTID is the row's: the same `Arc` (the memo holds a
+/// clone, so the address cannot have been given to another), or none.
+fn same_gtid(kept: &Option<std::sync::Arc<str>>, row: &Option<std::sync::Arc<str>>) -> bool {
+    match (kept, row) {
+        (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// The message shape (`output.format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
