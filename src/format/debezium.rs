@@ -346,61 +346,38 @@ fn write_dbz(out: &mut Vec<u8>, col: &ColumnSchema, img: &RowImage, i: usize, st
         t
     };
     // A temporal value is first written as Maxwell writes it, at the end of
-    // `out` (no buffer of its own), then read back and replaced.
-    let temporal = |out: &mut Vec<u8>, convert: &dyn Fn(&str, &mut Vec<u8>) -> bool| {
+    // `out` (no buffer of its own), read there, then replaced by what
+    // `read` made of it, or by null.
+    let temporal = |out: &mut Vec<u8>, read: &dyn Fn(&str) -> Option<i64>| {
         let mark = out.len();
         write_plain(out, col, Some(img), i, style);
-        let mut copy = [0u8; 64];
-        let n = out.len() - mark;
-        let ok = n <= copy.len() && {
-            copy[..n].copy_from_slice(&out[mark..]);
-            out.truncate(mark);
-            text(&copy[..n]).is_some_and(|s| convert(&s, out))
-        };
-        if !ok {
-            out.truncate(mark);
-            out.extend_from_slice(b"null");
+        let value = text(&out[mark..]).and_then(|s| read(&s));
+        out.truncate(mark);
+        match value {
+            Some(v) => write_i64(out, v),
+            None => out.extend_from_slice(b"null"),
         }
     };
     match real_type(col) {
-        ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => {
-            temporal(out, &|s, out| match parse_date(s) {
-                Some((y, m, d)) => {
-                    write_i64(out, days_from_civil(y, m, d));
-                    true
-                }
-                None => false,
-            })
-        }
+        ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => temporal(out, &|s| {
+            parse_date(s).map(|(y, m, d)| days_from_civil(y, m, d))
+        }),
         ColumnType::MYSQL_TYPE_DATETIME | ColumnType::MYSQL_TYPE_DATETIME2 => {
-            temporal(out, &|s, out| match epoch_ms(s) {
-                Some(ms) => {
-                    write_i64(out, ms);
-                    true
-                }
-                None => false,
-            })
+            temporal(out, &epoch_ms)
         }
         ColumnType::MYSQL_TYPE_TIMESTAMP | ColumnType::MYSQL_TYPE_TIMESTAMP2 => {
-            temporal(out, &|s, out| {
-                if parse_date(s).is_none() {
-                    return false;
-                }
-                let mut iso = s.replacen(' ', "T", 1);
-                iso.push('Z');
-                write_str(out, &iso);
-                true
-            })
+            let mark = out.len();
+            write_plain(out, col, Some(img), i, style);
+            let iso = text(&out[mark..])
+                .filter(|s| parse_date(s).is_some())
+                .map(|s| s.replacen(' ', "T", 1) + "Z");
+            out.truncate(mark);
+            match iso {
+                Some(iso) => write_str(out, &iso),
+                None => out.extend_from_slice(b"null"),
+            }
         }
-        ColumnType::MYSQL_TYPE_TIME | ColumnType::MYSQL_TYPE_TIME2 => {
-            temporal(out, &|s, out| match time_ms(s) {
-                Some(ms) => {
-                    write_i64(out, ms);
-                    true
-                }
-                None => false,
-            })
-        }
+        ColumnType::MYSQL_TYPE_TIME | ColumnType::MYSQL_TYPE_TIME2 => temporal(out, &time_ms),
         ColumnType::MYSQL_TYPE_NEWDECIMAL => {
             let t = plain();
             write_str(out, &String::from_utf8_lossy(&t));
