@@ -8,8 +8,6 @@ value decoded again with the subject's newest schema as the reader schema
 
 usage: avro_consume.py BOOTSTRAP REGISTRY_URL TOPIC COUNT [IDLE_SECONDS] [--reader-latest]
 """
-import base64
-import decimal
 import io
 import json
 import struct
@@ -22,17 +20,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-
-def plain(v):
-    if isinstance(v, dict):
-        return {k: plain(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [plain(x) for x in v]
-    if isinstance(v, decimal.Decimal):
-        return str(v)
-    if isinstance(v, (bytes, bytearray)):
-        return base64.b64encode(v).decode()
-    return v
+from avro_plain import plain
 
 
 def main():

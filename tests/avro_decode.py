@@ -6,23 +6,13 @@ usage: avro_decode.py SCHEMA_FILE BODY_FILE...
 Each body file holds one Avro binary body (no Confluent header) written
 with the schema in SCHEMA_FILE (its JSON text, as registered).
 """
-import base64
-import decimal
 import io
 import json
 import sys
 
 import fastavro
 
-
-def plain(v):
-    if isinstance(v, dict):
-        return {k: plain(x) for k, x in v.items()}
-    if isinstance(v, decimal.Decimal):
-        return str(v)
-    if isinstance(v, (bytes, bytearray)):
-        return base64.b64encode(v).decode()
-    return v
+from avro_plain import plain
 
 
 def main():
