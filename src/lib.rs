@@ -24,3 +24,4 @@ pub mod replay;
 pub mod source;
 pub mod status;
 pub mod tls;
+pub mod url;

@@ -112,7 +112,7 @@ impl Board {
     fn page_of(&self, name: &str) -> Option<String> {
         self.page_base
             .as_ref()
-            .map(|b| format!("{b}/pipeline/{}", url_part(name)))
+            .map(|b| format!("{b}/pipeline/{}", crate::url::path_part(name)))
     }
 
     /// The host's pages: the fleet (`/`), each of its own pipelines
@@ -159,7 +159,7 @@ impl Board {
                     .is_empty()
                     .then_some("not a member of the fleet's group (yet)"),
             ),
-            p => match p.strip_prefix("/pipeline/").map(url_decode) {
+            p => match p.strip_prefix("/pipeline/").map(crate::url::decode) {
                 Some(name) => match g.local.get(&name) {
                     Some(l) => Reply::html(status::render_html(&status::snapshot(
                         &l.settings,
@@ -202,40 +202,6 @@ impl Board {
             stale_after_ms: STALE.as_millis() as u64,
         }
     }
-}
-
-/// A pipeline name in a URL path: its bytes outside `[A-Za-z0-9._-]`
-/// percent-encoded.
-fn url_part(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn url_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = || std::str::from_utf8(b.get(i + 1..i + 3)?).ok();
-        match (b[i], hex().and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Reads every status record in `topic` from offset `from` into `into`
@@ -411,18 +377,6 @@ fn publish(client: &mut Client, topic: &str, records: &[PipelineStatus]) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_pipeline_name_survives_its_url() {
-        for name in ["orders", "shop eu/1", "ä%x"] {
-            let part = url_part(name);
-            assert!(
-                part.bytes().all(|b| b.is_ascii_graphic() && b != b'/'),
-                "{part}"
-            );
-            assert_eq!(url_decode(&part), name);
-        }
-    }
 
     #[test]
     fn a_host_that_is_not_a_member_is_not_healthy() {

@@ -166,19 +166,6 @@ pub struct Registry {
     ids: HashMap<(String, String), u32>,
 }
 
-/// A subject name in a URL path.
-fn path_part(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 impl Registry {
     pub fn new(s: Settings) -> Registry {
         Registry {
@@ -261,7 +248,7 @@ impl Registry {
         let body = serde_json::json!({ "schema": schema }).to_string();
         let (status, v) = self.call(
             "POST",
-            &format!("/subjects/{}/versions", path_part(subject)),
+            &format!("/subjects/{}/versions", crate::url::path_part(subject)),
             Some(&body),
         )?;
         if status != 200 {
@@ -286,7 +273,11 @@ impl Registry {
     /// The compatibility level that applies to `subject` (its own, else
     /// the registry's).
     pub fn compatibility(&mut self, subject: &str) -> Result<String, RegistryError> {
-        let (status, v) = self.call("GET", &format!("/config/{}", path_part(subject)), None)?;
+        let (status, v) = self.call(
+            "GET",
+            &format!("/config/{}", crate::url::path_part(subject)),
+            None,
+        )?;
         let level = |v: &serde_json::Value| {
             v["compatibilityLevel"]
                 .as_str()
@@ -322,7 +313,7 @@ impl Registry {
     pub fn versions(&mut self, subject: &str) -> Result<Vec<i64>, RegistryError> {
         let (status, v) = self.call(
             "GET",
-            &format!("/subjects/{}/versions", path_part(subject)),
+            &format!("/subjects/{}/versions", crate::url::path_part(subject)),
             None,
         )?;
         match status {
