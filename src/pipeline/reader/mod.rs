@@ -30,7 +30,7 @@ use crate::gtid::{maria_list, maria_plan, GtidState, MariaGtid, MariaPlan, Mysql
 use crate::source::rows::{split_rows, Images};
 use crate::source::schema::SchemaCache;
 use crate::source::snapshot::plan::{Plan, TablePlan};
-use crate::source::snapshot::seam::{Chunk, Horizon, Seam, Streamed, Streaming, ToReader};
+use crate::source::snapshot::seam::{Chunk, Floor, Horizon, Seam, Streamed, Streaming, ToReader};
 use crate::source::snapshot::SnapshotMode;
 use crate::source::xa::{self, XaState, XaStatement};
 use crate::source::{

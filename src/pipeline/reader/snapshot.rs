@@ -57,6 +57,13 @@ impl Reader {
                     break;
                 }
             };
+            // Where the stream is: every transaction before here may be
+            // out already, which the views from now on must have seen.
+            let floor = Floor {
+                file: self.file.to_string(),
+                pos: self.next_pos,
+                gtids: self.state.clone(),
+            };
             if msg.epoch() != self.shared.reading.snapshot_epoch() {
                 // Read on a server the reader left: dropped (its reply
                 // channel too, which tells the snapshot thread).
@@ -71,7 +78,7 @@ impl Reader {
                     ..
                 } => {
                     seam.watch(schema.database.clone(), schema.table.clone(), key_columns);
-                    let _ = reply.send(());
+                    let _ = reply.send(floor);
                     if first && self.cfg.bootstrap_markers {
                         let now = (crate::checkpoint::now_ms() / 1000) as u32;
                         let start =
@@ -91,9 +98,10 @@ impl Reader {
                     let _ = reply.send(());
                 }
                 ToReader::Pause { reply, .. } => {
-                    // Stay at this boundary until the view is open: its
-                    // point is then at or after here.
-                    let _ = reply.send(());
+                    // Stay at this boundary until the view is open and
+                    // has seen everything before it (its point is then at
+                    // or after here).
+                    let _ = reply.send(floor);
                     while let Some(seam) = self.seam.as_mut() {
                         match seam.rx.recv_timeout(std::time::Duration::from_millis(100)) {
                             Ok(ToReader::Stream(w)) => {

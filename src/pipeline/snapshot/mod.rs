@@ -64,6 +64,7 @@ pub fn spawn(
             conn: None,
             epoch: shared.reading.snapshot_epoch(),
             watching: None,
+            floor: None,
             table: None,
             row_bytes: 0,
             polled_at: None,
@@ -98,6 +99,10 @@ struct Snapshotter {
     epoch: u64,
     /// The table the reader records keys for.
     watching: Option<String>,
+    /// Where the stream was when the reader last answered a `Watch` or
+    /// `Pause`: every view from then on must have seen what lies before it
+    /// ([`Horizon::covers`]).
+    floor: Option<seam::Floor>,
     /// What is known of the table being read.
     table: Option<Reading>,
     /// Bytes per row seen in the last chunk (sizes the next one).
@@ -131,6 +136,7 @@ impl Snapshotter {
                 }
                 self.conn = None;
                 self.watching = None;
+                self.floor = None;
                 self.table = None;
                 if !self.plan.is_idle() {
                     log::info!(
@@ -197,9 +203,7 @@ impl Snapshotter {
             match self.to_reader.send_timeout(msg, Duration::from_millis(100)) {
                 Ok(()) => return true,
                 Err(crossbeam_channel::SendTimeoutError::Timeout(m)) => {
-                    if self.shared.stop.requested()
-                        || self.shared.reading.snapshot_epoch() != self.epoch
-                    {
+                    if self.stale() {
                         return false;
                     }
                     msg = m;
@@ -210,20 +214,24 @@ impl Snapshotter {
     }
 
     /// Waits for the reader's reply; false when the pipeline stops first.
-    fn wait(&self, reply: &crossbeam_channel::Receiver<()>) -> bool {
+    fn wait<T>(&self, reply: &crossbeam_channel::Receiver<T>) -> Option<T> {
         loop {
             match reply.recv_timeout(Duration::from_millis(100)) {
-                Ok(()) => return true,
+                Ok(t) => return Some(t),
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                    if self.shared.stop.requested()
-                        || self.shared.reading.snapshot_epoch() != self.epoch
-                    {
-                        return false;
+                    if self.stale() {
+                        return None;
                     }
                 }
-                Err(_) => return false,
+                Err(_) => return None,
             }
         }
+    }
+
+    /// Whether the pipeline stops or the reader's epoch moved on: what
+    /// this thread does now would be dropped.
+    fn stale(&self) -> bool {
+        self.shared.stop.requested() || self.shared.reading.snapshot_epoch() != self.epoch
     }
 
     fn conn(&mut self) -> Result<&mut Conn, SourceError> {
@@ -295,9 +303,13 @@ impl Snapshotter {
                 first: !current.started,
                 reply,
             };
-            if !self.send(msg) || !self.wait(&rx) {
+            if !self.send(msg) {
                 return Ok(());
             }
+            let Some(floor) = self.wait(&rx) else {
+                return Ok(());
+            };
+            self.floor = Some(floor);
             self.watching = Some(name.clone());
         }
         if keyed {
@@ -349,7 +361,7 @@ impl Snapshotter {
             plan: arc,
             after,
             reply,
-        }) && self.wait(&rx)
+        }) && self.wait(&rx).is_some()
         {
             self.plan = plan;
             return true;

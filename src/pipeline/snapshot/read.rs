@@ -108,8 +108,42 @@ impl Snapshotter {
         Ok(())
     }
 
+    /// Opens a read view that has seen everything the stream had carried
+    /// when the reader last answered (see [`Horizon::covers`]): a view
+    /// opened while such a transaction was still committing is opened
+    /// again a moment later. `None` when the pipeline stops or the reader
+    /// moved to another server first.
+    pub(super) fn open_view(&mut self) -> Result<Option<Horizon>, SourceError> {
+        let started = Instant::now();
+        let mut warned = false;
+        loop {
+            let horizon = self.open_view_once()?;
+            let Some(floor) = self.floor.as_ref().filter(|f| !horizon.covers(f)) else {
+                return Ok(Some(horizon));
+            };
+            log::debug!(
+                "snapshot: a read view at {horizon:?} has not seen all the stream read (to {}:{}); opening another",
+                floor.file,
+                floor.pos
+            );
+            if !warned && started.elapsed() >= Duration::from_secs(10) {
+                warned = true;
+                log::warn!(
+                    "snapshot: for 10 s the server's read views have not seen transactions it already sent to the binlog stream (read to {}:{}): one is still committing; the snapshot waits for it",
+                    floor.file,
+                    floor.pos
+                );
+            }
+            let _ = self.conn()?.query_drop("ROLLBACK");
+            if self.stale() {
+                return Ok(None);
+            }
+            self.sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Opens a read view and finds its binlog point.
-    pub(super) fn open_view(&mut self) -> Result<Horizon, SourceError> {
+    fn open_view_once(&mut self) -> Result<Horizon, SourceError> {
         let cfg = self.target();
         let conn = self.conn()?;
         let q = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
@@ -199,7 +233,9 @@ impl Snapshotter {
         }
         sql.push_str(&format!(" ORDER BY {} LIMIT {}", t.order, limit + 1));
         let name = t.name.clone();
-        let horizon = self.open_view()?;
+        let Some(horizon) = self.open_view()? else {
+            return Ok(());
+        };
         let cfg = self.target();
         let conn = self.conn()?;
         let result: Result<Vec<Vec<Value>>, mysql::Error> = conn
@@ -311,13 +347,20 @@ impl Snapshotter {
         if !self.send(ToReader::Pause {
             epoch: self.epoch,
             reply,
-        }) || !self.wait(&rx)
-        {
+        }) {
             return Ok(());
         }
+        let Some(floor) = self.wait(&rx) else {
+            return Ok(());
+        };
+        self.floor = Some(floor);
         let horizon = match self.open_view() {
-            Ok(Horizon::At { file, pos }) => Horizon::At { file, pos },
-            Ok(Horizon::Gtids { .. }) => {
+            Ok(Some(Horizon::At { file, pos })) => Horizon::At { file, pos },
+            Ok(None) => {
+                self.send(ToReader::Resume { epoch: self.epoch });
+                return Ok(());
+            }
+            Ok(Some(Horizon::Gtids { .. })) => {
                 self.send(ToReader::Resume { epoch: self.epoch });
                 let _ = self.conn()?.query_drop("ROLLBACK");
                 log::warn!(

@@ -26,6 +26,13 @@
 //! forgotten once a chunk's view saw their transaction: every later view
 //! sees it too.
 //!
+//! None of this holds for a view that has not seen a transaction the
+//! stream carried before the handshake: servers send a transaction to
+//! replicas a moment before the storage engine commits it. The reader
+//! answers each handshake with where it stands (a [`Floor`]), and a view
+//! that has not seen everything before it is opened again
+//! ([`Horizon::covers`]).
+//!
 //! A table without a usable key cannot drop rows by key: its rows are read
 //! in one view and emitted exactly at the view's point, the reader paused
 //! there while they stream ([`crate::source::snapshot`]); MySQL has no
@@ -72,6 +79,31 @@ impl Horizon {
         }
     }
 
+    /// Whether the view saw every transaction before `floor`, the point
+    /// the reader had read to when it answered the handshake. Not a given:
+    /// a server sends a transaction to its replicas once it is in the
+    /// binlog, a moment before its storage engine commits it, and a view
+    /// opened in that moment has a point before the transaction and does
+    /// not see it. The reader may have emitted it already, so a chunk of
+    /// that view would carry the row back to its older state (a keyless
+    /// table's whole copy would lose the change); such a view is opened
+    /// again.
+    pub fn covers(&self, floor: &Floor) -> bool {
+        match self {
+            Horizon::At { file, pos } => match file_order(file, &floor.file) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Equal => *pos >= floor.pos,
+            },
+            Horizon::Gtids { executed, .. } => match floor.gtids.as_deref() {
+                Some(crate::gtid::GtidState::Mysql(read)) => read.minus(executed).is_empty(),
+                // MySQL without a GTID state cannot tell; such a server
+                // has no view point at all and is refused before this.
+                _ => true,
+            },
+        }
+    }
+
     /// Whether the view saw the transaction stamped `s`.
     fn saw(&self, s: &Stamp) -> bool {
         match self {
@@ -96,6 +128,17 @@ impl Horizon {
 /// one is newer (`.999999` then `.1000000`).
 pub fn file_order(a: &str, b: &str) -> std::cmp::Ordering {
     (a.len(), a).cmp(&(b.len(), b))
+}
+
+/// Where the reader stood when it answered a `Watch` or `Pause`: every
+/// transaction before this point may be out already, so the views that
+/// join the stream from then on must have seen them ([`Horizon::covers`]).
+#[derive(Debug, Clone)]
+pub struct Floor {
+    pub file: String,
+    pub pos: u64,
+    /// The GTID state after the last transaction read, where known.
+    pub gtids: Option<Arc<crate::gtid::GtidState>>,
 }
 
 /// The transaction a recorded key came from.
@@ -131,7 +174,7 @@ pub enum Streamed {
 /// What the snapshot thread tells the reader.
 pub enum ToReader {
     /// Record the keys binlog events touch in this table from now on, then
-    /// reply.
+    /// reply with where the stream is.
     Watch {
         epoch: u64,
         schema: Arc<TableSchema>,
@@ -140,7 +183,7 @@ pub enum ToReader {
         /// bootstrap-start goes out here, before any change it could
         /// leave out of a chunk.
         first: bool,
-        reply: Sender<()>,
+        reply: Sender<Floor>,
     },
     Chunk(Chunk),
     /// Take this plan at the next boundary (a request taken), or at
@@ -155,10 +198,11 @@ pub enum ToReader {
         after: Option<Horizon>,
         reply: Sender<()>,
     },
-    /// Stop at the next boundary and reply; a `Stream` or `Resume` follows.
+    /// Stop at the next boundary and reply with it; a `Stream` or `Resume`
+    /// follows.
     Pause {
         epoch: u64,
-        reply: Sender<()>,
+        reply: Sender<Floor>,
     },
     /// Go on after a `Pause` without rows.
     Resume {
