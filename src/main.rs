@@ -361,7 +361,10 @@ fn main() -> ExitCode {
             // it provokes is caught and reported there, not printed raw.
             std::panic::set_hook(Box::new(|_| {}));
             let out = std::io::stdout();
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, out.lock());
+            // Replay writes whole lines in blocks of about 64 KiB itself;
+            // stdout's line buffering hands such a block straight to the
+            // system, where a BufWriter would copy it once more.
+            let mut out = out.lock();
             match binlog2kafka::replay::replay_files(&settings, &paths, schema_from, &mut out) {
                 Ok(s) => {
                     log::info!(

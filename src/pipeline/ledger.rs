@@ -27,10 +27,27 @@ use crate::event::Position;
 /// seq → offset, hashed with one multiplication (see [`super::intmap`]).
 type SeqMap = super::intmap::IntMap<u64, i64>;
 
+/// One waiting change. The rows of a transaction share one position but
+/// for its row count, so the queue holds a position once per run of them
+/// (in `positions`) and each entry says only whether it starts a new one:
+/// no clone and no drop of a position's shared parts per row.
+struct Entry {
+    seq: u64,
+    /// Bytes the change holds in memory until released.
+    bytes: u32,
+    /// `None`: the next of `positions` is this entry's. `Some(rows)`: the
+    /// previous entry's position with `rows` rows released.
+    rows: Option<u64>,
+}
+
 #[derive(Default)]
 struct Inner {
-    /// (seq, position, bytes the change holds in memory until released).
-    waiting: VecDeque<(u64, Position, u32)>,
+    waiting: VecDeque<Entry>,
+    /// The positions of the entries that start a run, in order.
+    positions: VecDeque<Position>,
+    /// The position of the last entry popped that started a run: what the
+    /// entries of its run still waiting name.
+    base: Option<Position>,
     /// seq → Kafka offset (-1 for position markers that produce no record).
     commit_log: SeqMap,
     released: Option<Position>,
@@ -41,6 +58,41 @@ struct Inner {
     /// published XA transaction fills the blocker that held the checkpoint
     /// before its prepare.
     links: HashMap<u64, u64>,
+}
+
+impl Inner {
+    fn push(&mut self, seq: u64, pos: &Position, bytes: u32) {
+        // The last position pushed: the newest of `positions`, or `base`
+        // when every run's first entry has gone.
+        let last = self.positions.back().or(self.base.as_ref());
+        let rows = match last {
+            Some(l) if !self.waiting.is_empty() && same_but_rows(l, pos) => Some(pos.rows),
+            _ => {
+                self.positions.push_back(pos.clone());
+                None
+            }
+        };
+        self.waiting.push_back(Entry { seq, bytes, rows });
+    }
+}
+
+/// Whether `a` and `b` differ at most in `rows` (shared parts compared by
+/// pointer: a false "differs" only costs a stored copy).
+fn same_but_rows(a: &Position, b: &Position) -> bool {
+    fn same<T: ?Sized>(a: &Option<std::sync::Arc<T>>, b: &Option<std::sync::Arc<T>>) -> bool {
+        match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+    a.pos == b.pos
+        && std::sync::Arc::ptr_eq(&a.file, &b.file)
+        && same(&a.gtid, &b.gtid)
+        && same(&a.state, &b.state)
+        && same(&a.snapshot, &b.snapshot)
+        && a.file_id == b.file_id
+        && a.schema == b.schema
 }
 
 /// The waiting queue and the commit log.
@@ -83,7 +135,7 @@ impl Ledger {
         let was_empty = g.waiting.is_empty();
         let mut bytes = 0u64;
         for (seq, pos, b) in items {
-            g.waiting.push_back((seq, pos.clone(), b));
+            g.push(seq, pos, b);
             bytes += b as u64;
         }
         self.in_flight_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -115,7 +167,7 @@ impl Ledger {
     pub fn push_marker(&self, seq: u64, pos: Position) {
         let mut g = self.inner.lock();
         let was_empty = g.waiting.is_empty();
-        g.waiting.push_back((seq, pos, 0));
+        g.push(seq, &pos, 0);
         g.commit_log.insert(seq, -1);
         self.woken(was_empty);
     }
@@ -126,7 +178,7 @@ impl Ledger {
     pub fn push_blocker(&self, seq: u64, pos: Position) {
         let mut g = self.inner.lock();
         let was_empty = g.waiting.is_empty();
-        g.waiting.push_back((seq, pos, 0));
+        g.push(seq, &pos, 0);
         self.woken(was_empty);
     }
 
@@ -156,29 +208,31 @@ impl Ledger {
     pub fn release_prefix(&self) -> Option<Position> {
         let mut g = self.inner.lock();
         let g = &mut *g;
-        let mut last = None;
         let mut n = 0;
         let mut bytes = 0u64;
-        while let Some((seq, _, _)) = g.waiting.front() {
-            if g.commit_log.remove(seq).is_none() {
+        while let Some(e) = g.waiting.front() {
+            if g.commit_log.remove(&e.seq).is_none() {
                 break;
             }
-            last = g.waiting.pop_front().map(|(_, p, b)| {
-                bytes += b as u64;
-                p
-            });
+            let e = g.waiting.pop_front().expect("checked");
+            bytes += e.bytes as u64;
+            match e.rows {
+                None => g.base = g.positions.pop_front(),
+                Some(rows) => g.base.as_mut().expect("a run's first entry went before").rows = rows,
+            }
             n += 1;
         }
         self.in_flight_bytes.fetch_sub(bytes, Ordering::Relaxed);
         if bytes > 0 {
             self.room.notify_all();
         }
-        if let Some(p) = &last {
-            g.released = Some(p.clone());
-            g.released_count += n;
-            g.released_at = Some(Instant::now());
+        if n == 0 {
+            return None;
         }
-        last
+        g.released = g.base.clone();
+        g.released_count += n;
+        g.released_at = Some(Instant::now());
+        g.released.clone()
     }
 
     /// Entries waiting for an acknowledgement.
@@ -243,6 +297,36 @@ mod tests {
         assert_eq!(s.depth(), 0);
         assert_eq!(s.released(), Some(pos(4)));
         assert_eq!(s.in_flight_bytes(), 0, "released changes free their bytes");
+    }
+
+    #[test]
+    fn rows_of_one_transaction_release_with_their_count() {
+        let s = Ledger::default();
+        let start = pos(100);
+        let txn = |rows| Position {
+            rows,
+            ..start.clone()
+        };
+        let rows: Vec<Position> = (1..=3).map(txn).collect();
+        s.push_batch((1..=3).zip(rows.iter()).map(|(s, p)| (s, p, 10)));
+        assert_eq!(s.inner.lock().positions.len(), 1, "stored once for the three");
+        s.push_marker(4, pos(300));
+        let next = Position {
+            rows: 1,
+            ..pos(300)
+        };
+        s.push_batch([(5, &next, 10)]);
+        s.ack_batch([(1, 0), (2, 1)]);
+        assert_eq!(s.release_prefix(), Some(txn(2)), "two rows of the transaction");
+        // More rows of the same transaction after the queue's first ones left.
+        let more = txn(4);
+        s.ack_batch([(3, 2), (5, 3)]);
+        assert_eq!(s.release_prefix(), Some(next.clone()), "its end, then the next");
+        s.push_batch([(6, &more, 10)]);
+        assert_eq!(s.release_prefix(), None);
+        s.ack_batch([(6, 4)]);
+        assert_eq!(s.release_prefix(), Some(more));
+        assert_eq!(s.depth(), 0);
     }
 
     #[test]
