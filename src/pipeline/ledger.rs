@@ -61,6 +61,7 @@ struct Inner {
 }
 
 impl Inner {
+    #[inline(always)]
     fn push(&mut self, seq: u64, pos: &Position, bytes: u32) {
         // The last position pushed: the newest of `positions`, or `base`
         // when every run's first entry has gone.
@@ -78,6 +79,7 @@ impl Inner {
 
 /// Whether `a` and `b` differ at most in `rows` (shared parts compared by
 /// pointer: a false "differs" only costs a stored copy).
+#[inline(always)]
 fn same_but_rows(a: &Position, b: &Position) -> bool {
     fn same<T: ?Sized>(a: &Option<std::sync::Arc<T>>, b: &Option<std::sync::Arc<T>>) -> bool {
         match (a, b) {
