@@ -220,7 +220,12 @@ impl Ledger {
             bytes += e.bytes as u64;
             match e.rows {
                 None => g.base = g.positions.pop_front(),
-                Some(rows) => g.base.as_mut().expect("a run's first entry went before").rows = rows,
+                Some(rows) => {
+                    g.base
+                        .as_mut()
+                        .expect("a run's first entry went before")
+                        .rows = rows
+                }
             }
             n += 1;
         }
@@ -311,7 +316,11 @@ mod tests {
         };
         let rows: Vec<Position> = (1..=3).map(txn).collect();
         s.push_batch((1..=3).zip(rows.iter()).map(|(s, p)| (s, p, 10)));
-        assert_eq!(s.inner.lock().positions.len(), 1, "stored once for the three");
+        assert_eq!(
+            s.inner.lock().positions.len(),
+            1,
+            "stored once for the three"
+        );
         s.push_marker(4, pos(300));
         let next = Position {
             rows: 1,
@@ -319,11 +328,19 @@ mod tests {
         };
         s.push_batch([(5, &next, 10)]);
         s.ack_batch([(1, 0), (2, 1)]);
-        assert_eq!(s.release_prefix(), Some(txn(2)), "two rows of the transaction");
+        assert_eq!(
+            s.release_prefix(),
+            Some(txn(2)),
+            "two rows of the transaction"
+        );
         // More rows of the same transaction after the queue's first ones left.
         let more = txn(4);
         s.ack_batch([(3, 2), (5, 3)]);
-        assert_eq!(s.release_prefix(), Some(next.clone()), "its end, then the next");
+        assert_eq!(
+            s.release_prefix(),
+            Some(next.clone()),
+            "its end, then the next"
+        );
         s.push_batch([(6, &more, 10)]);
         assert_eq!(s.release_prefix(), None);
         s.ack_batch([(6, 4)]);
