@@ -58,7 +58,6 @@ pub struct Style {
 }
 
 /// Appends the JSON for `b`, the bytes of a non-NULL value of `col`.
-#[inline(always)]
 pub fn write_cell(out: &mut Vec<u8>, col: &ColumnSchema, b: &[u8], style: &Style) {
     let zt = style.zero_dates_as_text;
     match real_type(col) {
