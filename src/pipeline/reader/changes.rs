@@ -246,24 +246,30 @@ impl Reader {
         if batch.is_empty() {
             return Ok(());
         }
-        // Bounded memory: wait while what was read and not yet released
-        // exceeds pipeline.max_in_flight_bytes (one batch always goes, so a
-        // huge row cannot wedge the pipeline).
-        let sizes: Vec<u32> = batch.iter().map(Change::footprint).collect();
-        let bytes: u64 = sizes.iter().map(|&b| b as u64).sum();
         if self.wait_for_room {
+            // Bounded memory: wait while what was read and not yet released
+            // exceeds pipeline.max_in_flight_bytes (one batch always goes,
+            // so a huge row cannot wedge the pipeline).
+            let sizes: Vec<u32> = batch.iter().map(Change::footprint).collect();
+            let bytes: u64 = sizes.iter().map(|&b| b as u64).sum();
             self.shared.ledger.wait_for_room(
                 bytes,
                 self.cfg.max_in_flight_bytes,
                 &self.shared.stop,
             );
+            self.shared.ledger.push_batch(
+                batch
+                    .iter()
+                    .zip(sizes)
+                    .map(|(c, b)| (c.seq(), c.checkpoint(), b)),
+            );
+        } else {
+            // A replay never waits for room, and nothing else reads the
+            // bytes held: measuring each row's would be work for nothing.
+            self.shared
+                .ledger
+                .push_batch(batch.iter().map(|c| (c.seq(), c.checkpoint(), 0)));
         }
-        self.shared.ledger.push_batch(
-            batch
-                .iter()
-                .zip(sizes)
-                .map(|(c, b)| (c.seq(), c.checkpoint(), b)),
-        );
         if self.pending.send(batch).is_err() {
             // The producer is gone: the pipeline is stopping.
             self.stopped = true;
