@@ -213,7 +213,8 @@ impl Snapshotter {
         }
     }
 
-    /// Waits for the reader's reply; false when the pipeline stops first.
+    /// Waits for the reader's reply; `None` when the pipeline stops or the
+    /// reader's epoch moves on first.
     fn wait<T>(&self, reply: &crossbeam_channel::Receiver<T>) -> Option<T> {
         loop {
             match reply.recv_timeout(Duration::from_millis(100)) {
