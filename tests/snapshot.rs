@@ -515,11 +515,10 @@ fn a_transaction_in_the_binlog_but_not_yet_committed_is_in_the_snapshot() {
         }
         let topic = unique("snap_commit");
         let env = with(
-            settings(&topic),
+            snapshot_env(&topic, &db),
             "B2K_FILTER_INCLUDE",
             &format!("{db}.{table}"),
         );
-        let env = with(env, "B2K_SNAPSHOT_MODE", "initial");
         let env = with(env, "B2K_MYSQL_PORT", &port.to_string());
         let mut d = Daemon::start(&env);
         assert!(

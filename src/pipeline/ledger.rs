@@ -67,7 +67,7 @@ impl Inner {
         // when every run's first entry has gone.
         let last = self.positions.back().or(self.base.as_ref());
         let rows = match last {
-            Some(l) if !self.waiting.is_empty() && same_but_rows(l, pos) => Some(pos.rows),
+            Some(l) if same_but_rows(l, pos) => Some(pos.rows),
             _ => {
                 self.positions.push_back(pos.clone());
                 None

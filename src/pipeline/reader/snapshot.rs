@@ -57,13 +57,6 @@ impl Reader {
                     break;
                 }
             };
-            // Where the stream is: every transaction before here may be
-            // out already, which the views from now on must have seen.
-            let floor = Floor {
-                file: self.file.to_string(),
-                pos: self.next_pos,
-                gtids: self.state.clone(),
-            };
             if msg.epoch() != self.shared.reading.snapshot_epoch() {
                 // Read on a server the reader left: dropped (its reply
                 // channel too, which tells the snapshot thread).
@@ -78,7 +71,7 @@ impl Reader {
                     ..
                 } => {
                     seam.watch(schema.database.clone(), schema.table.clone(), key_columns);
-                    let _ = reply.send(floor);
+                    let _ = reply.send(self.floor());
                     if first && self.cfg.bootstrap_markers {
                         let now = (crate::checkpoint::now_ms() / 1000) as u32;
                         let start =
@@ -101,7 +94,7 @@ impl Reader {
                     // Stay at this boundary until the view is open and
                     // has seen everything before it (its point is then at
                     // or after here).
-                    let _ = reply.send(floor);
+                    let _ = reply.send(self.floor());
                     while let Some(seam) = self.seam.as_mut() {
                         match seam.rx.recv_timeout(std::time::Duration::from_millis(100)) {
                             Ok(ToReader::Stream(w)) => {
@@ -126,6 +119,16 @@ impl Reader {
             return Ok(Some(Flow::Reconnect));
         }
         Ok(None)
+    }
+
+    /// Where the stream is: every transaction before here may be out
+    /// already, which the snapshot's views from now on must have seen.
+    fn floor(&self) -> Floor {
+        Floor {
+            file: self.file.to_string(),
+            pos: self.next_pos,
+            gtids: self.state.clone(),
+        }
     }
 
     pub(super) fn install_plan(&mut self, plan: Arc<Plan>) {
